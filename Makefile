@@ -1,0 +1,109 @@
+# sockout - one GNU Makefile for the whole tree.
+#
+#   make            build everything into build/
+#   make SAN=1      the same with ASan+UBSan into build-san/
+#   make demo       install what is missing, build, show the main job working
+#   make check      install what is missing, build (plain and sanitizer) and
+#                   run every test; ends with "N passed, N failed, N skipped"
+#   make bench      throughput/latency/memory ratios against same-run baselines
+#   make fuzz       build the libFuzzer targets (clang) and run each briefly
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# Modules add themselves through their module.mk files.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+SAN ?=
+V ?=
+
+ifeq ($(SAN),1)
+B ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+B ?= build
+SANFLAGS :=
+endif
+
+CC ?= cc
+PKGS := libssh2 libstrophe libsodium json-c
+CSTD := -std=c11 -D_GNU_SOURCE
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+OPT ?= -O2 -g
+CFLAGS ?=
+override CFLAGS += $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -MMD -MP -I.
+LDFLAGS ?=
+override LDFLAGS += $(SANFLAGS)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+pc_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
+pc_libs = $(shell pkg-config --libs $(1) 2>/dev/null)
+
+# Shared code: every program links this.
+COMMON_SRC := $(wildcard common/*.c) $(wildcard protocol/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o)
+LIBCOMMON := $(B)/libsockout-common.a
+
+PROGS :=
+UNIT_TESTS :=
+ALL_TARGETS :=
+
+all: build-all
+
+include $(sort $(wildcard */module.mk) $(wildcard helpers/*/module.mk))
+
+build-all: $(PROGS) $(UNIT_TESTS) $(ALL_TARGETS)
+
+$(LIBCOMMON): $(COMMON_OBJ)
+	@echo "  AR      $@"
+	$(Q)ar rcs $@ $^
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(CFLAGS_$(subst /,_,$(dir $<))) -c -o $@ $<
+
+deps:
+	@scripts/install-deps
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory SAN=1 all
+	@tests/run --builds "build build-san"
+
+test: all
+	@tests/run --builds "$(B)"
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bench/run
+
+fuzz:
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk run
+
+lint:
+	clang-tidy --quiet $(COMMON_SRC) -- $(CSTD) -I.
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 -D_GNU_SOURCE --suppress=missingIncludeSystem --inline-suppr -I. common protocol dispatcher guest helpers
+
+format:
+	clang-format -i $(shell git ls-files '*.c' '*.h')
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/sockout $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man1
+	$(INSTALL_CMDS)
+
+clean:
+	rm -rf build build-san build-fuzz
+
+.PHONY: all build-all deps demo check test bench fuzz lint format install clean
+
+-include $(COMMON_OBJ:.o=.d)
+.SECONDARY:

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: MIT
+/* net.c - socket helpers; see net.h. */
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int net_set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+static int unix_addr(const char *path, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	/* Pathname sockets only: abstract ones ignore permissions. */
+	if (!path[0] || strlen(path) >= sizeof(sun->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun->sun_path, path);
+	return 0;
+}
+
+int net_unix_listen(const char *path, mode_t mode)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	int fd, r;
+
+	if ((r = unix_addr(path, &sun)) < 0)
+		return r;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return -EEXIST;
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	mode_t old = umask((mode_t)(~mode & 0777));
+	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (r < 0 || chmod(path, mode) < 0 || listen(fd, 512) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int net_unix_connect(const char *path, int type)
+{
+	struct sockaddr_un sun;
+	int fd, r;
+
+	if ((r = unix_addr(path, &sun)) < 0)
+		return r;
+	fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int net_peer_uid(int fd, uid_t *uid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return -errno;
+	*uid = cr.uid;
+	return 0;
+}
+
+int net_split_hostport(const char *s, char *host, size_t hostlen,
+		       uint16_t *port, uint16_t defport)
+{
+	const char *h = s, *colon;
+	size_t hl;
+
+	if (*s == '[') {
+		const char *rb = strchr(s, ']');
+		if (!rb)
+			return -EINVAL;
+		h = s + 1;
+		hl = (size_t)(rb - h);
+		colon = rb[1] == ':' ? rb + 1 : NULL;
+		if (rb[1] && !colon)
+			return -EINVAL;
+	} else {
+		colon = strrchr(s, ':');
+		/* Two colons and no brackets: a bare IPv6 address. */
+		if (colon && strchr(s, ':') != colon)
+			colon = NULL;
+		hl = colon ? (size_t)(colon - s) : strlen(s);
+	}
+	if (!hl || hl >= hostlen)
+		return -EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	if (!colon) {
+		if (!defport)
+			return -EINVAL;
+		*port = defport;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	unsigned long p = strtoul(colon + 1, &end, 10);
+	if (errno || *end || colon[1] < '0' || colon[1] > '9' || p == 0 ||
+	    p > 65535)
+		return -EINVAL;
+	*port = (uint16_t)p;
+	return 0;
+}
+
+int net_parse_ip(const char *host, uint16_t port, struct sockaddr_storage *ss,
+		 socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		*len = sizeof(*in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+socklen_t net_salen(const struct sockaddr *sa)
+{
+	switch (sa->sa_family) {
+	case AF_INET:
+		return sizeof(struct sockaddr_in);
+	case AF_INET6:
+		return sizeof(struct sockaddr_in6);
+	case AF_UNIX:
+		return sizeof(struct sockaddr_un);
+	default:
+		return sizeof(struct sockaddr_storage);
+	}
+}
+
+uint16_t net_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return 0;
+}
+
+const char *net_fmt(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	switch (sa->sa_family) {
+	case AF_INET:
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+			  ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, net_port(sa));
+		break;
+	case AF_INET6:
+		inet_ntop(AF_INET6,
+			  &((const struct sockaddr_in6 *)sa)->sin6_addr, ip,
+			  sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, net_port(sa));
+		break;
+	case AF_UNIX:
+		snprintf(buf, len, "unix:%s",
+			 ((const struct sockaddr_un *)sa)->sun_path);
+		break;
+	default:
+		snprintf(buf, len, "-");
+	}
+	return buf;
+}
+
+void sd_notifyf(const char *fmt, ...)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun;
+	char msg[256];
+	va_list ap;
+
+	/* Abstract notify sockets ('@...') are systemd's choice, not ours. */
+	if (!path || (path[0] != '/' && path[0] != '@') ||
+	    strlen(path) >= sizeof(sun.sun_path))
+		return;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	strcpy(sun.sun_path, path);
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	socklen_t sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+				   strlen(path));
+	sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&sun, sl);
+	close(fd);
+}

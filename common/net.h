@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net.h - socket helpers shared by sockoutd, the helpers and the tests:
+ * Unix socket setup with tight permissions, address parsing and printing,
+ * and systemd readiness notification.
+ */
+#ifndef SOCKOUT_NET_H
+#define SOCKOUT_NET_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+/* Longest "[ipv6]:port" or "host:port" we print or parse. */
+#define NET_ADDRSTRLEN 300
+
+int net_set_nonblock(int fd);
+
+/**
+ * net_unix_listen() - listen on a pathname Unix stream socket.
+ * @path: socket path; a stale socket file there is replaced, anything
+ *        else that exists makes it fail with -EEXIST
+ * @mode: permission bits for the socket file (e.g. 0660)
+ *
+ * The umask is tightened around bind(2) so the socket is never, even
+ * briefly, more open than @mode.  Returns a non-blocking, close-on-exec
+ * fd or -errno.
+ */
+int net_unix_listen(const char *path, mode_t mode);
+/** net_unix_connect() - blocking connect to a pathname socket; fd or -errno. */
+int net_unix_connect(const char *path, int type);
+/** net_peer_uid() - SO_PEERCRED uid of a connected Unix socket, or -errno. */
+int net_peer_uid(int fd, uid_t *uid);
+
+/**
+ * net_split_hostport() - split "host:port", "[v6]:port" or "host" (then
+ * @defport is used; 0 means a port is required).  Returns 0 or -EINVAL.
+ */
+int net_split_hostport(const char *s, char *host, size_t hostlen,
+		       uint16_t *port, uint16_t defport);
+/** net_parse_ip() - numeric IPv4/IPv6 + port into @ss.  0 or -EINVAL. */
+int net_parse_ip(const char *host, uint16_t port, struct sockaddr_storage *ss,
+		 socklen_t *len);
+/** net_fmt() - "1.2.3.4:80" or "[::1]:80" into @buf (NET_ADDRSTRLEN). */
+const char *net_fmt(const struct sockaddr *sa, char *buf, size_t len);
+socklen_t net_salen(const struct sockaddr *sa);
+uint16_t net_port(const struct sockaddr *sa);
+
+/**
+ * sd_notifyf() - send a state string to $NOTIFY_SOCKET if set (systemd
+ * Type=notify).  Self-contained so there is no libsystemd dependency.
+ */
+void sd_notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: MIT
+/* guestproto.c - encoder/decoder of guest messages; see guestproto.h. */
+#include "guestproto.h"
+
+#include <errno.h>
+#include <string.h>
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)get16(p) << 16 | get16(p + 2);
+}
+
+/* Layout of a request (64 bytes):
+ *   0 magic u32 | 4 version u16 | 6 op u8 | 7 flags u8 | 8 addr (20)
+ *  28 netns u64 | 36 pid u32 | 40 backlog u32 | 44 zero (20) */
+void gp_req_encode(uint8_t p[GP_REQ_LEN], const struct gp_req *r)
+{
+	memset(p, 0, GP_REQ_LEN);
+	put32(p, GP_MAGIC);
+	put16(p + 4, GP_VERSION);
+	p[6] = r->op;
+	p[7] = r->flags;
+	so_addr_encode(p + 8, &r->addr);
+	put32(p + 28, (uint32_t)(r->netns >> 32));
+	put32(p + 32, (uint32_t)r->netns);
+	put32(p + 36, r->pid);
+	put32(p + 40, r->backlog);
+}
+
+int gp_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (get32(p) != GP_MAGIC || get16(p + 4) != GP_VERSION)
+		return -EPROTO;
+	r->op = p[6];
+	r->flags = p[7];
+	if ((r->op != GP_CONNECT && r->op != GP_LISTEN) ||
+	    (r->flags & ~GP_F_LOOPBACK))
+		return -EPROTO;
+	if (so_addr_decode(p + 8, &r->addr) < 0 || r->addr.family == 0)
+		return -EPROTO;
+	r->netns = (uint64_t)get32(p + 28) << 32 | get32(p + 32);
+	r->pid = get32(p + 36);
+	r->backlog = get32(p + 40);
+	for (int i = 44; i < GP_REQ_LEN; i++)
+		if (p[i])
+			return -EPROTO;
+	return 0;
+}
+
+/* Layout of a reply (56 bytes):
+ *   0 magic u32 | 4 version u16 | 6 op u8 | 7 zero | 8 status u16
+ *  10 zero u16 | 12 local (20) | 32 peer (20) | 52 zero (4) */
+void gp_reply_encode(uint8_t p[GP_REPLY_LEN], const struct gp_reply *r)
+{
+	memset(p, 0, GP_REPLY_LEN);
+	put32(p, GP_MAGIC);
+	put16(p + 4, GP_VERSION);
+	p[6] = r->op;
+	put16(p + 8, r->status);
+	so_addr_encode(p + 12, &r->local);
+	so_addr_encode(p + 32, &r->peer);
+}
+
+int gp_reply_decode(const uint8_t p[GP_REPLY_LEN], struct gp_reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (get32(p) != GP_MAGIC || get16(p + 4) != GP_VERSION || p[7] ||
+	    p[10] || p[11])
+		return -EPROTO;
+	r->op = p[6];
+	if (r->op < GP_CONNECT || r->op > GP_ACCEPT)
+		return -EPROTO;
+	r->status = get16(p + 8);
+	if (so_addr_decode(p + 12, &r->local) < 0 ||
+	    so_addr_decode(p + 32, &r->peer) < 0)
+		return -EPROTO;
+	for (int i = 52; i < GP_REPLY_LEN; i++)
+		if (p[i])
+			return -EPROTO;
+	return 0;
+}

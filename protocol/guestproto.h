@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * guestproto.h - the guest <-> sockoutd protocol (see PROTOCOL.md, part 2).
+ *
+ * Each guest socket operation opens one Unix stream connection to sockoutd's
+ * guest socket, sends one fixed-size request and reads one fixed-size reply.
+ * A successful reply carries a file descriptor (SCM_RIGHTS) that the guest
+ * shim dup2()s onto the program's socket:
+ *
+ *   CONNECT -> a connected stream socket: the host TCP socket itself for
+ *              `direct`, or one end of a loopback TCP pair that sockoutd
+ *              relays to a helper;
+ *   LISTEN  -> a SOCK_SEQPACKET socket on which sockoutd later sends one
+ *              GP_ACCEPT message (with the accepted socket's fd) per
+ *              incoming connection.  Seqpacket keeps each message and its
+ *              fd atomic, so processes sharing the listener (prefork
+ *              servers) each get whole connections.
+ *
+ * This is the same shape as a hybrid vsock (one guest connection = one host
+ * Unix stream), so microVMs can be served later by the same dispatcher.
+ */
+#ifndef SOCKOUT_GUESTPROTO_H
+#define SOCKOUT_GUESTPROTO_H
+
+#include <stdint.h>
+
+#include "proto.h"
+
+/* Bump when the layout of a guest message changes. */
+#define GP_VERSION 1
+#define GP_MAGIC 0x534f4731u /* "SOG1" */
+
+#define GP_REQ_LEN 64
+#define GP_REPLY_LEN 56
+
+enum gp_op {
+	GP_CONNECT = 1,
+	GP_LISTEN = 2,
+	GP_ACCEPT = 3, /* sockoutd -> shim, on a listener's seqpacket */
+};
+
+enum gp_flags {
+	/* The destination is the guest's own loopback: sockoutd answers
+	 * with a socket only if a guest in the same network namespace
+	 * listens on that port through sockoutd; otherwise ENOENT, and the
+	 * shim connects natively. */
+	GP_F_LOOPBACK = 0x01,
+};
+
+struct gp_req {
+	uint8_t op;
+	uint8_t flags;
+	struct so_addr addr; /* CONNECT: destination; LISTEN: bound address */
+	uint64_t netns;	     /* inode of the guest's network namespace */
+	uint32_t pid;
+	uint32_t backlog;
+};
+
+struct gp_reply {
+	uint8_t op;
+	uint16_t status;     /* 0, or an errno for the guest */
+	struct so_addr local; /* what getsockname() should say */
+	struct so_addr peer;  /* what getpeername() should say */
+};
+
+void gp_req_encode(uint8_t p[GP_REQ_LEN], const struct gp_req *r);
+/** gp_req_decode() - 0 or -EPROTO (bad magic, version, op or address). */
+int gp_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r);
+void gp_reply_encode(uint8_t p[GP_REPLY_LEN], const struct gp_reply *r);
+int gp_reply_decode(const uint8_t p[GP_REPLY_LEN], struct gp_reply *r);
+
+#endif

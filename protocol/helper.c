@@ -1,0 +1,761 @@
+// SPDX-License-Identifier: MIT
+/*
+ * helper.c - helper-side protocol runtime; see helper.h for the contract.
+ *
+ * Theory of operation: a dispatcher connects to the data socket and says
+ * HELLO; the reply carries a session token.  It then connects to the event
+ * socket and says EVHELLO with that token, which pairs the two.  Events
+ * raised before the pairing wait in the client's event queue.  When the data
+ * socket closes, the client and all its connections and listeners go.
+ */
+#include "helper.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/net.h"
+
+#define SH_HASH 4096u
+/* Stop reading requests while this much reply data waits to be sent:
+ * the dispatcher is not reading, so do not queue without bound. */
+#define SH_OUT_HIGH (2u * 1024u * 1024u)
+
+struct sh_client {
+	struct ev data_ev, event_ev;
+	struct buf in, out;   /* data socket */
+	struct buf ev_in, ev_out; /* event socket */
+	uint32_t token;
+	char name[64];
+	struct sh_conn *conns; /* all connections, for teardown */
+	struct sh_listener *listeners;
+	uint32_t next_accept_id;
+	struct sh_client *cnext;
+	bool dying;
+};
+
+/* An event connection that has not said EVHELLO yet. */
+struct sh_pending {
+	struct ev ev;
+	struct buf in;
+	struct sh_pending *next;
+};
+
+static const struct sh_ops *ops;
+static struct ev data_lev, event_lev;
+static char *data_path, *event_path;
+static struct sh_client *clients;
+static struct sh_pending *pendings;
+static uint32_t next_token = 1;
+static unsigned nconns;
+
+/* Connection lookup: one global table keyed by (client, id). */
+struct hent {
+	struct sh_conn *c;
+	struct hent *next;
+};
+static struct hent *htab[SH_HASH];
+
+static unsigned hkey(const struct sh_client *cl, uint32_t id)
+{
+	return (unsigned)(((uintptr_t)cl >> 4) ^ id ^ (id >> 12)) % SH_HASH;
+}
+
+static struct sh_conn *conn_find(struct sh_client *cl, uint32_t id)
+{
+	for (struct hent *h = htab[hkey(cl, id)]; h; h = h->next)
+		if (h->c->client == cl && h->c->id == id)
+			return h->c;
+	return NULL;
+}
+
+static int conn_hash_add(struct sh_conn *c)
+{
+	struct hent *h = malloc(sizeof(*h));
+	unsigned k = hkey(c->client, c->id);
+
+	if (!h)
+		return -ENOMEM;
+	h->c = c;
+	h->next = htab[k];
+	htab[k] = h;
+	return 0;
+}
+
+static void conn_hash_del(struct sh_conn *c)
+{
+	for (struct hent **p = &htab[hkey(c->client, c->id)]; *p;
+	     p = &(*p)->next) {
+		if ((*p)->c == c) {
+			struct hent *h = *p;
+			*p = h->next;
+			free(h);
+			return;
+		}
+	}
+}
+
+static void client_update(struct sh_client *cl);
+
+static void client_out(struct sh_client *cl, uint8_t type, uint8_t flags,
+		       uint32_t id, uint32_t arg, const void *p, size_t len)
+{
+	if (so_send(&cl->out, type, flags, id, arg, p, len) < 0)
+		cl->dying = true;
+}
+
+static void client_event(struct sh_client *cl, uint8_t type, uint32_t id,
+			 uint32_t arg, const void *p, size_t len)
+{
+	if (so_send(&cl->ev_out, type, 0, id, arg, p, len) < 0)
+		cl->dying = true;
+	client_update(cl);
+}
+
+static void reply(struct sh_client *cl, uint32_t id, int r)
+{
+	if (r < 0)
+		client_out(cl, SO_REPLY, SO_F_ERROR, id, (uint32_t)-r, NULL, 0);
+	else
+		client_out(cl, SO_REPLY, 0, id, (uint32_t)r, NULL, 0);
+}
+
+/* ---- connections ---- */
+
+static struct sh_conn *conn_new(struct sh_client *cl, uint32_t id)
+{
+	struct sh_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->id = id;
+	c->client = cl;
+	buf_init(&c->to_overlay);
+	buf_init(&c->to_guest);
+	if (conn_hash_add(c) < 0) {
+		free(c);
+		return NULL;
+	}
+	c->next = cl->conns;
+	if (cl->conns)
+		cl->conns->prev = c;
+	cl->conns = c;
+	nconns++;
+	return c;
+}
+
+static void conn_free(struct sh_conn *c, int err)
+{
+	struct sh_client *cl = c->client;
+
+	ops->close(c, err);
+	conn_hash_del(c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		cl->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	buf_free(&c->to_overlay);
+	buf_free(&c->to_guest);
+	free(c);
+	nconns--;
+}
+
+unsigned sh_conn_count(void)
+{
+	return nconns;
+}
+
+void sh_foreach_conn(void (*fn)(struct sh_conn *c, void *arg), void *arg)
+{
+	for (struct sh_client *cl = clients; cl; cl = cl->cnext) {
+		struct sh_conn *c = cl->conns, *n;
+		for (; c; c = n) {
+			n = c->next;
+			fn(c, arg);
+		}
+	}
+}
+
+void sh_connected(struct sh_conn *c, const struct so_addrpair *a)
+{
+	uint8_t p[2 * SO_ADDR_LEN];
+	size_t n = a ? so_addrpair_encode(p, a) : 0;
+
+	client_event(c->client, SO_CONNECTED, c->id, 0, p, n);
+}
+
+void sh_connect_failed(struct sh_conn *c, int err)
+{
+	c->dead = true;
+	client_event(c->client, SO_CONNECT_FAILED, c->id,
+		     (uint32_t)(err > 0 ? err : ECONNREFUSED), NULL, 0);
+}
+
+struct sh_conn *sh_accepted(struct sh_listener *l, const struct so_addrpair *a)
+{
+	struct sh_client *cl = l->client;
+	uint8_t p[2 * SO_ADDR_LEN];
+	uint32_t id;
+
+	do {
+		id = SO_ID_HELPER | (cl->next_accept_id++ & ~SO_ID_HELPER);
+	} while (conn_find(cl, id));
+	struct sh_conn *c = conn_new(cl, id);
+	if (!c)
+		return NULL;
+	c->req = l->req;
+	size_t n = a ? so_addrpair_encode(p, a) : 0;
+	client_event(cl, SO_ACCEPTED, id, l->id, p, n);
+	return c;
+}
+
+void sh_listen_failed(struct sh_listener *l, int err)
+{
+	client_event(l->client, SO_LISTEN_FAILED, l->id, (uint32_t)err, NULL,
+		     0);
+}
+
+size_t sh_input_room(const struct sh_conn *c)
+{
+	size_t q = buf_len(&c->to_guest);
+
+	return c->dead || c->overlay_eof || q >= SH_QUEUE_MAX ?
+		       0 :
+		       SH_QUEUE_MAX - q;
+}
+
+static void owe_arrived(struct sh_conn *c)
+{
+	if (c->read_pending) {
+		c->read_pending = false;
+		client_event(c->client, SO_ARRIVED, c->id, 0, NULL, 0);
+	}
+}
+
+size_t sh_deliver(struct sh_conn *c, const void *p, size_t len)
+{
+	size_t room = sh_input_room(c);
+
+	if (len > room) {
+		len = room;
+		c->input_paused = true;
+	}
+	if (!len)
+		return 0;
+	if (buf_append(&c->to_guest, p, len) < 0) {
+		c->input_paused = true;
+		return 0;
+	}
+	c->bytes_in += len;
+	owe_arrived(c);
+	return len;
+}
+
+void sh_eof(struct sh_conn *c)
+{
+	c->overlay_eof = true;
+	owe_arrived(c);
+}
+
+void sh_reset(struct sh_conn *c, int err)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	c->read_pending = false;
+	client_event(c->client, SO_CLOSED, c->id,
+		     (uint32_t)(err > 0 ? err : ECONNRESET), NULL, 0);
+}
+
+void sh_output_taken(struct sh_conn *c)
+{
+	if (c->write_blocked && buf_len(&c->to_overlay) <= SH_QUEUE_MAX / 2) {
+		c->write_blocked = false;
+		client_event(c->client, SO_WRITABLE, c->id, 0, NULL, 0);
+	}
+}
+
+/* ---- requests ---- */
+
+static int do_write(struct sh_conn *c, const uint8_t *p, size_t len)
+{
+	size_t q = buf_len(&c->to_overlay);
+	size_t take = q >= SH_QUEUE_MAX ? 0 : SH_QUEUE_MAX - q;
+
+	if (c->dead)
+		return -ECONNRESET;
+	if (c->guest_shut)
+		return -EPIPE;
+	if (take > len)
+		take = len;
+	if (take < len)
+		c->write_blocked = true;
+	if (take && buf_append(&c->to_overlay, p, take) < 0)
+		return -ENOMEM;
+	c->bytes_out += take;
+	if (take)
+		ops->output(c);
+	return (int)take;
+}
+
+static void do_read(struct sh_client *cl, struct sh_conn *c, uint32_t want)
+{
+	size_t have = buf_len(&c->to_guest);
+	size_t n = have < want ? have : want;
+	uint8_t flags = 0;
+
+	if (n > SO_MAX_DATA)
+		n = SO_MAX_DATA;
+	if (c->dead && !have) {
+		reply(cl, c->id, -ECONNRESET);
+		return;
+	}
+	if (n == have && c->overlay_eof)
+		flags |= SO_F_EOF;
+	client_out(cl, SO_REPLY, flags, c->id, (uint32_t)n, buf_peek(&c->to_guest),
+		   n);
+	buf_consume(&c->to_guest, n);
+	if (!n && !flags)
+		c->read_pending = true;
+	if (n && c->input_paused && sh_input_room(c)) {
+		c->input_paused = false;
+		if (!c->dead)
+			ops->input_room(c);
+	}
+}
+
+static struct sh_listener *listener_find(struct sh_client *cl, uint32_t id)
+{
+	for (struct sh_listener *l = cl->listeners; l; l = l->next)
+		if (l->id == id)
+			return l;
+	return NULL;
+}
+
+static void listener_free(struct sh_listener *l)
+{
+	struct sh_client *cl = l->client;
+
+	ops->unlisten(l);
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		cl->listeners = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	free(l);
+}
+
+static void status_reply(struct sh_client *cl)
+{
+	struct buf j;
+	char head[160];
+
+	buf_init(&j);
+	snprintf(head, sizeof(head),
+		 "{\"helper\":\"%s\",\"version\":%d,\"connections\":%u",
+		 ops->name, SO_PROTO_VERSION, nconns);
+	buf_append(&j, head, strlen(head));
+	if (ops->status)
+		ops->status(&j);
+	buf_append(&j, "}", 1);
+	if (buf_len(&j) > SO_MAX_PAYLOAD)
+		client_out(cl, SO_REPLY, SO_F_ERROR, 0, EMSGSIZE, NULL, 0);
+	else
+		client_out(cl, SO_REPLY, 0, 0, 0, buf_peek(&j), buf_len(&j));
+	buf_free(&j);
+}
+
+/* Handle one request; returns -EPROTO if the client must be dropped. */
+static int handle(struct sh_client *cl, const struct so_hdr *h,
+		  const uint8_t *p)
+{
+	struct sh_conn *c = NULL;
+	struct so_connect req;
+	int r;
+
+	if (h->type == SO_HELLO) {
+		size_t n = h->len < sizeof(cl->name) - 1 ? h->len :
+							   sizeof(cl->name) - 1;
+		memcpy(cl->name, p, n);
+		cl->name[n] = '\0';
+		if (h->arg != SO_PROTO_VERSION) {
+			warn("dispatcher speaks protocol %u, we speak %d",
+			     h->arg, SO_PROTO_VERSION);
+			client_out(cl, SO_REPLY, SO_F_ERROR, 0, EPROTONOSUPPORT,
+				   NULL, 0);
+			return 0;
+		}
+		client_out(cl, SO_REPLY, 0, cl->token, SO_PROTO_VERSION, NULL,
+			   0);
+		return 0;
+	}
+	if (h->type == SO_CONNECT || h->type == SO_LISTEN) {
+		if (so_connect_decode(p, h->len, &req) < 0)
+			return -EPROTO;
+	}
+	switch (h->type) {
+	case SO_CONNECT:
+		if ((h->id & SO_ID_HELPER) || !h->id || conn_find(cl, h->id)) {
+			reply(cl, h->id, -EEXIST);
+			return 0;
+		}
+		c = conn_new(cl, h->id);
+		if (!c) {
+			reply(cl, h->id, -ENOMEM);
+			return 0;
+		}
+		c->req = req;
+		reply(cl, h->id, 0);
+		if ((r = ops->connect(c)) < 0)
+			sh_connect_failed(c, -r);
+		return 0;
+	case SO_LISTEN: {
+		if (listener_find(cl, h->id)) {
+			reply(cl, h->id, -EEXIST);
+			return 0;
+		}
+		struct sh_listener *l = calloc(1, sizeof(*l));
+		if (!l) {
+			reply(cl, h->id, -ENOMEM);
+			return 0;
+		}
+		l->id = h->id;
+		l->client = cl;
+		l->req = req;
+		if ((r = ops->listen(l)) < 0) {
+			free(l);
+			reply(cl, h->id, r);
+			return 0;
+		}
+		l->next = cl->listeners;
+		if (cl->listeners)
+			cl->listeners->prev = l;
+		cl->listeners = l;
+		reply(cl, h->id, 0);
+		return 0;
+	}
+	case SO_UNLISTEN: {
+		struct sh_listener *l = listener_find(cl, h->id);
+		if (l)
+			listener_free(l);
+		reply(cl, h->id, l ? 0 : -ENOENT);
+		return 0;
+	}
+	case SO_STATUS:
+		status_reply(cl);
+		return 0;
+	case SO_WRITE:
+	case SO_READ:
+	case SO_SHUTDOWN:
+	case SO_CLOSE:
+		break;
+	default:
+		warn("dispatcher %s sent unknown request type %u", cl->name,
+		     h->type);
+		return -EPROTO;
+	}
+
+	c = conn_find(cl, h->id);
+	if (!c) {
+		reply(cl, h->id, -ENOTCONN);
+		return 0;
+	}
+	switch (h->type) {
+	case SO_WRITE:
+		if (h->len > SO_MAX_DATA)
+			return -EPROTO;
+		reply(cl, h->id, do_write(c, p, h->len));
+		break;
+	case SO_READ:
+		do_read(cl, c, h->arg);
+		break;
+	case SO_SHUTDOWN:
+		if (!c->guest_shut) {
+			c->guest_shut = true;
+			if (!c->dead)
+				ops->output(c);
+		}
+		reply(cl, h->id, 0);
+		break;
+	case SO_CLOSE:
+		reply(cl, h->id, 0);
+		conn_free(c, (int)h->arg);
+		break;
+	}
+	return 0;
+}
+
+/* ---- client sockets ---- */
+
+static void client_free(struct sh_client *cl)
+{
+	while (cl->conns)
+		conn_free(cl->conns, ECONNRESET);
+	while (cl->listeners)
+		listener_free(cl->listeners);
+	int dfd = cl->data_ev.fd;
+	ev_del(&cl->data_ev);
+	close(dfd);
+	if (cl->event_ev.fd >= 0) {
+		int fd = cl->event_ev.fd;
+		ev_del(&cl->event_ev);
+		close(fd);
+	}
+	for (struct sh_client **p = &clients; *p; p = &(*p)->cnext) {
+		if (*p == cl) {
+			*p = cl->cnext;
+			break;
+		}
+	}
+	buf_free(&cl->in);
+	buf_free(&cl->out);
+	buf_free(&cl->ev_in);
+	buf_free(&cl->ev_out);
+	info("dispatcher %s disconnected", cl->name[0] ? cl->name : "?");
+	free(cl);
+}
+
+/* Recompute epoll interest after queues changed.  Flushes opportunistically
+ * so small replies do not wait for another epoll round. */
+static void client_update(struct sh_client *cl)
+{
+	if (cl->data_ev.fd >= 0 && buf_len(&cl->out)) {
+		if (buf_write_fd(&cl->out, cl->data_ev.fd) < 0 &&
+		    errno != EAGAIN)
+			cl->dying = true;
+	}
+	if (cl->event_ev.fd >= 0 && buf_len(&cl->ev_out)) {
+		if (buf_write_fd(&cl->ev_out, cl->event_ev.fd) < 0 &&
+		    errno != EAGAIN)
+			cl->dying = true;
+	}
+	uint32_t e = buf_len(&cl->out) < SH_OUT_HIGH ? EPOLLIN : 0;
+	if (buf_len(&cl->out))
+		e |= EPOLLOUT;
+	if (cl->data_ev.fd >= 0)
+		ev_mod(&cl->data_ev, e);
+	if (cl->event_ev.fd >= 0)
+		ev_mod(&cl->event_ev,
+		       EPOLLIN | (buf_len(&cl->ev_out) ? EPOLLOUT : 0));
+}
+
+static void client_data_cb(struct ev *ev, uint32_t events)
+{
+	struct sh_client *cl = container_of(ev, struct sh_client, data_ev);
+	struct so_hdr h;
+	const uint8_t *p;
+	int r;
+
+	if (events & EPOLLIN) {
+		ssize_t n = buf_read_fd(&cl->in, ev->fd, SO_MAX_PAYLOAD + SO_HDR_LEN);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			client_free(cl);
+			return;
+		}
+		while ((r = so_next(&cl->in, &h, &p)) > 0) {
+			if (handle(cl, &h, p) < 0) {
+				r = -EPROTO;
+				break;
+			}
+			so_done(&cl->in, &h);
+			if (buf_len(&cl->out) >= SH_OUT_HIGH)
+				break;
+		}
+		if (r < 0) {
+			warn("dispatcher %s: malformed request, dropping it",
+			     cl->name);
+			client_free(cl);
+			return;
+		}
+	} else if (events & (EPOLLHUP | EPOLLERR)) {
+		client_free(cl);
+		return;
+	}
+	client_update(cl);
+	if (cl->dying)
+		client_free(cl);
+}
+
+static void client_event_cb(struct ev *ev, uint32_t events)
+{
+	struct sh_client *cl = container_of(ev, struct sh_client, event_ev);
+	char junk[256];
+
+	/* The dispatcher sends nothing after EVHELLO: EOF or error means the
+	 * dispatcher is gone, which the data socket will also tell. */
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		ssize_t n = read(ev->fd, junk, sizeof(junk));
+		if (n == 0 || (n < 0 && errno != EAGAIN)) {
+			int fd = ev->fd;
+			ev_del(ev);
+			close(fd);
+			return;
+		}
+	}
+	client_update(cl);
+	if (cl->dying)
+		client_free(cl);
+}
+
+static void data_accept_cb(struct ev *ev, uint32_t events)
+{
+	(void)events;
+	int fd = accept4(ev->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	uid_t uid;
+
+	if (fd < 0)
+		return;
+	/* The socket file's mode is the real gate; this is belt and
+	 * braces against a directory made too open by hand. */
+	if (net_peer_uid(fd, &uid) < 0 || (uid != 0 && uid != geteuid())) {
+		warn("refusing dispatcher with uid %u", (unsigned)uid);
+		close(fd);
+		return;
+	}
+	struct sh_client *cl = calloc(1, sizeof(*cl));
+	if (!cl) {
+		close(fd);
+		return;
+	}
+	cl->token = next_token++;
+	cl->event_ev.fd = -1;
+	cl->next_accept_id = 1;
+	if (ev_add(&cl->data_ev, fd, EPOLLIN, client_data_cb) < 0) {
+		close(fd);
+		free(cl);
+		return;
+	}
+	cl->cnext = clients;
+	clients = cl;
+}
+
+static void pending_free(struct sh_pending *pe, bool close_fd)
+{
+	for (struct sh_pending **p = &pendings; *p; p = &(*p)->next) {
+		if (*p == pe) {
+			*p = pe->next;
+			break;
+		}
+	}
+	int fd = pe->ev.fd;
+	ev_del(&pe->ev);
+	if (close_fd)
+		close(fd);
+	buf_free(&pe->in);
+	free(pe);
+}
+
+static void pending_cb(struct ev *ev, uint32_t events)
+{
+	struct sh_pending *pe = container_of(ev, struct sh_pending, ev);
+	struct so_hdr h;
+	const uint8_t *p;
+	(void)events;
+
+	ssize_t n = buf_read_fd(&pe->in, ev->fd, SO_HDR_LEN - buf_len(&pe->in));
+	if (n == 0 || (n < 0 && errno != EAGAIN)) {
+		pending_free(pe, true);
+		return;
+	}
+	int r = so_next(&pe->in, &h, &p);
+	if (r == 0)
+		return;
+	if (r < 0 || h.type != SO_EVHELLO || h.len) {
+		pending_free(pe, true);
+		return;
+	}
+	for (struct sh_client *cl = clients; cl; cl = cl->cnext) {
+		if (cl->token == h.id && cl->event_ev.fd < 0) {
+			int fd = ev->fd;
+			pending_free(pe, false);
+			if (ev_add(&cl->event_ev, fd, EPOLLIN, client_event_cb) <
+			    0) {
+				close(fd);
+				return;
+			}
+			info("dispatcher %s connected", cl->name);
+			client_update(cl);
+			return;
+		}
+	}
+	warn("event socket: unknown session token %u", h.id);
+	pending_free(pe, true);
+}
+
+static void event_accept_cb(struct ev *ev, uint32_t events)
+{
+	(void)events;
+	int fd = accept4(ev->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	uid_t uid;
+
+	if (fd < 0)
+		return;
+	if (net_peer_uid(fd, &uid) < 0 || (uid != 0 && uid != geteuid())) {
+		close(fd);
+		return;
+	}
+	struct sh_pending *pe = calloc(1, sizeof(*pe));
+	if (!pe || ev_add(&pe->ev, fd, EPOLLIN, pending_cb) < 0) {
+		free(pe);
+		close(fd);
+		return;
+	}
+	pe->next = pendings;
+	pendings = pe;
+}
+
+int sh_listen(const char *dpath, const char *epath, const struct sh_ops *o)
+{
+	int dfd, efd, r;
+
+	ops = o;
+	dfd = net_unix_listen(dpath, 0660);
+	if (dfd < 0)
+		return dfd;
+	efd = net_unix_listen(epath, 0660);
+	if (efd < 0) {
+		close(dfd);
+		unlink(dpath);
+		return efd;
+	}
+	if ((r = ev_add(&data_lev, dfd, EPOLLIN, data_accept_cb)) < 0 ||
+	    (r = ev_add(&event_lev, efd, EPOLLIN, event_accept_cb)) < 0) {
+		close(dfd);
+		close(efd);
+		return r;
+	}
+	data_path = strdup(dpath);
+	event_path = strdup(epath);
+	return 0;
+}
+
+void sh_shutdown(void)
+{
+	while (clients)
+		client_free(clients);
+	while (pendings)
+		pending_free(pendings, true);
+	if (data_path) {
+		int fd = data_lev.fd;
+		ev_del(&data_lev);
+		close(fd);
+		unlink(data_path);
+		free(data_path);
+		data_path = NULL;
+	}
+	if (event_path) {
+		int fd = event_lev.fd;
+		ev_del(&event_lev);
+		close(fd);
+		unlink(event_path);
+		free(event_path);
+		event_path = NULL;
+	}
+}

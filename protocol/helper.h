@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * helper.h - the helper side of the protocol, written once for every helper.
+ *
+ * A helper (sockout-plain, sockout-ssh, sockout-im) links this runtime, gives
+ * it a struct sh_ops that knows its overlay, and calls sh_listen() on its
+ * data and event socket paths.  The runtime accepts dispatchers, answers
+ * every request, keeps two bounded byte queues per connection and sends the
+ * events (ARRIVED when a pending READ can be served, WRITABLE when a partial
+ * WRITE can continue).  The overlay code only moves bytes between those
+ * queues and its transport:
+ *
+ *   guest -> overlay:  c->to_overlay holds bytes the dispatcher WROTE.  The
+ *                      runtime calls ops->output(c) after appending; the
+ *                      overlay sends what it can, buf_consume()s it and
+ *                      calls sh_output_taken(c).  c->guest_shut says the
+ *                      guest half-closed once to_overlay is drained.
+ *   overlay -> guest:  the overlay calls sh_deliver(c, p, n), which takes
+ *                      up to sh_input_room(c) bytes.  When it took less, the
+ *                      overlay stops reading its transport until
+ *                      ops->input_room(c) says there is room again.
+ *
+ * Lifetime: every connection ends with ops->close(c, err) exactly once
+ * (the dispatcher's CLOSE, or the dispatcher going away), after which the
+ * runtime frees it.  After sh_reset() or sh_connect_failed() the overlay
+ * should release its transport state at once; close() still follows.
+ */
+#ifndef SOCKOUT_HELPER_H
+#define SOCKOUT_HELPER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/buf.h"
+#include "../common/loop.h"
+#include "proto.h"
+
+/* Per-direction queue limit per connection: the flow-control window
+ * between dispatcher and helper. */
+#define SH_QUEUE_MAX (4u * 1024u * 1024u)
+
+struct sh_client;
+
+struct sh_conn {
+	uint32_t id;
+	struct sh_client *client;
+	struct so_connect req; /* CONNECT: what the guest asked for */
+	struct buf to_overlay; /* guest bytes not yet sent on the overlay */
+	struct buf to_guest;   /* overlay bytes not yet READ */
+	bool guest_shut;       /* SHUTDOWN received: no more to_overlay */
+	bool overlay_eof;      /* sh_eof(): no more to_guest */
+	bool read_pending;     /* a READ found nothing: ARRIVED owed */
+	bool write_blocked;    /* a WRITE was partial: WRITABLE owed */
+	bool input_paused;     /* sh_deliver() took less than offered */
+	bool dead;	       /* reset/failed: only CLOSE is expected */
+	uint64_t bytes_in, bytes_out;
+	void *priv; /* the overlay's state */
+	struct sh_conn *next, *prev;
+};
+
+struct sh_listener {
+	uint32_t id;
+	struct sh_client *client;
+	struct so_connect req; /* dst.port is the guest's port; target */
+	void *priv;
+	struct sh_listener *next, *prev;
+};
+
+struct sh_ops {
+	const char *name; /* helper name in STATUS */
+	/** Start connecting c->req; finish with sh_connected() or
+	 *  sh_connect_failed().  Return 0, or -errno to fail at once. */
+	int (*connect)(struct sh_conn *c);
+	/** Register l->req.dst.port for incoming connections; report them
+	 *  with sh_accepted().  Return 0 or -errno (e.g. -EADDRINUSE). */
+	int (*listen)(struct sh_listener *l);
+	void (*unlisten)(struct sh_listener *l);
+	/** c->to_overlay grew, or c->guest_shut became true. */
+	void (*output)(struct sh_conn *c);
+	/** c->to_guest has room again after sh_deliver() took less. */
+	void (*input_room)(struct sh_conn *c);
+	/** Forget c; err is 0 for an orderly close, else reset (ECONNRESET). */
+	void (*close)(struct sh_conn *c, int err);
+	/** Optional: append ,"key":value pairs (JSON) to the STATUS reply. */
+	void (*status)(struct buf *json);
+};
+
+/**
+ * sh_listen() - listen on the data and event socket paths (mode 0660,
+ * inside a directory the caller has made private) and serve dispatchers
+ * with @ops.  Returns 0 or -errno.
+ */
+int sh_listen(const char *data_path, const char *event_path,
+	      const struct sh_ops *ops);
+/** sh_shutdown() - close every client and unlink the socket paths. */
+void sh_shutdown(void);
+
+void sh_connected(struct sh_conn *c, const struct so_addrpair *addrs);
+void sh_connect_failed(struct sh_conn *c, int err);
+/** sh_accepted() - a peer connected to @l; returns the new connection
+ *  (announced with ACCEPTED) or NULL when out of memory. */
+struct sh_conn *sh_accepted(struct sh_listener *l,
+			    const struct so_addrpair *addrs);
+void sh_listen_failed(struct sh_listener *l, int err);
+
+size_t sh_input_room(const struct sh_conn *c);
+/** sh_deliver() - queue overlay bytes for the guest; returns bytes taken. */
+size_t sh_deliver(struct sh_conn *c, const void *p, size_t len);
+/** sh_eof() - the overlay peer will send no more. */
+void sh_eof(struct sh_conn *c);
+/** sh_reset() - the overlay lost the connection (CLOSED event). */
+void sh_reset(struct sh_conn *c, int err);
+/** sh_output_taken() - call after consuming from c->to_overlay. */
+void sh_output_taken(struct sh_conn *c);
+
+/** sh_foreach_conn() - visit every live connection (for shutdown paths). */
+void sh_foreach_conn(void (*fn)(struct sh_conn *c, void *arg), void *arg);
+unsigned sh_conn_count(void);
+
+#endif

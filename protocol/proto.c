@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: MIT
+/*
+ * proto.c - encoder and decoder of the helper protocol.
+ *
+ * Every length that comes off the wire is checked against what the buffer
+ * holds before it is used; a malformed message makes the whole stream
+ * invalid (-EPROTO) rather than being skipped, since framing is lost.
+ */
+#include "proto.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+void so_hdr_encode(uint8_t *p, const struct so_hdr *h)
+{
+	put32(p, h->len);
+	p[4] = h->type;
+	p[5] = h->flags;
+	p[6] = p[7] = 0;
+	put32(p + 8, h->id);
+	put32(p + 12, h->arg);
+}
+
+int so_hdr_decode(const uint8_t *p, struct so_hdr *h)
+{
+	h->len = get32(p);
+	h->type = p[4];
+	h->flags = p[5];
+	h->reserved = (uint16_t)(p[6] << 8 | p[7]);
+	h->id = get32(p + 8);
+	h->arg = get32(p + 12);
+	if (h->len > SO_MAX_PAYLOAD || h->reserved ||
+	    (h->flags & ~(SO_F_ERROR | SO_F_EOF)))
+		return -EPROTO;
+	return 0;
+}
+
+void so_addr_encode(uint8_t *p, const struct so_addr *a)
+{
+	p[0] = a->family;
+	p[1] = 0;
+	p[2] = (uint8_t)(a->port >> 8);
+	p[3] = (uint8_t)a->port;
+	memcpy(p + 4, a->addr, 16);
+}
+
+int so_addr_decode(const uint8_t *p, struct so_addr *a)
+{
+	a->family = p[0];
+	a->port = (uint16_t)(p[2] << 8 | p[3]);
+	memcpy(a->addr, p + 4, 16);
+	if (p[1] || (a->family != 0 && a->family != 4 && a->family != 6))
+		return -EPROTO;
+	return 0;
+}
+
+void so_addr_from_sa(struct so_addr *a, const struct sockaddr *sa)
+{
+	memset(a, 0, sizeof(*a));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		a->family = 4;
+		a->port = ntohs(in->sin_port);
+		memcpy(a->addr, &in->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		a->family = 6;
+		a->port = ntohs(in6->sin6_port);
+		memcpy(a->addr, &in6->sin6_addr, 16);
+	}
+}
+
+int so_addr_to_sa(const struct so_addr *a, struct sockaddr_storage *ss,
+		  socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == 4) {
+		struct sockaddr_in *in = (void *)ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons(a->port);
+		memcpy(&in->sin_addr, a->addr, 4);
+		*len = sizeof(*in);
+		return 0;
+	}
+	if (a->family == 6) {
+		struct sockaddr_in6 *in6 = (void *)ss;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(a->port);
+		memcpy(&in6->sin6_addr, a->addr, 16);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+size_t so_connect_encode(uint8_t *p, const struct so_connect *c)
+{
+	size_t tl = strnlen(c->target, SO_MAX_TARGET);
+
+	so_addr_encode(p, &c->dst);
+	p[SO_ADDR_LEN] = (uint8_t)tl;
+	memcpy(p + SO_ADDR_LEN + 1, c->target, tl);
+	return SO_ADDR_LEN + 1 + tl;
+}
+
+int so_connect_decode(const uint8_t *p, size_t len, struct so_connect *c)
+{
+	if (len < SO_ADDR_LEN + 1 || so_addr_decode(p, &c->dst) < 0)
+		return -EPROTO;
+	size_t tl = p[SO_ADDR_LEN];
+	if (len != SO_ADDR_LEN + 1 + tl)
+		return -EPROTO;
+	memcpy(c->target, p + SO_ADDR_LEN + 1, tl);
+	c->target[tl] = '\0';
+	/* A target is a name or address, never binary. */
+	if (strlen(c->target) != tl)
+		return -EPROTO;
+	return 0;
+}
+
+size_t so_addrpair_encode(uint8_t *p, const struct so_addrpair *a)
+{
+	so_addr_encode(p, &a->local);
+	so_addr_encode(p + SO_ADDR_LEN, &a->peer);
+	return 2 * SO_ADDR_LEN;
+}
+
+int so_addrpair_decode(const uint8_t *p, size_t len, struct so_addrpair *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (len == 0)
+		return 0; /* addresses are optional */
+	if (len != 2 * SO_ADDR_LEN || so_addr_decode(p, &a->local) < 0 ||
+	    so_addr_decode(p + SO_ADDR_LEN, &a->peer) < 0)
+		return -EPROTO;
+	return 0;
+}
+
+int so_send(struct buf *out, uint8_t type, uint8_t flags, uint32_t id,
+	    uint32_t arg, const void *payload, size_t len)
+{
+	struct so_hdr h = { .len = (uint32_t)len,
+			    .type = type,
+			    .flags = flags,
+			    .id = id,
+			    .arg = arg };
+	uint8_t *p;
+
+	if (len > SO_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	p = buf_reserve(out, SO_HDR_LEN + len);
+	if (!p)
+		return -ENOMEM;
+	so_hdr_encode(p, &h);
+	if (len)
+		memcpy(p + SO_HDR_LEN, payload, len);
+	buf_commit(out, SO_HDR_LEN + len);
+	return 0;
+}
+
+int so_next(struct buf *in, struct so_hdr *h, const uint8_t **payload)
+{
+	if (buf_len(in) < SO_HDR_LEN)
+		return 0;
+	if (so_hdr_decode(buf_peek(in), h) < 0)
+		return -EPROTO;
+	if (buf_len(in) - SO_HDR_LEN < h->len)
+		return 0;
+	*payload = buf_peek(in) + SO_HDR_LEN;
+	return 1;
+}
+
+void so_done(struct buf *in, const struct so_hdr *h)
+{
+	buf_consume(in, SO_HDR_LEN + h->len);
+}
+
+const char *so_type_name(uint8_t type)
+{
+	switch (type) {
+	case SO_HELLO: return "HELLO";
+	case SO_CONNECT: return "CONNECT";
+	case SO_LISTEN: return "LISTEN";
+	case SO_UNLISTEN: return "UNLISTEN";
+	case SO_WRITE: return "WRITE";
+	case SO_READ: return "READ";
+	case SO_SHUTDOWN: return "SHUTDOWN";
+	case SO_CLOSE: return "CLOSE";
+	case SO_STATUS: return "STATUS";
+	case SO_EVHELLO: return "EVHELLO";
+	case SO_REPLY: return "REPLY";
+	case SO_CONNECTED: return "CONNECTED";
+	case SO_CONNECT_FAILED: return "CONNECT_FAILED";
+	case SO_ACCEPTED: return "ACCEPTED";
+	case SO_ARRIVED: return "ARRIVED";
+	case SO_WRITABLE: return "WRITABLE";
+	case SO_CLOSED: return "CLOSED";
+	case SO_LISTEN_FAILED: return "LISTEN_FAILED";
+	default: return "?";
+	}
+}
