@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sockbench - the small load tool behind `make bench`.
+ *
+ *   sockbench echo ADDR PORT           epoll echo server (any number of clients)
+ *   sockbench latency ADDR PORT N      N x (connect, 1-byte round trip, close);
+ *                                      prints the median and mean in microseconds
+ *   sockbench hold ADDR PORT N SECS    open N connections, confirm each with a
+ *                                      1-byte round trip, print "held N", keep
+ *                                      them SECS seconds
+ *
+ * It is an ordinary dynamically linked program, so under sockout-run it is
+ * carried by the guest shim like any other.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct sockaddr_in sa;
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int roundtrip(int fd)
+{
+	char c = 'x';
+
+	if (write(fd, &c, 1) != 1 || read(fd, &c, 1) != 1)
+		return -1;
+	return 0;
+}
+
+static int dial(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int do_latency(int n)
+{
+	double *t = calloc((size_t)n, sizeof(*t)), sum = 0;
+
+	if (!t)
+		return 1;
+	for (int i = 0; i < n; i++) {
+		double s = now_us();
+		int fd = dial();
+		if (fd < 0 || roundtrip(fd) < 0) {
+			fprintf(stderr, "sockbench: connection %d: %s\n", i,
+				strerror(errno));
+			return 1;
+		}
+		close(fd);
+		t[i] = now_us() - s;
+		sum += t[i];
+	}
+	qsort(t, (size_t)n, sizeof(*t), cmp_d);
+	printf("median_us %.1f mean_us %.1f n %d\n", t[n / 2], sum / n, n);
+	free(t);
+	return 0;
+}
+
+static int do_hold(int n, int secs)
+{
+	struct rlimit rl = { (rlim_t)n + 64, (rlim_t)n + 64 };
+
+	setrlimit(RLIMIT_NOFILE, &rl);
+	for (int i = 0; i < n; i++) {
+		int fd = dial();
+		if (fd < 0 || roundtrip(fd) < 0) {
+			fprintf(stderr, "sockbench: connection %d: %s\n", i,
+				strerror(errno));
+			printf("held %d\n", i);
+			return 1;
+		}
+	}
+	printf("held %d\n", n);
+	fflush(stdout);
+	sleep((unsigned)secs);
+	return 0;
+}
+
+static int do_echo(void)
+{
+	struct rlimit rl = { 65536, 65536 };
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	int ep = epoll_create1(0);
+	struct epoll_event e = { .events = EPOLLIN }, ev[128];
+	char buf[65536];
+
+	setrlimit(RLIMIT_NOFILE, &rl);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(lfd, 4096) < 0) {
+		perror("sockbench: listen");
+		return 1;
+	}
+	e.data.fd = lfd;
+	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &e);
+	for (;;) {
+		int n = epoll_wait(ep, ev, 128, -1);
+		for (int i = 0; i < n; i++) {
+			int fd = ev[i].data.fd;
+			if (fd == lfd) {
+				int c = accept(lfd, NULL, NULL);
+				if (c < 0)
+					continue;
+				setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one,
+					   sizeof(one));
+				e.data.fd = c;
+				epoll_ctl(ep, EPOLL_CTL_ADD, c, &e);
+				continue;
+			}
+			ssize_t r = read(fd, buf, sizeof(buf));
+			if (r <= 0 || write(fd, buf, (size_t)r) != r)
+				close(fd);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(stderr, "usage: sockbench echo|latency|hold ADDR PORT "
+				"[N [SECS]]\n");
+		return 2;
+	}
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)atoi(argv[3]));
+	if (inet_pton(AF_INET, argv[2], &sa.sin_addr) != 1) {
+		fprintf(stderr, "sockbench: bad address %s\n", argv[2]);
+		return 2;
+	}
+	if (strcmp(argv[1], "echo") == 0)
+		return do_echo();
+	if (strcmp(argv[1], "latency") == 0 && argc == 5)
+		return do_latency(atoi(argv[4]));
+	if (strcmp(argv[1], "hold") == 0 && argc == 6)
+		return do_hold(atoi(argv[4]), atoi(argv[5]));
+	fprintf(stderr, "sockbench: bad arguments\n");
+	return 2;
+}
