@@ -96,9 +96,20 @@ lint:
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')
 
+# Daemons go to sbin, user commands to bin, the shim next to nothing else
+# in lib/sockout (sockout-run finds it there relative to itself).
+SBIN_PROGS := sockoutd sockout-plain sockout-ssh sockout-im
+BIN_PROGS := sockoutctl sockout-run
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/sockout $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man1
-	$(INSTALL_CMDS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/sockout \
+		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/share/doc/sockout/examples $(DESTDIR)/lib/systemd/system
+	for p in $(SBIN_PROGS); do [ ! -f $(B)/$$p ] || install -m 0755 $(B)/$$p $(DESTDIR)$(PREFIX)/sbin/; done
+	for p in $(BIN_PROGS); do [ ! -f $(B)/$$p ] || install -m 0755 $(B)/$$p $(DESTDIR)$(PREFIX)/bin/; done
+	[ ! -f $(B)/libsockout-guest.so ] || install -m 0644 $(B)/libsockout-guest.so $(DESTDIR)$(PREFIX)/lib/sockout/
+	for m in man/*.[158]; do [ ! -f $$m ] || install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/; done
+	install -m 0644 conf/*.conf $(DESTDIR)$(PREFIX)/share/doc/sockout/examples/
+	install -m 0644 conf/systemd/*.service $(DESTDIR)/lib/systemd/system/
 
 clean:
 	rm -rf build build-san build-fuzz
