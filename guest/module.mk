@@ -1,0 +1,37 @@
+# guest/: libsockout-guest.so (the LD_PRELOAD shim) and sockout-run.
+#
+# The shim is loaded into arbitrary programs, so it is built position
+# independent, exports only the functions it wraps, and never carries the
+# sanitizers (an ASan library cannot be preloaded into a program that was
+# not built with ASan).  It needs the protocol codec, which is compiled a
+# second time as PIC under $(B)/guest/pic/ because libsockout-common.a is
+# not.  Its logic is exercised under ASan/UBSan by tests/unit/test-shim.c,
+# which links the same sources into a normal test program.
+SHIM_SRC := $(wildcard guest/shim-*.c)
+SHIM_PIC_SRC := $(SHIM_SRC) protocol/guestproto.c protocol/proto.c common/buf.c
+SHIM_OBJ := $(SHIM_PIC_SRC:%.c=$(B)/guest/pic/%.o)
+SHIM_CFLAGS := $(filter-out $(SANFLAGS),$(CFLAGS)) -fPIC -fvisibility=hidden \
+	-ffunction-sections -fdata-sections
+SHIM_LDFLAGS := $(filter-out $(SANFLAGS),$(LDFLAGS)) -shared \
+	-Wl,--gc-sections -Wl,-z,defs -Wl,-z,now -Wl,-soname,libsockout-guest.so
+
+PROGS += $(B)/libsockout-guest.so $(B)/sockout-run
+
+$(B)/guest/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (pic)"
+	$(Q)$(CC) $(SHIM_CFLAGS) -c -o $@ $<
+
+$(B)/libsockout-guest.so: $(SHIM_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(SHIM_LDFLAGS) -o $@ $^ -ldl -lpthread
+
+$(B)/sockout-run: $(B)/guest/sockout-run.o
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
+INSTALL_CMDS += install -m 0755 $(B)/sockout-run $(DESTDIR)$(PREFIX)/bin/ ; \
+	install -m 0644 $(B)/libsockout-guest.so $(DESTDIR)$(PREFIX)/lib/sockout/ ; \
+	install -m 0644 man/sockout-run.1 $(DESTDIR)$(PREFIX)/share/man/man1/ ;
+
+-include $(SHIM_OBJ:.o=.d) $(B)/guest/sockout-run.d

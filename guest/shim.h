@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shim.h - internals of libsockout-guest.so, the LD_PRELOAD shim that hands
+ * a guest program's TCP sockets to sockoutd (see docs/guest.md).
+ *
+ * Theory of operation.  The shim never touches data: each intercepted call
+ * that needs sockoutd opens one Unix stream to the guest socket, sends one
+ * struct gp_req and receives one struct gp_reply plus a descriptor, which is
+ * dup2()ed onto the program's socket.  From then on read/write/poll/epoll/
+ * sendfile/fork work natively on that descriptor.  What the kernel can no
+ * longer say truthfully (the addresses sockoutd chose, the identity of a
+ * listening socket that is really a SOCK_SEQPACKET) is kept in a small
+ * per-fd table and answered by getsockname/getpeername/getsockopt.
+ *
+ * close() and dup() are not intercepted: every table entry remembers the
+ * st_dev/st_ino of the file it describes, so an entry left behind by a
+ * closed descriptor whose number was reused is recognised as stale.
+ */
+#ifndef SOCKOUT_GUEST_SHIM_H
+#define SOCKOUT_GUEST_SHIM_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "../protocol/guestproto.h"
+
+/* Only the intercepted functions leave the library (-fvisibility=hidden). */
+#define SHIM_EXPORT __attribute__((visibility("default")))
+
+/* glibc declares the address arguments as transparent unions for GNU C. */
+#if defined(__USE_GNU) && defined(__GNUC__) && !defined(__cplusplus)
+#define SA_IN(a) ((a).__sockaddr__)
+#else
+#define SA_IN(a) (a)
+#endif
+
+#define SHIM_DEFAULT_SOCKET "/run/sockout/guest.sock"
+/* Upper bound on one exchange with sockoutd; sockoutd's own
+ * connect-timeout is meant to be far below it. */
+#define SHIM_REPLY_TIMEOUT_S 300
+
+/* shim-real.c: the next definition of each function (libc's), found
+ * lazily with dlsym(RTLD_NEXT) so the shim never calls itself. */
+int real_connect(int fd, const struct sockaddr *sa, socklen_t len);
+int real_bind(int fd, const struct sockaddr *sa, socklen_t len);
+int real_listen(int fd, int backlog);
+int real_accept(int fd, struct sockaddr *sa, socklen_t *len);
+int real_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags);
+int real_getsockname(int fd, struct sockaddr *sa, socklen_t *len);
+int real_getpeername(int fd, struct sockaddr *sa, socklen_t *len);
+int real_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+int real_setsockopt(int fd, int level, int name, const void *val,
+		    socklen_t len);
+
+/* shim-table.c: what the shim knows about one descriptor. */
+enum sk_kind {
+	SK_NONE,      /* only remembered socket options */
+	SK_BOUND,     /* bind() recorded, not bound natively */
+	SK_CONNECTED, /* descriptor from sockoutd (connect or accept) */
+	SK_LISTENER,  /* descriptor is sockoutd's SOCK_SEQPACKET */
+};
+
+/* Socket options that must survive the dup2() of a new socket over the
+ * program's one (set before connect, or on a listener for its accepted
+ * sockets to inherit, as TCP sockets do). */
+#define SK_MAX_OPTS 10
+struct sk_opt {
+	int level, name, value;
+};
+
+struct sk_entry {
+	dev_t dev;
+	ino_t ino;
+	uint8_t kind;
+	/* The descriptor is not a TCP socket of the program's family (a
+	 * seqpacket listener, a Unix socket, an AF_INET socket behind an
+	 * AF_INET6 one): its identity and IP-level options are answered
+	 * here. */
+	uint8_t fake;
+	int family; /* AF_INET or AF_INET6, as the program created it */
+	struct so_addr local, peer;
+	int nopts;
+	struct sk_opt opts[SK_MAX_OPTS];
+};
+
+/** fdt_get() - copy @fd's entry into @e; 1 if there is a current one. */
+int fdt_get(int fd, struct sk_entry *e);
+/** fdt_set() - store @e for @fd, stamped with @fd's current identity.
+ * Returns 0 or -errno. */
+int fdt_set(int fd, const struct sk_entry *e);
+void fdt_clear(int fd);
+
+/* shim-addr.c */
+/** sk_inet_stream() - 1 if @fd is an AF_INET/AF_INET6 TCP socket (its
+ * family in *@family), 0 otherwise. */
+int sk_inet_stream(int fd, int *family);
+/** sk_domain() - SO_DOMAIN of @fd or -1. */
+int sk_domain(int fd);
+/** addr_from_user() - @sa into @a, v4-mapped IPv6 turned into IPv4 so the
+ * dispatch table sees one form.  0, or -EINVAL if @len is too short. */
+int addr_from_user(struct so_addr *a, const struct sockaddr *sa,
+		   socklen_t len);
+/** addr_to_user() - write @a as the program's @family would show it
+ * (IPv4 as v4-mapped for AF_INET6) into @sa, truncated to *@len, and set
+ * *@len to the full length, as getsockname(2) does. */
+void addr_to_user(const struct so_addr *a, int family, struct sockaddr *sa,
+		  socklen_t *len);
+int addr_is_loopback(const struct so_addr *a);
+void addr_any(struct so_addr *a, int family);
+
+/* shim-client.c */
+/**
+ * gp_call() - one exchange with sockoutd.
+ * @req:    the request (pid and netns are filled in here)
+ * @rep:    the decoded reply
+ * @fd:     set to the received descriptor (close-on-exec) or -1
+ * @quiet:  do not print the once-per-process line when sockoutd is
+ *          unreachable (loopback connects fall back silently)
+ *
+ * Returns 0 when a well-formed reply of the same op arrived (then
+ * @rep->status may still be an errno for the program), -ENETUNREACH if
+ * sockoutd could not be reached or answered nonsense.
+ */
+int gp_call(struct gp_req *req, struct gp_reply *rep, int *fd, int quiet);
+/** shim_warn_once() - the shim's only output: one stderr line per process. */
+void shim_warn_once(const char *what, const char *why);
+/** adopt_fd() - put @nfd in place of @fd keeping @fd's close-on-exec and
+ * O_NONBLOCK; @nfd is closed in every case.  0 or -errno. */
+int adopt_fd(int fd, int nfd);
+/** apply_opts() - set every remembered option of @e on @fd (best effort). */
+void apply_opts(int fd, const struct sk_entry *e);
+/** opt_remember() - record an option in @e if it is one worth keeping. */
+int opt_remember(struct sk_entry *e, int level, int name, const void *val,
+		 socklen_t len);
+
+#endif

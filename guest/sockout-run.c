@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sockout-run - run a program with its TCP sockets handed to sockoutd.
+ *
+ *   sockout-run [-s SOCKET] -- COMMAND [ARG...]
+ *
+ * Sets SOCKOUT_SOCKET, puts libsockout-guest.so first in LD_PRELOAD and
+ * execs COMMAND.  The library is looked for next to this program, then in
+ * ../lib/sockout/ (the installed layout); $SOCKOUT_GUEST_LIB overrides.
+ * Exit status, as env(1): 125 for its own errors, 126 if COMMAND cannot be
+ * run, 127 if it is not found; otherwise COMMAND's own.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_SOCKET "/run/sockout/guest.sock"
+#define LIBNAME "libsockout-guest.so"
+
+static const char *prog = "sockout-run";
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: %s [-s SOCKET] -- COMMAND [ARG...]\n", prog);
+}
+
+static int exists_file(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* find_lib() - absolute path of the shim into @out, or -ENOENT. */
+static int find_lib(char *out, size_t len)
+{
+	const char *env = getenv("SOCKOUT_GUEST_LIB");
+	char exe[PATH_MAX], cand[PATH_MAX + 64];
+	const char *rel[] = { "/" LIBNAME, "/../lib/sockout/" LIBNAME };
+	ssize_t n;
+	char *slash;
+
+	if (env && *env) {
+		if (!realpath(env, out) || !exists_file(out))
+			return -ENOENT;
+		return 0;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		return -errno;
+	exe[n] = 0;
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return -ENOENT;
+	*slash = 0;
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		snprintf(cand, sizeof(cand), "%s%s", exe, rel[i]);
+		if (exists_file(cand) && realpath(cand, out) &&
+		    strlen(out) < len)
+			return 0;
+	}
+	return -ENOENT;
+}
+
+int main(int argc, char **argv)
+{
+	const char *sock = getenv("SOCKOUT_SOCKET");
+	const char *old;
+	char lib[PATH_MAX], abs_sock[PATH_MAX], *pre;
+	struct stat st;
+	int c;
+
+	if (!sock || !*sock)
+		sock = DEFAULT_SOCKET;
+	while ((c = getopt(argc, argv, "+s:h")) != -1) {
+		switch (c) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 125;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 125;
+	}
+	if (stat(sock, &st) < 0) {
+		fprintf(stderr, "%s: %s: %s (is sockoutd running?)\n", prog,
+			sock, strerror(errno));
+		return 125;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		fprintf(stderr, "%s: %s: not a socket\n", prog, sock);
+		return 125;
+	}
+	/* The program may chdir(); the shim needs a path that still works. */
+	if (!realpath(sock, abs_sock)) {
+		fprintf(stderr, "%s: %s: %s\n", prog, sock, strerror(errno));
+		return 125;
+	}
+	if (strlen(abs_sock) >= 108) {
+		fprintf(stderr, "%s: %s: path too long for a Unix socket\n",
+			prog, abs_sock);
+		return 125;
+	}
+	if (find_lib(lib, sizeof(lib)) < 0) {
+		fprintf(stderr,
+			"%s: cannot find %s next to this program or in ../lib/sockout/ (set SOCKOUT_GUEST_LIB)\n",
+			prog, LIBNAME);
+		return 125;
+	}
+	/* ld.so splits LD_PRELOAD at spaces and colons. */
+	if (strpbrk(lib, " :")) {
+		fprintf(stderr, "%s: %s: path has a space or colon\n", prog, lib);
+		return 125;
+	}
+	old = getenv("LD_PRELOAD");
+	if (old && *old) {
+		size_t l = strlen(lib) + strlen(old) + 2;
+
+		pre = malloc(l);
+		if (!pre) {
+			fprintf(stderr, "%s: out of memory\n", prog);
+			return 125;
+		}
+		snprintf(pre, l, "%s %s", lib, old);
+	} else {
+		pre = lib;
+	}
+	if (setenv("LD_PRELOAD", pre, 1) < 0 ||
+	    setenv("SOCKOUT_SOCKET", abs_sock, 1) < 0) {
+		fprintf(stderr, "%s: setenv: %s\n", prog, strerror(errno));
+		return 125;
+	}
+	execvp(argv[optind], argv + optind);
+	c = errno;
+	fprintf(stderr, "%s: %s: %s\n", prog, argv[optind], strerror(c));
+	return c == ENOENT ? 127 : 126;
+}
