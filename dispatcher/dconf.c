@@ -1,0 +1,603 @@
+// SPDX-License-Identifier: MIT
+/*
+ * dconf.c - sockoutd configuration parser and rule matcher; see dconf.h.
+ *
+ * Grammar, one statement per line (the common reader splits words):
+ *
+ *   guest-socket PATH | guest-socket-mode OCTAL | control-socket PATH
+ *   listen-address ADDR | connect-timeout DURATION
+ *   helper NAME data PATH event PATH
+ *   connect|accept MATCH... ACTION
+ *     MATCH  := any | ADDR[/LEN] | port N[-M] | port any
+ *     ACTION := deny | direct [PORT | ADDR:PORT] | helper NAME [to TARGET]
+ *
+ * Every error is recorded as "file:line: message: `value'" and parsing goes
+ * on, so one run of `sockoutd -n` shows every mistake in the file.  Helper
+ * names in rules are resolved once the whole file is read, so a helper may
+ * be declared after the rules that use it.
+ */
+#include "dconf.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/net.h"
+
+struct parse {
+	struct dconf *c;
+	size_t rcap, hcap;
+	char **rule_helper; /* per rule: helper name to resolve, or NULL */
+	int nomem;
+	/* line of each global setting already seen (duplicates are errors) */
+	int seen_guest, seen_mode, seen_control, seen_listen, seen_timeout;
+};
+
+static char *xstrdup(struct parse *p, const char *s)
+{
+	char *d = strdup(s);
+
+	if (!d)
+		p->nomem = 1;
+	return d;
+}
+
+static const char *const action_words[] = { "deny", "direct", "helper" };
+
+static bool is_action(const char *w)
+{
+	for (size_t i = 0; i < sizeof(action_words) / sizeof(*action_words);
+	     i++)
+		if (strcmp(w, action_words[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Join the words of a line for messages and status output. */
+static char *join(struct parse *p, const struct conf_line *l)
+{
+	size_t n = 1;
+
+	for (int i = 0; i < l->argc; i++)
+		n += strlen(l->argv[i]) + 1;
+	char *s = malloc(n);
+	if (!s) {
+		p->nomem = 1;
+		return NULL;
+	}
+	s[0] = '\0';
+	for (int i = 0; i < l->argc; i++) {
+		if (i)
+			strcat(s, " ");
+		strcat(s, l->argv[i]);
+	}
+	return s;
+}
+
+/* "ADDR" or "ADDR/LEN" into family/addr/prefix; host bits are masked off
+ * so that matching is one comparison.  Returns 0 or -EINVAL. */
+static int parse_cidr(const char *s, uint8_t *family, uint8_t addr[16],
+		      uint8_t *prefix)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(s, '/');
+	size_t hl = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned long len, max;
+
+	if (!hl || hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	memset(addr, 0, 16);
+	if (inet_pton(AF_INET, host, addr) == 1) {
+		*family = 4;
+		max = 32;
+	} else if (inet_pton(AF_INET6, host, addr) == 1) {
+		*family = 6;
+		max = 128;
+	} else {
+		return -EINVAL;
+	}
+	len = max;
+	if (slash && conf_uint(slash + 1, 0, max, &len) < 0)
+		return -EINVAL;
+	*prefix = (uint8_t)len;
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned bits = len > i * 8 ? len - i * 8 : 0;
+		if (bits < 8)
+			addr[i] &= (uint8_t)(0xff00u >> bits);
+	}
+	return 0;
+}
+
+/* "N" or "N-M"; -EINVAL bad number, -ERANGE reversed range. */
+static int parse_ports(const char *s, uint16_t *lo, uint16_t *hi)
+{
+	char a[8];
+	const char *dash = strchr(s, '-');
+	unsigned long l, h;
+
+	if (!dash) {
+		if (conf_uint(s, 1, 65535, &l) < 0)
+			return -EINVAL;
+		*lo = *hi = (uint16_t)l;
+		return 0;
+	}
+	if ((size_t)(dash - s) >= sizeof(a) || dash == s)
+		return -EINVAL;
+	memcpy(a, s, (size_t)(dash - s));
+	a[dash - s] = '\0';
+	if (conf_uint(a, 1, 65535, &l) < 0 || conf_uint(dash + 1, 1, 65535, &h) < 0)
+		return -EINVAL;
+	if (l > h)
+		return -ERANGE;
+	*lo = (uint16_t)l;
+	*hi = (uint16_t)h;
+	return 0;
+}
+
+/* direct's argument: "PORT", "ADDR:PORT" or "[V6]:PORT". */
+static int parse_rewrite(const char *s, struct rule *r)
+{
+	char host[INET6_ADDRSTRLEN + 3];
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	unsigned long port;
+	uint16_t p16;
+	struct so_addr a;
+
+	if (conf_uint(s, 1, 65535, &port) == 0) {
+		r->rw_port = (uint16_t)port;
+		return 0;
+	}
+	if (net_split_hostport(s, host, sizeof(host), &p16, 0) < 0 ||
+	    net_parse_ip(host, p16, &ss, &sl) < 0)
+		return -EINVAL;
+	so_addr_from_sa(&a, (struct sockaddr *)&ss);
+	r->rw_family = a.family;
+	memcpy(r->rw_addr, a.addr, 16);
+	r->rw_port = a.port;
+	return 0;
+}
+
+static struct rule *rule_new(struct parse *p)
+{
+	struct dconf *c = p->c;
+
+	if (c->nrules == p->rcap) {
+		size_t cap = p->rcap ? p->rcap * 2 : 16;
+		struct rule *r = realloc(c->rules, cap * sizeof(*r));
+		char **h = realloc(p->rule_helper, cap * sizeof(*h));
+		if (r)
+			c->rules = r;
+		if (h)
+			p->rule_helper = h;
+		if (!r || !h) {
+			p->nomem = 1;
+			return NULL;
+		}
+		p->rcap = cap;
+	}
+	p->rule_helper[c->nrules] = NULL;
+	struct rule *r = &c->rules[c->nrules];
+	memset(r, 0, sizeof(*r));
+	r->port_hi = 65535;
+	r->helper = -1;
+	return r;
+}
+
+static void parse_rule(struct parse *p, const struct conf_line *l,
+		       struct conf_errors *e)
+{
+	const char *f = l->file;
+	int ln = l->line, i = 1, bad = 0;
+	bool have_addr = false, have_port = false, have_any = false;
+	struct rule r;
+	char *helper = NULL;
+
+	memset(&r, 0, sizeof(r));
+	r.dir = strcmp(l->argv[0], "accept") == 0 ? RULE_ACCEPT : RULE_CONNECT;
+	r.port_hi = 65535;
+	r.helper = -1;
+	r.line = ln;
+
+	/* the match part, up to the action word */
+	for (; i < l->argc && !is_action(l->argv[i]); i++) {
+		const char *w = l->argv[i];
+
+		if (strcmp(w, "any") == 0) {
+			/* "any port" (followed by the action) reads
+			 * naturally: take it as "any port". */
+			if (i + 1 < l->argc && strcmp(l->argv[i + 1], "port") == 0 &&
+			    (i + 2 >= l->argc || is_action(l->argv[i + 2])))
+				i++;
+			have_any = true;
+			continue;
+		}
+		if (strcmp(w, "port") == 0) {
+			if (i + 1 >= l->argc || is_action(l->argv[i + 1])) {
+				conf_error(e, f, ln, "missing port number: `%s'", w);
+				bad = 1;
+				continue;
+			}
+			const char *v = l->argv[++i];
+			if (have_port) {
+				conf_error(e, f, ln, "port given twice: `%s'", v);
+				bad = 1;
+				continue;
+			}
+			have_port = true;
+			if (strcmp(v, "any") == 0)
+				continue;
+			int pr = parse_ports(v, &r.port_lo, &r.port_hi);
+			if (pr == -ERANGE) {
+				conf_error(e, f, ln, "port range reversed: `%s'", v);
+				bad = 1;
+			} else if (pr < 0) {
+				conf_error(e, f, ln, "bad port: `%s'", v);
+				bad = 1;
+			}
+			continue;
+		}
+		if (have_addr) {
+			conf_error(e, f, ln, "address given twice: `%s'", w);
+			bad = 1;
+			continue;
+		}
+		have_addr = true;
+		if (parse_cidr(w, &r.family, r.addr, &r.prefix) < 0) {
+			conf_error(e, f, ln, "bad address or CIDR: `%s'", w);
+			bad = 1;
+		}
+	}
+	if (!have_addr && !have_port && !have_any) {
+		conf_error(e, f, ln, "missing match (any, ADDR[/LEN], port N[-M]): `%s'",
+			   l->argv[0]);
+		bad = 1;
+	}
+	if (i >= l->argc) {
+		conf_error(e, f, ln, "missing action (deny, direct, helper NAME): `%s'",
+			   l->argv[l->argc - 1]);
+		return;
+	}
+
+	/* the action */
+	const char *act = l->argv[i++];
+	int rest = l->argc - i;
+	if (strcmp(act, "deny") == 0) {
+		r.action = ACT_DENY;
+		if (rest) {
+			conf_error(e, f, ln, "deny takes no argument: `%s'",
+				   l->argv[i]);
+			bad = 1;
+		}
+	} else if (strcmp(act, "direct") == 0) {
+		r.action = ACT_DIRECT;
+		if (rest > 1) {
+			conf_error(e, f, ln, "too many arguments to direct: `%s'",
+				   l->argv[i + 1]);
+			bad = 1;
+		} else if (rest == 1 && parse_rewrite(l->argv[i], &r) < 0) {
+			conf_error(e, f, ln, "bad direct destination (PORT or ADDR:PORT): `%s'",
+				   l->argv[i]);
+			bad = 1;
+		}
+	} else {
+		r.action = ACT_HELPER;
+		if (rest < 1) {
+			conf_error(e, f, ln, "missing helper name: `%s'", act);
+			return;
+		}
+		helper = l->argv[i];
+		if (rest == 2 || (rest >= 2 && strcmp(l->argv[i + 1], "to") != 0)) {
+			conf_error(e, f, ln, "expected `to TARGET' after the helper name: `%s'",
+				   l->argv[i + 1]);
+			bad = 1;
+		} else if (rest == 3) {
+			const char *t = l->argv[i + 2];
+			if (strlen(t) > SO_MAX_TARGET || !*t) {
+				conf_error(e, f, ln, "target empty or longer than %d bytes: `%s'",
+					   SO_MAX_TARGET, t);
+				bad = 1;
+			}
+			r.target = (char *)t;
+		} else if (rest > 3) {
+			conf_error(e, f, ln, "too many arguments after the target: `%s'",
+				   l->argv[i + 3]);
+			bad = 1;
+		}
+	}
+	if (bad)
+		return;
+
+	struct rule *nr = rule_new(p);
+	if (!nr)
+		return;
+	*nr = r;
+	nr->target = xstrdup(p, r.target ? r.target : "");
+	nr->text = join(p, l);
+	if (helper)
+		p->rule_helper[p->c->nrules] = xstrdup(p, helper);
+	p->c->nrules++;
+}
+
+static void parse_helper(struct parse *p, const struct conf_line *l,
+			 struct conf_errors *e)
+{
+	struct dconf *c = p->c;
+	const char *data = NULL, *event = NULL;
+	int bad = 0;
+
+	if (l->argc < 2) {
+		conf_error(e, l->file, l->line,
+			   "missing helper name (helper NAME data PATH event PATH): `%s'",
+			   l->argv[0]);
+		return;
+	}
+	const char *name = l->argv[1];
+	if (strlen(name) > DCONF_HELPER_NAME_MAX ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789_.-") != strlen(name) ||
+	    is_action(name) || strcmp(name, "to") == 0) {
+		conf_error(e, l->file, l->line, "bad helper name: `%s'", name);
+		bad = 1;
+	}
+	for (int i = 2; i < l->argc; i += 2) {
+		const char *k = l->argv[i];
+		if (i + 1 >= l->argc) {
+			conf_error(e, l->file, l->line, "missing path after: `%s'", k);
+			bad = 1;
+			break;
+		}
+		const char *v = l->argv[i + 1];
+		if (v[0] != '/') {
+			conf_error(e, l->file, l->line,
+				   "socket path must be absolute: `%s'", v);
+			bad = 1;
+		}
+		if (strcmp(k, "data") == 0 && !data)
+			data = v;
+		else if (strcmp(k, "event") == 0 && !event)
+			event = v;
+		else {
+			conf_error(e, l->file, l->line,
+				   "unknown or repeated helper option (data, event): `%s'",
+				   k);
+			bad = 1;
+		}
+	}
+	if (!bad && (!data || !event)) {
+		conf_error(e, l->file, l->line, "helper needs both data and event sockets: `%s'",
+			   name);
+		bad = 1;
+	}
+	int dup = dconf_helper_index(c, name);
+	if (dup >= 0) {
+		conf_error(e, l->file, l->line,
+			   "duplicate helper (first declared on line %d): `%s'",
+			   c->helpers[dup].line, name);
+		bad = 1;
+	}
+	if (bad)
+		return;
+	if (c->nhelpers == p->hcap) {
+		size_t cap = p->hcap ? p->hcap * 2 : 4;
+		struct helper_conf *h = realloc(c->helpers, cap * sizeof(*h));
+		if (!h) {
+			p->nomem = 1;
+			return;
+		}
+		c->helpers = h;
+		p->hcap = cap;
+	}
+	struct helper_conf *h = &c->helpers[c->nhelpers++];
+	h->name = xstrdup(p, name);
+	h->data = xstrdup(p, data);
+	h->event = xstrdup(p, event);
+	h->line = l->line;
+}
+
+/* A global "keyword VALUE" setting; returns false if the shape is wrong. */
+static bool one_arg(const struct conf_line *l, struct conf_errors *e,
+		    int *seen)
+{
+	if (l->argc != 2) {
+		conf_error(e, l->file, l->line, "%s takes exactly one argument: `%s'",
+			   l->argv[0], l->argc > 2 ? l->argv[2] : l->argv[0]);
+		return false;
+	}
+	if (*seen) {
+		conf_error(e, l->file, l->line,
+			   "%s already set on line %d: `%s'", l->argv[0], *seen,
+			   l->argv[1]);
+		return false;
+	}
+	*seen = l->line;
+	return true;
+}
+
+static void set_path(struct parse *p, const struct conf_line *l,
+		     struct conf_errors *e, char **dst, int *seen)
+{
+	if (!one_arg(l, e, seen))
+		return;
+	if (l->argv[1][0] != '/' || strlen(l->argv[1]) >= 108) {
+		conf_error(e, l->file, l->line,
+			   "socket path must be absolute and under 108 bytes: `%s'",
+			   l->argv[1]);
+		return;
+	}
+	free(*dst);
+	*dst = xstrdup(p, l->argv[1]);
+}
+
+static void line_cb(void *ctx, const struct conf_line *l, struct conf_errors *e)
+{
+	struct parse *p = ctx;
+	struct dconf *c = p->c;
+	const char *k = l->argv[0];
+
+	if (strcmp(k, "connect") == 0 || strcmp(k, "accept") == 0) {
+		parse_rule(p, l, e);
+	} else if (strcmp(k, "helper") == 0) {
+		parse_helper(p, l, e);
+	} else if (strcmp(k, "guest-socket") == 0) {
+		set_path(p, l, e, &c->guest_socket, &p->seen_guest);
+	} else if (strcmp(k, "control-socket") == 0) {
+		set_path(p, l, e, &c->control_socket, &p->seen_control);
+	} else if (strcmp(k, "guest-socket-mode") == 0) {
+		if (!one_arg(l, e, &p->seen_mode))
+			return;
+		char *end;
+		errno = 0;
+		unsigned long m = strtoul(l->argv[1], &end, 8);
+		if (errno || *end || l->argv[1][0] < '0' || l->argv[1][0] > '7' ||
+		    m > 0777 || !(m & 0600))
+			conf_error(e, l->file, l->line,
+				   "bad mode (octal, owner must read and write): `%s'",
+				   l->argv[1]);
+		else
+			c->guest_mode = (mode_t)m;
+	} else if (strcmp(k, "listen-address") == 0) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		if (!one_arg(l, e, &p->seen_listen))
+			return;
+		if (net_parse_ip(l->argv[1], 0, &ss, &sl) < 0) {
+			conf_error(e, l->file, l->line, "bad listen address: `%s'",
+				   l->argv[1]);
+			return;
+		}
+		free(c->listen_address);
+		c->listen_address = xstrdup(p, l->argv[1]);
+	} else if (strcmp(k, "connect-timeout") == 0) {
+		uint64_t ms;
+		if (!one_arg(l, e, &p->seen_timeout))
+			return;
+		if (conf_duration_ms(l->argv[1], &ms) < 0 || ms == 0 ||
+		    ms > 3600000)
+			conf_error(e, l->file, l->line,
+				   "bad duration (e.g. 30s, 500ms; up to 1h): `%s'",
+				   l->argv[1]);
+		else
+			c->connect_timeout_ms = ms;
+	} else {
+		conf_error(e, l->file, l->line, "unknown keyword: `%s'", k);
+	}
+}
+
+int dconf_load(const char *path, struct dconf **out, struct conf_errors *e)
+{
+	struct parse p;
+	struct dconf *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	memset(&p, 0, sizeof(p));
+	if (!c) {
+		conf_error(e, path, 0, "out of memory");
+		return -EINVAL;
+	}
+	p.c = c;
+	c->guest_mode = 0666;
+	c->connect_timeout_ms = 30000;
+	conf_parse_file(path, line_cb, &p, e);
+
+	/* helper names can be resolved only now that every line is read */
+	for (size_t i = 0; i < c->nrules; i++) {
+		if (!p.rule_helper[i])
+			continue;
+		c->rules[i].helper = dconf_helper_index(c, p.rule_helper[i]);
+		if (c->rules[i].helper < 0)
+			conf_error(e, path, c->rules[i].line, "unknown helper: `%s'",
+				   p.rule_helper[i]);
+		free(p.rule_helper[i]);
+	}
+	free(p.rule_helper);
+	c->path = xstrdup(&p, path);
+	if (!c->guest_socket)
+		c->guest_socket = xstrdup(&p, DCONF_GUEST_SOCKET);
+	if (!c->control_socket)
+		c->control_socket = xstrdup(&p, DCONF_CONTROL_SOCKET);
+	if (!c->listen_address)
+		c->listen_address = xstrdup(&p, "0.0.0.0");
+	if (p.nomem)
+		conf_error(e, path, 0, "out of memory");
+	if (e->count) {
+		dconf_free(c);
+		return -EINVAL;
+	}
+	*out = c;
+	return 0;
+}
+
+void dconf_free(struct dconf *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nrules; i++) {
+		free(c->rules[i].target);
+		free(c->rules[i].text);
+	}
+	for (size_t i = 0; i < c->nhelpers; i++) {
+		free(c->helpers[i].name);
+		free(c->helpers[i].data);
+		free(c->helpers[i].event);
+	}
+	free(c->rules);
+	free(c->helpers);
+	free(c->path);
+	free(c->guest_socket);
+	free(c->control_socket);
+	free(c->listen_address);
+	free(c);
+}
+
+int dconf_helper_index(const struct dconf *c, const char *name)
+{
+	for (size_t i = 0; i < c->nhelpers; i++)
+		if (c->helpers[i].name && strcmp(c->helpers[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static bool addr_match(const struct rule *r, const struct so_addr *a)
+{
+	if (!r->family)
+		return true;
+	if (r->family != a->family)
+		return false;
+	unsigned full = r->prefix / 8, rem = r->prefix % 8;
+	if (memcmp(r->addr, a->addr, full) != 0)
+		return false;
+	if (rem) {
+		uint8_t mask = (uint8_t)(0xff00u >> rem);
+		if ((a->addr[full] & mask) != r->addr[full])
+			return false;
+	}
+	return true;
+}
+
+struct rule *dconf_match(struct dconf *c, int dir, const struct so_addr *a)
+{
+	for (size_t i = 0; i < c->nrules; i++) {
+		struct rule *r = &c->rules[i];
+		if (r->dir == dir && a->port >= r->port_lo &&
+		    a->port <= r->port_hi && addr_match(r, a))
+			return r;
+	}
+	return NULL;
+}
+
+const char *rule_action_name(const struct rule *r)
+{
+	switch (r->action) {
+	case ACT_DIRECT:
+		return "direct";
+	case ACT_DENY:
+		return "deny";
+	default:
+		return "helper";
+	}
+}

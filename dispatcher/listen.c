@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: MIT
+/*
+ * listen.c - guest listeners.
+ *
+ * A granted LISTEN gives the guest one end of a SOCK_SEQPACKET pair; that
+ * becomes the program's listening socket.  Every incoming connection, from
+ * a host listener (direct), a helper (ACCEPTED) or another program of the
+ * same guest (loopback), is one GP_ACCEPT message carrying the connected
+ * socket.  Seqpacket keeps message and descriptor together, so processes
+ * that share the listener after fork() each take whole connections.
+ *
+ * Backpressure: when the seqpacket is full (the guest is not accepting),
+ * the host listener is paused with the one connection already accepted
+ * held back, and resumed when the seqpacket is writable again; the kernel's
+ * listen backlog then does the queueing.  EOF on our end means every copy
+ * of the guest's listening socket is closed: the listener goes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/net.h"
+#include "sockoutd.h"
+
+#define LTAB 256u
+
+static struct glisten *ltab[LTAB];
+static struct glisten *all;
+static unsigned nlisteners;
+static uint32_t next_lid = 1;
+
+static unsigned lkey(uint64_t netns, uint16_t port)
+{
+	return (unsigned)((netns ^ (netns >> 17) ^ port) % LTAB);
+}
+
+struct glisten *glisten_find(uint64_t netns, uint16_t port)
+{
+	for (struct glisten *l = ltab[lkey(netns, port)]; l; l = l->tnext)
+		if (l->netns == netns && l->bound.port == port)
+			return l;
+	return NULL;
+}
+
+unsigned glisten_count(void)
+{
+	return nlisteners;
+}
+
+void glisten_foreach(void (*fn)(struct glisten *l, void *arg), void *arg)
+{
+	for (struct glisten *l = all; l; l = l->next)
+		fn(l, arg);
+}
+
+static void table_del(struct glisten *l)
+{
+	if (!l->in_table)
+		return;
+	for (struct glisten **p = &ltab[lkey(l->netns, l->bound.port)]; *p;
+	     p = &(*p)->tnext) {
+		if (*p == l) {
+			*p = l->tnext;
+			break;
+		}
+	}
+	l->in_table = false;
+}
+
+static void table_add(struct glisten *l)
+{
+	/* A second listener on the same (netns, port) is possible with
+	 * SO_REUSEPORT in the guest; loopback connects go to the newest. */
+	unsigned k = lkey(l->netns, l->bound.port);
+	l->tnext = ltab[k];
+	ltab[k] = l;
+	l->in_table = true;
+}
+
+void glisten_close(struct glisten *l)
+{
+	int fd;
+
+	if (l->greq) {
+		struct greq *g = l->greq;
+		l->greq = NULL;
+		greq_glisten_gone(g);
+		greq_reply(g, EADDRNOTAVAIL, NULL, NULL, -1);
+	}
+	if (l->kind == GL_HELPER)
+		relay_unlisten(l);
+	table_del(l);
+	if (l->lev.fd >= 0) {
+		fd = l->lev.fd;
+		ev_del(&l->lev);
+		close(fd);
+	}
+	if (l->sev.fd >= 0) {
+		fd = l->sev.fd;
+		ev_del(&l->sev);
+		close(fd);
+	}
+	if (l->guest_end >= 0)
+		close(l->guest_end);
+	if (l->held_fd >= 0)
+		close(l->held_fd);
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		all = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	nlisteners--;
+	free(l);
+}
+
+int glisten_deliver(struct glisten *l, int fd, const struct so_addr *local,
+		    const struct so_addr *peer)
+{
+	struct gp_reply r = { .op = GP_ACCEPT, .status = 0 };
+	uint8_t p[GP_REPLY_LEN];
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = { .iov_base = p, .iov_len = sizeof(p) };
+	struct msghdr m = { .msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cm.b,
+			    .msg_controllen = sizeof(cm.b) };
+
+	if (l->sev.fd < 0 || l->guest_end >= 0)
+		return -ENOTCONN; /* not granted yet, or closing */
+	r.local = *local;
+	r.peer = *peer;
+	gp_reply_encode(p, &r);
+	memset(&cm, 0, sizeof(cm));
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	if (sendmsg(l->sev.fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		return errno == EAGAIN || errno == ETOOMANYREFS ? -EAGAIN : -errno;
+	close(fd);
+	l->accepted++;
+	stats.accepted++;
+	return 0;
+}
+
+static void host_accept_cb(struct ev *ev, uint32_t events);
+
+/* Our end of the seqpacket: room again, or the guest closed it. */
+static void seq_cb(struct ev *ev, uint32_t events)
+{
+	struct glisten *l = container_of(ev, struct glisten, sev);
+	char junk[GP_REPLY_LEN];
+
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		/* recv() without a control buffer: any descriptor a
+		 * misbehaving guest sends is discarded by the kernel. */
+		ssize_t n = recv(ev->fd, junk, sizeof(junk), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			debug("guest pid %u closed its listener on port %u",
+			      l->pid, l->bound.port);
+			glisten_close(l);
+			return;
+		}
+	}
+	if ((events & EPOLLOUT) && l->held_fd >= 0) {
+		int r = glisten_deliver(l, l->held_fd, &l->bound, &l->held_peer);
+		if (r == -EAGAIN)
+			return;
+		if (r < 0)
+			close(l->held_fd);
+		l->held_fd = -1;
+		ev_mod(&l->sev, EPOLLIN);
+		if (l->lev.fd >= 0)
+			ev_mod(&l->lev, EPOLLIN);
+	}
+}
+
+static void host_accept_cb(struct ev *ev, uint32_t events)
+{
+	struct glisten *l = container_of(ev, struct glisten, lev);
+	struct sockaddr_storage ss;
+
+	(void)events;
+	for (int i = 0; i < 64 && l->held_fd < 0; i++) {
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(ev->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				warn("accept on host port %u: %s", l->host.port,
+				     strerror(errno));
+			return;
+		}
+		struct so_addr peer;
+		so_addr_from_sa(&peer, (struct sockaddr *)&ss);
+		so_addr_unmap(&peer);
+		int r = glisten_deliver(l, fd, &l->bound, &peer);
+		if (r == -EAGAIN) {
+			/* The guest is not accepting: hold this one and let
+			 * the kernel backlog queue the rest. */
+			l->held_fd = fd;
+			l->held_peer = peer;
+			ev_mod(&l->lev, 0);
+			ev_mod(&l->sev, EPOLLIN | EPOLLOUT);
+			return;
+		}
+		if (r < 0) {
+			close(fd);
+			return;
+		}
+	}
+}
+
+int glisten_new(const struct gp_req *req, struct glisten **out)
+{
+	int sv[2], r;
+	struct glisten *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		r = -errno;
+		free(l);
+		return r;
+	}
+	net_set_nonblock(sv[0]);
+	l->lev.fd = -1;
+	l->held_fd = -1;
+	l->guest_end = sv[1];
+	l->bound = req->addr;
+	l->netns = req->netns;
+	l->pid = req->pid;
+	l->backlog = req->backlog;
+	l->kind = GL_DIRECT;
+	if ((r = ev_add(&l->sev, sv[0], EPOLLIN, seq_cb)) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		free(l);
+		return r;
+	}
+	do {
+		l->id = next_lid++ & ~SO_ID_HELPER;
+	} while (!l->id);
+	l->next = all;
+	if (all)
+		all->prev = l;
+	all = l;
+	nlisteners++;
+	if (l->bound.port)
+		table_add(l);
+	*out = l;
+	return 0;
+}
+
+int glisten_direct(struct glisten *l, const struct so_addr *host)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd, r, one = 1;
+	int backlog = l->backlog > 0 && l->backlog < 4096 ? (int)l->backlog : 4096;
+
+	if (so_addr_to_sa(host, &ss, &sl) < 0)
+		return -EAFNOSUPPORT;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
+		goto fail;
+	sl = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		goto fail;
+	so_addr_from_sa(&l->host, (struct sockaddr *)&ss);
+	/* A guest that bound port 0 learns the port the host picked. */
+	if (!l->bound.port) {
+		l->bound.port = l->host.port;
+		table_add(l);
+	}
+	if (listen(fd, backlog) < 0)
+		goto fail;
+	if ((r = ev_add(&l->lev, fd, EPOLLIN, host_accept_cb)) < 0) {
+		close(fd);
+		return r;
+	}
+	return 0;
+fail:
+	r = -errno;
+	close(fd);
+	return r;
+}
+
+void glisten_shutdown(void)
+{
+	while (all)
+		glisten_close(all);
+}

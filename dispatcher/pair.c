@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pair.c - connected TCP socket pairs on 127.0.0.1.
+ *
+ * Why TCP and not socketpair(AF_UNIX): the guest end must be a real TCP
+ * socket, so that the program's setsockopt(TCP_NODELAY), getsockopt(
+ * SO_TYPE) and the like work, and so that sockoutd can make the guest see
+ * ECONNRESET (an abortive close) when a helper connection is reset.
+ *
+ * sockoutd keeps one listener on 127.0.0.1:0 in its own namespace.  A pair
+ * is a non-blocking connect to it; the accepted socket is matched to its
+ * request by port (the accepted socket's peer port is the connecting
+ * socket's local port).  Anything else that connects there is closed.
+ * Completion is always reported from the loop, never inside pair_start(),
+ * so callers need not expect re-entry.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "sockoutd.h"
+
+#define PTAB 256u
+
+static struct ev pair_lev = { .fd = -1 };
+static struct sockaddr_in pair_addr;
+static struct pair_req *ptab[PTAB];
+
+bool pair_pending(const struct pair_req *p)
+{
+	return p->cfd >= 0;
+}
+
+static void unlink_req(struct pair_req *p)
+{
+	for (struct pair_req **pp = &ptab[p->port % PTAB]; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			return;
+		}
+	}
+}
+
+void pair_cancel(struct pair_req *p)
+{
+	if (p->cfd < 0)
+		return;
+	unlink_req(p);
+	close(p->cfd);
+	p->cfd = -1;
+}
+
+static void pair_accept_cb(struct ev *ev, uint32_t events)
+{
+	struct sockaddr_in peer;
+
+	(void)events;
+	for (int i = 0; i < 256; i++) {
+		socklen_t sl = sizeof(peer);
+		int afd = accept4(ev->fd, (struct sockaddr *)&peer, &sl,
+				  SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (afd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				warn("pair listener: %s", strerror(errno));
+			return;
+		}
+		uint16_t port = ntohs(peer.sin_port);
+		struct pair_req *p = ptab[port % PTAB];
+		while (p && p->port != port)
+			p = p->next;
+		if (!p || peer.sin_addr.s_addr != htonl(INADDR_LOOPBACK)) {
+			debug("pair listener: stray connection from port %u", port);
+			close(afd);
+			continue;
+		}
+		unlink_req(p);
+		int cfd = p->cfd;
+		p->cfd = -1;
+		p->done(p, cfd, afd);
+	}
+}
+
+int pair_init(void)
+{
+	socklen_t sl = sizeof(pair_addr);
+	int fd, r;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memset(&pair_addr, 0, sizeof(pair_addr));
+	pair_addr.sin_family = AF_INET;
+	pair_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&pair_addr, sizeof(pair_addr)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&pair_addr, &sl) < 0 ||
+	    listen(fd, 4096) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	if ((r = ev_add(&pair_lev, fd, EPOLLIN, pair_accept_cb)) < 0) {
+		close(fd);
+		return r;
+	}
+	return 0;
+}
+
+int pair_start(struct pair_req *p, pair_cb done)
+{
+	struct sockaddr_in la;
+	socklen_t sl = sizeof(la);
+	int fd, r;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if ((connect(fd, (struct sockaddr *)&pair_addr, sizeof(pair_addr)) < 0 &&
+	     errno != EINPROGRESS) ||
+	    getsockname(fd, (struct sockaddr *)&la, &sl) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	p->cfd = fd;
+	p->port = ntohs(la.sin_port);
+	p->done = done;
+	p->next = ptab[p->port % PTAB];
+	ptab[p->port % PTAB] = p;
+	return 0;
+}
+
+void pair_shutdown(void)
+{
+	for (unsigned i = 0; i < PTAB; i++)
+		while (ptab[i])
+			pair_cancel(ptab[i]);
+	if (pair_lev.fd >= 0) {
+		int fd = pair_lev.fd;
+		ev_del(&pair_lev);
+		close(fd);
+	}
+}
