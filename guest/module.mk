@@ -30,8 +30,7 @@ $(B)/sockout-run: $(B)/guest/sockout-run.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
-INSTALL_CMDS += install -m 0755 $(B)/sockout-run $(DESTDIR)$(PREFIX)/bin/ ; \
-	install -m 0644 $(B)/libsockout-guest.so $(DESTDIR)$(PREFIX)/lib/sockout/ ; \
-	install -m 0644 man/sockout-run.1 $(DESTDIR)$(PREFIX)/share/man/man1/ ;
+# make install (top Makefile) puts sockout-run in bin and the shim in
+# lib/sockout/, where sockout-run looks for it.
 
 -include $(SHIM_OBJ:.o=.d) $(B)/guest/sockout-run.d
