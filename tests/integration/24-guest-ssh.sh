@@ -1,0 +1,58 @@
+#!/bin/bash
+# timeout: 120
+# 24-guest-ssh: the OpenSSH client in the guest logs in to an sshd (own
+# host key, own user key, own config) on the server machine and pipes a
+# file through `sha256sum` on the far side.
+. "$(dirname "$0")/../lib.sh"
+need ssh ssh-keygen sha256sum
+[ -x /usr/sbin/sshd ] || skip "OpenSSH server not installed"
+
+topo_basic
+GUEST_SOCK=$T/guest.sock
+cat >"$T/sockoutd.conf" <<CONF
+guest-socket   $GUEST_SOCK
+control-socket $T/control.sock
+connect 198.51.100.2 port 2222 direct
+connect any deny
+CONF
+start_sockoutd "$T/sockoutd.conf"
+
+ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey" || fail "host key"
+ssh-keygen -q -t ed25519 -N '' -f "$T/userkey" || fail "user key"
+cp "$T/userkey.pub" "$T/authorized_keys"
+echo "[198.51.100.2]:2222 $(cut -d' ' -f1,2 "$T/hostkey.pub")" >"$T/known_hosts"
+cat >"$T/sshd_config" <<CONF
+Port 2222
+ListenAddress 198.51.100.2
+HostKey $T/hostkey
+AuthorizedKeysFile $T/authorized_keys
+PidFile none
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+CONF
+mkdir -p /run/sshd
+/usr/sbin/sshd -t -f "$T/sshd_config" || fail "sshd config"
+bgns "$NS_S" /usr/sbin/sshd -D -e -f "$T/sshd_config" >"$T/sshd.log" 2>&1
+wait_tcp "$NS_S" 2222
+
+mkdata "$T/data" 16
+ssh_guest() {
+	guest ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes \
+		-o UserKnownHostsFile="$T/known_hosts" -o StrictHostKeyChecking=yes \
+		-o ConnectTimeout=20 -i "$T/userkey" -p 2222 "$@"
+}
+
+log "ssh from the guest, 16 MiB through sha256sum on the server"
+got=$(ssh_guest root@198.51.100.2 sha256sum <"$T/data" 2>"$T/ssh.log" | cut -d' ' -f1)
+[ "$got" = "$(sha "$T/data")" ] || fail "remote sha256 '$got': $(cat "$T/ssh.log")"
+
+log "the server saw the host's address as the client"
+ssh_guest root@198.51.100.2 'echo $SSH_CONNECTION' >"$T/conn.txt" 2>>"$T/ssh.log" ||
+	fail "second ssh: $(cat "$T/ssh.log")"
+read -r caddr _ saddr sport <"$T/conn.txt"
+[ "$caddr $saddr $sport" = "198.51.100.1 198.51.100.2 2222" ] ||
+	fail "SSH_CONNECTION is '$(cat "$T/conn.txt")'"
+pass
