@@ -25,5 +25,4 @@ rc=$?
 cat "$T/loop.json"
 [ $rc = 0 ] || fail "loopback checks: $(tail -5 "$T/loop.log")"
 grep -q '"done": true' "$T/loop.json" || fail "loopback checks did not finish"
-grep -q 'loopback' "$T/sockoutd.log" || log "(sockoutd did not log loopback pairs)"
 pass

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+/* libFuzzer target: the guest protocol decoders (gp_req_decode,
+ * gp_reply_decode) as sockoutd and the shim meet them, plus the shim's
+ * conversion of the decoded addresses into what getsockname() returns.
+ * Whatever decodes must encode back to the same bytes: every reserved
+ * byte is checked, so there is exactly one encoding of each message. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "guest/shim-addr.c"
+#include "protocol/guestproto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* shim-addr.c asks the kernel about descriptors only in sk_domain() and
+ * sk_inet_stream(), which this target does not call. */
+int real_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	(void)fd, (void)level, (void)name, (void)val, (void)len;
+	errno = ENOTSOCK;
+	return -1;
+}
+
+static void show(const struct so_addr *a, socklen_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = cap;
+
+	addr_to_user(a, AF_INET, (struct sockaddr *)&ss, &len);
+	len = cap;
+	addr_to_user(a, AF_INET6, (struct sockaddr *)&ss, &len);
+	addr_is_loopback(a);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint8_t q[GP_REQ_LEN], p[GP_REPLY_LEN];
+	struct gp_req req;
+	struct gp_reply rep;
+	socklen_t cap = size ? data[0] % (sizeof(struct sockaddr_storage) + 1) : 0;
+
+	if (size >= GP_REQ_LEN && gp_req_decode(data, &req) == 0) {
+		gp_req_encode(q, &req);
+		if (memcmp(q, data, GP_REQ_LEN))
+			abort();
+		show(&req.addr, cap);
+	}
+	if (size >= GP_REPLY_LEN && gp_reply_decode(data, &rep) == 0) {
+		gp_reply_encode(p, &rep);
+		if (memcmp(p, data, GP_REPLY_LEN))
+			abort();
+		show(&rep.local, cap);
+		show(&rep.peer, cap);
+	}
+	/* The tail as a second message, so one input can hold both. */
+	if (size >= GP_REQ_LEN + GP_REPLY_LEN &&
+	    gp_reply_decode(data + GP_REQ_LEN, &rep) == 0)
+		show(&rep.peer, cap);
+	return 0;
+}
