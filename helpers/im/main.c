@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sockout-im - carries guest connections to peers named by IM identity
+ * (XMPP JIDs), end-to-end encrypted, across NATs (both ends only dial out
+ * to the XMPP server).  See sockout-im(8) and docs/im.md.
+ *
+ *   sockout-im -c FILE [-f] [-n] [-v]
+ *   sockout-im keygen FILE
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/daemon.h"
+#include "common/log.h"
+#include "common/loop.h"
+#include "common/net.h"
+#include "helpers/im/im.h"
+
+static int keygen(const char *path)
+{
+	char pk[64];
+	int r;
+
+	if ((r = im_crypto_init()) < 0) {
+		fprintf(stderr, "sockout-im: libsodium: %s\n", strerror(-r));
+		return 1;
+	}
+	if ((r = im_identity_generate(path, pk, sizeof(pk))) < 0) {
+		fprintf(stderr, "sockout-im: %s: %s%s\n", path, strerror(-r),
+			r == -EEXIST ? " (refusing to overwrite an identity)" :
+				       "");
+		return 1;
+	}
+	fprintf(stderr, "sockout-im: wrote %s; its public key (base64) "
+			"follows, put it in the peers' `peer' lines\n",
+		path);
+	printf("%s\n", pk);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_opts o;
+	struct im_conf c;
+	struct im_identity id = { 0 };
+	char *errs = NULL;
+	int r;
+
+	if (argc >= 2 && !strcmp(argv[1], "keygen")) {
+		if (argc != 3) {
+			fprintf(stderr, "usage: sockout-im keygen FILE\n");
+			return 2;
+		}
+		return keygen(argv[2]);
+	}
+	daemon_args(argc, argv, "sockout-im", NULL,
+		    "       sockout-im keygen FILE\n", &o);
+	if (im_crypto_init() < 0)
+		die("libsodium cannot start");
+	if (im_conf_load(o.config, &c, &errs) < 0) {
+		fputs(errs ? errs : "configuration error\n", stderr);
+		free(errs);
+		return 1;
+	}
+	if ((r = im_identity_load(c.identity, &id)) < 0) {
+		fprintf(stderr, "%s: identity %s: %s%s\n", o.config, c.identity,
+			strerror(-r),
+			r == -EPERM ? " (mode must be 0600 or stricter)" : "");
+		im_conf_free(&c);
+		return 1;
+	}
+	if (o.check_only) {
+		char pk[64];
+		im_pubkey_format(id.pk, pk, sizeof(pk));
+		printf("configuration OK (identity %s)\n", pk);
+		im_identity_free(&id);
+		im_conf_free(&c);
+		return 0;
+	}
+	if ((r = loop_init()) < 0 || (r = daemon_signals(NULL)) < 0)
+		die("event loop: %s", strerror(-r));
+	if ((r = im_peers_init(&c, &id)) < 0)
+		die("peers: %s", strerror(-r));
+	im_conn_set_conf(&c);
+	if ((r = sh_listen(c.data_socket, c.event_socket, &im_ops)) < 0)
+		die("cannot listen on %s / %s: %s", c.data_socket,
+		    c.event_socket, strerror(-r));
+	/* Ready means the dispatcher can talk to us; the XMPP link comes
+	 * and goes, and connections fail fast while it is down. */
+	info("ready: data %s, event %s", c.data_socket, c.event_socket);
+	sd_notifyf("READY=1\nSTATUS=logging in");
+	if ((r = im_xmpp_start(&c)) < 0)
+		die("xmpp: %s", strerror(-r));
+	r = loop_run();
+	sd_notifyf("STOPPING=1");
+	sh_shutdown();
+	im_xmpp_stop();
+	im_peers_free();
+	im_identity_free(&id);
+	im_conf_free(&c);
+	return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,17 @@
+# sockout-im: the IM (XMPP) overlay helper.
+PROGS += $(B)/sockout-im
+IM_SRC := $(wildcard helpers/im/*.c)
+IM_OBJ := $(IM_SRC:%.c=$(B)/%.o)
+IM_LIBS := $(call pc_libs,libstrophe libsodium json-c libcrypto)
+CFLAGS_helpers_im_ := $(call pc_cflags,libstrophe libsodium json-c libcrypto)
+
+$(B)/sockout-im: $(IM_OBJ) $(LIBCOMMON)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(IM_LIBS)
+
+# Unit tests include the .c files they test (all but main.c).
+IM_LIB_OBJ := $(filter-out $(B)/helpers/im/main.o,$(IM_OBJ))
+LDLIBS_tests_unit_test-im-crypto := $(IM_LIBS)
+LDLIBS_tests_unit_test-im-rpc := $(IM_LIBS)
+
+-include $(IM_OBJ:.o=.d)
