@@ -34,3 +34,6 @@ $(B)/sockout-run: $(B)/guest/sockout-run.o
 # lib/sockout/, where sockout-run looks for it.
 
 -include $(SHIM_OBJ:.o=.d) $(B)/guest/sockout-run.d
+
+# tests/unit/test-shim.c links the shim's sources into a normal program.
+LDLIBS_tests_unit_test-shim := -ldl -lpthread

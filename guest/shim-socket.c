@@ -16,12 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int fail(int err)
-{
-	errno = err;
-	return -1;
-}
-
 static int is_socket_fd(int fd)
 {
 	struct stat st;
@@ -80,20 +74,22 @@ SHIM_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 	struct so_addr dst;
 	int saved = errno, family, r;
 
+	/* The table first: a descriptor from sockoutd may no longer look
+	 * like an inet socket to the kernel. */
+	if (fdt_get(fd, &e)) {
+		if (e.kind == SK_CONNECTED)
+			return shim_fail(EISCONN);
+		if (e.kind == SK_LISTENER)
+			return shim_fail(EINVAL);
+	} else {
+		memset(&e, 0, sizeof(e));
+	}
 	if (!sa || len < sizeof(sa_family_t) ||
 	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
 	    !sk_inet_stream(fd, &family) ||
 	    (sa->sa_family == AF_INET6 && family == AF_INET) ||
 	    addr_from_user(&dst, sa, len) < 0)
 		return real_connect(fd, sa, len);
-	if (fdt_get(fd, &e)) {
-		if (e.kind == SK_CONNECTED)
-			return fail(EISCONN);
-		if (e.kind == SK_LISTENER)
-			return fail(EINVAL);
-	} else {
-		memset(&e, 0, sizeof(e));
-	}
 	e.family = family;
 	r = connect_via(fd, &e, &dst);
 	if (r == 1) {
@@ -101,7 +97,7 @@ SHIM_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 		return real_connect(fd, sa, len);
 	}
 	if (r < 0)
-		return fail(-r);
+		return shim_fail(-r);
 	errno = saved;
 	return 0;
 }
@@ -119,7 +115,7 @@ SHIM_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 		return real_bind(fd, sa, len);
 	if (fdt_get(fd, &e)) {
 		if (e.kind != SK_NONE)
-			return fail(EINVAL);
+			return shim_fail(EINVAL);
 	} else {
 		memset(&e, 0, sizeof(e));
 	}
@@ -130,7 +126,7 @@ SHIM_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 	e.family = family;
 	e.local = a;
 	if ((r = fdt_set(fd, &e)) < 0)
-		return fail(-r);
+		return shim_fail(-r);
 	errno = saved;
 	return 0;
 }
@@ -171,30 +167,30 @@ SHIM_EXPORT int listen(int fd, int backlog)
 	} else if (e.kind == SK_LISTENER) {
 		return 0; /* a second listen() only changes the backlog */
 	} else if (e.kind == SK_CONNECTED) {
-		return fail(EINVAL);
+		return shim_fail(EINVAL);
 	} else if (e.kind == SK_NONE && !unbound_inet(fd, &e)) {
 		return real_listen(fd, backlog);
 	}
 	req.addr = e.local;
 	req.backlog = backlog < 0 ? 4096u : (uint32_t)backlog;
 	if ((r = gp_call(&req, &rep, &nfd, 0)) < 0)
-		return fail(-r);
+		return shim_fail(-r);
 	if (rep.status)
-		return fail(rep.status);
+		return shim_fail(rep.status);
 	if (real_getsockopt(nfd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 ||
 	    type != SOCK_SEQPACKET) {
 		close(nfd);
 		shim_warn_once("sockoutd", "LISTEN answered with a non-seqpacket");
-		return fail(EPROTO);
+		return shim_fail(EPROTO);
 	}
 	if ((r = adopt_fd(fd, nfd)) < 0)
-		return fail(-r);
+		return shim_fail(-r);
 	e.kind = SK_LISTENER;
 	e.fake = 1;
 	if (rep.local.family)
 		e.local = rep.local;
 	if ((r = fdt_set(fd, &e)) < 0)
-		return fail(-r);
+		return shim_fail(-r);
 	errno = saved;
 	return 0;
 }
@@ -261,10 +257,10 @@ static int accept_listener(int fd, const struct sk_entry *l,
 	int saved = errno, nfd, r;
 
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
-		return fail(EINVAL);
+		return shim_fail(EINVAL);
 	nfd = take_accept(fd, flags & SOCK_CLOEXEC, &rep);
 	if (nfd < 0)
-		return fail(-nfd);
+		return shim_fail(-nfd);
 	/* The open file may carry sockoutd's O_NONBLOCK: make it what
 	 * accept4's flags ask for. */
 	r = fcntl(nfd, F_GETFL);
@@ -281,7 +277,7 @@ static int accept_listener(int fd, const struct sk_entry *l,
 	apply_opts(nfd, &e);
 	if ((r = fdt_set(nfd, &e)) < 0) {
 		close(nfd);
-		return fail(-r);
+		return shim_fail(-r);
 	}
 	if (sa && len)
 		addr_to_user(&e.peer, e.family, sa, len);

@@ -10,12 +10,6 @@
 #include <netinet/in.h>
 #include <string.h>
 
-static int fail(int err)
-{
-	errno = err;
-	return -1;
-}
-
 SHIM_EXPORT int getsockname(int fd, __SOCKADDR_ARG addr, socklen_t *len)
 {
 	struct sockaddr *sa = SA_IN(addr);
@@ -36,7 +30,7 @@ SHIM_EXPORT int getpeername(int fd, __SOCKADDR_ARG addr, socklen_t *len)
 	if (!sa || !len || !fdt_get(fd, &e) || e.kind == SK_NONE)
 		return real_getpeername(fd, sa, len);
 	if (e.kind != SK_CONNECTED)
-		return fail(ENOTCONN);
+		return shim_fail(ENOTCONN);
 	if (!e.peer.family && !e.fake)
 		return real_getpeername(fd, sa, len);
 	addr_to_user(&e.peer, e.family, sa, len);
@@ -46,7 +40,7 @@ SHIM_EXPORT int getpeername(int fd, __SOCKADDR_ARG addr, socklen_t *len)
 static int put_int(void *val, socklen_t *len, int v)
 {
 	if (!val || !len)
-		return fail(EFAULT);
+		return shim_fail(EFAULT);
 	if (*len < sizeof(int)) {
 		/* The kernel copies what fits for a short buffer. */
 		memcpy(val, &v, *len);

@@ -19,6 +19,7 @@
 #ifndef SOCKOUT_GUEST_SHIM_H
 #define SOCKOUT_GUEST_SHIM_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -34,6 +35,13 @@
 #else
 #define SA_IN(a) (a)
 #endif
+
+/* Fail the way a system call does. */
+static inline int shim_fail(int err)
+{
+	errno = err;
+	return -1;
+}
 
 #define SHIM_DEFAULT_SOCKET "/run/sockout/guest.sock"
 /* Upper bound on one exchange with sockoutd; sockoutd's own

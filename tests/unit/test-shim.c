@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test-shim.c - the guest shim linked straight into a test program, so its
+ * connect/bind/listen/accept/getsockname/... replace libc's here exactly as
+ * they do under LD_PRELOAD, and run under ASan/UBSan and valgrind.  A fake
+ * sockoutd thread answers the requests; its descriptors are socketpair()
+ * ends, which also exercises the "fake" answers for non-TCP descriptors.
+ */
+#include "guest/shim-addr.c"
+#include "guest/shim-client.c"
+#include "guest/shim-real.c"
+#include "guest/shim-socket.c"
+#include "guest/shim-sockopt.c"
+#include "guest/shim-table.c"
+
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/wait.h>
+
+#include "common/net.h"
+#include "tests/unit/t.h"
+
+static char dir[64], sock_path[96];
+static int lsock = -1;
+static int seq_keep = -1;	 /* sockoutd's end of the last LISTEN */
+static volatile int fake_mode; /* 1: answer garbage */
+
+static void send_reply(int c, const struct gp_reply *r, int fd)
+{
+	uint8_t p[GP_REPLY_LEN];
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = { p, sizeof(p) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	gp_reply_encode(p, r);
+	if (fake_mode == 1)
+		p[7] = 1; /* a reserved byte: the shim must refuse it */
+	if (fd >= 0) {
+		memset(&cm, 0, sizeof(cm));
+		m.msg_control = cm.b;
+		m.msg_controllen = sizeof(cm.b);
+		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(h), &fd, sizeof(int));
+	}
+	if (sendmsg(c, &m, MSG_NOSIGNAL) < 0)
+		perror("fake sendmsg");
+}
+
+/* The fake sockoutd: CONNECT to port 81 is refused, loopback is ENOENT,
+ * any other CONNECT gets one end of a stream socketpair whose other end
+ * echoes; LISTEN gets a seqpacket. */
+static void *fake_sockoutd(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int c = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+		uint8_t q[GP_REQ_LEN];
+		struct gp_req req;
+		struct gp_reply rep = { 0 };
+		int sv[2];
+		size_t got = 0;
+
+		if (c < 0)
+			return NULL;
+		while (got < GP_REQ_LEN) {
+			ssize_t n = read(c, q + got, GP_REQ_LEN - got);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		if (got < GP_REQ_LEN || gp_req_decode(q, &req) < 0) {
+			close(c);
+			continue;
+		}
+		rep.op = req.op;
+		if (req.op == GP_CONNECT && (req.flags & GP_F_LOOPBACK)) {
+			rep.status = ENOENT;
+			send_reply(c, &rep, -1);
+		} else if (req.op == GP_CONNECT && req.addr.port == 81) {
+			rep.status = ECONNREFUSED;
+			send_reply(c, &rep, -1);
+		} else if (req.op == GP_CONNECT) {
+			socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+			/* sockoutd's sockets are non-blocking: the shim must
+			 * put the program's own setting back. */
+			fcntl(sv[0], F_SETFL, O_NONBLOCK);
+			rep.local.family = 4;
+			rep.local.port = 4000;
+			memcpy(rep.local.addr, "\xc6\x33\x64\x01", 4);
+			rep.peer = req.addr;
+			send_reply(c, &rep, sv[0]);
+			close(sv[0]);
+			/* echo one message */
+			char buf[64];
+			ssize_t n = read(sv[1], buf, sizeof(buf));
+			if (n > 0 && write(sv[1], buf, (size_t)n) < 0)
+				perror("echo");
+			close(sv[1]);
+		} else {
+			socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv);
+			rep.local = req.addr;
+			if (!rep.local.port)
+				rep.local.port = 33333;
+			if (seq_keep >= 0)
+				close(seq_keep);
+			seq_keep = sv[0];
+			send_reply(c, &rep, sv[1]);
+			close(sv[1]);
+		}
+		close(c);
+	}
+}
+
+static void sin_set(struct sockaddr_in *a, const char *ip, int port)
+{
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)port);
+	inet_pton(AF_INET, ip, &a->sin_addr);
+}
+
+static void test_table(void)
+{
+	struct sk_entry e = { .kind = SK_BOUND, .family = AF_INET }, g;
+	int a = socket(AF_INET, SOCK_STREAM, 0), b;
+
+	CHECK(!fdt_get(a, &g));
+	CHECK_EQ(fdt_set(a, &e), 0);
+	CHECK(fdt_get(a, &g) && g.kind == SK_BOUND);
+	close(a);
+	b = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK_EQ(a, b);
+	CHECK(!fdt_get(b, &g)); /* same number, another socket: stale */
+	fdt_set(b, &e);
+	fdt_clear(b);
+	CHECK(!fdt_get(b, &g));
+	close(b);
+	CHECK_EQ(fdt_set(1000, &e), -EBADF);
+}
+
+static void test_addr(void)
+{
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(80) };
+	struct sockaddr_in s4;
+	struct sockaddr_storage out;
+	struct so_addr a;
+	socklen_t l;
+
+	inet_pton(AF_INET6, "::ffff:198.51.100.7", &s6.sin6_addr);
+	CHECK_EQ(addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6)), 0);
+	CHECK(a.family == 4 && a.port == 80 && a.addr[0] == 198 && a.addr[3] == 7);
+	CHECK_EQ(addr_from_user(&a, (struct sockaddr *)&s6, 10), -EINVAL);
+	/* an IPv4 address shown to an AF_INET6 socket is v4-mapped */
+	l = sizeof(out);
+	addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6));
+	addr_to_user(&a, AF_INET6, (struct sockaddr *)&out, &l);
+	CHECK_EQ(l, sizeof(s6));
+	CHECK(!memcmp(&((struct sockaddr_in6 *)&out)->sin6_addr, &s6.sin6_addr, 16));
+	/* truncation: copy what fits, report the full length */
+	memset(&out, 0xaa, sizeof(out));
+	l = 4;
+	addr_to_user(&a, AF_INET, (struct sockaddr *)&out, &l);
+	CHECK_EQ(l, sizeof(struct sockaddr_in));
+	CHECK_EQ(((unsigned char *)&out)[4], 0xaa);
+	sin_set(&s4, "127.9.9.9", 1);
+	addr_from_user(&a, (struct sockaddr *)&s4, sizeof(s4));
+	CHECK(addr_is_loopback(&a));
+	inet_pton(AF_INET6, "::ffff:127.0.0.1", &s6.sin6_addr);
+	addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6));
+	CHECK(addr_is_loopback(&a));
+	inet_pton(AF_INET6, "::1", &s6.sin6_addr);
+	addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6));
+	CHECK(addr_is_loopback(&a));
+}
+
+static void test_opts(void)
+{
+	struct sk_entry e = { 0 };
+	int one = 1, v = 7;
+
+	CHECK(opt_remember(&e, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)));
+	CHECK(opt_remember(&e, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)));
+	CHECK(e.nopts == 1 && e.opts[0].value == 7);
+	CHECK(!opt_remember(&e, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)));
+	CHECK(!opt_remember(&e, IPPROTO_TCP, TCP_NODELAY, &one, 2));
+}
+
+static void test_connect(void)
+{
+	struct sockaddr_in dst, got;
+	socklen_t l = sizeof(got);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, v = 0;
+	char buf[16];
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	sin_set(&dst, "198.51.100.9", 80);
+	errno = 1234;
+	CHECK_EQ(connect(fd, (struct sockaddr *)&dst, sizeof(dst)), 0);
+	CHECK_EQ(errno, 1234);
+	CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	CHECK(!(fcntl(fd, F_GETFL) & O_NONBLOCK));
+	CHECK_EQ(getpeername(fd, (struct sockaddr *)&got, &l), 0);
+	CHECK(l == sizeof(got) && got.sin_port == htons(80) &&
+	      got.sin_addr.s_addr == dst.sin_addr.s_addr);
+	l = sizeof(got);
+	CHECK_EQ(getsockname(fd, (struct sockaddr *)&got, &l), 0);
+	CHECK(got.sin_port == htons(4000));
+	l = sizeof(v);
+	CHECK(getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) == 0 && v == SOCK_STREAM);
+	CHECK(getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) == 0 && v == AF_INET);
+	CHECK(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &l) == 0 && v == 1);
+	CHECK_EQ(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
+	CHECK_EQ(connect(fd, (struct sockaddr *)&dst, sizeof(dst)), -1);
+	CHECK_EQ(errno, EISCONN);
+	CHECK_EQ(write(fd, "hello", 5), 5);
+	CHECK(read(fd, buf, sizeof(buf)) == 5 && !memcmp(buf, "hello", 5));
+	close(fd);
+
+	/* a non-blocking socket stays non-blocking */
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	CHECK_EQ(connect(fd, (struct sockaddr *)&dst, sizeof(dst)), 0);
+	CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	CHECK(!(fcntl(fd, F_GETFD) & FD_CLOEXEC));
+	close(fd);
+
+	/* refused by sockoutd */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	sin_set(&dst, "198.51.100.9", 81);
+	CHECK_EQ(connect(fd, (struct sockaddr *)&dst, sizeof(dst)), -1);
+	CHECK_EQ(errno, ECONNREFUSED);
+	close(fd);
+}
+
+static void test_loopback(void)
+{
+	struct sockaddr_in a;
+	socklen_t l = sizeof(a);
+	int s = socket(AF_INET, SOCK_STREAM, 0), c;
+
+	/* bound natively to loopback: not the shim's business */
+	sin_set(&a, "127.0.0.1", 0);
+	CHECK_EQ(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	CHECK_EQ(listen(s, 4), 0);
+	CHECK_EQ(real_getsockname(s, (struct sockaddr *)&a, &l), 0);
+	/* sockoutd says ENOENT for loopback: connect natively */
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK_EQ(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+	close(c);
+	/* a Unix socket is never touched */
+	c = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", sock_path);
+	CHECK_EQ(connect(c, (struct sockaddr *)&un, sizeof(un)), 0);
+	close(c);
+	close(s);
+}
+
+static void send_accept(uint16_t peer_port)
+{
+	struct gp_reply r = { .op = GP_ACCEPT };
+	int sv[2];
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	r.local.family = 4;
+	r.local.port = 8080;
+	r.peer.family = 4;
+	r.peer.port = peer_port;
+	memcpy(r.peer.addr, "\xc6\x33\x64\x02", 4);
+	send_reply(seq_keep, &r, sv[0]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_listen(void)
+{
+	struct sockaddr_in a, got;
+	socklen_t l;
+	int s = socket(AF_INET, SOCK_STREAM, 0), c, v = 0;
+
+	sin_set(&a, "0.0.0.0", 8080);
+	CHECK_EQ(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	CHECK_EQ(bind(s, (struct sockaddr *)&a, sizeof(a)), -1);
+	CHECK_EQ(errno, EINVAL);
+	l = sizeof(got);
+	CHECK(getsockname(s, (struct sockaddr *)&got, &l) == 0 &&
+	      got.sin_port == htons(8080));
+	CHECK_EQ(listen(s, 16), 0);
+	CHECK_EQ(listen(s, 32), 0);
+	l = sizeof(v);
+	CHECK(getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) == 0 && v == 1);
+	CHECK(getsockopt(s, SOL_SOCKET, SO_TYPE, &v, &l) == 0 && v == SOCK_STREAM);
+	CHECK(getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &v, &l) == 0 && v == 0);
+	v = 1;
+	CHECK_EQ(setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), 0);
+	l = sizeof(got);
+	CHECK_EQ(getpeername(s, (struct sockaddr *)&got, &l), -1);
+	CHECK_EQ(errno, ENOTCONN);
+
+	send_accept(5555);
+	l = sizeof(got);
+	c = accept4(s, (struct sockaddr *)&got, &l, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	CHECK(c >= 0);
+	CHECK(l == sizeof(got) && got.sin_port == htons(5555));
+	CHECK(fcntl(c, F_GETFL) & O_NONBLOCK);
+	CHECK(fcntl(c, F_GETFD) & FD_CLOEXEC);
+	l = sizeof(got);
+	CHECK(getsockname(c, (struct sockaddr *)&got, &l) == 0 &&
+	      got.sin_port == htons(8080));
+	l = sizeof(v);
+	CHECK(getsockopt(c, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) == 0 && v == 0);
+	close(c);
+
+	/* poll sees a pending connection; plain accept() takes it */
+	send_accept(5556);
+	struct pollfd pfd = { .fd = s, .events = POLLIN };
+	CHECK_EQ(poll(&pfd, 1, 5000), 1);
+	c = accept(s, NULL, NULL);
+	CHECK(c >= 0);
+	CHECK(!(fcntl(c, F_GETFD) & FD_CLOEXEC));
+	close(c);
+
+	/* non-blocking listener with nothing pending */
+	fcntl(s, F_SETFL, O_NONBLOCK);
+	CHECK_EQ(accept(s, NULL, NULL), -1);
+	CHECK_EQ(errno, EAGAIN);
+	CHECK_EQ(accept4(s, NULL, NULL, 0x40000000), -1);
+	CHECK_EQ(errno, EINVAL);
+
+	/* sockoutd goes away */
+	close(seq_keep);
+	seq_keep = -1;
+	CHECK_EQ(accept(s, NULL, NULL), -1);
+	CHECK_EQ(errno, ECONNABORTED);
+	close(s);
+
+	/* listen() with no bind: port from sockoutd */
+	s = socket(AF_INET6, SOCK_STREAM, 0);
+	CHECK_EQ(listen(s, 1), 0);
+	struct sockaddr_in6 g6;
+	l = sizeof(g6);
+	CHECK(getsockname(s, (struct sockaddr *)&g6, &l) == 0 &&
+	      g6.sin6_family == AF_INET6 && g6.sin6_port == htons(33333));
+	close(s);
+}
+
+static void test_failures(void)
+{
+	struct sockaddr_in dst;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sin_set(&dst, "198.51.100.9", 80);
+	fake_mode = 1;
+	CHECK_EQ(connect(fd, (struct sockaddr *)&dst, sizeof(dst)), -1);
+	CHECK_EQ(errno, ENETUNREACH);
+	fake_mode = 0;
+	setenv("SOCKOUT_SOCKET", "/nonexistent/sockout.sock", 1);
+	CHECK_EQ(connect(fd, (struct sockaddr *)&dst, sizeof(dst)), -1);
+	CHECK_EQ(errno, ENETUNREACH);
+	/* loopback destinations still work without sockoutd */
+	sin_set(&dst, "127.0.0.1", 1);
+	CHECK_EQ(connect(fd, (struct sockaddr *)&dst, sizeof(dst)), -1);
+	CHECK_EQ(errno, ECONNREFUSED);
+	close(fd);
+}
+
+static void test_fork(void)
+{
+	struct sk_entry e = { .kind = SK_BOUND };
+	int s = socket(AF_INET, SOCK_STREAM, 0), st = 0;
+	pid_t p;
+
+	fdt_set(s, &e);
+	p = fork();
+	if (p == 0) {
+		struct sk_entry g;
+		_exit(fdt_get(s, &g) && g.kind == SK_BOUND ? 0 : 1);
+	}
+	CHECK(p > 0 && waitpid(p, &st, 0) == p && WIFEXITED(st) &&
+	      WEXITSTATUS(st) == 0);
+	close(s);
+}
+
+int main(void)
+{
+	pthread_t th;
+
+	snprintf(dir, sizeof(dir), "/tmp/test-shim.XXXXXX");
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(sock_path, sizeof(sock_path), "%s/g.sock", dir);
+	lsock = net_unix_listen(sock_path, 0600);
+	CHECK(lsock >= 0);
+	fcntl(lsock, F_SETFL, 0);
+	setenv("SOCKOUT_SOCKET", sock_path, 1);
+	pthread_create(&th, NULL, fake_sockoutd, NULL);
+
+	test_table();
+	test_addr();
+	test_opts();
+	test_connect();
+	test_loopback();
+	test_listen();
+	test_fork();
+	test_failures();
+
+	shutdown(lsock, SHUT_RDWR);
+	pthread_join(th, NULL);
+	close(lsock);
+	unlink(sock_path);
+	rmdir(dir);
+	free(tab);
+	T_DONE();
+}
