@@ -11,11 +11,12 @@
 
 int sk_domain(int fd)
 {
-	int v = 0;
+	int v = 0, saved = errno;
 	socklen_t l = sizeof(v);
 
 	if (real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) < 0)
-		return -1;
+		v = -1;
+	errno = saved;
 	return v;
 }
 

@@ -160,7 +160,8 @@ SHIM_EXPORT int listen(int fd, int backlog)
 	int saved = errno, nfd, type = 0, r;
 	socklen_t l = sizeof(type);
 
-	if (!fdt_get(fd, &e)) {
+	if (!fdt_get(fd, &e) &&
+	    (sk_domain(fd) != AF_UNIX || !fdt_find_file(fd, &e))) {
 		memset(&e, 0, sizeof(e));
 		if (!unbound_inet(fd, &e))
 			return real_listen(fd, backlog);
@@ -249,6 +250,31 @@ bad:
 	return -ECONNABORTED;
 }
 
+/*
+ * concrete_local() - a kernel never reports a wildcard address for an
+ * accepted socket.  If sockoutd said "the listener's 0.0.0.0:P", and the
+ * socket it handed over is the host's own TCP socket, report the host
+ * address the client reached, with the guest's port P.
+ */
+static void concrete_local(int nfd, struct so_addr *local)
+{
+	static const uint8_t zero[16];
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof(ss);
+	struct so_addr h;
+	int saved = errno;
+
+	if (memcmp(local->addr, zero, 16) ||
+	    real_getsockname(nfd, (struct sockaddr *)&ss, &l) < 0 ||
+	    addr_from_user(&h, (struct sockaddr *)&ss, l) < 0 ||
+	    addr_is_loopback(&h))
+		goto out;
+	h.port = local->port;
+	*local = h;
+out:
+	errno = saved;
+}
+
 static int accept_listener(int fd, const struct sk_entry *l,
 			   struct sockaddr *sa, socklen_t *len, int flags)
 {
@@ -272,6 +298,7 @@ static int accept_listener(int fd, const struct sk_entry *l,
 	e.fake = (uint8_t)is_fake(nfd, l->family);
 	if (rep.local.family)
 		e.local = rep.local;
+	concrete_local(nfd, &e.local);
 	e.peer = rep.peer;
 	/* Accepted TCP sockets inherit the listener's options. */
 	apply_opts(nfd, &e);
@@ -285,21 +312,40 @@ static int accept_listener(int fd, const struct sk_entry *l,
 	return nfd;
 }
 
+/* The kernel refuses accept() on a seqpacket with EINVAL: if that
+ * seqpacket is a listener the program dup()ed, serve it after all. */
+static int dup_listener(int fd, struct sk_entry *e)
+{
+	return errno == EINVAL && fdt_find_file(fd, e) && e->kind == SK_LISTENER;
+}
+
 SHIM_EXPORT int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *len,
 			int flags)
 {
 	struct sk_entry e;
+	int saved = errno, r;
 
-	if (!fdt_get(fd, &e) || e.kind != SK_LISTENER)
-		return real_accept4(fd, SA_IN(addr), len, flags);
-	return accept_listener(fd, &e, SA_IN(addr), len, flags);
+	if (fdt_get(fd, &e) && e.kind == SK_LISTENER)
+		return accept_listener(fd, &e, SA_IN(addr), len, flags);
+	r = real_accept4(fd, SA_IN(addr), len, flags);
+	if (r < 0 && dup_listener(fd, &e)) {
+		errno = saved;
+		return accept_listener(fd, &e, SA_IN(addr), len, flags);
+	}
+	return r;
 }
 
 SHIM_EXPORT int accept(int fd, __SOCKADDR_ARG addr, socklen_t *len)
 {
 	struct sk_entry e;
+	int saved = errno, r;
 
-	if (!fdt_get(fd, &e) || e.kind != SK_LISTENER)
-		return real_accept(fd, SA_IN(addr), len);
-	return accept_listener(fd, &e, SA_IN(addr), len, 0);
+	if (fdt_get(fd, &e) && e.kind == SK_LISTENER)
+		return accept_listener(fd, &e, SA_IN(addr), len, 0);
+	r = real_accept(fd, SA_IN(addr), len);
+	if (r < 0 && dup_listener(fd, &e)) {
+		errno = saved;
+		return accept_listener(fd, &e, SA_IN(addr), len, 0);
+	}
+	return r;
 }

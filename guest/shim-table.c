@@ -130,3 +130,29 @@ void fdt_clear(int fd)
 		tab[fd].used = 0;
 	pthread_mutex_unlock(&tab_lock);
 }
+
+int fdt_find_file(int fd, struct sk_entry *e)
+{
+	int saved = errno, hit = 0;
+	dev_t dev;
+	ino_t ino;
+
+	if (fd < 0 || fd_ident(fd, &dev, &ino) < 0)
+		goto out;
+	pthread_once(&tab_once, tab_init);
+	pthread_mutex_lock(&tab_lock);
+	for (size_t i = 0; i < tab_len; i++) {
+		if (tab[i].used && tab[i].e.dev == dev && tab[i].e.ino == ino) {
+			*e = tab[i].e;
+			hit = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&tab_lock);
+	/* Remember the copy under its own number: next time is a hit. */
+	if (hit)
+		fdt_set(fd, e);
+out:
+	errno = saved;
+	return hit;
+}

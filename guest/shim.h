@@ -98,12 +98,20 @@ int fdt_get(int fd, struct sk_entry *e);
  * Returns 0 or -errno. */
 int fdt_set(int fd, const struct sk_entry *e);
 void fdt_clear(int fd);
+/**
+ * fdt_find_file() - look @fd's open file up under any descriptor number:
+ * the program dup()ed a socket the shim knows (socket.fromfd, dup2 to a
+ * fixed number).  Only called where the kernel's answer shows the shim's
+ * help is needed, since it scans the table.  1 if found (and then also
+ * recorded for @fd).
+ */
+int fdt_find_file(int fd, struct sk_entry *e);
 
 /* shim-addr.c */
 /** sk_inet_stream() - 1 if @fd is an AF_INET/AF_INET6 TCP socket (its
  * family in *@family), 0 otherwise. */
 int sk_inet_stream(int fd, int *family);
-/** sk_domain() - SO_DOMAIN of @fd or -1. */
+/** sk_domain() - SO_DOMAIN of @fd or -1; errno is left alone. */
 int sk_domain(int fd);
 /** addr_from_user() - @sa into @a, v4-mapped IPv6 turned into IPv4 so the
  * dispatch table sees one form.  0, or -EINVAL if @len is too short. */

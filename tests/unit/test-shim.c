@@ -134,14 +134,15 @@ static void test_table(void)
 	CHECK(!fdt_get(a, &g));
 	CHECK_EQ(fdt_set(a, &e), 0);
 	CHECK(fdt_get(a, &g) && g.kind == SK_BOUND);
-	close(a);
+	/* the same number for another socket, as after close + socket */
 	b = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK_EQ(a, b);
-	CHECK(!fdt_get(b, &g)); /* same number, another socket: stale */
-	fdt_set(b, &e);
-	fdt_clear(b);
-	CHECK(!fdt_get(b, &g));
+	CHECK_EQ(dup2(b, a), a);
 	close(b);
+	CHECK(!fdt_get(a, &g));
+	fdt_set(a, &e);
+	fdt_clear(a);
+	CHECK(!fdt_get(a, &g));
+	close(a);
 	CHECK_EQ(fdt_set(1000, &e), -EBADF);
 }
 
@@ -325,6 +326,38 @@ static void test_listen(void)
 	CHECK(c >= 0);
 	CHECK(!(fcntl(c, F_GETFD) & FD_CLOEXEC));
 	close(c);
+
+	/* a dup()ed listener (socket.fromfd, dup2 to a fixed number) */
+	int d = dup(s);
+	send_accept(5557);
+	l = sizeof(got);
+	c = accept(d, (struct sockaddr *)&got, &l);
+	CHECK(c >= 0 && got.sin_port == htons(5557));
+	close(c);
+	l = sizeof(v);
+	CHECK(getsockopt(d, SOL_SOCKET, SO_TYPE, &v, &l) == 0 && v == SOCK_STREAM);
+	close(d);
+	d = dup(s);
+	l = sizeof(got);
+	CHECK(getsockname(d, (struct sockaddr *)&got, &l) == 0 &&
+	      got.sin_family == AF_INET && got.sin_port == htons(8080));
+	close(d);
+	d = dup(s);
+	v = 1;
+	CHECK_EQ(setsockopt(d, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), 0);
+	close(d);
+	/* an unknown Unix socket keeps the kernel's answers */
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	CHECK_EQ(setsockopt(sv[0], IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), -1);
+	CHECK(errno == EOPNOTSUPP || errno == ENOPROTOOPT);
+	l = sizeof(v);
+	CHECK(getsockopt(sv[0], SOL_SOCKET, SO_TYPE, &v, &l) == 0 && v == SOCK_STREAM);
+	CHECK(getsockopt(sv[0], SOL_SOCKET, SO_DOMAIN, &v, &l) == 0 && v == AF_UNIX);
+	CHECK_EQ(accept(sv[0], NULL, NULL), -1);
+	CHECK_EQ(errno, EINVAL);
+	close(sv[0]);
+	close(sv[1]);
 
 	/* non-blocking listener with nothing pending */
 	fcntl(s, F_SETFL, O_NONBLOCK);
