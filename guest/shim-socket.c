@@ -264,7 +264,7 @@ static void concrete_local(int nfd, struct so_addr *local)
 	struct so_addr h;
 	int saved = errno;
 
-	if (memcmp(local->addr, zero, 16) ||
+	if (memcmp(local->addr, zero, 16) != 0 ||
 	    real_getsockname(nfd, (struct sockaddr *)&ss, &l) < 0 ||
 	    addr_from_user(&h, (struct sockaddr *)&ss, l) < 0 ||
 	    addr_is_loopback(&h))
@@ -278,7 +278,7 @@ out:
 static int accept_listener(int fd, const struct sk_entry *l,
 			   struct sockaddr *sa, socklen_t *len, int flags)
 {
-	struct gp_reply rep;
+	struct gp_reply rep = { 0 };
 	struct sk_entry e;
 	int saved = errno, nfd, r;
 

@@ -68,8 +68,8 @@ static int fd_ident(int fd, dev_t *dev, ino_t *ino)
 int fdt_get(int fd, struct sk_entry *e)
 {
 	int hit = 0;
-	dev_t dev;
-	ino_t ino;
+	dev_t dev = 0;
+	ino_t ino = 0;
 
 	if (fd < 0)
 		return 0;
@@ -134,8 +134,8 @@ void fdt_clear(int fd)
 int fdt_find_file(int fd, struct sk_entry *e)
 {
 	int saved = errno, hit = 0;
-	dev_t dev;
-	ino_t ino;
+	dev_t dev = 0;
+	ino_t ino = 0;
 
 	if (fd < 0 || fd_ident(fd, &dev, &ino) < 0)
 		goto out;

@@ -137,8 +137,10 @@ int main(int argc, char **argv)
 	} else {
 		pre = lib;
 	}
-	if (setenv("LD_PRELOAD", pre, 1) < 0 ||
-	    setenv("SOCKOUT_SOCKET", abs_sock, 1) < 0) {
+	c = setenv("LD_PRELOAD", pre, 1);
+	if (pre != lib)
+		free(pre);
+	if (c < 0 || setenv("SOCKOUT_SOCKET", abs_sock, 1) < 0) {
 		fprintf(stderr, "%s: setenv: %s\n", prog, strerror(errno));
 		return 125;
 	}
