@@ -114,9 +114,15 @@ int main(int argc, char **argv)
 		return 125;
 	}
 	if (find_lib(lib, sizeof(lib)) < 0) {
-		fprintf(stderr,
-			"%s: cannot find %s next to this program or in ../lib/sockout/ (set SOCKOUT_GUEST_LIB)\n",
-			prog, LIBNAME);
+		const char *env = getenv("SOCKOUT_GUEST_LIB");
+
+		if (env && *env)
+			fprintf(stderr, "%s: SOCKOUT_GUEST_LIB=%s: no such file\n",
+				prog, env);
+		else
+			fprintf(stderr,
+				"%s: cannot find %s next to this program or in ../lib/sockout/ (set SOCKOUT_GUEST_LIB)\n",
+				prog, LIBNAME);
 		return 125;
 	}
 	/* ld.so splits LD_PRELOAD at spaces and colons. */
