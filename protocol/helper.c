@@ -242,7 +242,9 @@ size_t sh_deliver(struct sh_conn *c, const void *p, size_t len)
 {
 	size_t room = sh_input_room(c);
 
-	if (len > room) {
+	/* Filling the queue to the brim counts as paused too: the overlay
+	 * sees no room and stops reading, so input_room() is owed. */
+	if (len >= room) {
 		len = room;
 		c->input_paused = true;
 	}
