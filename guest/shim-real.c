@@ -53,3 +53,5 @@ REAL(getsockopt, (int fd, int level, int name, void *val, socklen_t *len),
 REAL(setsockopt,
      (int fd, int level, int name, const void *val, socklen_t len),
      (fd, level, name, val, len))
+REAL(epoll_ctl, (int epfd, int op, int fd, struct epoll_event *ev),
+     (epfd, op, fd, ev))

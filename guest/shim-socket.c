@@ -54,8 +54,10 @@ static int connect_via(int fd, struct sk_entry *e, const struct so_addr *dst)
 		return -EPROTO;
 	}
 	fake = is_fake(nfd, e->family);
+	ep_detach(fd, e);
 	if ((r = adopt_fd(fd, nfd)) < 0)
 		return r;
+	ep_attach(fd, e);
 	e->kind = SK_CONNECTED;
 	e->fake = (uint8_t)fake;
 	e->local = rep.local;
@@ -184,8 +186,10 @@ SHIM_EXPORT int listen(int fd, int backlog)
 		shim_warn_once("sockoutd", "LISTEN answered with a non-seqpacket");
 		return shim_fail(EPROTO);
 	}
+	ep_detach(fd, &e);
 	if ((r = adopt_fd(fd, nfd)) < 0)
 		return shim_fail(-r);
+	ep_attach(fd, &e);
 	e.kind = SK_LISTENER;
 	e.fake = 1;
 	if (rep.local.family)

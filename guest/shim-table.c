@@ -156,3 +156,19 @@ out:
 	errno = saved;
 	return hit;
 }
+
+void fdt_ep_update(int fd, int epfd, int op, const struct epoll_event *ev)
+{
+	if (fd < 0)
+		return;
+	pthread_once(&tab_once, tab_init);
+	pthread_mutex_lock(&tab_lock);
+	if ((size_t)fd < tab_len && tab[fd].used && tab[fd].e.ep_set &&
+	    tab[fd].e.epfd == epfd) {
+		if (op == EPOLL_CTL_DEL)
+			tab[fd].e.ep_set = 0;
+		else if (op == EPOLL_CTL_MOD && ev)
+			tab[fd].e.ep_ev = *ev;
+	}
+	pthread_mutex_unlock(&tab_lock);
+}

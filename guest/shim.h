@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -60,6 +61,7 @@ int real_getpeername(int fd, struct sockaddr *sa, socklen_t *len);
 int real_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
 int real_setsockopt(int fd, int level, int name, const void *val,
 		    socklen_t len);
+int real_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 
 /* shim-table.c: what the shim knows about one descriptor. */
 enum sk_kind {
@@ -90,6 +92,12 @@ struct sk_entry {
 	struct so_addr local, peer;
 	int nopts;
 	struct sk_opt opts[SK_MAX_OPTS];
+	/* The epoll set the program put the socket in before the shim
+	 * replaced it (nginx registers before connect()): closing the old
+	 * file drops that registration, so it is made again. */
+	uint8_t ep_set;
+	int epfd;
+	struct epoll_event ep_ev;
 };
 
 /** fdt_get() - copy @fd's entry into @e; 1 if there is a current one. */
@@ -106,6 +114,16 @@ void fdt_clear(int fd);
  * recorded for @fd).
  */
 int fdt_find_file(int fd, struct sk_entry *e);
+
+/** fdt_ep_update() - follow EPOLL_CTL_MOD/DEL of @fd in @epfd, if
+ * the table holds @fd's registration there (no system call). */
+void fdt_ep_update(int fd, int epfd, int op, const struct epoll_event *ev);
+
+/* shim-epoll.c */
+/** ep_detach()/ep_attach() - around the replacement of @fd: take the old
+ * file out of the epoll set the program put it in, put the new one in. */
+void ep_detach(int fd, const struct sk_entry *e);
+void ep_attach(int fd, const struct sk_entry *e);
 
 /* shim-addr.c */
 /** sk_inet_stream() - 1 if @fd is an AF_INET/AF_INET6 TCP socket (its

@@ -60,7 +60,7 @@ got=$(ip netns exec "$NS_S" socat -t 30 - TCP:198.51.100.1:17300 <"$T/data" | cu
 [ "$got" = "$want" ] || fail "half-close through accept: got '$got'"
 
 log "python3 in the guest: names of a client socket"
-bgns "$NS_S" socat TCP-LISTEN:7500,reuseaddr EXEC:cat
+bgns "$NS_S" socat TCP-LISTEN:7500,reuseaddr,fork EXEC:cat
 wait_tcp "$NS_S" 7500
 guest python3 "$PY" names-client 198.51.100.2 7500 >"$T/client.json" 2>"$T/client.log" ||
 	fail "names-client: $(cat "$T/client.log")"
@@ -74,6 +74,10 @@ assert a["sock"][0] == "198.51.100.1" and a["sock"][1] > 0, a
 assert a["type"] == 1 and a["nodelay"] == 1, a
 assert b["echo"] == "ping\n", b
 CHK
+
+log "python3 in the guest: epoll registration made before connect survives"
+guest python3 "$PY" epoll-first 198.51.100.2 7500 >"$T/epoll.json" 2>"$T/epoll.log" ||
+	fail "epoll-first: $(cat "$T/epoll.log")"
 
 log "python3 in the guest: names of a listener and an accepted socket"
 bg guest python3 "$PY" names-server 7400 >"$T/server.json" 2>"$T/server.log"

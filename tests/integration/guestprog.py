@@ -6,6 +6,7 @@
 #   guestprog.py names-client HOST PORT    getsockname/getpeername of a client
 #   guestprog.py names-server PORT         the same for a listener and accept
 #   guestprog.py names-peer HOST PORT      (outside the guest) connect, print own name
+#   guestprog.py epoll-first HOST PORT     epoll_ctl(ADD) before connect() (nginx)
 #   guestprog.py loopback PORT_SOCKOUT PORT_NATIVE   see 25-guest-loopback.sh
 import json
 import sys
@@ -180,6 +181,21 @@ def epoll_exchange(addr):
     return "timeout"
 
 
+def epoll_first(addr):
+    """Register in epoll before connecting, as nginx does for upstreams:
+    the socket the shim swaps in must still be watched."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setblocking(False)
+    ep = select.epoll()
+    ep.register(s.fileno(), select.EPOLLOUT)
+    s.connect_ex(addr)
+    ev = ep.poll(20)
+    ok = len(ev) == 1 and ev[0][0] == s.fileno() and ev[0][1] & select.EPOLLOUT
+    ep.close()
+    s.setblocking(True)
+    return ok and exchange(s) == BLOB_SHA
+
+
 def loopback(p_sockout, p_native):
     stop = threading.Event()
     # A server the guest listens on through sockoutd (0.0.0.0)...
@@ -218,6 +234,9 @@ def loopback(p_sockout, p_native):
         s = nb_connect_poll(addr)
         check("poll client %s: sha256" % (addr,), exchange(s) == BLOB_SHA)
         check("epoll client %s: sha256" % (addr,), epoll_exchange(addr) == BLOB_SHA)
+
+    for addr in (A, B):
+        check("epoll registration before connect %s" % (addr,), epoll_first(addr))
 
     # select() on a non-blocking connect
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -296,6 +315,10 @@ def main():
         names_server(int(sys.argv[2]))
     elif m == "names-peer":
         names_peer(sys.argv[2], int(sys.argv[3]))
+    elif m == "epoll-first":
+        if not epoll_first((sys.argv[2], int(sys.argv[3]))):
+            sys.exit("epoll registration lost across connect")
+        out(epoll_first=True)
     elif m == "loopback":
         loopback(int(sys.argv[2]), int(sys.argv[3]))
     else:

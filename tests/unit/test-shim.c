@@ -8,6 +8,7 @@
  */
 #include "guest/shim-addr.c"
 #include "guest/shim-client.c"
+#include "guest/shim-epoll.c"
 #include "guest/shim-real.c"
 #include "guest/shim-socket.c"
 #include "guest/shim-sockopt.c"
@@ -403,6 +404,55 @@ static void test_failures(void)
 	close(fd);
 }
 
+/* A socket put in an epoll set before connect()/listen() stays there. */
+static void test_epoll(void)
+{
+	struct sockaddr_in dst;
+	struct epoll_event ev = { .events = EPOLLOUT, .data.u64 = 42 }, got;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	CHECK_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
+	ev.events = EPOLLOUT | EPOLLIN;
+	ev.data.u64 = 43;
+	CHECK_EQ(epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev), 0);
+	sin_set(&dst, "198.51.100.9", 80);
+	CHECK_EQ(connect(fd, (struct sockaddr *)&dst, sizeof(dst)), 0);
+	CHECK_EQ(epoll_wait(ep, &got, 1, 5000), 1);
+	CHECK(got.data.u64 == 43 && (got.events & EPOLLOUT));
+	CHECK_EQ(epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL), 0);
+	CHECK_EQ(epoll_wait(ep, &got, 1, 0), 0);
+	close(fd);
+
+	/* deleted before connect: not put back */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
+	CHECK_EQ(epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL), 0);
+	CHECK_EQ(connect(fd, (struct sockaddr *)&dst, sizeof(dst)), 0);
+	CHECK_EQ(epoll_wait(ep, &got, 1, 0), 0);
+	close(fd);
+
+	/* a listener registered before listen() */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	sin_set(&dst, "0.0.0.0", 8081);
+	CHECK_EQ(bind(fd, (struct sockaddr *)&dst, sizeof(dst)), 0);
+	ev.events = EPOLLIN;
+	ev.data.u64 = 44;
+	CHECK_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
+	CHECK_EQ(listen(fd, 4), 0);
+	CHECK_EQ(epoll_wait(ep, &got, 1, 0), 0);
+	send_accept(6000);
+	CHECK_EQ(epoll_wait(ep, &got, 1, 5000), 1);
+	CHECK_EQ(got.data.u64, 44);
+	int c = accept(fd, NULL, NULL);
+	CHECK(c >= 0);
+	close(c);
+	close(fd);
+	close(seq_keep);
+	seq_keep = -1;
+	close(ep);
+}
+
 static void test_fork(void)
 {
 	struct sk_entry e = { .kind = SK_BOUND };
@@ -440,6 +490,7 @@ int main(void)
 	test_connect();
 	test_loopback();
 	test_listen();
+	test_epoll();
 	test_fork();
 	test_failures();
 
