@@ -76,6 +76,7 @@ static int do_latency(int n)
 		if (fd < 0 || roundtrip(fd) < 0) {
 			fprintf(stderr, "sockbench: connection %d: %s\n", i,
 				strerror(errno));
+			free(t);
 			return 1;
 		}
 		close(fd);
@@ -110,7 +111,10 @@ static int do_hold(int n, int secs)
 
 static int do_echo(void)
 {
-	struct rlimit rl = { 65536, 65536 };
+	struct rlimit rl;
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = rl.rlim_max;
 	int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
 	int ep = epoll_create1(0);
 	struct epoll_event e = { .events = EPOLLIN }, ev[128];
