@@ -289,7 +289,6 @@ static void loop_pair_done(struct pair_req *p, int gfd, int kfd)
 		return;
 	}
 	stats.loopback++;
-	fcntl(gfd, F_SETFL, fcntl(gfd, F_GETFL) & ~O_NONBLOCK);
 	greq_reply(g, 0, &local, &peer, gfd);
 }
 

@@ -16,6 +16,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -81,6 +82,9 @@ static void pair_accept_cb(struct ev *ev, uint32_t events)
 		unlink_req(p);
 		int cfd = p->cfd;
 		p->cfd = -1;
+		/* The guest's end goes out blocking, like a fresh socket; the
+		 * shim applies the program's O_NONBLOCK. */
+		fcntl(cfd, F_SETFL, fcntl(cfd, F_GETFL) & ~O_NONBLOCK);
 		p->done(p, cfd, afd);
 	}
 }

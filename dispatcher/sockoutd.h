@@ -155,6 +155,10 @@ struct helper {
 	char *name, *data_path, *event_path;
 	uint8_t state;
 	bool removed;
+	bool broken;	    /* failed inside a callback: drop from the loop */
+	bool down_logged;   /* "down" already said; retries are quiet */
+	bool dialing_new;
+	bool unblocking;
 	char last_error[160];
 	struct ev dev, eev;
 	struct buf in, out, evin;
@@ -162,6 +166,7 @@ struct helper {
 	size_t fifo_head, fifo_n, fifo_cap;
 	uint32_t token;
 	struct timer redial;
+	struct timer kill;
 	uint64_t backoff_ms;
 	char *status_json;    /* last STATUS reply */
 	unsigned nconns;

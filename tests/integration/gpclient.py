@@ -10,7 +10,7 @@
 #
 # Prints "status N local A peer B" for the reply; exits 0 when the status
 # matches --expect-status (default 0).
-import argparse, errno, hashlib, ipaddress, os, socket, struct, sys, time
+import argparse, ipaddress, os, socket, struct, sys, threading, time
 
 MAGIC = 0x534f4731
 VERSION = 1
@@ -92,10 +92,23 @@ def main():
         if status:
             return 0
         c = socket.socket(fileno=fds[0])
+        if c.getblocking() is False:
+            print("error: the passed socket is non-blocking")
+            return 1
+        sender = None
         if a.send:
-            with open(a.send, "rb") as f:
-                c.sendall(f.read())
-            c.shutdown(socket.SHUT_WR)
+            def send():
+                with open(a.send, "rb") as f:
+                    while True:
+                        d = f.read(1 << 16)
+                        if not d:
+                            break
+                        c.sendall(d)
+                c.shutdown(socket.SHUT_WR)
+            # send and receive at once: an echo peer would deadlock
+            # a client that sends everything before reading
+            sender = threading.Thread(target=send)
+            sender.start()
         if a.recv:
             with open(a.recv, "wb") as f:
                 while True:
@@ -103,6 +116,8 @@ def main():
                     if not d:
                         break
                     f.write(d)
+        if sender:
+            sender.join()
         if a.hold:
             time.sleep(a.hold)
         c.close()

@@ -1,0 +1,453 @@
+// SPDX-License-Identifier: MIT
+/*
+ * hconn.c - sockoutd's connections to its helpers.
+ *
+ * Theory of operation: for each `helper' line sockoutd dials the data
+ * socket, says HELLO (the reply's id is the session token), then dials the
+ * event socket and says EVHELLO with that token.  Requests go out on the
+ * data socket and every one gets exactly one reply, in order, so a FIFO of
+ * (type, id) says what each reply answers.  Events arrive on the event
+ * socket at any time.
+ *
+ * A helper that closes a socket or breaks the framing is dropped as a
+ * whole: its relayed connections are reset (the guests see ECONNRESET), its
+ * listeners are closed (the guests' accept sees HUP), and it is redialed
+ * with a backoff of 200 ms doubling to 5 s.  State changes are logged once,
+ * retries only at debug level.  Nothing else in sockoutd is affected.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/net.h"
+#include "sockoutd.h"
+
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 5000
+/* Above this much unsent request data, relays stop reading their guests
+ * until it drains below the low mark: the helper sets the pace. */
+#define OUT_HIGH (4u * 1024u * 1024u)
+#define OUT_LOW (1u * 1024u * 1024u)
+#define READ_CHUNK (SO_MAX_PAYLOAD + SO_HDR_LEN)
+
+struct helper *helpers;
+
+const char *helper_state_name(const struct helper *h)
+{
+	static const char *const n[] = { "down", "connecting", "up" };
+	return n[h->state];
+}
+
+struct helper *helper_find(const char *name)
+{
+	for (struct helper *h = helpers; h; h = h->next)
+		if (!h->removed && strcmp(h->name, name) == 0)
+			return h;
+	return NULL;
+}
+
+bool helper_congested(const struct helper *h)
+{
+	return buf_len(&h->out) > OUT_HIGH;
+}
+
+static void helper_dial(struct helper *h);
+static void event_cb(struct ev *ev, uint32_t events);
+
+static void close_ev(struct ev *ev)
+{
+	if (ev->fd >= 0) {
+		int fd = ev->fd;
+		ev_del(ev);
+		close(fd);
+	}
+}
+
+/**
+ * helper_drop() - forget the helper's sockets and everything riding on
+ * them, then schedule a redial (unless the helper was removed).
+ */
+static void helper_drop(struct helper *h, const char *why)
+{
+	bool was_up = h->state == H_UP;
+
+	if (h->state == H_DOWN && h->dev.fd < 0)
+		return;
+	/* Control clients waiting for STATUS must not wait forever. */
+	for (size_t i = 0; i < h->fifo_n; i++) {
+		struct hreq *q = &h->fifo[(h->fifo_head + i) % h->fifo_cap];
+		if (q->type == SO_STATUS)
+			control_status_done(q->id, NULL);
+	}
+	h->fifo_n = h->fifo_head = 0;
+	close_ev(&h->dev);
+	close_ev(&h->eev);
+	buf_free(&h->in);
+	buf_free(&h->out);
+	buf_free(&h->evin);
+	h->state = H_DOWN;
+	h->broken = false;
+	timer_cancel(&h->kill);
+	snprintf(h->last_error, sizeof(h->last_error), "%s", why);
+	relay_helper_down(h);
+	if (was_up || !h->down_logged)
+		warn("helper %s down: %s%s", h->name, why,
+		     h->removed ? "" : " (redialing)");
+	else
+		debug("helper %s: %s", h->name, why);
+	h->down_logged = true;
+	if (!h->removed) {
+		timer_set(&h->redial, h->backoff_ms);
+		h->backoff_ms *= 2;
+		if (h->backoff_ms > BACKOFF_MAX_MS)
+			h->backoff_ms = BACKOFF_MAX_MS;
+	}
+}
+
+/* Errors found while sending can happen deep inside a callback that is
+ * still using the helper's buffers: drop it from the loop instead. */
+static void helper_break(struct helper *h, const char *why)
+{
+	if (h->broken)
+		return;
+	h->broken = true;
+	snprintf(h->last_error, sizeof(h->last_error), "%s", why);
+	timer_set(&h->kill, 0);
+}
+
+static void kill_cb(struct timer *t)
+{
+	struct helper *h = container_of(t, struct helper, kill);
+	char why[sizeof(h->last_error)];
+
+	snprintf(why, sizeof(why), "%s", h->last_error);
+	helper_drop(h, why);
+}
+
+static void redial_cb(struct timer *t)
+{
+	helper_dial(container_of(t, struct helper, redial));
+}
+
+static void update_events(struct helper *h)
+{
+	if (h->dev.fd >= 0)
+		ev_mod(&h->dev, EPOLLIN | (buf_len(&h->out) ? EPOLLOUT : 0));
+}
+
+static void flush(struct helper *h)
+{
+	if (h->dev.fd < 0 || h->broken)
+		return;
+	if (buf_len(&h->out) && buf_write_fd(&h->out, h->dev.fd) < 0 &&
+	    errno != EAGAIN && errno != EINTR) {
+		char why[96];
+		snprintf(why, sizeof(why), "data socket: %s", strerror(errno));
+		helper_break(h, why);
+		return;
+	}
+	update_events(h);
+	if (h->blocked && !h->unblocking && buf_len(&h->out) < OUT_LOW) {
+		/* relays write requests while being unblocked: no re-entry */
+		h->unblocking = true;
+		relay_unblock(h);
+		h->unblocking = false;
+	}
+}
+
+int helper_send(struct helper *h, uint8_t type, uint32_t id, uint32_t arg,
+		const void *p, size_t len)
+{
+	if (h->dev.fd < 0 || h->broken)
+		return -ENOTCONN;
+	if (h->fifo_n == h->fifo_cap) {
+		size_t cap = h->fifo_cap ? h->fifo_cap * 2 : 64;
+		struct hreq *f = malloc(cap * sizeof(*f));
+		if (!f) {
+			helper_break(h, "out of memory");
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < h->fifo_n; i++)
+			f[i] = h->fifo[(h->fifo_head + i) % h->fifo_cap];
+		free(h->fifo);
+		h->fifo = f;
+		h->fifo_cap = cap;
+		h->fifo_head = 0;
+	}
+	if (so_send(&h->out, type, 0, id, arg, p, len) < 0) {
+		helper_break(h, "out of memory");
+		return -ENOMEM;
+	}
+	h->fifo[(h->fifo_head + h->fifo_n) % h->fifo_cap] =
+		(struct hreq){ .type = type, .id = id };
+	h->fifo_n++;
+	/* Write at once: small requests should not wait a loop round. */
+	flush(h);
+	return h->broken ? -ENOTCONN : 0;
+}
+
+static void hello_reply(struct helper *h, const struct so_hdr *hd)
+{
+	uint8_t m[SO_HDR_LEN];
+	struct so_hdr eh = { .type = SO_EVHELLO, .id = hd->id };
+	char why[160];
+	int fd;
+
+	if (hd->flags & SO_F_ERROR) {
+		snprintf(why, sizeof(why), "HELLO refused: %s", strerror((int)hd->arg));
+		helper_break(h, why);
+		return;
+	}
+	h->token = hd->id;
+	fd = net_unix_connect(h->event_path, SOCK_STREAM);
+	if (fd < 0) {
+		snprintf(why, sizeof(why), "event socket %s: %s", h->event_path,
+			 strerror(-fd));
+		helper_break(h, why);
+		return;
+	}
+	net_set_nonblock(fd);
+	so_hdr_encode(m, &eh);
+	/* A fresh socket has room for 16 bytes. */
+	if (send(fd, m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m)) {
+		close(fd);
+		helper_break(h, "event socket: EVHELLO not sent");
+		return;
+	}
+	if (ev_add(&h->eev, fd, EPOLLIN, event_cb) < 0) {
+		close(fd);
+		helper_break(h, "event socket: epoll");
+		return;
+	}
+	h->state = H_UP;
+	h->backoff_ms = BACKOFF_MIN_MS;
+	h->down_logged = false;
+	h->last_error[0] = '\0';
+	info("helper %s up (session %u)", h->name, h->token);
+}
+
+static void data_cb(struct ev *ev, uint32_t events)
+{
+	struct helper *h = container_of(ev, struct helper, dev);
+	struct so_hdr hd;
+	const uint8_t *p;
+	int r = 0;
+
+	if (events & EPOLLOUT)
+		flush(h);
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		ssize_t n = buf_read_fd(&h->in, ev->fd, READ_CHUNK);
+		if (n == 0) {
+			helper_break(h, "closed the data socket");
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			char why[96];
+			snprintf(why, sizeof(why), "data socket: %s", strerror(errno));
+			helper_break(h, why);
+		}
+	}
+	while (!h->broken && (r = so_next(&h->in, &hd, &p)) > 0) {
+		if (hd.type != SO_REPLY || !h->fifo_n) {
+			char why[96];
+			snprintf(why, sizeof(why), "protocol error: unexpected %s on the data socket",
+				 so_type_name(hd.type));
+			helper_break(h, why);
+			break;
+		}
+		struct hreq q = h->fifo[h->fifo_head];
+		h->fifo_head = (h->fifo_head + 1) % h->fifo_cap;
+		h->fifo_n--;
+		switch (q.type) {
+		case SO_HELLO:
+			hello_reply(h, &hd);
+			break;
+		case SO_STATUS:
+			free(h->status_json);
+			h->status_json = NULL;
+			if (!(hd.flags & SO_F_ERROR) && hd.len)
+				h->status_json = strndup((const char *)p, hd.len);
+			control_status_done(q.id, h);
+			break;
+		default:
+			relay_reply(h, &q, &hd, p);
+		}
+		so_done(&h->in, &hd);
+	}
+	if (r < 0)
+		helper_break(h, "protocol error: malformed reply");
+	if (h->broken) {
+		kill_cb(&h->kill);
+		return;
+	}
+	flush(h);
+}
+
+static void event_cb(struct ev *ev, uint32_t events)
+{
+	struct helper *h = container_of(ev, struct helper, eev);
+	struct so_hdr hd;
+	const uint8_t *p;
+	int r = 0;
+
+	(void)events;
+	ssize_t n = buf_read_fd(&h->evin, ev->fd, 65536);
+	if (n == 0) {
+		helper_break(h, "closed the event socket");
+	} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		char why[96];
+		snprintf(why, sizeof(why), "event socket: %s", strerror(errno));
+		helper_break(h, why);
+	}
+	while (!h->broken && (r = so_next(&h->evin, &hd, &p)) > 0) {
+		if (hd.type < SO_CONNECTED || hd.type > SO_LISTEN_FAILED) {
+			char why[96];
+			snprintf(why, sizeof(why), "protocol error: unexpected %s on the event socket",
+				 so_type_name(hd.type));
+			helper_break(h, why);
+			break;
+		}
+		relay_event(h, &hd, p);
+		so_done(&h->evin, &hd);
+	}
+	if (r < 0)
+		helper_break(h, "protocol error: malformed event");
+	if (h->broken) {
+		kill_cb(&h->kill);
+		return;
+	}
+	flush(h);
+}
+
+static void helper_dial(struct helper *h)
+{
+	char why[160];
+	int fd;
+
+	fd = net_unix_connect(h->data_path, SOCK_STREAM);
+	if (fd < 0) {
+		snprintf(why, sizeof(why), "data socket %s: %s", h->data_path,
+			 strerror(-fd));
+		/* not connected yet: nothing to drop, just log and retry */
+		snprintf(h->last_error, sizeof(h->last_error), "%s", why);
+		h->state = H_DOWN;
+		if (!h->down_logged)
+			warn("helper %s unreachable: %s (retrying)", h->name, why);
+		else
+			debug("helper %s: %s", h->name, why);
+		h->down_logged = true;
+		timer_set(&h->redial, h->backoff_ms);
+		h->backoff_ms = h->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
+								     h->backoff_ms * 2;
+		return;
+	}
+	net_set_nonblock(fd);
+	if (ev_add(&h->dev, fd, EPOLLIN, data_cb) < 0) {
+		close(fd);
+		timer_set(&h->redial, h->backoff_ms);
+		return;
+	}
+	h->state = H_CONNECTING;
+	helper_send(h, SO_HELLO, 0, SO_PROTO_VERSION, "sockoutd", 8);
+	if (h->broken)
+		kill_cb(&h->kill);
+}
+
+static struct helper *helper_new(const struct helper_conf *hc)
+{
+	struct helper *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->name = strdup(hc->name);
+	h->data_path = strdup(hc->data);
+	h->event_path = strdup(hc->event);
+	if (!h->name || !h->data_path || !h->event_path) {
+		free(h->name);
+		free(h->data_path);
+		free(h->event_path);
+		free(h);
+		return NULL;
+	}
+	h->dev.fd = h->eev.fd = -1;
+	h->backoff_ms = BACKOFF_MIN_MS;
+	timer_init(&h->redial, redial_cb);
+	timer_init(&h->kill, kill_cb);
+	return h;
+}
+
+static void helper_free(struct helper *h, const char *why)
+{
+	h->removed = true;
+	helper_drop(h, why);
+	timer_cancel(&h->redial);
+	timer_cancel(&h->kill);
+	free(h->fifo);
+	free(h->status_json);
+	free(h->name);
+	free(h->data_path);
+	free(h->event_path);
+	free(h);
+}
+
+void helpers_apply(const struct dconf *c)
+{
+	struct helper *keep = NULL, **tail = &keep, *h, *next;
+
+	/* take the helpers that stay, in the new order */
+	for (size_t i = 0; i < c->nhelpers; i++) {
+		const struct helper_conf *hc = &c->helpers[i];
+		struct helper **pp;
+		for (pp = &helpers; *pp; pp = &(*pp)->next)
+			if (strcmp((*pp)->name, hc->name) == 0)
+				break;
+		h = *pp;
+		if (h && strcmp(h->data_path, hc->data) == 0 &&
+		    strcmp(h->event_path, hc->event) == 0) {
+			*pp = h->next;
+		} else {
+			h = helper_new(hc);
+			if (!h) {
+				err("helper %s: out of memory", hc->name);
+				continue;
+			}
+			h->dialing_new = true;
+		}
+		h->next = NULL;
+		*tail = h;
+		tail = &h->next;
+	}
+	/* what is left was removed (or changed its paths) */
+	for (h = helpers; h; h = next) {
+		next = h->next;
+		helper_free(h, "removed from the configuration");
+	}
+	helpers = keep;
+	for (h = helpers; h; h = h->next) {
+		if (h->dialing_new) {
+			h->dialing_new = false;
+			helper_dial(h);
+		}
+	}
+}
+
+void helpers_shutdown(void)
+{
+	while (helpers) {
+		struct helper *h = helpers;
+		helpers = h->next;
+		helper_free(h, "sockoutd stopping");
+	}
+}
+
+unsigned helper_status_all(uint32_t ctl)
+{
+	unsigned n = 0;
+
+	for (struct helper *h = helpers; h; h = h->next)
+		if (h->state == H_UP && helper_send(h, SO_STATUS, ctl, 0, NULL, 0) == 0)
+			n++;
+	return n;
+}
