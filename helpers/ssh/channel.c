@@ -1,0 +1,973 @@
+// SPDX-License-Identifier: MIT
+/*
+ * channel.c - what sockout-ssh does with its SSH sessions:
+ *
+ *   forward   guest connect -> "direct-tcpip" channel to the rule's TARGET
+ *             (or the guest's own destination), one channel per connection;
+ *   reverse   guest listen  -> "tcpip-forward" on the gateway; each
+ *             "forwarded-tcpip" channel the server opens is an ACCEPTED;
+ *   peer      guest to guest: a direct-tcpip channel to another helper's
+ *             rendezvous forward, starting with the connect header (rdv.c).
+ *
+ * Every libssh2 call here is non-blocking and made from the pump
+ * (session.c).  Channel opens and forward requests use session-wide
+ * libssh2 state, so at most one of them is in flight per session
+ * (s->ctl_busy); data moves on all channels meanwhile.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/net.h"
+#include "ssh.h"
+
+enum chan_kind { CK_FWD, CK_PEER_OUT, CK_REV, CK_PEER_IN };
+enum chan_state {
+	CS_QUEUED,  /* waiting for its channel open */
+	CS_HELLO,   /* peer: connect header exchange */
+	CS_OPEN,    /* carrying a connection */
+	CS_CLOSING, /* dispatcher closed: send what is left, EOF, then free */
+	CS_FREEING, /* libssh2_channel_free() until it goes through */
+};
+/* Sub-steps of chan_step(), in order; a blocked one is resumed first. */
+enum { BOP_NONE, BOP_WRITE, BOP_EOF, BOP_READ, BOP_FREE };
+enum { CTL_NONE, CTL_OPEN, CTL_LISTEN, CTL_CANCEL };
+
+struct ssh_chan {
+	struct ssh_sess *s;
+	LIBSSH2_CHANNEL *ch;
+	struct sh_conn *c; /* NULL once the dispatcher is done with it */
+	enum chan_kind kind;
+	enum chan_state st;
+	int bop;
+	bool eof_sent, eof_seen, connected, reset;
+	char host[SSH_HOSTLEN]; /* open: where the server should connect */
+	uint16_t port, peer_port;
+	uint8_t *open_msg;
+	size_t open_len;
+	uint8_t hdr_out[RDV_LEN], hdr_in[RDV_LEN];
+	size_t hdr_out_len, hdr_out_off, hdr_in_len;
+	struct buf linger; /* guest bytes left when the dispatcher closed */
+	struct timer t;	   /* open / header timeout */
+	struct ssh_chan *next, *prev;
+};
+
+enum fwd_state { FW_WANT, FW_REQ, FW_UP, FW_FAILED };
+
+/* A gateway-side listener (tcpip-forward) or a peer-only registration. */
+struct ssh_fwd {
+	struct sh_listener *l; /* NULL: this helper's rendezvous forward */
+	bool want_gw;	       /* ask the gateway for host:port */
+	bool dead;	       /* unlistened: cancel, then free */
+	enum fwd_state st;
+	char host[SSH_HOSTLEN];
+	uint16_t port, guest_port;
+	LIBSSH2_LISTENER *ll;
+	struct ssh_fwd *next;
+};
+
+static struct ssh_fwd *fwds; /* all forwards live on session 0 */
+static char rbuf[256 * 1024];
+static uint64_t n_refused, n_peer_in, n_accepted;
+
+static int chan_fn(struct ssh_sess *s, void *obj);
+
+/* ---- channel bookkeeping ---- */
+
+static void chan_link(struct ssh_sess *s, struct ssh_chan *ch)
+{
+	ch->s = s;
+	ch->prev = s->chans_tail;
+	if (s->chans_tail)
+		s->chans_tail->next = ch;
+	else
+		s->chans = ch;
+	s->chans_tail = ch;
+	s->nchans++;
+}
+
+static void chan_free(struct ssh_chan *ch)
+{
+	struct ssh_sess *s = ch->s;
+
+	if (ch->prev)
+		ch->prev->next = ch->next;
+	else
+		s->chans = ch->next;
+	if (ch->next)
+		ch->next->prev = ch->prev;
+	else
+		s->chans_tail = ch->prev;
+	s->nchans--;
+	if (ch->c)
+		ch->c->priv = NULL;
+	timer_cancel(&ch->t);
+	buf_free(&ch->linger);
+	free(ch->open_msg);
+	free(ch);
+}
+
+/* The connection is over for the guest: report it, forget it. */
+static void chan_fail_conn(struct ssh_chan *ch, int err)
+{
+	struct sh_conn *c = ch->c;
+
+	if (!c)
+		return;
+	ch->c = NULL;
+	c->priv = NULL;
+	if (ch->connected)
+		sh_reset(c, ECONNRESET);
+	else
+		sh_connect_failed(c, err);
+}
+
+static void chan_timeout_cb(struct timer *t)
+{
+	struct ssh_chan *ch = container_of(t, struct ssh_chan, t);
+	struct ssh_sess *s = ch->s;
+
+	if (ch->connected)
+		return;
+	debug("channel to %s:%u: no answer in time", ch->host, ch->port);
+	chan_fail_conn(ch, ETIMEDOUT);
+	if (ch->st == CS_QUEUED) {
+		if (s->ctl_busy != ch)
+			chan_free(ch);
+		/* else the open completes, sees no connection, and frees */
+	} else if (ch->st == CS_HELLO) {
+		ch->st = CS_FREEING;
+		ssh_kick(s);
+	}
+}
+
+/* A channel-level libssh2 error: the connection resets, the session
+ * lives on.  Session-level errors are passed up. */
+static int chan_error(struct ssh_chan *ch, int rc, const char *what)
+{
+	if (ssh_fatal_rc(rc))
+		return rc;
+	if (rc == LIBSSH2_ERROR_BAD_USE)
+		return 0; /* another call's packet is half sent: later */
+	debug("channel to %s:%u: %s: %s", ch->host, ch->port, what,
+	      ssh_errmsg(ch->s));
+	chan_fail_conn(ch, ECONNREFUSED);
+	ch->st = CS_FREEING;
+	return 1;
+}
+
+static struct buf *chan_wq(struct ssh_chan *ch)
+{
+	return ch->c ? &ch->c->to_overlay : &ch->linger;
+}
+
+/* ---- the per-channel steps ---- */
+
+static int do_write(struct ssh_chan *ch)
+{
+	struct ssh_sess *s = ch->s;
+	bool taken = false;
+	int moved = 0;
+
+	for (;;) {
+		const uint8_t *p;
+		size_t n;
+		struct buf *q = NULL;
+
+		if (ch->hdr_out_off < ch->hdr_out_len) {
+			p = ch->hdr_out + ch->hdr_out_off;
+			n = ch->hdr_out_len - ch->hdr_out_off;
+		} else if (ch->st == CS_OPEN || ch->st == CS_CLOSING) {
+			q = chan_wq(ch);
+			p = buf_peek(q);
+			n = buf_len(q);
+		} else {
+			break;
+		}
+		if (!n)
+			break;
+		/* libssh2 sends at most 32 KB per call anyway */
+		if (n > 32768)
+			n = 32768;
+		ssize_t w = libssh2_channel_write(ch->ch, (const char *)p, n);
+		if (w == LIBSSH2_ERROR_EAGAIN) {
+			int r = ssh_op_blocked(s, chan_fn, ch);
+			if (r) {
+				ch->bop = BOP_WRITE;
+				return r;
+			}
+			break; /* the peer's window is full */
+		}
+		if (w < 0) {
+			int r = chan_error(ch, (int)w, "write");
+			return r ? r : moved;
+		}
+		if (w == 0)
+			break;
+		if (q) {
+			buf_consume(q, (size_t)w);
+			taken = ch->c != NULL;
+		} else {
+			ch->hdr_out_off += (size_t)w;
+		}
+		moved = 1;
+	}
+	if (taken)
+		sh_output_taken(ch->c);
+	return moved;
+}
+
+static int do_eof(struct ssh_chan *ch)
+{
+	bool want;
+
+	if (ch->eof_sent || ch->hdr_out_off < ch->hdr_out_len)
+		return 0;
+	if (ch->st == CS_OPEN)
+		want = ch->c && ch->c->guest_shut &&
+		       !buf_len(&ch->c->to_overlay);
+	else if (ch->st == CS_CLOSING)
+		want = !buf_len(&ch->linger);
+	else
+		want = false;
+	if (!want)
+		return 0;
+	int r = libssh2_channel_send_eof(ch->ch);
+	if (r == LIBSSH2_ERROR_EAGAIN) {
+		r = ssh_op_blocked(ch->s, chan_fn, ch);
+		if (r)
+			ch->bop = BOP_EOF;
+		return r;
+	}
+	if (r)
+		return chan_error(ch, r, "send EOF");
+	ch->eof_sent = true;
+	return 1;
+}
+
+static struct ssh_fwd *find_listener(uint16_t port)
+{
+	for (struct ssh_fwd *f = fwds; f; f = f->next)
+		if (f->l && !f->dead && f->guest_port == port)
+			return f;
+	return NULL;
+}
+
+/* A complete connect header or reply arrived. */
+static int hello_done(struct ssh_chan *ch)
+{
+	int e = 0, r;
+	uint16_t port = 0;
+
+	if (ch->kind == CK_PEER_OUT) {
+		r = rdv_rep_decode(ch->hdr_in, ch->hdr_in_len, &e);
+		if (r < 0) {
+			warn("rendezvous %s:%u does not answer like a "
+			     "sockout-ssh peer",
+			     ch->host, ch->port);
+			e = ECONNREFUSED;
+		}
+		timer_cancel(&ch->t);
+		if (e) {
+			debug("peer refused port %u: %s", ch->peer_port,
+			      strerror(e));
+			chan_fail_conn(ch, e);
+			ch->st = CS_FREEING;
+			return 1;
+		}
+		ch->st = CS_OPEN;
+		ch->connected = true;
+		if (ch->c) {
+			struct so_addrpair a = { .peer = ch->c->req.dst };
+			sh_connected(ch->c, &a);
+		}
+		return 1;
+	}
+	/* CK_PEER_IN: another helper wants one of our guests. */
+	timer_cancel(&ch->t);
+	r = rdv_req_decode(ch->hdr_in, ch->hdr_in_len, &port);
+	if (r < 0) {
+		warn("rendezvous: a connection that is not a sockout peer "
+		     "(%s); closing it",
+		     strerror(-r));
+		if (r == -EPROTONOSUPPORT) {
+			rdv_rep_encode(ch->hdr_out, EPROTONOSUPPORT);
+			ch->hdr_out_len = RDV_LEN;
+			ch->st = CS_CLOSING;
+		} else {
+			ch->st = CS_FREEING;
+		}
+		return 1;
+	}
+	n_peer_in++;
+	struct ssh_fwd *f = find_listener(port);
+	struct sh_conn *c = NULL;
+	if (f) {
+		struct so_addrpair a = { .local = f->l->req.dst };
+		c = sh_accepted(f->l, &a);
+	}
+	if (!c) {
+		/* The paper's error: no guest accepts on that port. */
+		n_refused++;
+		debug("peer asked for port %u: nobody accepts there", port);
+		rdv_rep_encode(ch->hdr_out, f ? ENOMEM : ECONNREFUSED);
+		ch->hdr_out_len = RDV_LEN;
+		ch->st = CS_CLOSING;
+		return 1;
+	}
+	rdv_rep_encode(ch->hdr_out, 0);
+	ch->hdr_out_len = RDV_LEN;
+	ch->c = c;
+	c->priv = ch;
+	ch->connected = true;
+	ch->st = CS_OPEN;
+	return 1;
+}
+
+static int do_read(struct ssh_chan *ch)
+{
+	struct ssh_sess *s = ch->s;
+	int moved = 0;
+
+	if (ch->st == CS_HELLO) {
+		ssize_t n = libssh2_channel_read(
+			ch->ch, (char *)ch->hdr_in + ch->hdr_in_len,
+			RDV_LEN - ch->hdr_in_len);
+		if (n == LIBSSH2_ERROR_EAGAIN) {
+			int r = ssh_op_blocked(s, chan_fn, ch);
+			if (r)
+				ch->bop = BOP_READ;
+			return r;
+		}
+		if (n < 0)
+			return chan_error(ch, (int)n, "read header");
+		if (n == 0) { /* closed before answering */
+			chan_fail_conn(ch, ECONNREFUSED);
+			ch->st = CS_FREEING;
+			return 1;
+		}
+		ch->hdr_in_len += (size_t)n;
+		if (ch->hdr_in_len == RDV_LEN)
+			return hello_done(ch);
+		return 1;
+	}
+	if (ch->st != CS_OPEN || !ch->c || ch->eof_seen)
+		return 0;
+	for (;;) {
+		size_t room = sh_input_room(ch->c);
+		/* With no room, read 0 bytes: that still drains the socket
+		 * for the other channels without taking this one's data. */
+		size_t want = room < sizeof(rbuf) ? room : sizeof(rbuf);
+		ssize_t n = libssh2_channel_read(ch->ch, rbuf, want);
+		if (n == LIBSSH2_ERROR_EAGAIN) {
+			int r = ssh_op_blocked(s, chan_fn, ch);
+			if (r) {
+				ch->bop = BOP_READ;
+				return r;
+			}
+			break;
+		}
+		if (n < 0) {
+			int r = chan_error(ch, (int)n, "read");
+			return r ? r : moved;
+		}
+		if (n == 0) {
+			if (want || libssh2_channel_eof(ch->ch)) {
+				ch->eof_seen = true;
+				sh_eof(ch->c);
+				moved = 1;
+			}
+			break;
+		}
+		sh_deliver(ch->c, rbuf, (size_t)n);
+		moved = 1;
+		if (!want)
+			break;
+	}
+	return moved;
+}
+
+static int do_free(struct ssh_chan *ch)
+{
+	if (ch->st == CS_CLOSING && ch->hdr_out_off >= ch->hdr_out_len &&
+	    !buf_len(&ch->linger) && (ch->eof_sent || ch->reset))
+		ch->st = CS_FREEING;
+	if (ch->st != CS_FREEING)
+		return 0;
+	int r = libssh2_channel_free(ch->ch);
+	if (r == LIBSSH2_ERROR_EAGAIN) {
+		r = ssh_op_blocked(ch->s, chan_fn, ch);
+		if (r)
+			ch->bop = BOP_FREE;
+		return r;
+	}
+	if (r == LIBSSH2_ERROR_BAD_USE)
+		return 0;
+	if (ssh_fatal_rc(r))
+		return r;
+	chan_free(ch);
+	return 1;
+}
+
+/* One round of work on one channel; may free it. */
+static int chan_step(struct ssh_sess *s, struct ssh_chan *ch)
+{
+	int start = ch->bop, moved = 0, r;
+
+	(void)s;
+	ch->bop = BOP_NONE;
+	if (ch->st == CS_QUEUED)
+		return 0;
+	if (start <= BOP_WRITE && ch->st != CS_FREEING && !ch->reset) {
+		if ((r = do_write(ch)) < 0)
+			return r;
+		moved |= r;
+	}
+	if (start <= BOP_EOF && ch->st != CS_FREEING && !ch->reset) {
+		if ((r = do_eof(ch)) < 0)
+			return r;
+		moved |= r;
+	}
+	if (start <= BOP_READ && ch->st != CS_FREEING) {
+		if ((r = do_read(ch)) < 0)
+			return r;
+		moved |= r;
+	}
+	if ((r = do_free(ch)) < 0)
+		return r;
+	return moved | r;
+}
+
+static int chan_fn(struct ssh_sess *s, void *obj)
+{
+	return chan_step(s, obj);
+}
+
+/* ---- control: opens and forward requests, one at a time ---- */
+
+static int open_errno(struct ssh_sess *s)
+{
+	const char *m = ssh_errmsg(s);
+
+	if (strstr(m, "administratively prohibited"))
+		return EACCES;
+	if (strstr(m, "resource shortage"))
+		return EAGAIN;
+	return ECONNREFUSED; /* "connect failed" and the rest */
+}
+
+static int ctl_fn(struct ssh_sess *s, void *obj);
+
+static int ctl_open(struct ssh_sess *s, struct ssh_chan *ch)
+{
+	ch->ch = libssh2_channel_open_ex(s->ls, "direct-tcpip",
+					 sizeof("direct-tcpip") - 1,
+					 ssh_cfg->window, 32768,
+					 (const char *)ch->open_msg,
+					 (unsigned)ch->open_len);
+	if (!ch->ch) {
+		int rc = libssh2_session_last_errno(s->ls);
+		if (rc == LIBSSH2_ERROR_EAGAIN)
+			return ssh_op_blocked(s, ctl_fn, NULL);
+		if (rc == LIBSSH2_ERROR_BAD_USE)
+			return 0;
+		s->ctl_busy = NULL;
+		if (ssh_fatal_rc(rc))
+			return rc;
+		debug("channel to %s:%u refused: %s", ch->host, ch->port,
+		      ssh_errmsg(s));
+		chan_fail_conn(ch, open_errno(s));
+		chan_free(ch);
+		return 1;
+	}
+	s->ctl_busy = NULL;
+	timer_cancel(&ch->t);
+	if (!ch->c) { /* given up on while opening */
+		ch->st = CS_FREEING;
+		return 1;
+	}
+	if (ch->kind == CK_PEER_OUT) {
+		rdv_req_encode(ch->hdr_out, ch->peer_port);
+		ch->hdr_out_len = RDV_LEN;
+		ch->st = CS_HELLO;
+		timer_set(&ch->t, ssh_cfg->peer_timeout_ms);
+		return 1;
+	}
+	ch->st = CS_OPEN;
+	ch->connected = true;
+	struct so_addrpair a = { .peer = ch->c->req.dst };
+	sh_connected(ch->c, &a);
+	return 1;
+}
+
+static void fwd_unlink(struct ssh_fwd *f)
+{
+	for (struct ssh_fwd **p = &fwds; *p; p = &(*p)->next) {
+		if (*p == f) {
+			*p = f->next;
+			break;
+		}
+	}
+	free(f);
+}
+
+static int ctl_listen(struct ssh_sess *s, struct ssh_fwd *f)
+{
+	int bound = 0;
+
+	f->ll = libssh2_channel_forward_listen_ex(s->ls, f->host, f->port,
+						  &bound, 64);
+	if (!f->ll) {
+		int rc = libssh2_session_last_errno(s->ls);
+		if (rc == LIBSSH2_ERROR_EAGAIN)
+			return ssh_op_blocked(s, ctl_fn, NULL);
+		if (rc == LIBSSH2_ERROR_BAD_USE)
+			return 0;
+		s->ctl_busy = NULL;
+		if (ssh_fatal_rc(rc))
+			return rc;
+		f->st = FW_FAILED;
+		if (f->l) {
+			warn("gateway refused to listen on %s:%u for guest "
+			     "port %u: %s",
+			     f->host, f->port, f->guest_port, ssh_errmsg(s));
+			if (!f->dead)
+				sh_listen_failed(f->l, EADDRINUSE);
+		} else {
+			err("gateway refused the rendezvous forward %s:%u: %s; "
+			    "peers cannot reach this host's guests",
+			    f->host, f->port, ssh_errmsg(s));
+		}
+		if (f->dead)
+			fwd_unlink(f);
+		return 1;
+	}
+	s->ctl_busy = NULL;
+	f->st = FW_UP;
+	info("gateway listens on %s:%u for %s", f->host, f->port,
+	     f->l ? "a guest" : "peers (rendezvous)");
+	return 1;
+}
+
+static int ctl_cancel(struct ssh_sess *s, struct ssh_fwd *f)
+{
+	int rc = libssh2_channel_forward_cancel(f->ll);
+
+	if (rc == LIBSSH2_ERROR_EAGAIN)
+		return ssh_op_blocked(s, ctl_fn, NULL);
+	if (rc == LIBSSH2_ERROR_BAD_USE)
+		return 0;
+	/* libssh2 freed the listener whatever rc says */
+	s->ctl_busy = NULL;
+	f->ll = NULL;
+	fwd_unlink(f);
+	if (ssh_fatal_rc(rc))
+		return rc;
+	return 1;
+}
+
+static int ctl_fn(struct ssh_sess *s, void *obj)
+{
+	(void)obj;
+	if (!s->ctl_busy) {
+		if (s->idx == 0) {
+			for (struct ssh_fwd *f = fwds; f; f = f->next) {
+				if (f->dead && f->ll && f->st == FW_UP) {
+					s->ctl_busy = f;
+					s->ctl_kind = CTL_CANCEL;
+					break;
+				}
+				if (!f->dead && f->want_gw &&
+				    f->st == FW_WANT) {
+					f->st = FW_REQ;
+					s->ctl_busy = f;
+					s->ctl_kind = CTL_LISTEN;
+					break;
+				}
+			}
+		}
+		if (!s->ctl_busy) {
+			for (struct ssh_chan *ch = s->chans; ch; ch = ch->next) {
+				if (ch->st == CS_QUEUED) {
+					s->ctl_busy = ch;
+					s->ctl_kind = CTL_OPEN;
+					break;
+				}
+			}
+		}
+		if (!s->ctl_busy)
+			return 0;
+	}
+	switch (s->ctl_kind) {
+	case CTL_OPEN: return ctl_open(s, s->ctl_busy);
+	case CTL_LISTEN: return ctl_listen(s, s->ctl_busy);
+	case CTL_CANCEL: return ctl_cancel(s, s->ctl_busy);
+	}
+	return 0;
+}
+
+/* ---- incoming channels on gateway forwards ---- */
+
+static int accept_fn(struct ssh_sess *s, void *obj);
+
+static int accept_one(struct ssh_sess *s, struct ssh_fwd *f)
+{
+	LIBSSH2_CHANNEL *lc = libssh2_channel_forward_accept(f->ll);
+
+	if (!lc) {
+		int rc = libssh2_session_last_errno(s->ls);
+		if (rc == LIBSSH2_ERROR_EAGAIN)
+			return ssh_op_blocked(s, accept_fn, f);
+		if (rc == LIBSSH2_ERROR_BAD_USE || !ssh_fatal_rc(rc))
+			return 0;
+		return rc;
+	}
+	struct ssh_chan *ch = calloc(1, sizeof(*ch));
+	if (!ch) {
+		libssh2_channel_free(lc); /* best effort */
+		return 1;
+	}
+	ch->ch = lc;
+	buf_init(&ch->linger);
+	timer_init(&ch->t, chan_timeout_cb);
+	snprintf(ch->host, sizeof(ch->host), "%s", f->host);
+	ch->port = f->port;
+	chan_link(s, ch);
+	if (!f->l) {
+		ch->kind = CK_PEER_IN;
+		ch->st = CS_HELLO;
+		timer_set(&ch->t, ssh_cfg->peer_timeout_ms);
+		return 1;
+	}
+	ch->kind = CK_REV;
+	/* libssh2 1.10 keeps the originator's address to itself: the best
+	 * we can say is "through the gateway" (its address, port 0). */
+	struct so_addrpair a = { .local = f->l->req.dst };
+	so_addr_from_sa(&a.peer, (struct sockaddr *)&s->peer_sa);
+	a.peer.port = 0;
+	ch->c = f->dead ? NULL : sh_accepted(f->l, &a);
+	if (!ch->c) {
+		ch->st = CS_FREEING;
+		return 1;
+	}
+	n_accepted++;
+	ch->c->priv = ch;
+	ch->connected = true;
+	ch->st = CS_OPEN;
+	return 1;
+}
+
+static int accept_fn(struct ssh_sess *s, void *obj)
+{
+	return accept_one(s, obj);
+}
+
+int ssh_chan_steps(struct ssh_sess *s)
+{
+	int moved = 0, r;
+
+	if ((r = ctl_fn(s, NULL)) < 0)
+		return r;
+	moved |= r;
+	if (s->idx == 0) {
+		for (struct ssh_fwd *f = fwds; f; f = f->next) {
+			if (f->st != FW_UP || f->dead || !f->ll)
+				continue;
+			for (int i = 0; i < 16; i++) {
+				if ((r = accept_one(s, f)) < 0)
+					return r;
+				if (!r)
+					break;
+				moved = 1;
+			}
+		}
+	}
+	for (struct ssh_chan *ch = s->chans, *n; ch; ch = n) {
+		n = ch->next;
+		if ((r = chan_step(s, ch)) < 0)
+			return r;
+		moved |= r;
+	}
+	return moved;
+}
+
+void ssh_chan_session_down(struct ssh_sess *s, int err)
+{
+	while (s->chans) {
+		struct ssh_chan *ch = s->chans;
+		chan_fail_conn(ch, err);
+		chan_free(ch);
+	}
+	if (s->idx != 0)
+		return;
+	for (struct ssh_fwd *f = fwds, *n; f; f = n) {
+		n = f->next;
+		f->ll = NULL; /* libssh2 frees it with the session */
+		if (f->dead)
+			fwd_unlink(f);
+		else
+			f->st = FW_WANT;
+	}
+}
+
+void ssh_chan_session_up(struct ssh_sess *s)
+{
+	ssh_kick(s);
+}
+
+/* ---- the helper runtime's callbacks ---- */
+
+/* The direct-tcpip request: host, port, originator address and port. */
+static int build_open_msg(struct ssh_chan *ch)
+{
+	static const char orig[] = "127.0.0.1";
+	size_t hl = strlen(ch->host), ol = sizeof(orig) - 1;
+	uint8_t *p = malloc(4 + hl + 4 + 4 + ol + 4);
+
+	if (!p)
+		return -ENOMEM;
+	ch->open_msg = p;
+	p[0] = (uint8_t)(hl >> 24); p[1] = (uint8_t)(hl >> 16);
+	p[2] = (uint8_t)(hl >> 8); p[3] = (uint8_t)hl;
+	memcpy(p + 4, ch->host, hl);
+	p += 4 + hl;
+	p[0] = 0; p[1] = 0; p[2] = (uint8_t)(ch->port >> 8);
+	p[3] = (uint8_t)ch->port;
+	p += 4;
+	p[0] = 0; p[1] = 0; p[2] = 0; p[3] = (uint8_t)ol;
+	memcpy(p + 4, orig, ol);
+	p += 4 + ol;
+	memset(p, 0, 4);
+	ch->open_len = 4 + hl + 4 + 4 + ol + 4;
+	return 0;
+}
+
+static int op_connect(struct sh_conn *c)
+{
+	struct ssh_target t;
+	struct ssh_sess *s;
+	struct ssh_chan *ch;
+
+	if (ssh_target_parse(c->req.target, &t) < 0 ||
+	    t.kind == TGT_PEER_ONLY) {
+		warn("connect: bad target `%s'", c->req.target);
+		return -EINVAL;
+	}
+	s = ssh_pick_session();
+	if (!s)
+		return -ENETUNREACH; /* every session is down: fail fast */
+	ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return -ENOMEM;
+	buf_init(&ch->linger);
+	timer_init(&ch->t, chan_timeout_cb);
+	ch->c = c;
+	ch->st = CS_QUEUED;
+	switch (t.kind) {
+	case TGT_DEFAULT: {
+		struct sockaddr_storage ss;
+		socklen_t l;
+		if (so_addr_to_sa(&c->req.dst, &ss, &l) < 0) {
+			free(ch);
+			return -EINVAL;
+		}
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET,
+				  &((struct sockaddr_in *)&ss)->sin_addr,
+				  ch->host, sizeof(ch->host));
+		else
+			inet_ntop(AF_INET6,
+				  &((struct sockaddr_in6 *)&ss)->sin6_addr,
+				  ch->host, sizeof(ch->host));
+		ch->port = c->req.dst.port;
+		ch->kind = CK_FWD;
+		break;
+	}
+	case TGT_HOSTPORT:
+		snprintf(ch->host, sizeof(ch->host), "%s", t.host);
+		ch->port = t.port ? t.port : c->req.dst.port;
+		ch->kind = CK_FWD;
+		break;
+	default:
+		snprintf(ch->host, sizeof(ch->host), "%s", t.host);
+		ch->port = t.port;
+		ch->peer_port = t.peer_port ? t.peer_port : c->req.dst.port;
+		ch->kind = CK_PEER_OUT;
+		break;
+	}
+	if (!ch->port || (ch->kind == CK_PEER_OUT && !ch->peer_port) ||
+	    build_open_msg(ch) < 0) {
+		free(ch);
+		return -EINVAL;
+	}
+	c->priv = ch;
+	chan_link(s, ch);
+	timer_set(&ch->t, ssh_cfg->connect_timeout_ms);
+	ssh_kick(s);
+	return 0;
+}
+
+static int op_listen(struct sh_listener *l)
+{
+	struct ssh_target t;
+	struct ssh_fwd *f;
+
+	if (ssh_target_parse(l->req.target, &t) < 0 || t.kind == TGT_PEER) {
+		warn("accept: bad target `%s'", l->req.target);
+		return -EINVAL;
+	}
+	if (!l->req.dst.port)
+		return -EINVAL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->l = l;
+	f->guest_port = l->req.dst.port;
+	f->st = FW_WANT;
+	if (t.kind == TGT_PEER_ONLY) {
+		f->want_gw = false; /* reachable only through rendezvous */
+	} else {
+		f->want_gw = true;
+		snprintf(f->host, sizeof(f->host), "%s",
+			 t.host[0] ? t.host : ssh_cfg->listen_address);
+		f->port = t.port ? t.port : f->guest_port;
+	}
+	f->next = fwds;
+	fwds = f;
+	l->priv = f;
+	if (f->want_gw)
+		ssh_kick(&ssh_sessions[0]);
+	return 0;
+}
+
+static void op_unlisten(struct sh_listener *l)
+{
+	struct ssh_fwd *f = l->priv;
+	struct ssh_sess *s0 = &ssh_sessions[0];
+
+	if (!f)
+		return;
+	l->priv = NULL;
+	f->l = NULL;
+	f->dead = true;
+	if (f->st == FW_UP && f->ll) {
+		ssh_kick(s0); /* ctl_fn cancels it */
+		return;
+	}
+	if (s0->ctl_busy == f)
+		return; /* the request in flight finishes, then cancels */
+	fwd_unlink(f);
+}
+
+static void op_output(struct sh_conn *c)
+{
+	struct ssh_chan *ch = c->priv;
+
+	if (ch && ch->st == CS_OPEN)
+		ssh_pump(ch->s);
+}
+
+static void op_input_room(struct sh_conn *c)
+{
+	struct ssh_chan *ch = c->priv;
+
+	if (ch && ch->st == CS_OPEN)
+		ssh_pump(ch->s);
+}
+
+static void op_close(struct sh_conn *c, int err)
+{
+	struct ssh_chan *ch = c->priv;
+	struct ssh_sess *s;
+
+	if (!ch)
+		return;
+	s = ch->s;
+	c->priv = NULL;
+	ch->c = NULL;
+	switch (ch->st) {
+	case CS_QUEUED:
+		if (s->ctl_busy != ch)
+			chan_free(ch);
+		return;
+	case CS_HELLO:
+		ch->st = CS_FREEING;
+		break;
+	case CS_OPEN:
+		if (err) {
+			ch->reset = true;
+			ch->st = CS_FREEING;
+			break;
+		}
+		/* Keep what the guest wrote but we have not sent yet: an
+		 * orderly close must not lose the tail of the stream. */
+		ch->linger = c->to_overlay;
+		buf_init(&c->to_overlay);
+		ch->st = CS_CLOSING;
+		break;
+	default:
+		break;
+	}
+	ssh_kick(s);
+}
+
+static void op_status(struct buf *j)
+{
+	static const char *const names[] = { "down", "tcp", "handshake",
+					     "auth", "up" };
+	char tmp[512];
+	unsigned nf = 0;
+
+	for (struct ssh_fwd *f = fwds; f; f = f->next)
+		nf += f->st == FW_UP;
+	snprintf(tmp, sizeof(tmp),
+		 ",\"server\":\"%s:%u\",\"forwards\":%u,\"peer_in\":%llu,"
+		 "\"peer_refused\":%llu,\"accepted\":%llu,\"sessions\":[",
+		 ssh_cfg->server_host, ssh_cfg->server_port, nf,
+		 (unsigned long long)n_peer_in, (unsigned long long)n_refused,
+		 (unsigned long long)n_accepted);
+	buf_append(j, tmp, strlen(tmp));
+	for (unsigned i = 0; i < ssh_cfg->sessions; i++) {
+		const struct ssh_sess *s = &ssh_sessions[i];
+		snprintf(tmp, sizeof(tmp),
+			 "%s{\"state\":\"%s\",\"channels\":%u,\"rx\":%llu,"
+			 "\"tx\":%llu,\"logins\":%u}",
+			 i ? "," : "", names[s->st], s->nchans,
+			 (unsigned long long)s->rx_bytes,
+			 (unsigned long long)s->tx_bytes, s->ups);
+		buf_append(j, tmp, strlen(tmp));
+	}
+	buf_append(j, "]", 1);
+}
+
+int ssh_rendezvous_init(void)
+{
+	struct ssh_fwd *f;
+
+	if (!ssh_cfg->rendezvous)
+		return 0;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->want_gw = true;
+	f->st = FW_WANT;
+	snprintf(f->host, sizeof(f->host), "%s", ssh_cfg->rdv_host);
+	f->port = ssh_cfg->rdv_port;
+	f->next = fwds;
+	fwds = f;
+	return 0;
+}
+
+const struct sh_ops ssh_ops = {
+	.name = "ssh",
+	.connect = op_connect,
+	.listen = op_listen,
+	.unlisten = op_unlisten,
+	.output = op_output,
+	.input_room = op_input_room,
+	.close = op_close,
+	.status = op_status,
+};

@@ -1,0 +1,62 @@
+#!/bin/bash
+# 30-ssh-forward: sockout-ssh carries connections to a real OpenSSH sshd as
+# direct-tcpip channels (like ssh -L), driven through the helper protocol by
+# sockout-probe.  20 MiB each way, sha256 checked; a refused target fails
+# the connect with ECONNREFUSED; many connections share one session.
+# timeout: 120
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib-ssh.sh"
+need socat
+[ -x "$BIN/tests/tools/sockout-probe" ] || skip "sockout-probe not built"
+
+topo_basic
+ssh_keys
+ssh_sshd gw "$NS_S" 198.51.100.2 2222
+ssh_helper_conf "$T/office.conf" 198.51.100.2 2222 office
+"$BIN/sockout-ssh" -n -c "$T/office.conf" | grep -q "configuration OK" || fail "config check"
+ssh_helper "$NS_H" "$T/office.conf" office
+ssh_wait_up office
+
+mkdata "$T/down.bin" 20
+mkdata "$T/up.bin" 20
+# Servers on the SSH server's loopback: reachable only through sshd.
+bgns "$NS_S" socat -U TCP-LISTEN:9000,bind=127.0.0.1,reuseaddr,fork OPEN:"$T/down.bin"
+bgns "$NS_S" socat -u TCP-LISTEN:9001,bind=127.0.0.1,reuseaddr OPEN:"$T/up.out",creat,trunc
+wait_tcp "$NS_S" 9000
+wait_tcp "$NS_S" 9001
+
+log "download 20 MiB through a forward"
+probe "$NS_H" office -t 127.0.0.1:9000 connect 198.51.100.2:9000 </dev/null >"$T/down.out" || fail "probe download"
+[ "$(sha "$T/down.out")" = "$(sha "$T/down.bin")" ] || fail "download sha256 differs"
+
+log "upload 20 MiB through a forward"
+probe "$NS_H" office -t 127.0.0.1:9001 connect 198.51.100.2:9001 <"$T/up.bin" >/dev/null || fail "probe upload"
+wait_for 10 sh -c "[ \$(stat -c %s '$T/up.out') -eq $((20 * 1024 * 1024)) ]"
+[ "$(sha "$T/up.out")" = "$(sha "$T/up.bin")" ] || fail "upload sha256 differs"
+
+log "the guest's own destination when the rule has no target"
+bgns "$NS_S" socat -U TCP-LISTEN:9002,bind=198.51.100.2,reuseaddr,fork OPEN:"$T/down.bin"
+wait_tcp "$NS_S" 9002
+probe "$NS_H" office connect 198.51.100.2:9002 </dev/null >"$T/down2.out" || fail "probe default target"
+[ "$(sha "$T/down2.out")" = "$(sha "$T/down.bin")" ] || fail "default-target sha256 differs"
+
+log "8 parallel downloads share the session"
+ppids=""
+for i in 1 2 3 4 5 6 7 8; do
+	probe "$NS_H" office -t 127.0.0.1:9000 connect 198.51.100.2:9000 </dev/null >"$T/par$i.out" &
+	ppids="$ppids $!"
+done
+wait_ok=1
+for j in $ppids; do wait "$j" || wait_ok=0; done
+[ $wait_ok = 1 ] || fail "a parallel probe failed"
+for i in 1 2 3 4 5 6 7 8; do
+	[ "$(sha "$T/par$i.out")" = "$(sha "$T/down.bin")" ] || fail "parallel $i sha256 differs"
+done
+
+log "a refused target fails the connect with ECONNREFUSED"
+out=$(probe "$NS_H" office -t 127.0.0.1:9 connect 198.51.100.2:9 </dev/null 2>&1) && fail "connect to a closed port succeeded"
+echo "$out" | grep -q "Connection refused" || fail "expected ECONNREFUSED, got: $out"
+
+log "status"
+probe "$NS_H" office status | tee "$T/status.json" | grep -q '"state":"up"' || fail "status"
+pass
