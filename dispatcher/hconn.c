@@ -94,7 +94,9 @@ static void helper_drop(struct helper *h, const char *why)
 	timer_cancel(&h->kill);
 	snprintf(h->last_error, sizeof(h->last_error), "%s", why);
 	relay_helper_down(h);
-	if (was_up || !h->down_logged)
+	if (h->removed)
+		info("helper %s disconnected: %s", h->name, why);
+	else if (was_up || !h->down_logged)
 		warn("helper %s down: %s%s", h->name, why,
 		     h->removed ? "" : " (redialing)");
 	else

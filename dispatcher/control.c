@@ -1,0 +1,428 @@
+// SPDX-License-Identifier: MIT
+/*
+ * control.c - sockoutd's control socket: one JSON request per line, one
+ * JSON reply line per request.
+ *
+ *   {"cmd":"status"}       version, uptime, counters, rules with hit counts
+ *   {"cmd":"connections"}  live relayed connections, pending requests,
+ *                          listeners (direct connections are handed to the
+ *                          guest and only counted)
+ *   {"cmd":"helpers"}      each helper's state, and its own STATUS JSON
+ *   {"cmd":"reload"}       reparse the file; on errors the reply carries
+ *                          them and the old table keeps running
+ *
+ * Every reply has "ok": true or false ("error" says why).  The socket is
+ * 0600 and the peer's uid must be 0 or ours: the control socket can reload
+ * the configuration, so it is for the administrator only.
+ */
+#include <errno.h>
+#include <json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/net.h"
+#include "sockoutd.h"
+
+#define CTL_LINE_MAX 4096
+#define CTL_STATUS_TIMEOUT_MS 2000
+
+struct ctl {
+	struct ev ev;
+	struct buf in, out;
+	uint32_t id;
+	unsigned waiting; /* helper STATUS replies still due */
+	bool busy;	  /* a "helpers" request is waiting for them */
+	bool closing;	  /* close once out is flushed */
+	struct timer timer;
+	struct ctl *next;
+};
+
+static struct ev ctl_lev = { .fd = -1 };
+static char *ctl_path;
+static struct ctl *ctls;
+static uint32_t next_ctl = 1;
+
+static void ctl_free(struct ctl *c)
+{
+	for (struct ctl **p = &ctls; *p; p = &(*p)->next) {
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	}
+	int fd = c->ev.fd;
+	ev_del(&c->ev);
+	close(fd);
+	timer_cancel(&c->timer);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	free(c);
+}
+
+static void ctl_update(struct ctl *c)
+{
+	if (buf_len(&c->out) && buf_write_fd(&c->out, c->ev.fd) < 0 &&
+	    errno != EAGAIN) {
+		ctl_free(c);
+		return;
+	}
+	if (c->closing && !buf_len(&c->out)) {
+		ctl_free(c);
+		return;
+	}
+	ev_mod(&c->ev, (c->busy ? 0 : EPOLLIN) | (buf_len(&c->out) ? EPOLLOUT : 0));
+}
+
+static void ctl_send(struct ctl *c, json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+
+	if (buf_append(&c->out, s, strlen(s)) < 0 || buf_append(&c->out, "\n", 1) < 0)
+		c->closing = true;
+	json_object_put(o);
+}
+
+static json_object *jaddr(const struct so_addr *a)
+{
+	char b[NET_ADDRSTRLEN];
+
+	if (!a->family)
+		return NULL;
+	return json_object_new_string(so_addr_str(a, b, sizeof(b)));
+}
+
+static json_object *reply_new(bool ok)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "ok", json_object_new_boolean(ok));
+	return o;
+}
+
+static void add_u64(json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_int64((int64_t)v));
+}
+
+static json_object *do_status(void)
+{
+	json_object *o = reply_new(true), *cnt = json_object_new_object();
+	json_object *rules = json_object_new_array();
+
+	json_object_object_add(o, "version", json_object_new_string(SOCKOUTD_VERSION));
+	add_u64(o, "pid", (uint64_t)getpid());
+	add_u64(o, "uptime", (now_ms() - start_ms) / 1000);
+	json_object_object_add(o, "config", json_object_new_string(cfg->path));
+	json_object_object_add(o, "guest_socket",
+			       json_object_new_string(cfg->guest_socket));
+	add_u64(cnt, "requests", stats.guest_requests);
+	add_u64(cnt, "bad_requests", stats.bad_requests);
+	add_u64(cnt, "denied", stats.denied);
+	add_u64(cnt, "no_rule", stats.no_rule);
+	add_u64(cnt, "direct", stats.direct);
+	add_u64(cnt, "direct_failed", stats.direct_failed);
+	add_u64(cnt, "relayed", stats.relayed);
+	add_u64(cnt, "relay_failed", stats.relay_failed);
+	add_u64(cnt, "relayed_open", relay_count());
+	add_u64(cnt, "loopback", stats.loopback);
+	add_u64(cnt, "accepted", stats.accepted);
+	add_u64(cnt, "listeners", glisten_count());
+	add_u64(cnt, "pending", guest_pending_count());
+	add_u64(cnt, "bytes_up", stats.bytes_up);
+	add_u64(cnt, "bytes_down", stats.bytes_down);
+	json_object_object_add(o, "counts", cnt);
+	for (size_t i = 0; i < cfg->nrules; i++) {
+		const struct rule *r = &cfg->rules[i];
+		json_object *j = json_object_new_object();
+		add_u64(j, "line", (uint64_t)r->line);
+		json_object_object_add(j, "rule", json_object_new_string(r->text));
+		json_object_object_add(j, "direction",
+				       json_object_new_string(r->dir == RULE_ACCEPT ?
+								      "accept" :
+								      "connect"));
+		json_object_object_add(j, "action",
+				       json_object_new_string(rule_action_name(r)));
+		if (r->action == ACT_HELPER) {
+			json_object_object_add(j, "helper",
+					       json_object_new_string(cfg->helpers[r->helper].name));
+			json_object_object_add(j, "target",
+					       json_object_new_string(r->target));
+		}
+		add_u64(j, "hits", r->hits);
+		json_object_array_add(rules, j);
+	}
+	json_object_object_add(o, "rules", rules);
+	return o;
+}
+
+static void add_rconn(struct rconn *c, void *arg)
+{
+	struct rconn_info i;
+	json_object *j = json_object_new_object();
+	char route[96];
+
+	rconn_info(c, &i);
+	snprintf(route, sizeof(route), "helper %s", i.helper);
+	add_u64(j, "id", i.id);
+	json_object_object_add(j, "route", json_object_new_string(route));
+	add_u64(j, "pid", i.pid);
+	json_object_object_add(j, "dst", jaddr(&i.dst));
+	add_u64(j, "bytes_up", i.bytes_up);
+	add_u64(j, "bytes_down", i.bytes_down);
+	json_object_object_add(j, "state", json_object_new_string(i.state));
+	add_u64(j, "age", i.age_ms / 1000);
+	json_object_array_add(arg, j);
+}
+
+static void add_greq(struct greq *g, void *arg)
+{
+	const struct gp_req *r = greq_req(g);
+	json_object *j;
+
+	/* Requests still being read or waiting on a helper connection are
+	 * shown through that connection; show the direct ones. */
+	if (strcmp(greq_state(g), "connecting") != 0)
+		return;
+	j = json_object_new_object();
+	add_u64(j, "id", 0);
+	json_object_object_add(j, "route", json_object_new_string("direct"));
+	add_u64(j, "pid", r->pid);
+	json_object_object_add(j, "dst", jaddr(&r->addr));
+	json_object_object_add(j, "state", json_object_new_string("connecting"));
+	json_object_array_add(arg, j);
+}
+
+static void add_listener(struct glisten *l, void *arg)
+{
+	json_object *j = json_object_new_object();
+	char route[96];
+
+	if (l->kind == GL_HELPER)
+		snprintf(route, sizeof(route), "helper %s", l->h ? l->h->name : "-");
+	else
+		snprintf(route, sizeof(route), "direct");
+	json_object_object_add(j, "route", json_object_new_string(route));
+	json_object_object_add(j, "bound", jaddr(&l->bound));
+	if (l->kind == GL_DIRECT)
+		json_object_object_add(j, "host", jaddr(&l->host));
+	add_u64(j, "pid", l->pid);
+	add_u64(j, "accepted", l->accepted);
+	json_object_array_add(arg, j);
+}
+
+static json_object *do_connections(void)
+{
+	json_object *o = reply_new(true), *a = json_object_new_array();
+	json_object *ls = json_object_new_array();
+
+	relay_foreach(add_rconn, a);
+	guest_foreach_pending(add_greq, a);
+	glisten_foreach(add_listener, ls);
+	json_object_object_add(o, "connections", a);
+	json_object_object_add(o, "listeners", ls);
+	/* handed to the guest: sockoutd no longer sees them */
+	add_u64(o, "direct_total", stats.direct);
+	add_u64(o, "loopback_total", stats.loopback);
+	return o;
+}
+
+static json_object *do_helpers(void)
+{
+	json_object *o = reply_new(true), *a = json_object_new_array();
+
+	for (struct helper *h = helpers; h; h = h->next) {
+		json_object *j = json_object_new_object();
+		json_object_object_add(j, "name", json_object_new_string(h->name));
+		json_object_object_add(j, "data", json_object_new_string(h->data_path));
+		json_object_object_add(j, "event", json_object_new_string(h->event_path));
+		json_object_object_add(j, "state",
+				       json_object_new_string(helper_state_name(h)));
+		if (h->state != H_UP && h->last_error[0])
+			json_object_object_add(j, "error",
+					       json_object_new_string(h->last_error));
+		add_u64(j, "connections", h->nconns);
+		add_u64(j, "total_connections", h->total_conns);
+		json_object *st = NULL;
+		if (h->state == H_UP && h->status_json)
+			st = json_tokener_parse(h->status_json);
+		json_object_object_add(j, "status", st);
+		json_object_array_add(a, j);
+	}
+	json_object_object_add(o, "helpers", a);
+	return o;
+}
+
+static void helpers_reply(struct ctl *c)
+{
+	c->busy = false;
+	c->waiting = 0;
+	timer_cancel(&c->timer);
+	ctl_send(c, do_helpers());
+}
+
+static void status_timeout(struct timer *t)
+{
+	struct ctl *c = container_of(t, struct ctl, timer);
+
+	helpers_reply(c);
+	ctl_update(c);
+}
+
+void control_status_done(uint32_t id, struct helper *h)
+{
+	(void)h;
+	for (struct ctl *c = ctls; c; c = c->next) {
+		if (c->id == id && c->busy) {
+			if (c->waiting)
+				c->waiting--;
+			if (!c->waiting) {
+				helpers_reply(c);
+				ctl_update(c);
+			}
+			return;
+		}
+	}
+}
+
+static void handle_line(struct ctl *c, const char *line)
+{
+	json_object *req = json_tokener_parse(line), *cmd = NULL, *o;
+	const char *s;
+
+	if (!req || !json_object_object_get_ex(req, "cmd", &cmd) ||
+	    !json_object_is_type(cmd, json_type_string)) {
+		o = reply_new(false);
+		json_object_object_add(o, "error",
+				       json_object_new_string("expected {\"cmd\": \"...\"}"));
+		ctl_send(c, o);
+		json_object_put(req);
+		return;
+	}
+	s = json_object_get_string(cmd);
+	if (strcmp(s, "status") == 0) {
+		ctl_send(c, do_status());
+	} else if (strcmp(s, "connections") == 0) {
+		ctl_send(c, do_connections());
+	} else if (strcmp(s, "helpers") == 0) {
+		/* ask every up helper for its STATUS first */
+		c->busy = true;
+		c->waiting = helper_status_all(c->id);
+		if (!c->waiting)
+			helpers_reply(c);
+		else
+			timer_set(&c->timer, CTL_STATUS_TIMEOUT_MS);
+	} else if (strcmp(s, "reload") == 0) {
+		char *errors = NULL;
+		info("reload requested on the control socket");
+		int r = reload_config(&errors);
+		o = reply_new(r == 0);
+		if (r < 0)
+			json_object_object_add(o, "error",
+					       json_object_new_string(errors ? errors :
+									       "reload failed"));
+		free(errors);
+		ctl_send(c, o);
+	} else {
+		o = reply_new(false);
+		json_object_object_add(o, "error",
+				       json_object_new_string("unknown command"));
+		ctl_send(c, o);
+	}
+	json_object_put(req);
+}
+
+static void ctl_cb(struct ev *ev, uint32_t events)
+{
+	struct ctl *c = container_of(ev, struct ctl, ev);
+
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->busy) {
+		ssize_t n = buf_read_fd(&c->in, ev->fd, CTL_LINE_MAX);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			ctl_free(c);
+			return;
+		}
+		while (!c->busy && !c->closing) {
+			const uint8_t *p = buf_peek(&c->in);
+			const uint8_t *nl = memchr(p, '\n', buf_len(&c->in));
+			if (!nl) {
+				if (buf_len(&c->in) >= CTL_LINE_MAX)
+					c->closing = true; /* no line that long */
+				break;
+			}
+			size_t len = (size_t)(nl - p);
+			char *line = strndup((const char *)p, len);
+			buf_consume(&c->in, len + 1);
+			if (!line) {
+				c->closing = true;
+				break;
+			}
+			handle_line(c, line);
+			free(line);
+		}
+	}
+	ctl_update(c);
+}
+
+static void ctl_accept_cb(struct ev *ev, uint32_t events)
+{
+	(void)events;
+	int fd = accept4(ev->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	uid_t uid;
+
+	if (fd < 0)
+		return;
+	/* The 0600 socket file is the real gate; this checks again in case
+	 * the directory or the file were opened up by hand. */
+	if (net_peer_uid(fd, &uid) < 0 || (uid != 0 && uid != geteuid())) {
+		warn("control socket: refusing uid %u", (unsigned)uid);
+		close(fd);
+		return;
+	}
+	struct ctl *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->id = next_ctl++;
+	timer_init(&c->timer, status_timeout);
+	if (ev_add(&c->ev, fd, EPOLLIN, ctl_cb) < 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	c->next = ctls;
+	ctls = c;
+}
+
+int control_init(const char *path)
+{
+	int fd, r;
+
+	fd = net_unix_listen(path, 0600);
+	if (fd < 0)
+		return fd;
+	if ((r = ev_add(&ctl_lev, fd, EPOLLIN, ctl_accept_cb)) < 0) {
+		close(fd);
+		return r;
+	}
+	ctl_path = strdup(path);
+	return 0;
+}
+
+void control_shutdown(void)
+{
+	while (ctls)
+		ctl_free(ctls);
+	if (ctl_path) {
+		int fd = ctl_lev.fd;
+		ev_del(&ctl_lev);
+		close(fd);
+		unlink(ctl_path);
+		free(ctl_path);
+		ctl_path = NULL;
+	}
+}
