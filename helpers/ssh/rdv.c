@@ -100,8 +100,10 @@ static bool at_end(const char *s)
  *   ""                          the guest's own destination (connect), the
  *                               listen-address and guest port (accept)
  *   HOST[:PORT]                 that address seen from the SSH server
- *   peer HOST:PORT [port P]     guest to guest through the rendezvous
- *                               forward HOST:PORT on the gateway
+ *   peer:HOST:PORT[/P]          guest to guest through the rendezvous
+ *   "peer HOST:PORT [port P]"   forward HOST:PORT on the gateway; P is the
+ *                               port a guest there accepts on (default:
+ *                               the port this guest connected to)
  *   peer                        (accept) only for peers, no gateway port
  * Returns 0 or -EINVAL.
  */
@@ -118,6 +120,24 @@ int ssh_target_parse(const char *s, struct ssh_target *t)
 	}
 	if (word(&s, w, sizeof(w)) < 0)
 		return -EINVAL;
+	/* One-word form for rule lines: peer:HOST:PORT[/P] */
+	if (strncmp(w, "peer:", 5) == 0) {
+		char *slash = strchr(w + 5, '/');
+		if (!at_end(s))
+			return -EINVAL;
+		t->kind = TGT_PEER;
+		if (slash) {
+			*slash = '\0';
+			errno = 0;
+			p = strtoul(slash + 1, &end, 10);
+			if (errno || *end || slash[1] < '0' || slash[1] > '9' ||
+			    !p || p > 65535)
+				return -EINVAL;
+			t->peer_port = (uint16_t)p;
+		}
+		return net_split_hostport(w + 5, t->host, sizeof(t->host),
+					  &t->port, 0);
+	}
 	if (strcmp(w, "peer") == 0) {
 		if (at_end(s)) {
 			t->kind = TGT_PEER_ONLY;
