@@ -282,6 +282,8 @@ static void loop_pair_done(struct pair_req *p, int gfd, int kfd)
 	/* Both ends see the guest's loopback address: the connector's
 	 * local port is the pair's real port, which is unique. */
 	local.port = net_port((struct sockaddr *)&ss);
+	/* both ends go to guests here: blocking, like fresh sockets */
+	fcntl(kfd, F_SETFL, fcntl(kfd, F_GETFL) & ~O_NONBLOCK);
 	if (glisten_deliver(l, kfd, &peer, &local) < 0) {
 		close(gfd);
 		close(kfd);
