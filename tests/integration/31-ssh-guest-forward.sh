@@ -1,6 +1,5 @@
 #!/bin/bash
 # timeout: 180
-# san: no
 # 31-ssh-guest-forward: unmodified programs in the guest reach servers that
 # listen only on the SSH server's loopback, through sockoutd's
 # `helper office` rules and sockout-ssh (direct-tcpip channels to a real

@@ -1,6 +1,5 @@
 #!/bin/bash
 # timeout: 120
-# san: no
 # 32-ssh-reverse: a server in the guest is reachable on the SSH server's
 # host (like ssh -R): the guest's listen() becomes a tcpip-forward on the
 # gateway.  Default bind address is the gateway's loopback; a TARGET picks

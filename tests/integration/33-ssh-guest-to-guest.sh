@@ -1,6 +1,5 @@
 #!/bin/bash
 # timeout: 180
-# san: no
 # 33-ssh-guest-to-guest: two sites, each behind its own NAT router that
 # drops every inbound connection, reach each other's guests through one SSH
 # gateway.  Both helpers only dial out.  Site B's helper holds a rendezvous

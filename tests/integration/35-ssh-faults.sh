@@ -1,6 +1,5 @@
 #!/bin/bash
 # timeout: 240
-# san: no
 # 35-ssh-faults: the SSH link breaks under a guest's transfer and sockoutd
 # never needs a restart.
 #   * sshd killed mid-transfer: the guest's connection is reset (curl fails),
