@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <json.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,6 +308,9 @@ static void handle_line(struct ctl *c, const char *line)
 		ctl_send(c, do_status());
 	} else if (strcmp(s, "connections") == 0) {
 		ctl_send(c, do_connections());
+		/* a listing of 10,000 connections is a big short-lived JSON
+		 * tree: give its memory back rather than keep it resident */
+		malloc_trim(0);
 	} else if (strcmp(s, "helpers") == 0) {
 		/* ask every up helper for its STATUS first */
 		c->busy = true;

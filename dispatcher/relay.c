@@ -72,6 +72,9 @@ struct rconn {
 };
 
 static struct rconn *rtab[RHASH];
+/* Reads of idle connections land here first, so that a connection holds
+ * only as many bytes as it has pending, not a read-sized buffer. */
+static uint8_t scratch[SO_MAX_DATA];
 static uint32_t next_id = 1;
 static unsigned nrconns;
 
@@ -224,6 +227,31 @@ static void conn_close(struct rconn *c, int err)
 		rconn_free(c);
 }
 
+/* Queue @n bytes on @b; an empty queue gets a block of exactly @n bytes
+ * (10,000 connections with a few bytes in flight must not pin a page each). */
+static int buf_put(struct buf *b, const void *p, size_t n)
+{
+	if (!n)
+		return 0;
+	if (!b->data) {
+		b->data = malloc(n);
+		if (!b->data)
+			return -ENOMEM;
+		memcpy(b->data, p, n);
+		b->head = 0;
+		b->tail = b->cap = n;
+		return 0;
+	}
+	return buf_append(b, p, n);
+}
+
+/* Drop an emptied queue's block, whatever its size. */
+static void buf_trim(struct buf *b)
+{
+	if (b->data && !buf_len(b))
+		buf_free(b);
+}
+
 static void update_events(struct rconn *c)
 {
 	uint32_t e = 0;
@@ -317,16 +345,26 @@ static void conn_cb(struct ev *ev, uint32_t events)
 	if ((events & (EPOLLIN | EPOLLHUP)) && !c->guest_eof &&
 	    buf_len(&c->up) < UP_MAX) {
 		size_t room = UP_MAX - buf_len(&c->up);
-		ssize_t n = buf_read_fd(&c->up, fd, room > SO_MAX_DATA ? SO_MAX_DATA : room);
+		ssize_t n;
+		if (room > SO_MAX_DATA)
+			room = SO_MAX_DATA;
+		if (buf_len(&c->up)) {
+			/* data is flowing: read straight into the queue */
+			n = buf_read_fd(&c->up, fd, room);
+		} else {
+			n = recv(fd, scratch, room, MSG_DONTWAIT);
+			if (n > 0 && buf_put(&c->up, scratch, (size_t)n) < 0) {
+				conn_close(c, ENOMEM);
+				return;
+			}
+		}
 		if (n == 0) {
 			c->guest_eof = true;
 		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			conn_close(c, errno == ECONNRESET ? ECONNRESET : errno);
 			return;
 		}
-		/* A wakeup that brought nothing must not pin a big buffer. */
-		if (!buf_len(&c->up))
-			buf_free(&c->up);
+		buf_trim(&c->up);
 	}
 	if (events & EPOLLOUT) {
 		if (buf_write_fd(&c->down, fd) < 0 && errno != EAGAIN &&
@@ -334,6 +372,7 @@ static void conn_cb(struct ev *ev, uint32_t events)
 			conn_close(c, ECONNRESET);
 			return;
 		}
+		buf_trim(&c->down);
 		down_eof(c);
 		pump_down(c);
 	}
@@ -538,7 +577,7 @@ static void deliver(struct rconn *c, const uint8_t *p, size_t len)
 			w = 0;
 		}
 	}
-	if ((size_t)w < len && buf_append(&c->down, p + w, len - (size_t)w) < 0) {
+	if ((size_t)w < len && buf_put(&c->down, p + w, len - (size_t)w) < 0) {
 		conn_close(c, ENOMEM);
 		return;
 	}
@@ -590,6 +629,7 @@ void relay_reply(struct helper *h, const struct hreq *q,
 			return;
 		}
 		buf_consume(&c->up, hd->arg);
+		buf_trim(&c->up);
 		c->bytes_up += hd->arg;
 		if (hd->arg < c->inflight)
 			c->wait_writable = true;
