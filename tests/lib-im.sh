@@ -158,7 +158,7 @@ sockoutd_start() {
 		echo "helper home data $T/$s/im.data event $T/$s/im.event"
 		for x in "$@"; do echo "$x"; done
 	} >"$T/$s/sockoutd.conf"
-	bgns "$ns" "$BIN/sockoutd" -f -v -c "$T/$s/sockoutd.conf" >>"$T/sockoutd-$s.log" 2>&1
+	bgns "$ns" "${SOCKOUTD_BIN:-$BIN/sockoutd}" -f -v -c "$T/$s/sockoutd.conf" >>"$T/sockoutd-$s.log" 2>&1
 	wait_sock "$T/$s/guest.sock"
 }
 

@@ -39,6 +39,9 @@
 #define BS_OUT_HIGH (256u * 1024u)
 #define BS_SETUP_MS 10000
 #define BS_LINGER_MS 30000
+/* See pad_cb(). */
+#define BS_PAD_DELAY_MS 3
+#define BS_PAD_LEN 8192
 
 enum { B_CONNECTING, B_METHOD, B_REPLY, B_READY, B_STREAM, B_LINGER };
 
@@ -50,6 +53,9 @@ struct bs_secret {
 struct im_bs {
 	struct ev ev;
 	struct timer timer;
+	struct timer pad;  /* see pad_cb() */
+	bool dirty;	   /* real bytes written since the last padding */
+	uint64_t last_tx;  /* when they were */
 	int st;
 	bool initiator, tx_ready, rx_ready, fin_sent, fin_rcvd, eof, wr_shut;
 	struct sh_conn *c; /* NULL once lingering */
@@ -80,6 +86,7 @@ static void bs_free(struct im_bs *b)
 	int fd = b->ev.fd;
 
 	timer_cancel(&b->timer);
+	timer_cancel(&b->pad);
 	ev_del(&b->ev);
 	if (fd >= 0)
 		close(fd);
@@ -98,6 +105,7 @@ static void bs_fail(struct im_bs *b, int err)
 	im_bs_event cb = b->cb;
 	void *arg = b->arg;
 
+	debug("bytestream %.8s: closing: %s", b->dst, strerror(err));
 	b->cb = NULL;
 	bs_free(b);
 	if (cb)
@@ -171,6 +179,7 @@ static int pump_out(struct im_bs *b)
 	struct buf *q = b->c ? &b->c->to_overlay : &b->rest;
 	bool took = false;
 
+again:
 	if (b->tx_ready && !b->fin_sent) {
 		while (buf_len(q) && buf_len(&b->out) < BS_OUT_HIGH) {
 			size_t n = buf_len(q);
@@ -185,6 +194,8 @@ static int pump_out(struct im_bs *b)
 			if (push_frame(b, BS_K_FIN, NULL, 0) < 0)
 				return -ENOMEM;
 			b->fin_sent = true;
+			took = true;
+			debug("bytestream %.8s: end of data sent", b->dst);
 		}
 	}
 	if (took && b->c)
@@ -197,8 +208,18 @@ static int pump_out(struct im_bs *b)
 			return -errno;
 		}
 	}
+	/* Everything went out and the guest has more: go on, or nothing
+	 * would wake us (no EPOLLOUT is asked for with an empty queue). */
+	if (!buf_len(&b->out) && buf_len(q) && b->tx_ready && !b->fin_sent)
+		goto again;
+	if (took) {
+		b->dirty = true;
+		b->last_tx = now_ms();
+	}
+	if (b->dirty && !buf_len(&b->out) && !timer_armed(&b->pad))
+		timer_set(&b->pad, BS_PAD_DELAY_MS);
 	if (b->st == B_LINGER && b->fin_sent && !buf_len(&b->out) &&
-	    !b->wr_shut) {
+	    !b->dirty && !b->wr_shut) {
 		/* All out: let the proxy pass our EOF on, wait for the
 		 * peer's end (or the timer) before closing. */
 		shutdown(b->ev.fd, SHUT_WR);
@@ -240,7 +261,12 @@ static int pump_in(struct im_bs *b)
 						       buf_len(&b->in))) != 0) {
 		unsigned long long ml;
 		uint8_t tag;
-		if (fl < 0 || b->fin_rcvd)
+		if (b->fin_rcvd) {
+			/* Only padding may follow the end: drop it. */
+			buf_consume(&b->in, buf_len(&b->in));
+			break;
+		}
+		if (fl < 0)
 			return -EPROTO;
 		if (crypto_secretstream_xchacha20poly1305_pull(
 			    &b->s->rx, frame_buf, &ml, &tag,
@@ -258,12 +284,16 @@ static int pump_in(struct im_bs *b)
 			    buf_append(&b->held, frame_buf + 1 + n,
 				       (size_t)ml - 1 - n) < 0)
 				return -ENOMEM;
+
 			break;
 		}
 		case BS_K_FIN:
 			if (tag != crypto_secretstream_xchacha20poly1305_TAG_FINAL)
 				return -EPROTO;
 			b->fin_rcvd = true;
+			debug("bytestream %.8s: end of data received", b->dst);
+			break;
+		case BS_K_PAD:
 			break;
 		case BS_K_RESET:
 			return -ECONNRESET;
@@ -312,6 +342,43 @@ static void stream_event(struct im_bs *b, uint32_t events)
 		bs_fail(b, -r == EPROTO || -r == EBADMSG ? ECONNRESET : -r);
 		return;
 	}
+	update(b);
+}
+
+/*
+ * Why padding: Prosody 0.12's proxy reads 4 KiB at a time through a
+ * LuaSocket buffer and pauses the reading side after each read until the
+ * other side drained; bytes left in that buffer are only read when more
+ * bytes reach the kernel.  So the tail of a burst can sit in the proxy
+ * for ever.  After each burst we send BS_PAD_LEN bytes of padding (a 'P'
+ * frame, or raw bytes after our FIN, which the receiver ignores), so that
+ * whatever stays behind in the proxy is padding.
+ */
+static void pad_cb(struct timer *t)
+{
+	struct im_bs *b = container_of(t, struct im_bs, pad);
+	static const uint8_t zero[BS_PAD_LEN];
+
+	if (b->st != B_STREAM && b->st != B_LINGER)
+		return;
+	if (buf_len(&b->out) || !b->dirty)
+		return; /* still writing: the next drain pads */
+	if (now_ms() - b->last_tx < BS_PAD_DELAY_MS) {
+		timer_set(t, BS_PAD_DELAY_MS); /* not idle yet */
+		return;
+	}
+	b->dirty = false;
+	if (!b->fin_sent) {
+		if (push_frame(b, BS_K_PAD, zero, BS_PAD_LEN - 4 - 1 - SS_AB) < 0)
+			return;
+	} else if (!b->wr_shut) {
+		if (buf_append(&b->out, zero, BS_PAD_LEN) < 0)
+			return;
+	} else {
+		return;
+	}
+	if (pump_out(b) < 0)
+		return; /* the next event reports it */
 	update(b);
 }
 
@@ -433,6 +500,7 @@ struct im_bs *im_bs_open(const char *host, uint16_t port, const char *dst_hex,
 	buf_init(&b->held);
 	buf_init(&b->rest);
 	timer_init(&b->timer, bs_timer_cb);
+	timer_init(&b->pad, pad_cb);
 	snprintf(ps, sizeof(ps), "%u", port);
 	/* The proxy's address is normally numeric (proxy65_address); a
 	 * name costs one blocking lookup here. */
@@ -482,8 +550,9 @@ void im_bs_output(struct im_bs *b)
 {
 	if (b->st != B_STREAM)
 		return;
-	if (pump_out(b) < 0) {
-		bs_fail(b, ECONNRESET);
+	int r = pump_out(b);
+	if (r < 0) {
+		bs_fail(b, -r);
 		return;
 	}
 	update(b);
@@ -491,10 +560,12 @@ void im_bs_output(struct im_bs *b)
 
 void im_bs_input_room(struct im_bs *b)
 {
+
 	if (b->st != B_STREAM)
 		return;
-	if (pump_in(b) < 0) {
-		bs_fail(b, ECONNRESET);
+	int r = pump_in(b);
+	if (r < 0) {
+		bs_fail(b, -r);
 		return;
 	}
 	update(b);

@@ -142,6 +142,8 @@ static void send_simple(struct ic *i, enum im_rpc_type t, int err)
 /* The overlay lost @i: tell the guest (if any) and forget the transport. */
 static void ic_fail(struct ic *i, int err, bool tell_peer)
 {
+	debug("%s: connection %u fails: %s", i->peer->conf->jid, i->cid,
+	      strerror(err));
 	if (tell_peer && im_peer_ready(i->peer))
 		send_simple(i, RPC_RESET, ECONNRESET);
 	if (i->c) {
@@ -648,6 +650,8 @@ static void im_close(struct sh_conn *c, int err)
 
 	if (!i)
 		return;
+	debug("%s: connection %u closed by the dispatcher (%d)",
+	      i->peer->conf->jid, i->cid, err);
 	if (err || (i->st != IC_OPEN)) {
 		/* A reset, or closed before it was up: nothing to keep. */
 		if (i->st != IC_WAIT && im_peer_ready(i->peer))

@@ -295,7 +295,7 @@ void im_bs_input_room(struct im_bs *b);
 void im_bs_close(struct im_bs *b, int err, struct buf *rest);
 /* framing, exposed for the fuzzer and unit tests */
 #define BS_FRAME_MAX (64u * 1024u)
-enum { BS_K_DATA = 'D', BS_K_FIN = 'F', BS_K_RESET = 'R' };
+enum { BS_K_DATA = 'D', BS_K_FIN = 'F', BS_K_RESET = 'R', BS_K_PAD = 'P' };
 /** bs_frame_len() - length of the next frame in @p, 0 need more, -EPROTO */
 ssize_t bs_frame_len(const uint8_t *p, size_t len);
 

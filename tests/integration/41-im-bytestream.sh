@@ -1,0 +1,46 @@
+#!/bin/bash
+# timeout: 180
+# 41-im-bytestream: the same two NATed sites, now with the proxy found by
+# service discovery: curl in guest A fetches 20 MiB from python3
+# http.server in guest B over an encrypted SOCKS5 bytestream through
+# Prosody's mod_proxy65; then guest B's socat sends to guest A's socat
+# with a half-close in the middle of a conversation (reply after EOF).
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib-im.sh"
+need curl python3 socat
+
+im_setup
+im_conf a alice@example.org/sockout bob@example.org "$KEY_B"
+im_conf b bob@example.org/sockout alice@example.org "$KEY_A"
+im_start a
+im_start b
+sockoutd_start a "connect port 8080 helper home to bob@example.org" \
+	"connect port 7000 helper home to bob@example.org" "connect any deny" "accept any deny"
+sockoutd_start b "accept port 8080 helper home" "accept port 7000 helper home" \
+	"connect any deny" "accept any deny"
+im_wait_session a
+im_wait_session b
+wait_for 20 grep -q "bytestream proxy proxy.example.org at $IM_SERVER:5000" "$T/im-a.log" ||
+	fail "A did not discover the proxy"
+
+mkdir "$T/www"
+mkdata "$T/www/data.bin" 20
+cd "$T/www" || fail cd
+bg guest_b python3 -m http.server 8080 >"$T/guest-http.log" 2>&1
+wait_for 20 grep -q "accepting port 8080" "$T/im-b.log" || fail "B's helper never got the listener"
+
+log "curl in guest A -> bob@example.org port 8080, 20 MiB over a bytestream"
+guest_a curl -sS --max-time 120 -o "$T/got.bin" http://203.0.113.99:8080/data.bin 2>"$T/curl.log" ||
+	fail "curl failed: $(cat "$T/curl.log")"
+[ "$(sha "$T/got.bin")" = "$(sha "$T/www/data.bin")" ] || fail "sha256 differs"
+grep -q "accepted (bytestream)" "$T/im-b.log" || fail "B did not use a bytestream"
+
+log "half-close: A sends a file and shuts down its side, B answers after EOF"
+mkdata "$T/up.bin" 2
+# B's server reads everything to EOF, then replies with the sha256 of it.
+bg guest_b socat TCP-LISTEN:7000,reuseaddr SYSTEM:'sha256sum | cut -c1-64' >"$T/socat-b.log" 2>&1
+wait_for 20 grep -q "accepting port 7000" "$T/im-b.log" || fail "no listener for 7000"
+guest_a socat -t 30 -T 60 - TCP:203.0.113.99:7000 <"$T/up.bin" >"$T/reply.txt" 2>"$T/socat-a.log" ||
+	fail "socat in A failed: $(cat "$T/socat-a.log")"
+[ "$(cat "$T/reply.txt")" = "$(sha "$T/up.bin")" ] || fail "B's answer after the half-close is wrong: $(cat "$T/reply.txt")"
+pass
