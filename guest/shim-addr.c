@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int sk_domain(int fd)
 {
@@ -103,4 +104,16 @@ int addr_is_loopback(const struct so_addr *a)
 	if (a->family == 6)
 		return !memcmp(a->addr, lo6, 16);
 	return 0;
+}
+
+int is_socket_fd(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+int is_fake(int nfd, int family)
+{
+	return sk_domain(nfd) != family;
 }

@@ -42,6 +42,13 @@ void shim_warn_once(const char *what, const char *why)
 	}
 }
 
+const char *shim_socket_path(void)
+{
+	const char *path = getenv("SOCKOUT_SOCKET");
+
+	return path && *path ? path : SHIM_DEFAULT_SOCKET;
+}
+
 static uint64_t netns_ino(void)
 {
 	struct stat st;
@@ -49,8 +56,7 @@ static uint64_t netns_ino(void)
 	return stat("/proc/self/ns/net", &st) < 0 ? 0 : (uint64_t)st.st_ino;
 }
 
-/* Keep the first descriptor of a control message, close any others. */
-static void take_fds(struct msghdr *m, int *fd)
+void take_fds(struct msghdr *m, int *fd)
 {
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
@@ -110,14 +116,12 @@ int gp_call(struct gp_req *req, struct gp_reply *rep, int *fd, int quiet)
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = SHIM_REPLY_TIMEOUT_S };
 	uint8_t q[GP_REQ_LEN], p[GP_REPLY_LEN];
-	const char *path = getenv("SOCKOUT_SOCKET");
+	const char *path = shim_socket_path();
 	const char *why = NULL;
 	char whybuf[128];
 	int s = -1, r, saved = errno;
 
 	*fd = -1;
-	if (!path || !*path)
-		path = SHIM_DEFAULT_SOCKET;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		r = -ENAMETOOLONG;
 		goto out;

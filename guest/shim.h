@@ -98,6 +98,11 @@ struct sk_entry {
 	uint8_t ep_set;
 	int epfd;
 	struct epoll_event ep_ev;
+	/* SK_LISTENER: the backlog to ask for again, and whether sockoutd
+	 * dropped the listener (the descriptor is then a placeholder until
+	 * sockoutd is back, see shim-listen.c). */
+	uint32_t backlog;
+	uint8_t dead;
 };
 
 /** fdt_get() - copy @fd's entry into @e; 1 if there is a current one. */
@@ -141,6 +146,10 @@ int addr_from_user(struct so_addr *a, const struct sockaddr *sa,
 void addr_to_user(const struct so_addr *a, int family, struct sockaddr *sa,
 		  socklen_t *len);
 int addr_is_loopback(const struct so_addr *a);
+int is_socket_fd(int fd);
+/** is_fake() - 1 if the kernel would describe @nfd differently from the
+ * @family TCP socket the program made (see struct sk_entry.fake). */
+int is_fake(int nfd, int family);
 void addr_any(struct so_addr *a, int family);
 
 /* shim-client.c */
@@ -157,6 +166,11 @@ void addr_any(struct so_addr *a, int family);
  * sockoutd could not be reached or answered nonsense.
  */
 int gp_call(struct gp_req *req, struct gp_reply *rep, int *fd, int quiet);
+/** take_fds() - keep the first descriptor of @m's SCM_RIGHTS in *@fd (if
+ * it is still -1), close every other. */
+void take_fds(struct msghdr *m, int *fd);
+/** shim_socket_path() - the guest socket the shim talks to. */
+const char *shim_socket_path(void);
 /** shim_warn_once() - the shim's only output: one stderr line per process. */
 void shim_warn_once(const char *what, const char *why);
 /** adopt_fd() - put @nfd in place of @fd keeping @fd's close-on-exec and

@@ -9,6 +9,7 @@
 #include "guest/shim-addr.c"
 #include "guest/shim-client.c"
 #include "guest/shim-epoll.c"
+#include "guest/shim-listen.c"
 #include "guest/shim-real.c"
 #include "guest/shim-socket.c"
 #include "guest/shim-sockopt.c"
@@ -17,6 +18,7 @@
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "common/net.h"
@@ -367,11 +369,49 @@ static void test_listen(void)
 	CHECK_EQ(accept4(s, NULL, NULL, 0x40000000), -1);
 	CHECK_EQ(errno, EINVAL);
 
-	/* sockoutd goes away */
+	/* sockoutd drops the listener but grants it again at once */
 	close(seq_keep);
 	seq_keep = -1;
 	CHECK_EQ(accept(s, NULL, NULL), -1);
-	CHECK_EQ(errno, ECONNABORTED);
+	CHECK_EQ(errno, EAGAIN);
+	CHECK(seq_keep >= 0);
+	send_accept(5558);
+	l = sizeof(got);
+	c = accept(s, (struct sockaddr *)&got, &l);
+	CHECK(c >= 0 && got.sin_port == htons(5558));
+	close(c);
+
+	/* sockoutd is away for a while: the listener idles on a
+	 * placeholder that wakes up when the guest socket reappears */
+	char away[128], link[160];
+	snprintf(away, sizeof(away), "%s/away", dir);
+	snprintf(link, sizeof(link), "%s/g.sock", away);
+	CHECK_EQ(mkdir(away, 0700), 0);
+	setenv("SOCKOUT_SOCKET", link, 1);
+	close(seq_keep);
+	seq_keep = -1;
+	CHECK_EQ(accept(s, NULL, NULL), -1);
+	CHECK_EQ(errno, EAGAIN);
+	struct pollfd ap = { .fd = s, .events = POLLIN };
+	CHECK_EQ(poll(&ap, 1, 0), 0);
+	CHECK_EQ(accept(s, NULL, NULL), -1);
+	CHECK_EQ(errno, EAGAIN);
+	l = sizeof(got);
+	CHECK(getsockname(s, (struct sockaddr *)&got, &l) == 0 &&
+	      got.sin_port == htons(8080));
+	CHECK_EQ(symlink(sock_path, link), 0);
+	CHECK_EQ(poll(&ap, 1, 5000), 1);
+	CHECK_EQ(accept(s, NULL, NULL), -1);
+	CHECK_EQ(errno, EAGAIN);
+	CHECK(seq_keep >= 0);
+	send_accept(5559);
+	l = sizeof(got);
+	c = accept(s, (struct sockaddr *)&got, &l);
+	CHECK(c >= 0 && got.sin_port == htons(5559));
+	close(c);
+	unlink(link);
+	rmdir(away);
+	setenv("SOCKOUT_SOCKET", sock_path, 1);
 	close(s);
 
 	/* listen() with no bind: port from sockoutd */

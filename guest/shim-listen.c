@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: MIT
+/*
+ * shim-listen.c - listen, accept, accept4 for the program's TCP sockets.
+ *
+ * A granted LISTEN turns the program's socket into sockoutd's
+ * SOCK_SEQPACKET: each pending connection is one message carrying the
+ * accepted socket, so the listener is readable exactly when accept() has
+ * something to return, and processes sharing it after fork() each take
+ * whole connections.
+ *
+ * When sockoutd goes away (restart, upgrade) the seqpacket reads EOF.  The
+ * shim then asks for the listener again at once; if sockoutd is not back
+ * yet, the descriptor becomes a placeholder, an inotify watch on the guest
+ * socket's directory.  It is never readable while nothing changes there,
+ * so a server polling its listener idles instead of spinning on errors, and
+ * it becomes readable when sockoutd re-creates its socket: the program's
+ * next accept() re-makes the listener and goes on.  A blocking accept()
+ * simply waits through the outage.  Only processes sharing one listener
+ * lose out: after such a revival one of them holds it.
+ */
+#include "shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* listen() on a socket nobody bound: the kernel would pick a port on the
+ * wildcard address, so sockoutd does. */
+static int unbound_inet(int fd, struct sk_entry *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof(ss);
+	int family;
+
+	if (!sk_inet_stream(fd, &family) ||
+	    real_getsockname(fd, (struct sockaddr *)&ss, &l) < 0)
+		return 0;
+	if ((ss.ss_family == AF_INET &&
+	     ((struct sockaddr_in *)&ss)->sin_port) ||
+	    (ss.ss_family == AF_INET6 &&
+	     ((struct sockaddr_in6 *)&ss)->sin6_port))
+		return 0; /* bound natively, to loopback */
+	e->family = family;
+	addr_any(&e->local, family);
+	return 1;
+}
+
+/**
+ * do_listen() - LISTEN for @e's address and put the seqpacket on @fd.
+ * @quiet: no stderr line if sockoutd cannot be reached
+ *
+ * Returns 0 (@e updated and stored) or -errno.
+ */
+static int do_listen(int fd, struct sk_entry *e, int quiet)
+{
+	struct gp_req req = { .op = GP_LISTEN, .addr = e->local,
+			      .backlog = e->backlog };
+	struct gp_reply rep;
+	int nfd, type = 0, r;
+	socklen_t l = sizeof(type);
+
+	if ((r = gp_call(&req, &rep, &nfd, quiet)) < 0)
+		return r;
+	if (rep.status)
+		return -(int)rep.status;
+	if (real_getsockopt(nfd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 ||
+	    type != SOCK_SEQPACKET) {
+		close(nfd);
+		shim_warn_once("sockoutd", "LISTEN answered with a non-seqpacket");
+		return -EPROTO;
+	}
+	ep_detach(fd, e);
+	if ((r = adopt_fd(fd, nfd)) < 0)
+		return r;
+	ep_attach(fd, e);
+	e->kind = SK_LISTENER;
+	e->fake = 1;
+	e->dead = 0;
+	if (rep.local.family)
+		e->local = rep.local;
+	return fdt_set(fd, e);
+}
+
+SHIM_EXPORT int listen(int fd, int backlog)
+{
+	struct sk_entry e;
+	int saved = errno, r;
+
+	if (!fdt_get(fd, &e) &&
+	    (sk_domain(fd) != AF_UNIX || !fdt_find_file(fd, &e))) {
+		memset(&e, 0, sizeof(e));
+		if (!unbound_inet(fd, &e))
+			return real_listen(fd, backlog);
+	} else if (e.kind == SK_LISTENER) {
+		return 0; /* a second listen() only changes the backlog */
+	} else if (e.kind == SK_CONNECTED) {
+		return shim_fail(EINVAL);
+	} else if (e.kind == SK_NONE && !unbound_inet(fd, &e)) {
+		return real_listen(fd, backlog);
+	}
+	e.backlog = backlog < 0 ? 4096u : (uint32_t)backlog;
+	if ((r = do_listen(fd, &e, 0)) < 0)
+		return shim_fail(-r);
+	errno = saved;
+	return 0;
+}
+
+/* Put a placeholder on @fd that turns readable when something appears
+ * in the guest socket's directory (see the top of this file). */
+static void bury(int fd, struct sk_entry *e)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *path = shim_socket_path();
+	char *slash;
+	int in;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = 0;
+	else if (slash)
+		*slash = 0;
+	else
+		snprintf(dir, sizeof(dir), ".");
+	in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (in < 0)
+		return; /* keep the dead seqpacket: accept says ECONNABORTED */
+	if (inotify_add_watch(in, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB) < 0) {
+		close(in);
+		return;
+	}
+	ep_detach(fd, e);
+	if (adopt_fd(fd, in) < 0)
+		return;
+	ep_attach(fd, e);
+	e->dead = 1;
+	fdt_set(fd, e);
+}
+
+static void drain(int fd)
+{
+	char buf[4096];
+	int n = 0;
+
+	/* FIONREAD first: the placeholder may be blocking. */
+	if (ioctl(fd, FIONREAD, &n) < 0)
+		return;
+	while (n > 0) {
+		ssize_t r = read(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf));
+
+		if (r <= 0)
+			return;
+		n -= (int)r;
+	}
+}
+
+/**
+ * revive() - make a listener sockoutd dropped live again (@e->dead: the
+ * placeholder is already in place).
+ * Returns 0, or -EAGAIN for a non-blocking listener while sockoutd is
+ * away; a blocking one waits for sockoutd (-EINTR if a signal comes).
+ * -ECONNABORTED if not even a placeholder could be made.
+ */
+static int revive(int fd, struct sk_entry *e)
+{
+	int nonblock = fcntl(fd, F_GETFL) & O_NONBLOCK;
+
+	for (;;) {
+		if (do_listen(fd, e, 1) == 0)
+			return 0;
+		if (!e->dead)
+			bury(fd, e);
+		if (!e->dead)
+			return -ECONNABORTED;
+		if (nonblock) {
+			drain(fd);
+			return -EAGAIN;
+		}
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, -1) < 0)
+			return -errno;
+		drain(fd);
+	}
+}
+
+/**
+ * take_accept() - receive one GP_ACCEPT message and its descriptor.
+ * Returns the descriptor or -errno: -EPIPE when sockoutd closed the
+ * listener, -ECONNABORTED when it sent something unusable.
+ */
+static int take_accept(int fd, int cloexec, struct gp_reply *rep)
+{
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	uint8_t p[GP_REPLY_LEN];
+	struct iovec iov = { p, sizeof(p) };
+	struct msghdr m = { .msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cm.buf,
+			    .msg_controllen = sizeof(cm.buf) };
+	ssize_t n;
+	int nfd = -1;
+
+	/* No retry on EINTR: accept() reports it too.  A non-blocking
+	 * listener makes recvmsg fail with EAGAIN, as accept would. */
+	n = recvmsg(fd, &m, cloexec ? MSG_CMSG_CLOEXEC : 0);
+	if (n < 0)
+		return -errno;
+	take_fds(&m, &nfd);
+	if (n == 0 && nfd < 0)
+		return -EPIPE;
+	if (n != GP_REPLY_LEN || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+	    gp_reply_decode(p, rep) < 0 || rep->op != GP_ACCEPT ||
+	    rep->status || nfd < 0 || !is_socket_fd(nfd)) {
+		if (nfd >= 0)
+			close(nfd);
+		return -ECONNABORTED;
+	}
+	return nfd;
+}
+
+/*
+ * concrete_local() - a kernel never reports a wildcard address for an
+ * accepted socket.  If sockoutd said "the listener's 0.0.0.0:P", and the
+ * socket it handed over is the host's own TCP socket, report the host
+ * address the client reached, with the guest's port P.
+ */
+static void concrete_local(int nfd, struct so_addr *local)
+{
+	static const uint8_t zero[16];
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof(ss);
+	struct so_addr h;
+	int saved = errno;
+
+	if (memcmp(local->addr, zero, 16) != 0 ||
+	    real_getsockname(nfd, (struct sockaddr *)&ss, &l) < 0 ||
+	    addr_from_user(&h, (struct sockaddr *)&ss, l) < 0 ||
+	    addr_is_loopback(&h))
+		goto out;
+	h.port = local->port;
+	*local = h;
+out:
+	errno = saved;
+}
+
+static int accept_listener(int fd, const struct sk_entry *l,
+			   struct sockaddr *sa, socklen_t *len, int flags)
+{
+	struct gp_reply rep = { 0 };
+	struct sk_entry e = *l;
+	int saved = errno, nfd = -ECONNABORTED, r;
+
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+		return shim_fail(EINVAL);
+	/* Bounded: a sockoutd that grants listeners and drops them at
+	 * once must not keep us here. */
+	for (int tries = 0; tries < 3; tries++) {
+		if (e.dead && (r = revive(fd, &e)) < 0)
+			return shim_fail(-r);
+		nfd = take_accept(fd, flags & SOCK_CLOEXEC, &rep);
+		if (nfd != -EPIPE)
+			break;
+		shim_warn_once(shim_socket_path(),
+			       "sockoutd dropped a listening socket; it is made again when sockoutd is back");
+		if ((r = revive(fd, &e)) < 0)
+			return shim_fail(-r);
+		nfd = -EAGAIN;
+	}
+	if (nfd < 0)
+		return shim_fail(-nfd);
+	/* The open file may carry sockoutd's O_NONBLOCK: make it what
+	 * accept4's flags ask for. */
+	r = fcntl(nfd, F_GETFL);
+	if (r >= 0 && (r & O_NONBLOCK) != ((flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0))
+		fcntl(nfd, F_SETFL, (r & ~O_NONBLOCK) |
+					    ((flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0));
+	e.kind = SK_CONNECTED;
+	e.fake = (uint8_t)is_fake(nfd, l->family);
+	e.ep_set = 0;
+	e.dead = 0;
+	if (rep.local.family)
+		e.local = rep.local;
+	concrete_local(nfd, &e.local);
+	e.peer = rep.peer;
+	/* Accepted TCP sockets inherit the listener's options. */
+	apply_opts(nfd, &e);
+	if ((r = fdt_set(nfd, &e)) < 0) {
+		close(nfd);
+		return shim_fail(-r);
+	}
+	if (sa && len)
+		addr_to_user(&e.peer, e.family, sa, len);
+	errno = saved;
+	return nfd;
+}
+
+/* The kernel refuses accept() on a seqpacket with EINVAL: if that
+ * seqpacket is a listener the program dup()ed, serve it after all. */
+static int dup_listener(int fd, struct sk_entry *e)
+{
+	return errno == EINVAL && fdt_find_file(fd, e) && e->kind == SK_LISTENER;
+}
+
+SHIM_EXPORT int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *len,
+			int flags)
+{
+	struct sk_entry e;
+	int saved = errno, r;
+
+	if (fdt_get(fd, &e) && e.kind == SK_LISTENER)
+		return accept_listener(fd, &e, SA_IN(addr), len, flags);
+	r = real_accept4(fd, SA_IN(addr), len, flags);
+	if (r < 0 && dup_listener(fd, &e)) {
+		errno = saved;
+		return accept_listener(fd, &e, SA_IN(addr), len, flags);
+	}
+	return r;
+}
+
+SHIM_EXPORT int accept(int fd, __SOCKADDR_ARG addr, socklen_t *len)
+{
+	struct sk_entry e;
+	int saved = errno, r;
+
+	if (fdt_get(fd, &e) && e.kind == SK_LISTENER)
+		return accept_listener(fd, &e, SA_IN(addr), len, 0);
+	r = real_accept(fd, SA_IN(addr), len);
+	if (r < 0 && dup_listener(fd, &e)) {
+		errno = saved;
+		return accept_listener(fd, &e, SA_IN(addr), len, 0);
+	}
+	return r;
+}
