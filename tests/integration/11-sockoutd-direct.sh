@@ -8,6 +8,7 @@
 # guest-internal loopback pairs, and garbage, truncated or stalled requests
 # affect only their own connection.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/sockoutd-lib.sh"
 need python3 iptables ss
 GP="python3 $TOP/tests/integration/gpclient.py"
 
@@ -113,4 +114,5 @@ kill -0 $SOCKOUTD_PID || fail "sockoutd died"
 
 log "descriptors back to the baseline ($base_fds)"
 wait_for 20 sh -c "[ \$(ls /proc/$SOCKOUTD_PID/fd | wc -l) -le $base_fds ]" || fail "fd count $(fds) > $base_fds"
+sockoutd_stop_clean
 pass

@@ -5,6 +5,7 @@
 # the log) carries the full error text; helpers added on reload are dialed,
 # helpers removed are dropped.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/sockoutd-lib.sh"
 need python3
 
 topo_basic
@@ -76,4 +77,5 @@ else
 fi
 ok || fail "7000 should pass after the last reload"
 kill -0 $SOCKOUTD_PID || fail "sockoutd died"
+sockoutd_stop_clean
 pass

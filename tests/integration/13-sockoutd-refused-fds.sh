@@ -4,6 +4,7 @@
 # rule, no rule, host refusal, helper down, listen denied) leave sockoutd's
 # descriptor count where it was, and its memory about where it was.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/sockoutd-lib.sh"
 need python3
 
 topo_basic
@@ -46,4 +47,5 @@ log "after 10,000: $(fds) fds, RSS $now_rss kB"
 "$BIN/sockoutctl" -s "$T/run/control.sock" status >"$T/status.txt" || fail "status"
 cat "$T/status.txt"
 grep -q "requests 10011:" "$T/status.txt" || fail "request count"
+sockoutd_stop_clean
 pass

@@ -6,6 +6,7 @@
 # the helper mid-transfer: the guest sees a reset, new connects are refused
 # at once, sockoutd keeps running and redials when the helper is back.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/sockoutd-lib.sh"
 need python3 ss nc
 [ -x "$BIN/sockout-plain" ] || skip "sockout-plain not built"
 GP="python3 $TOP/tests/integration/gpclient.py"
@@ -116,4 +117,5 @@ wait_for 15 sh -c "$CTL helpers | grep -q '^plain *up '" || fail "no redial: $($
 $G connect 198.51.100.2 7000 --send "$T/www/data.bin" --recv "$T/got2.bin" >"$T/c2.out" || fail "connect after redial: $(cat "$T/c2.out")"
 cmp -s "$T/got2.bin" "$T/www/data.bin" || fail "data differs after redial"
 [ "$(grep -c 'helper plain down' "$T/sockoutd.log")" = 1 ] || fail "down logged more than once"
+sockoutd_stop_clean
 pass

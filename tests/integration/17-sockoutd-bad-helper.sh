@@ -6,6 +6,7 @@
 # time sockoutd drops only that helper (the waiting guest is refused, the
 # open connection is reset), keeps serving the direct route, and redials.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/sockoutd-lib.sh"
 need python3
 
 topo_basic
@@ -118,4 +119,5 @@ cmp -s "$T/d2.out" "$T/small.txt" || fail "direct data differs (2)"
 wait_for 15 grep -q "session 3 hello" "$T/fake.log" || fail "no second redial"
 $G connect 198.51.100.2 7000 --expect-status 111 >/dev/null || fail "refused CONNECT not passed on"
 cat "$T/fake.log"
+sockoutd_stop_clean
 pass

@@ -4,6 +4,7 @@
 # helper route (sockout-plain) are held open with sockoutd's RSS <= 64 MB;
 # they all still carry bytes, and closing them returns every descriptor.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/sockoutd-lib.sh"
 need python3
 [ -x "$BIN/sockout-plain" ] || skip "sockout-plain not built"
 N=${SOCKOUT_10K:-10000}
@@ -61,10 +62,15 @@ wait_for 30 sh -c "[ \$($CTL connections --json | grep -o '\"bytes_up\":4' | wc 
 rss=$(awk '/^VmRSS/{print $2}' /proc/$SOCKOUTD_PID/status)
 fds=$(ls /proc/$SOCKOUTD_PID/fd | wc -l)
 log "$N connections held: sockoutd RSS $rss kB, $fds fds"
-[ "$rss" -le 65536 ] || fail "RSS $rss kB > 64 MB"
+if ldd "$BIN/sockoutd" | grep -q libasan; then
+	log "sanitizer build: ASan's redzones and quarantine make RSS meaningless, not judged"
+else
+	[ "$rss" -le 65536 ] || fail "RSS $rss kB > 64 MB"
+fi
 touch "$T/go"
 wait $MP || fail "guest: $(cat "$T/many.out")"
 wait_for 60 sh -c "$CTL status | grep -q 'open 0)'" || fail "connections not closed: $($CTL status | head -3)"
 wait_for 20 sh -c "[ \$(ls /proc/$SOCKOUTD_PID/fd | wc -l) -le $base_fds ]" ||
 	fail "fds: $base_fds before, $(ls /proc/$SOCKOUTD_PID/fd | wc -l) after"
+sockoutd_stop_clean
 pass
