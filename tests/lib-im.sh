@@ -181,3 +181,23 @@ im_setup() {
 	prosody_start
 	im_keys
 }
+
+# im_finish - stop both helpers politely and fail on sanitizer reports in
+# their logs (the sanitizer build runs these tests too).
+im_finish() {
+	local s pid
+	for s in a b; do
+		eval "pid=\${IM_PID_$s:-}"
+		[ -n "$pid" ] || continue
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for s in a b; do
+		eval "pid=\${IM_PID_$s:-}"
+		[ -n "$pid" ] || continue
+		wait_for 10 sh -c "! kill -0 $pid" || fail "helper $s did not stop on SIGTERM"
+	done
+	if grep -l 'Sanitizer\|runtime error' "$T"/im-*.log 2>/dev/null; then
+		fail "sanitizer report in a helper log"
+	fi
+	return 0
+}

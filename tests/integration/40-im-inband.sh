@@ -47,4 +47,5 @@ s=$(date +%s)
 guest_a curl -sS --max-time 20 -o /dev/null http://203.0.113.99:8082/ >"$T/unknown.log" 2>&1 || rc=$?
 [ $rc = 7 ] || fail "curl exit $rc, expected 7"
 grep -q "carol@example.org: not a configured peer" "$T/im-a.log" || fail "no clear log line for the unknown peer"
+im_finish
 pass

@@ -43,4 +43,5 @@ wait_for 20 grep -q "accepting port 7000" "$T/im-b.log" || fail "no listener for
 guest_a socat -t 30 -T 60 - TCP:203.0.113.99:7000 <"$T/up.bin" >"$T/reply.txt" 2>"$T/socat-a.log" ||
 	fail "socat in A failed: $(cat "$T/socat-a.log")"
 [ "$(cat "$T/reply.txt")" = "$(sha "$T/up.bin")" ] || fail "B's answer after the half-close is wrong: $(cat "$T/reply.txt")"
+im_finish
 pass
