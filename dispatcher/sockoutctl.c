@@ -250,10 +250,15 @@ static void show_helpers(json_object *o)
 		t_row(&t, v);
 	}
 	t_print(&t, "");
+	bool first = true;
 	for (size_t i = 0; i < n; i++) {
 		json_object *c = json_object_array_get_idx(a, i), *st;
-		if (json_object_object_get_ex(c, "status", &st) && st)
-			printf("%s status: %s\n", js(c, "name"),
+		if (!json_object_object_get_ex(c, "status", &st) || !st)
+			continue;
+		if (first)
+			putchar('\n');
+		first = false;
+		printf("%s status: %s\n", js(c, "name"),
 			       json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN));
 	}
 }
@@ -311,7 +316,8 @@ int main(int argc, char **argv)
 	}
 	char req[64];
 	int rl = snprintf(req, sizeof(req), "{\"cmd\":\"%s\"}\n", cmd);
-	if (write(fd, req, (size_t)rl) != rl) {
+	/* sockoutd closes at once on a refused uid: an error, not SIGPIPE */
+	if (send(fd, req, (size_t)rl, MSG_NOSIGNAL) != rl) {
 		fprintf(stderr, "sockoutctl: %s: %s\n", sock, strerror(errno));
 		return 1;
 	}
