@@ -23,7 +23,9 @@ uint8_t *buf_reserve(struct buf *b, size_t len)
 {
 	if (b->head == b->tail)
 		b->head = b->tail = 0;
-	if (b->cap - b->tail >= len)
+	/* Even a zero-length reserve must return a real pointer: NULL means
+	 * ENOMEM to callers, and NULL + 0 is undefined. */
+	if (b->data && b->cap - b->tail >= len)
 		return b->data + b->tail;
 	/* Slide unread bytes to the front before growing: a queue that is
 	 * drained as fast as it fills then never grows. */

@@ -25,7 +25,7 @@ run: build
 	@set -e; for t in $(TARGETS); do \
 		n=$$(basename $$t); mkdir -p $(FB)/corpus/$$n; \
 		echo "  RUN     $$n ($(FUZZ_SECONDS)s)"; \
-		$$t -max_total_time=$(FUZZ_SECONDS) -max_len=70000 $(FB)/corpus/$$n >$(FB)/$$n.log 2>&1 || \
+		$$t -max_total_time=$(FUZZ_SECONDS) -max_len=70000 -artifact_prefix=$(FB)/$$n- $(FB)/corpus/$$n >$(FB)/$$n.log 2>&1 || \
 			{ tail -30 $(FB)/$$n.log; exit 1; }; \
 		grep -E '^Done|^#[0-9]+.*DONE' $(FB)/$$n.log | tail -1; \
 	done
