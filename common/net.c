@@ -2,6 +2,8 @@
 /* net.c - socket helpers; see net.h. */
 #include "net.h"
 
+#include "log.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -87,6 +89,21 @@ int net_peer_uid(int fd, uid_t *uid)
 		return -errno;
 	*uid = cr.uid;
 	return 0;
+}
+
+int net_accept_trusted(int lfd, const char *what)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	uid_t uid = (uid_t)-1;
+
+	if (fd < 0)
+		return -errno;
+	if (net_peer_uid(fd, &uid) < 0 || (uid != 0 && uid != geteuid())) {
+		warn("%s: refusing a peer with uid %d", what, (int)uid);
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
 }
 
 int net_split_hostport(const char *s, char *host, size_t hostlen,

@@ -33,6 +33,14 @@ int net_unix_listen(const char *path, mode_t mode);
 int net_unix_connect(const char *path, int type);
 /** net_peer_uid() - SO_PEERCRED uid of a connected Unix socket, or -errno. */
 int net_peer_uid(int fd, uid_t *uid);
+/**
+ * net_accept_trusted() - accept one connection on Unix listener @lfd whose
+ * peer is root or our own uid (SO_PEERCRED); others are logged as @what
+ * and closed.  The socket file's mode is the real gate; this checks again
+ * in case a directory or file was opened up by hand.
+ * Returns a non-blocking, close-on-exec fd, or -errno (-EPERM if refused).
+ */
+int net_accept_trusted(int lfd, const char *what);
 
 /**
  * net_split_hostport() - split "host:port", "[v6]:port" or "host" (then

@@ -609,18 +609,10 @@ static void client_event_cb(struct ev *ev, uint32_t events)
 static void data_accept_cb(struct ev *ev, uint32_t events)
 {
 	(void)events;
-	int fd = accept4(ev->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	uid_t uid;
+	int fd = net_accept_trusted(ev->fd, "data socket");
 
 	if (fd < 0)
 		return;
-	/* The socket file's mode is the real gate; this is belt and
-	 * braces against a directory made too open by hand. */
-	if (net_peer_uid(fd, &uid) < 0 || (uid != 0 && uid != geteuid())) {
-		warn("refusing dispatcher with uid %u", (unsigned)uid);
-		close(fd);
-		return;
-	}
 	struct sh_client *cl = calloc(1, sizeof(*cl));
 	if (!cl) {
 		close(fd);
@@ -694,15 +686,10 @@ static void pending_cb(struct ev *ev, uint32_t events)
 static void event_accept_cb(struct ev *ev, uint32_t events)
 {
 	(void)events;
-	int fd = accept4(ev->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	uid_t uid;
+	int fd = net_accept_trusted(ev->fd, "event socket");
 
 	if (fd < 0)
 		return;
-	if (net_peer_uid(fd, &uid) < 0 || (uid != 0 && uid != geteuid())) {
-		close(fd);
-		return;
-	}
 	struct sh_pending *pe = calloc(1, sizeof(*pe));
 	if (!pe || ev_add(&pe->ev, fd, EPOLLIN, pending_cb) < 0) {
 		free(pe);
