@@ -9,9 +9,10 @@ $(B)/sockout-im: $(IM_OBJ) $(LIBCOMMON)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(IM_LIBS)
 
-# Unit tests include the .c files they test (all but main.c).
-IM_LIB_OBJ := $(filter-out $(B)/helpers/im/main.o,$(IM_OBJ))
+# Unit tests include the .c files they test; they need the same libraries.
 LDLIBS_tests_unit_test-im-crypto := $(IM_LIBS)
 LDLIBS_tests_unit_test-im-rpc := $(IM_LIBS)
 
 -include $(IM_OBJ:.o=.d)
+LDLIBS_tests_unit_test-im-socks5 := $(IM_LIBS)
+LDLIBS_tests_unit_test-im-config := $(IM_LIBS)

@@ -3,43 +3,16 @@
  * socks5.c - the few SOCKS5 messages of an XEP-0065 mediated bytestream.
  *
  * We only ever say "no authentication, CONNECT to domain name <40 hex
- * digits>, port 0", and we only parse the proxy's two answers.  The
+ * digits>, port 0" (the digits come from xep65.c), and we only parse the
+ * proxy's two answers.  The
  * proxy (Prosody's mod_proxy65) expects each message in one read, so the
  * caller sends the request only after the method reply came back.
  */
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "helpers/im/im.h"
-
-/**
- * s5_dst_addr() - XEP-0065 DST.ADDR: hex SHA-1 of sid, the initiator's and
- * the target's full JIDs, concatenated.  Returns 0 or -EIO.
- */
-int s5_dst_addr(const char *sid, const char *initiator, const char *target,
-		char hex[41])
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	uint8_t md[EVP_MAX_MD_SIZE];
-	unsigned mdl = 0;
-	int ok;
-
-	if (!ctx)
-		return -ENOMEM;
-	ok = EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) &&
-	     EVP_DigestUpdate(ctx, sid, strlen(sid)) &&
-	     EVP_DigestUpdate(ctx, initiator, strlen(initiator)) &&
-	     EVP_DigestUpdate(ctx, target, strlen(target)) &&
-	     EVP_DigestFinal_ex(ctx, md, &mdl) && mdl == 20;
-	EVP_MD_CTX_free(ctx);
-	if (!ok)
-		return -EIO;
-	for (int i = 0; i < 20; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return 0;
-}
 
 void s5_greeting(uint8_t out[S5_GREETING_LEN])
 {
