@@ -6,8 +6,13 @@
  * The program may close a descriptor and get the same number back for an
  * unrelated file without the shim seeing it (close/dup are not wrapped), so
  * each entry carries the st_dev/st_ino of the file it was made for and is
- * ignored once they no longer match.  The array only grows, to the highest
- * descriptor the shim has had to remember; it is the shim's only allocation.
+ * ignored once they no longer match.
+ *
+ * Two levels, pages of TAB_PAGE slots allocated when first needed, so a
+ * program with a few sockets at high descriptor numbers costs a few pages,
+ * not an array up to its highest number.  Pages are never freed (a
+ * descriptor number once used tends to be used again); they are the
+ * shim's only allocations.
  *
  * The lock is held only around copies; pthread_atfork keeps a fork() in
  * another thread from leaving the child with the lock taken.
@@ -20,6 +25,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#define TAB_SHIFT 8
+#define TAB_PAGE (1u << TAB_SHIFT)
+
 struct slot {
 	uint8_t used;
 	struct sk_entry e;
@@ -27,8 +35,8 @@ struct slot {
 
 static pthread_mutex_t tab_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
-static struct slot *tab;
-static size_t tab_len;
+static struct slot **pages;
+static size_t npages;
 
 static void tab_prepare(void)
 {
@@ -54,6 +62,45 @@ static void tab_init(void)
 	pthread_atfork(tab_prepare, tab_parent, tab_child);
 }
 
+static void tab_lock_take(void)
+{
+	pthread_once(&tab_once, tab_init);
+	pthread_mutex_lock(&tab_lock);
+}
+
+/* The slot of @fd, or NULL if its page was never needed.  Lock held. */
+static struct slot *slot_of(int fd)
+{
+	size_t p = (size_t)fd >> TAB_SHIFT;
+
+	if (p >= npages || !pages[p])
+		return NULL;
+	return &pages[p][(size_t)fd & (TAB_PAGE - 1)];
+}
+
+/* The same, making the page.  Lock held. */
+static struct slot *slot_make(int fd)
+{
+	size_t p = (size_t)fd >> TAB_SHIFT;
+
+	if (p >= npages) {
+		size_t n = npages ? npages : 4;
+		struct slot **np;
+
+		while (n <= p)
+			n *= 2;
+		np = realloc(pages, n * sizeof(*np));
+		if (!np)
+			return NULL;
+		memset(np + npages, 0, (n - npages) * sizeof(*np));
+		pages = np;
+		npages = n;
+	}
+	if (!pages[p] && !(pages[p] = calloc(TAB_PAGE, sizeof(struct slot))))
+		return NULL;
+	return &pages[p][(size_t)fd & (TAB_PAGE - 1)];
+}
+
 static int fd_ident(int fd, dev_t *dev, ino_t *ino)
 {
 	struct stat st;
@@ -67,67 +114,57 @@ static int fd_ident(int fd, dev_t *dev, ino_t *ino)
 
 int fdt_get(int fd, struct sk_entry *e)
 {
-	int hit = 0;
+	struct slot *s;
+	int hit = 0, saved = errno;
 	dev_t dev = 0;
 	ino_t ino = 0;
 
 	if (fd < 0)
 		return 0;
-	pthread_once(&tab_once, tab_init);
-	pthread_mutex_lock(&tab_lock);
-	if ((size_t)fd < tab_len && tab[fd].used) {
-		*e = tab[fd].e;
+	tab_lock_take();
+	if ((s = slot_of(fd)) && s->used) {
+		*e = s->e;
 		hit = 1;
 	}
 	pthread_mutex_unlock(&tab_lock);
 	/* fstat only for descriptors that have an entry: the common miss
 	 * costs one lock and no system call. */
-	if (!hit || fd_ident(fd, &dev, &ino) < 0)
-		return 0;
-	return e->dev == dev && e->ino == ino;
+	if (hit && fd_ident(fd, &dev, &ino) < 0)
+		hit = 0;
+	errno = saved;
+	return hit && e->dev == dev && e->ino == ino;
 }
 
 int fdt_set(int fd, const struct sk_entry *e)
 {
 	struct sk_entry n = *e;
-	int r = 0;
+	struct slot *s;
+	int r;
 
 	if (fd < 0)
 		return -EBADF;
 	if ((r = fd_ident(fd, &n.dev, &n.ino)) < 0)
 		return r;
-	pthread_once(&tab_once, tab_init);
-	pthread_mutex_lock(&tab_lock);
-	if ((size_t)fd >= tab_len) {
-		size_t nl = tab_len ? tab_len : 64;
-		struct slot *t;
-
-		while (nl <= (size_t)fd)
-			nl *= 2;
-		t = realloc(tab, nl * sizeof(*t));
-		if (!t) {
-			r = -ENOMEM;
-			goto out;
-		}
-		memset(t + tab_len, 0, (nl - tab_len) * sizeof(*t));
-		tab = t;
-		tab_len = nl;
+	tab_lock_take();
+	if ((s = slot_make(fd))) {
+		s->used = 1;
+		s->e = n;
+	} else {
+		r = -ENOMEM;
 	}
-	tab[fd].used = 1;
-	tab[fd].e = n;
-out:
 	pthread_mutex_unlock(&tab_lock);
 	return r;
 }
 
 void fdt_clear(int fd)
 {
+	struct slot *s;
+
 	if (fd < 0)
 		return;
-	pthread_once(&tab_once, tab_init);
-	pthread_mutex_lock(&tab_lock);
-	if ((size_t)fd < tab_len)
-		tab[fd].used = 0;
+	tab_lock_take();
+	if ((s = slot_of(fd)))
+		s->used = 0;
 	pthread_mutex_unlock(&tab_lock);
 }
 
@@ -139,13 +176,16 @@ int fdt_find_file(int fd, struct sk_entry *e)
 
 	if (fd < 0 || fd_ident(fd, &dev, &ino) < 0)
 		goto out;
-	pthread_once(&tab_once, tab_init);
-	pthread_mutex_lock(&tab_lock);
-	for (size_t i = 0; i < tab_len; i++) {
-		if (tab[i].used && tab[i].e.dev == dev && tab[i].e.ino == ino) {
-			*e = tab[i].e;
-			hit = 1;
-			break;
+	tab_lock_take();
+	for (size_t p = 0; p < npages && !hit; p++) {
+		for (size_t i = 0; pages[p] && i < TAB_PAGE; i++) {
+			struct slot *s = &pages[p][i];
+
+			if (s->used && s->e.dev == dev && s->e.ino == ino) {
+				*e = s->e;
+				hit = 1;
+				break;
+			}
 		}
 	}
 	pthread_mutex_unlock(&tab_lock);
@@ -159,16 +199,28 @@ out:
 
 void fdt_ep_update(int fd, int epfd, int op, const struct epoll_event *ev)
 {
+	struct slot *s;
+
 	if (fd < 0)
 		return;
-	pthread_once(&tab_once, tab_init);
-	pthread_mutex_lock(&tab_lock);
-	if ((size_t)fd < tab_len && tab[fd].used && tab[fd].e.ep_set &&
-	    tab[fd].e.epfd == epfd) {
+	tab_lock_take();
+	s = slot_of(fd);
+	if (s && s->used && s->e.ep_set && s->e.epfd == epfd) {
 		if (op == EPOLL_CTL_DEL)
-			tab[fd].e.ep_set = 0;
+			s->e.ep_set = 0;
 		else if (op == EPOLL_CTL_MOD && ev)
-			tab[fd].e.ep_ev = *ev;
+			s->e.ep_ev = *ev;
 	}
+	pthread_mutex_unlock(&tab_lock);
+}
+
+void fdt_free_all(void)
+{
+	tab_lock_take();
+	for (size_t p = 0; p < npages; p++)
+		free(pages[p]);
+	free(pages);
+	pages = NULL;
+	npages = 0;
 	pthread_mutex_unlock(&tab_lock);
 }

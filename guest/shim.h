@@ -111,6 +111,8 @@ int fdt_get(int fd, struct sk_entry *e);
  * Returns 0 or -errno. */
 int fdt_set(int fd, const struct sk_entry *e);
 void fdt_clear(int fd);
+/** fdt_free_all() - drop the whole table (for leak checkers in tests). */
+void fdt_free_all(void);
 /**
  * fdt_find_file() - look @fd's open file up under any descriptor number:
  * the program dup()ed a socket the shim knows (socket.fromfd, dup2 to a

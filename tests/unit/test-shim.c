@@ -147,6 +147,16 @@ static void test_table(void)
 	CHECK(!fdt_get(a, &g));
 	close(a);
 	CHECK_EQ(fdt_set(1000, &e), -EBADF);
+	/* a high descriptor number costs a page, not an array up to it */
+	a = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK_EQ(dup2(a, 5000), 5000);
+	CHECK_EQ(fdt_set(5000, &e), 0);
+	CHECK(fdt_get(5000, &g) && g.kind == SK_BOUND);
+	CHECK(!fdt_get(a, &g));
+	CHECK(fdt_find_file(a, &g) && g.kind == SK_BOUND);
+	CHECK(fdt_get(a, &g));
+	close(5000);
+	close(a);
 }
 
 static void test_addr(void)
@@ -539,6 +549,6 @@ int main(void)
 	close(lsock);
 	unlink(sock_path);
 	rmdir(dir);
-	free(tab);
+	fdt_free_all();
 	T_DONE();
 }
