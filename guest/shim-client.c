@@ -122,6 +122,7 @@ int gp_call(struct gp_req *req, struct gp_reply *rep, int *fd, int quiet)
 	int s = -1, r, saved = errno;
 
 	*fd = -1;
+	memset(rep, 0, sizeof(*rep));
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		r = -ENAMETOOLONG;
 		goto out;

@@ -62,7 +62,7 @@ static int do_listen(int fd, struct sk_entry *e, int quiet)
 {
 	struct gp_req req = { .op = GP_LISTEN, .addr = e->local,
 			      .backlog = e->backlog };
-	struct gp_reply rep;
+	struct gp_reply rep = { 0 };
 	int nfd, type = 0, r;
 	socklen_t l = sizeof(type);
 

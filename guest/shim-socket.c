@@ -24,7 +24,7 @@
 static int connect_via(int fd, struct sk_entry *e, const struct so_addr *dst)
 {
 	struct gp_req req = { .op = GP_CONNECT, .addr = *dst };
-	struct gp_reply rep;
+	struct gp_reply rep = { 0 };
 	int lo = addr_is_loopback(dst), nfd, fake, r;
 
 	if (lo)

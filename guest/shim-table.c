@@ -89,10 +89,10 @@ static struct slot *slot_make(int fd)
 
 		while (n <= p)
 			n *= 2;
-		np = realloc(pages, n * sizeof(*np));
+		np = realloc(pages, n * sizeof(struct slot *));
 		if (!np)
 			return NULL;
-		memset(np + npages, 0, (n - npages) * sizeof(*np));
+		memset(np + npages, 0, (n - npages) * sizeof(struct slot *));
 		pages = np;
 		npages = n;
 	}

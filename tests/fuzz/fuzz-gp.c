@@ -41,13 +41,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size >= GP_REQ_LEN && gp_req_decode(data, &req) == 0) {
 		gp_req_encode(q, &req);
-		if (memcmp(q, data, GP_REQ_LEN))
+		if (memcmp(q, data, GP_REQ_LEN) != 0)
 			abort();
 		show(&req.addr, cap);
 	}
 	if (size >= GP_REPLY_LEN && gp_reply_decode(data, &rep) == 0) {
 		gp_reply_encode(p, &rep);
-		if (memcmp(p, data, GP_REPLY_LEN))
+		if (memcmp(p, data, GP_REPLY_LEN) != 0)
 			abort();
 		show(&rep.local, cap);
 		show(&rep.peer, cap);
