@@ -271,6 +271,9 @@ static int accept_listener(int fd, const struct sk_entry *l,
 		nfd = take_accept(fd, flags & SOCK_CLOEXEC, &rep);
 		if (nfd != -EPIPE)
 			break;
+		/* What accept() says on a TCP listener that was shut down. */
+		if (fdt_get(fd, &e) && e.shut)
+			return shim_fail(EINVAL);
 		shim_warn_once(shim_socket_path(),
 			       "sockoutd dropped a listening socket; it is made again when sockoutd is back");
 		if ((r = revive(fd, &e)) < 0)
@@ -303,6 +306,29 @@ static int accept_listener(int fd, const struct sk_entry *l,
 		addr_to_user(&e.peer, e.family, sa, len);
 	errno = saved;
 	return nfd;
+}
+
+/* shutdown() of a listener is how some servers wake the threads blocked
+ * in accept(); note it so their EOF is not taken for sockoutd leaving. */
+SHIM_EXPORT int shutdown(int fd, int how)
+{
+	struct sk_entry e;
+	int saved = errno, r;
+
+	if (fdt_kind_hint(fd) != SK_LISTENER || !fdt_get(fd, &e) ||
+	    e.kind != SK_LISTENER)
+		return real_shutdown(fd, how);
+	/* Marked before the call: the woken threads look right away. */
+	e.shut = 1;
+	fdt_set(fd, &e);
+	errno = saved;
+	if ((r = real_shutdown(fd, how)) < 0) {
+		saved = errno;
+		e.shut = 0;
+		fdt_set(fd, &e);
+		errno = saved;
+	}
+	return r;
 }
 
 /* The kernel refuses accept() on a seqpacket with EINVAL: if that

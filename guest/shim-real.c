@@ -55,3 +55,4 @@ REAL(setsockopt,
      (fd, level, name, val, len))
 REAL(epoll_ctl, (int epfd, int op, int fd, struct epoll_event *ev),
      (epfd, op, fd, ev))
+REAL(shutdown, (int fd, int how), (fd, how))

@@ -214,6 +214,20 @@ void fdt_ep_update(int fd, int epfd, int op, const struct epoll_event *ev)
 	pthread_mutex_unlock(&tab_lock);
 }
 
+int fdt_kind_hint(int fd)
+{
+	struct slot *s;
+	int k = SK_NONE;
+
+	if (fd < 0)
+		return k;
+	tab_lock_take();
+	if ((s = slot_of(fd)) && s->used)
+		k = s->e.kind;
+	pthread_mutex_unlock(&tab_lock);
+	return k;
+}
+
 void fdt_free_all(void)
 {
 	tab_lock_take();

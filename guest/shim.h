@@ -62,6 +62,7 @@ int real_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
 int real_setsockopt(int fd, int level, int name, const void *val,
 		    socklen_t len);
 int real_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+int real_shutdown(int fd, int how);
 
 /* shim-table.c: what the shim knows about one descriptor. */
 enum sk_kind {
@@ -103,6 +104,9 @@ struct sk_entry {
 	 * sockoutd is back, see shim-listen.c). */
 	uint32_t backlog;
 	uint8_t dead;
+	/* SK_LISTENER: the program shut it down itself (to wake a thread
+	 * blocked in accept): EOF then means "stop", not "sockoutd left". */
+	uint8_t shut;
 };
 
 /** fdt_get() - copy @fd's entry into @e; 1 if there is a current one. */
@@ -111,6 +115,9 @@ int fdt_get(int fd, struct sk_entry *e);
  * Returns 0 or -errno. */
 int fdt_set(int fd, const struct sk_entry *e);
 void fdt_clear(int fd);
+/** fdt_kind_hint() - @fd's entry kind without checking that it is
+ * current (no system call); SK_NONE if there is none. */
+int fdt_kind_hint(int fd);
 /** fdt_free_all() - drop the whole table (for leak checkers in tests). */
 void fdt_free_all(void);
 /**

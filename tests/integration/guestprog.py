@@ -298,6 +298,28 @@ def loopback(p_sockout, p_native):
     want = hashlib.sha256(BLOB[:256 * 1024]).hexdigest()
     check("8 threads", len(results) == 8 and all(r == want for r in results))
 
+    # shutdown() of a listener wakes a thread blocked in accept(), which
+    # then fails with EINVAL as on a TCP listener
+    d = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    d.bind(("0.0.0.0", p_sockout + 5))
+    d.listen(4)
+    woke = []
+
+    def blocked():
+        try:
+            d.accept()
+            woke.append("accepted?")
+        except OSError as e:
+            woke.append(e.errno)
+
+    t = threading.Thread(target=blocked)
+    t.start()
+    t.join(0.3)
+    d.shutdown(socket.SHUT_RDWR)
+    t.join(20)
+    check("shutdown wakes accept with EINVAL (%s)" % woke, woke == [_errno.EINVAL])
+    d.close()
+
     # nothing listens here: the guest's own loopback refuses
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(20)

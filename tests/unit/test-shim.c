@@ -422,6 +422,14 @@ static void test_listen(void)
 	unlink(link);
 	rmdir(away);
 	setenv("SOCKOUT_SOCKET", sock_path, 1);
+
+	/* shut down by the program itself: accept says EINVAL, as on TCP,
+	 * and nothing is asked of sockoutd */
+	int before = seq_keep;
+	CHECK_EQ(shutdown(s, SHUT_RDWR), 0);
+	CHECK_EQ(accept(s, NULL, NULL), -1);
+	CHECK_EQ(errno, EINVAL);
+	CHECK_EQ(seq_keep, before);
 	close(s);
 
 	/* listen() with no bind: port from sockoutd */
