@@ -125,6 +125,9 @@ SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val,
 		case SO_ACCEPTCONN:
 			return put_int(val, len, e.kind == SK_LISTENER);
 		}
+		/* A listener waiting for sockoutd is not even a socket. */
+		if (e.dead)
+			return put_int(val, len, 0);
 		return real_getsockopt(fd, level, name, val, len);
 	}
 	if (real_getsockopt(fd, level, name, val, len) == 0)
@@ -154,7 +157,7 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val,
 		/* A listener's seqpacket or a Unix connection has no IP
 		 * options; the TCP socket the program believes in would
 		 * have taken them. */
-		if (r < 0 && level == SOL_SOCKET)
+		if (r < 0 && level == SOL_SOCKET && !e.dead)
 			return r;
 		/* Remembered on a listener for the sockets it accepts. */
 		if (e.kind == SK_LISTENER && opt_remember(&e, level, name, val, len))

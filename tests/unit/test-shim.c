@@ -409,6 +409,11 @@ static void test_listen(void)
 	l = sizeof(got);
 	CHECK(getsockname(s, (struct sockaddr *)&got, &l) == 0 &&
 	      got.sin_port == htons(8080));
+	l = sizeof(v);
+	CHECK(getsockopt(s, SOL_SOCKET, SO_ERROR, &v, &l) == 0 && v == 0);
+	CHECK(getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) == 0 && v == 1);
+	v = 1;
+	CHECK_EQ(setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &v, sizeof(v)), 0);
 	CHECK_EQ(symlink(sock_path, link), 0);
 	CHECK_EQ(poll(&ap, 1, 5000), 1);
 	CHECK_EQ(accept(s, NULL, NULL), -1);
