@@ -343,6 +343,13 @@ static void ctl_cb(struct ev *ev, uint32_t events)
 {
 	struct ctl *c = container_of(ev, struct ctl, ev);
 
+	/* HUP cannot be masked: a client gone while its "helpers" request
+	 * waits must go now, or the loop would spin on it. */
+	if (c->busy && (events & (EPOLLHUP | EPOLLERR))) {
+		ctl_free(c);
+		return;
+	}
+
 	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->busy) {
 		ssize_t n = buf_read_fd(&c->in, ev->fd, CTL_LINE_MAX);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {

@@ -33,6 +33,7 @@
 #define OUT_HIGH (4u * 1024u * 1024u)
 #define OUT_LOW (1u * 1024u * 1024u)
 #define READ_CHUNK (SO_MAX_PAYLOAD + SO_HDR_LEN)
+#define HELLO_TIMEOUT_MS 5000
 
 struct helper *helpers;
 
@@ -121,6 +122,11 @@ static void helper_break(struct helper *h, const char *why)
 	timer_set(&h->kill, 0);
 }
 
+void helper_fail(struct helper *h, const char *why)
+{
+	helper_break(h, why);
+}
+
 static void kill_cb(struct timer *t)
 {
 	struct helper *h = container_of(t, struct helper, kill);
@@ -132,7 +138,15 @@ static void kill_cb(struct timer *t)
 
 static void redial_cb(struct timer *t)
 {
-	helper_dial(container_of(t, struct helper, redial));
+	struct helper *h = container_of(t, struct helper, redial);
+
+	/* armed while HELLO is unanswered: a helper that accepts but never
+	 * answers must not stay "connecting" forever */
+	if (h->state == H_CONNECTING) {
+		helper_drop(h, "no reply to HELLO");
+		return;
+	}
+	helper_dial(h);
 }
 
 static void update_events(struct helper *h)
@@ -226,6 +240,7 @@ static void hello_reply(struct helper *h, const struct so_hdr *hd)
 		return;
 	}
 	h->state = H_UP;
+	timer_cancel(&h->redial);
 	h->backoff_ms = BACKOFF_MIN_MS;
 	h->down_logged = false;
 	h->last_error[0] = '\0';
@@ -352,6 +367,7 @@ static void helper_dial(struct helper *h)
 		return;
 	}
 	h->state = H_CONNECTING;
+	timer_set(&h->redial, HELLO_TIMEOUT_MS);
 	helper_send(h, SO_HELLO, 0, SO_PROTO_VERSION, "sockoutd", 8);
 	if (h->broken)
 		kill_cb(&h->kill);

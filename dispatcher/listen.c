@@ -206,6 +206,10 @@ static void host_accept_cb(struct ev *ev, uint32_t events)
 		if (r == -EAGAIN) {
 			/* The guest is not accepting: hold this one and let
 			 * the kernel backlog queue the rest. */
+			if (!l->paused_logged)
+				debug("guest pid %u not accepting on port %u: pausing the host listener",
+				      l->pid, l->bound.port);
+			l->paused_logged = true;
 			l->held_fd = fd;
 			l->held_peer = peer;
 			ev_mod(&l->lev, 0);

@@ -623,9 +623,7 @@ void relay_reply(struct helper *h, const struct hreq *q,
 			return;
 		}
 		if (hd->arg > c->inflight) {
-			warn("helper %s: WRITE reply claims %u of %u bytes",
-			     h->name, hd->arg, c->inflight);
-			conn_close(c, EPROTO);
+			helper_fail(h, "protocol error: WRITE reply claims more than was sent");
 			return;
 		}
 		buf_consume(&c->up, hd->arg);
@@ -637,6 +635,10 @@ void relay_reply(struct helper *h, const struct hreq *q,
 		pump_up(c);
 		return;
 	case SO_READ:
+		if (hd->len > SO_MAX_DATA) {
+			helper_fail(h, "protocol error: READ reply longer than asked");
+			return;
+		}
 		if (c->state != RC_OPEN)
 			return;
 		c->read_out = false;

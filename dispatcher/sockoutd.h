@@ -122,6 +122,7 @@ struct glisten {
 	uint32_t id;	    /* GL_HELPER: listener id */
 	uint8_t kind;
 	bool in_table;
+	bool paused_logged;
 	struct helper *h;   /* GL_HELPER */
 	struct greq *greq;  /* GL_HELPER: waiting for the LISTEN reply */
 	uint64_t accepted;
@@ -187,6 +188,8 @@ struct helper *helper_find(const char *name);
  *  Returns 0 or -errno (the helper is then being dropped). */
 int helper_send(struct helper *h, uint8_t type, uint32_t id, uint32_t arg,
 		const void *p, size_t len);
+/** helper_fail() - the helper broke the protocol: drop it (from the loop). */
+void helper_fail(struct helper *h, const char *why);
 /** helper_congested() - the data socket has too much unsent. */
 bool helper_congested(const struct helper *h);
 /** helper_status_all() - send STATUS to every up helper; @ctl is echoed

@@ -76,6 +76,7 @@ def main():
     ap.add_argument("--echo", action="store_true")
     ap.add_argument("--ready")
     ap.add_argument("--hold", type=float, default=0)
+    ap.add_argument("--slow", action="store_true", help="read slowly")
     a = ap.parse_args()
 
     if a.cmd == "connect":
@@ -116,6 +117,8 @@ def main():
                     if not d:
                         break
                     f.write(d)
+                    if a.slow:
+                        time.sleep(0.002)
         if sender:
             sender.join()
         if a.hold:
