@@ -19,12 +19,14 @@ guest-socket    $GUEST_SOCK
 control-socket  $T/run/control.sock
 connect-timeout 2s
 connect port 81                          deny
+connect ::1 port 7600                    direct
 connect 198.51.100.9 port 7001           direct 198.51.100.2:7000
 connect 198.51.100.2 port 7002           direct 7000
 connect 198.51.100.0/24                  direct
 accept  port 80                          direct 8080
 accept  port 9000-9001                   direct
 accept  port 81                          deny
+accept  port 9300                        direct [::1]:9301
 CONF
 start_sockoutd "$T/sockoutd.conf"
 bgns "$NS_S" python3 "$TOP/tests/integration/echo-server.py" 198.51.100.2 7000
@@ -88,6 +90,21 @@ $G connect 127.0.0.1 9000 --loopback --netns 77 --send "$T/data.bin" --recv "$T/
 cmp -s "$T/got4.bin" "$T/data.bin" || fail "loopback data differs"
 grep -q "peer 127.0.0.1:9000 " "$T/lo.out" || fail "loopback reply: $(cat "$T/lo.out")"
 wait $LP || fail "loopback listener: $(cat "$T/l9000.out")"
+
+log "IPv6: direct connect to [::1]:7600 and a listener on [::1]:9301"
+bgns "$NS_H" python3 "$TOP/tests/integration/echo-server.py" ::1 7600
+wait_tcp "$NS_H" 7600
+$G connect ::1 7600 --send "$T/data.bin" --recv "$T/got6.bin" >"$T/c6.out" || fail "v6 connect: $(cat "$T/c6.out")"
+cmp -s "$T/got6.bin" "$T/data.bin" || fail "v6 data differs"
+grep -q "local \[::1\]:[0-9]* peer \[::1\]:7600 " "$T/c6.out" || fail "v6 reply: $(cat "$T/c6.out")"
+$G listen :: 9300 --echo --ready "$T/l6.ready" >"$T/l6.out" 2>&1 &
+LP=$!
+wait_for 10 test -e "$T/l6.ready" || fail "v6 listen: $(cat "$T/l6.out")"
+wait_tcp "$NS_H" 9301
+echo six | ip netns exec "$NS_H" timeout 10 nc -q 2 ::1 9301 >"$T/nc6.out" || fail "nc -6"
+[ "$(cat "$T/nc6.out")" = six ] || fail "v6 echo: $(cat "$T/nc6.out")"
+wait $LP || fail "v6 listener: $(cat "$T/l6.out")"
+grep -q "^accept op 3 status 0 local \[::\]:9300 peer \[::1\]:[0-9]*$" "$T/l6.out" || fail "v6 accept: $(cat "$T/l6.out")"
 
 log "garbage, truncated, stalled and vanished guests hurt nobody else"
 python3 - "$GUEST_SOCK" <<'PY' || fail "bad guests"
