@@ -282,6 +282,20 @@ static int accept_listener(int fd, const struct sk_entry *l,
 	}
 	if (nfd < 0)
 		return shim_fail(-nfd);
+	if (!e.local.family && rep.local.family) {
+		/* An inherited listener learns its address: sockoutd sends
+		 * the bound one, or for a guest-internal connection the
+		 * loopback address the client used, which the listener
+		 * (never bound to loopback, those stay native) was not. */
+		e.family = rep.local.family == 6 ? AF_INET6 : AF_INET;
+		if (addr_is_loopback(&rep.local)) {
+			addr_any(&e.local, e.family);
+			e.local.port = rep.local.port;
+		} else {
+			e.local = rep.local;
+		}
+		fdt_set(fd, &e);
+	}
 	/* The open file may carry sockoutd's O_NONBLOCK: make it what
 	 * accept4's flags ask for. */
 	r = fcntl(nfd, F_GETFL);
@@ -289,7 +303,7 @@ static int accept_listener(int fd, const struct sk_entry *l,
 		fcntl(nfd, F_SETFL, (r & ~O_NONBLOCK) |
 					    ((flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0));
 	e.kind = SK_CONNECTED;
-	e.fake = (uint8_t)is_fake(nfd, l->family);
+	e.fake = (uint8_t)is_fake(nfd, e.family);
 	e.ep_set = 0;
 	e.dead = 0;
 	if (rep.local.family)
@@ -331,11 +345,47 @@ SHIM_EXPORT int shutdown(int fd, int how)
 	return r;
 }
 
+/*
+ * inherited_listener() - a connected SOCK_SEQPACKET that accept() is
+ * called on can only be one of sockoutd's listeners whose table entry was
+ * lost in an exec() (socket activation, a server re-executing itself).
+ * Adopt it; its address becomes known with the first connection (ACCEPT
+ * messages carry the listener's bound address).
+ */
+static int inherited_listener(int fd, struct sk_entry *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof(ss);
+	int type = 0, saved = errno;
+	socklen_t tl = sizeof(type);
+
+	if (sk_domain(fd) != AF_UNIX ||
+	    real_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+	    type != SOCK_SEQPACKET ||
+	    real_getpeername(fd, (struct sockaddr *)&ss, &l) < 0) {
+		errno = saved;
+		return 0;
+	}
+	memset(e, 0, sizeof(*e));
+	e->kind = SK_LISTENER;
+	e->fake = 1;
+	e->family = AF_INET;
+	e->backlog = 128;
+	fdt_set(fd, e);
+	errno = saved;
+	return 1;
+}
+
 /* The kernel refuses accept() on a seqpacket with EINVAL: if that
- * seqpacket is a listener the program dup()ed, serve it after all. */
+ * seqpacket is a listener the program dup()ed, or one it inherited across
+ * exec(), serve it after all. */
 static int dup_listener(int fd, struct sk_entry *e)
 {
-	return errno == EINVAL && fdt_find_file(fd, e) && e->kind == SK_LISTENER;
+	if (errno != EINVAL)
+		return 0;
+	if (fdt_find_file(fd, e))
+		return e->kind == SK_LISTENER;
+	return inherited_listener(fd, e);
 }
 
 SHIM_EXPORT int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *len,

@@ -320,6 +320,28 @@ def loopback(p_sockout, p_native):
     check("shutdown wakes accept with EINVAL (%s)" % woke, woke == [_errno.EINVAL])
     d.close()
 
+    # a listener handed to a new program across exec (socket activation,
+    # a server re-executing itself) keeps working there
+    import subprocess
+    h = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    h.bind(("0.0.0.0", p_sockout + 6))
+    h.listen(4)
+    child = subprocess.Popen(
+        [sys.executable, "-c",
+         "import socket, sys\n"
+         "l = socket.socket(fileno=int(sys.argv[1]))\n"
+         "c, a = l.accept()\n"
+         "c.sendall(repr((l.getsockname(), a)).encode())\n"
+         "c.close()\n", str(h.fileno())],
+        pass_fds=(h.fileno(),))
+    h.close()
+    s = socket.create_connection(("127.0.0.1", p_sockout + 6), timeout=20)
+    got = s.recv(200).decode()
+    s.close()
+    child.wait(20)
+    check("listener inherited across exec accepts (%s)" % got,
+          child.returncode == 0 and got.startswith("(('0.0.0.0', %d)" % (p_sockout + 6)))
+
     # nothing listens here: the guest's own loopback refuses
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(20)

@@ -428,6 +428,20 @@ static void test_listen(void)
 	rmdir(away);
 	setenv("SOCKOUT_SOCKET", sock_path, 1);
 
+	/* exec() loses the table: an inherited listener is recognised at
+	 * its first accept() and learns its address from sockoutd */
+	fdt_clear(s);
+	fcntl(s, F_SETFL, 0);
+	send_accept(5560);
+	l = sizeof(got);
+	c = accept(s, (struct sockaddr *)&got, &l);
+	CHECK(c >= 0 && l == sizeof(got) && got.sin_port == htons(5560));
+	close(c);
+	l = sizeof(got);
+	CHECK(getsockname(s, (struct sockaddr *)&got, &l) == 0 &&
+	      got.sin_family == AF_INET && got.sin_port == htons(8080));
+	fcntl(s, F_SETFL, O_NONBLOCK);
+
 	/* shut down by the program itself: accept says EINVAL, as on TCP,
 	 * and nothing is asked of sockoutd */
 	int before = seq_keep;
