@@ -221,7 +221,7 @@ const char *im_xmpp_my_jid(void); /* full, as bound by the server */
 int im_xmpp_send(const char *to, const uint8_t *p, size_t len);
 /** true while libstrophe's send queue is short enough to add more. */
 bool im_xmpp_can_send(void);
-void im_xmpp_directed_presence(const char *to);
+void im_xmpp_directed_presence(const char *to, bool probe);
 /** The proxy found by discovery/config: NULL if none (yet). */
 bool im_xmpp_proxy(const char **jid, const char **host, uint16_t *port);
 /** Ask the proxy to activate @sid towards @target; calls back once. */
@@ -252,7 +252,8 @@ void im_peers_free(void);
 struct im_peer *im_peer_find(const char *bare);
 struct im_peer *im_peer_first(void);
 /* from xmpp.c */
-void im_peer_presence(const char *from_full, bool available, bool marked);
+void im_peer_presence(const char *from_full, bool available, bool marked,
+		      bool probe);
 void im_peer_stanza(const char *from_full, const char *b64);
 void im_peers_link_down(void);
 void im_peers_link_up(void);

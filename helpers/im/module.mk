@@ -16,3 +16,12 @@ LDLIBS_tests_unit_test-im-rpc := $(IM_LIBS)
 -include $(IM_OBJ:.o=.d)
 LDLIBS_tests_unit_test-im-socks5 := $(IM_LIBS)
 LDLIBS_tests_unit_test-im-config := $(IM_LIBS)
+
+# tests/tools/im-inject: a hostile XMPP client for the bad-input test.  An
+# explicit rule (it needs the IM libraries and crypto/rpc/config objects)
+# takes precedence over the generic tests/tools pattern rule.
+ALL_TARGETS += $(B)/tests/tools/im-inject
+$(B)/tests/tools/im-inject: $(B)/tests/tools/im-inject.o $(B)/helpers/im/crypto.o \
+		$(B)/helpers/im/rpc.o $(B)/helpers/im/config.o $(LIBCOMMON)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(IM_LIBS)

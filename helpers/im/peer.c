@@ -74,13 +74,13 @@ static void session_reset(struct im_peer *p)
 	p->have_their = false;
 }
 
-static void send_hello(struct im_peer *p, bool force)
+static void send_hello_to(struct im_peer *p, const char *to, bool force)
 {
 	uint8_t msg[IM_HELLO_LEN];
 	struct im_hello h;
 	uint64_t t = now_ms();
 
-	if (!p->online || !im_xmpp_online())
+	if ((!p->online && to == p->full) || !im_xmpp_online())
 		return;
 	if (!force && p->last_hello_sent &&
 	    t - p->last_hello_sent < HELLO_MIN_INTERVAL_MS)
@@ -99,8 +99,13 @@ static void send_hello(struct im_peer *p, bool force)
 		memcpy(h.echo, p->their.sid, IM_SID_LEN);
 	memcpy(h.eph, p->eph->pk, 32);
 	im_hello_encode(msg, me, my_bare, p->conf->jid, &h);
-	debug("%s: hello sent to %s", p->conf->jid, p->full);
-	im_xmpp_send(p->full, msg, sizeof(msg));
+	debug("%s: hello sent to %s", p->conf->jid, to);
+	im_xmpp_send(to, msg, sizeof(msg));
+}
+
+static void send_hello(struct im_peer *p, bool force)
+{
+	send_hello_to(p, p->full, force);
 }
 
 static void peer_down(struct im_peer *p, int err)
@@ -114,7 +119,8 @@ static void peer_down(struct im_peer *p, int err)
 		info("%s: session closed", p->conf->jid);
 }
 
-void im_peer_presence(const char *from, bool available, bool marked)
+void im_peer_presence(const char *from, bool available, bool marked,
+		      bool probe)
 {
 	char bare[IM_JID_MAX];
 	struct im_peer *p;
@@ -125,8 +131,11 @@ void im_peer_presence(const char *from, bool available, bool marked)
 	if (strlen(from) >= sizeof(p->full))
 		return;
 	if (available && marked) {
-		if (p->online && !strcmp(p->full, from))
+		if (p->online && !strcmp(p->full, from)) {
+			if (probe) /* it lost track of us: say we are here */
+				im_xmpp_directed_presence(from, false);
 			return;
+		}
 		if (p->online) /* another resource took over */
 			peer_down(p, ECONNRESET);
 		snprintf(p->full, sizeof(p->full), "%s", from);
@@ -134,11 +143,14 @@ void im_peer_presence(const char *from, bool available, bool marked)
 		info("%s: online as %s", p->conf->jid, from);
 		/* It may have come after our directed presence went out:
 		 * tell this resource we are here, then start a session. */
-		im_xmpp_directed_presence(from);
+		im_xmpp_directed_presence(from, false);
 		send_hello(p, true);
 	} else if (!available && p->online && !strcmp(p->full, from)) {
 		info("%s: offline", p->conf->jid);
 		peer_down(p, EHOSTUNREACH);
+		/* Another resource of the peer may still run a helper (the
+		 * one that left may have taken over from it): ask. */
+		im_xmpp_directed_presence(p->conf->jid, true);
 	}
 }
 
@@ -157,7 +169,7 @@ static void on_hello(struct im_peer *p, const char *from, const uint8_t *m,
 		     size_t len)
 {
 	struct im_hello h;
-	static uint64_t lastlog;
+	static uint64_t lastlog, laststale;
 
 	if (im_hello_decode(m, len, p->conf->pk, p->conf->jid, my_bare, &h) <
 	    0) {
@@ -172,7 +184,7 @@ static void on_hello(struct im_peer *p, const char *from, const uint8_t *m,
 	if (h.ts_ms <= p->last_hello_ts || h.ts_ms + IM_HELLO_MAX_AGE_MS < t ||
 	    h.ts_ms > t + IM_HELLO_MAX_AGE_MS) {
 		replay_drops++;
-		if (droplog(p, &lastlog))
+		if (droplog(p, &laststale))
 			warn("%s: stale or replayed hello dropped (check the "
 			     "clocks if this repeats)", p->conf->jid);
 		return;
@@ -215,7 +227,8 @@ void im_peer_stanza(const char *from, const char *b64)
 	char bare[IM_JID_MAX];
 	struct im_peer *p;
 	size_t bl = strlen(b64), n;
-	static uint64_t lastlog;
+	/* one rate limit per kind of drop, so each kind is seen in the log */
+	static uint64_t lastlog, lastreplay, lastauth;
 
 	if (im_jid_bare(from, bare, sizeof(bare)) < 0 ||
 	    !(p = im_peer_find(bare))) {
@@ -249,8 +262,9 @@ void im_peer_stanza(const char *from, const char *b64)
 		/* Sealed for a session we do not have (we restarted?):
 		 * offer a new one. */
 		bad_drops++;
-		if (p->online && !strcmp(p->full, from))
-			send_hello(p, false);
+		/* Offer a session; only a hello signed with the pinned key
+		 * (from whichever resource) changes anything. */
+		send_hello_to(p, from, false);
 		return;
 	}
 	uint8_t *plain = sbuf + IM_B64_MAX;
@@ -261,13 +275,13 @@ void im_peer_stanza(const char *from, const char *b64)
 	ssize_t pl = im_open(p->keys, p->conf->jid, my_bare, sbuf, n, plain);
 	if (pl == -EALREADY) {
 		replay_drops++;
-		if (droplog(p, &lastlog))
+		if (droplog(p, &lastreplay))
 			warn("%s: replayed message dropped", p->conf->jid);
 		return;
 	}
 	if (pl < 0) {
 		bad_drops++;
-		if (droplog(p, &lastlog))
+		if (droplog(p, &lastauth))
 			warn("%s: message that does not authenticate dropped "
 			     "(tampered, forged or from an old session)",
 			     p->conf->jid);
@@ -304,7 +318,7 @@ void im_peers_link_up(void)
 {
 	for (struct im_peer *p = peers; p; p = p->next) {
 		session_reset(p);
-		im_xmpp_directed_presence(p->conf->jid);
+		im_xmpp_directed_presence(p->conf->jid, true);
 	}
 }
 

@@ -157,7 +157,9 @@ int im_xmpp_send(const char *to, const uint8_t *p, size_t len)
 	return 0;
 }
 
-void im_xmpp_directed_presence(const char *to)
+/* probe: ask the receiving helpers to answer with their own presence even
+ * if they think we know them (after we lost track of a peer). */
+void im_xmpp_directed_presence(const char *to, bool probe)
 {
 	char eto[IM_JID_MAX * 6];
 
@@ -165,8 +167,8 @@ void im_xmpp_directed_presence(const char *to)
 		return;
 	xmpp_send_raw_string(conn,
 			     "<presence to='%s'><priority>-1</priority>"
-			     "<sockout xmlns='" IM_NS "'/></presence>",
-			     eto);
+			     "<sockout xmlns='" IM_NS "'%s/></presence>",
+			     eto, probe ? " probe='1'" : "");
 	update_events();
 }
 
@@ -201,15 +203,17 @@ static int on_presence(xmpp_conn_t *cn, xmpp_stanza_t *st, void *ud)
 	(void)ud;
 	const char *from = xmpp_stanza_get_from(st);
 	const char *type = xmpp_stanza_get_type(st);
-	bool marked = xmpp_stanza_get_child_by_name_and_ns(st, "sockout",
-							   IM_NS) != NULL;
+	xmpp_stanza_t *m = xmpp_stanza_get_child_by_name_and_ns(st, "sockout",
+								 IM_NS);
+	bool marked = m != NULL;
+	const char *probe = m ? xmpp_stanza_get_attribute(m, "probe") : NULL;
 
 	if (!from || !strchr(from, '/'))
 		return 1;
 	if (!type)
-		im_peer_presence(from, true, marked);
+		im_peer_presence(from, true, marked, probe != NULL);
 	else if (!strcmp(type, "unavailable") || !strcmp(type, "error"))
-		im_peer_presence(from, false, marked);
+		im_peer_presence(from, false, marked, false);
 	/* subscribe requests etc.: we use directed presence, ignore them */
 	return 1;
 }
