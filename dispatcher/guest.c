@@ -4,7 +4,7 @@
  *
  * Theory of operation: a guest shim connects, sends one 64-byte gp_req and
  * waits for one gp_reply (with a descriptor on success).  The request is
- * read without blocking and must be complete within GUEST_REQ_TIMEOUT_MS.
+ * read without blocking and must be complete within guest_req_timeout_ms.
  * It is matched against the dispatch table and then, depending on the
  * route, answered at once (deny, errors), after a host connect (direct),
  * after the helper reports CONNECTED (helper), or after a loopback TCP pair
@@ -49,7 +49,9 @@ struct greq {
 	struct greq *next, *prev;
 };
 
-static struct ev guest_lev;
+uint64_t guest_req_timeout_ms = 10000;
+
+static struct ev guest_lev = { .fd = -1 };
 static char *guest_path;
 static struct greq *greqs;
 static unsigned ngreqs;
@@ -496,7 +498,7 @@ static void greq_cb(struct ev *ev, uint32_t events)
 	timer_cancel(&g->timer);
 	if (gp_req_decode(g->buf, &g->req) < 0) {
 		/* No reply: it does not speak our protocol. */
-		info("guest pid %u: malformed request, dropped", g->pid);
+		debug("guest pid %u: malformed request, dropped", g->pid);
 		stats.bad_requests++;
 		greq_free(g);
 		return;
@@ -538,7 +540,7 @@ static void guest_accept_cb(struct ev *ev, uint32_t events)
 			greqs->prev = g;
 		greqs = g;
 		ngreqs++;
-		timer_set(&g->timer, GUEST_REQ_TIMEOUT_MS);
+		timer_set(&g->timer, guest_req_timeout_ms);
 	}
 }
 

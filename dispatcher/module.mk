@@ -20,3 +20,9 @@ LDLIBS_tests_unit_test-rules := $(DISPATCHER_LIBS)
 LDLIBS_tests_unit_test-dconf := $(DISPATCHER_LIBS)
 
 -include $(SOCKOUTD_OBJ:.o=.d) $(SOCKOUTCTL_OBJ:.o=.d)
+
+# test-rules-guest runs the guest side of sockoutd in process: it links the
+# dispatcher's objects (all but main.o) after its own.
+SOCKOUTD_LIBOBJ := $(filter-out $(B)/dispatcher/main.o,$(SOCKOUTD_OBJ))
+$(B)/tests/unit/test-rules-guest: $(SOCKOUTD_LIBOBJ)
+LDLIBS_tests_unit_test-rules-guest := $(LIBCOMMON) $(DISPATCHER_LIBS)

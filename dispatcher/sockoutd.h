@@ -28,8 +28,9 @@
 
 #define SOCKOUTD_VERSION "0.1"
 
-/* A guest has this long to send its whole request. */
-#define GUEST_REQ_TIMEOUT_MS 10000
+/* A guest has this long to send its whole request (10 s; a variable so
+ * that unit tests can shorten it). */
+extern uint64_t guest_req_timeout_ms;
 
 /* ---- main.c ---- */
 extern struct dconf *cfg; /* the running configuration */
