@@ -41,4 +41,15 @@ rc=0
 guest curl -sS -v --max-time 20 -o /dev/null http://198.51.100.2:81/ >"$T/deny.log" 2>&1 || rc=$?
 [ $rc = 7 ] || fail "curl exit $rc, expected 7 (couldn't connect)"
 grep -q "Connection refused" "$T/deny.log" || fail "no 'Connection refused' in curl's output"
+log "sockoutd unreachable: ENETUNREACH and one line from the shim"
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$T/stale.sock"
+rc=0
+ip netns exec "$NS_G" "$BIN/sockout-run" -s "$T/stale.sock" -- curl -sS -v --max-time 20 \
+	-o /dev/null http://198.51.100.2:8000/data.bin http://198.51.100.2:8000/data.bin \
+	>"$T/stale.log" 2>&1 || rc=$?
+grep -E "^sockout|unreachable" "$T/stale.log"
+[ $rc = 7 ] || fail "curl exit $rc with sockoutd unreachable, expected 7"
+[ "$(grep -c '^sockout: .*stale.sock: cannot reach sockoutd' "$T/stale.log")" = 1 ] ||
+	fail "expected exactly one line from the shim"
+grep -q "Network is unreachable" "$T/stale.log" || fail "curl did not see ENETUNREACH"
 pass
