@@ -67,12 +67,15 @@ static char *join(struct parse *p, const struct conf_line *l)
 		p->nomem = 1;
 		return NULL;
 	}
-	s[0] = '\0';
+	size_t o = 0;
 	for (int i = 0; i < l->argc; i++) {
+		size_t w = strlen(l->argv[i]);
 		if (i)
-			strcat(s, " ");
-		strcat(s, l->argv[i]);
+			s[o++] = ' ';
+		memcpy(s + o, l->argv[i], w);
+		o += w;
 	}
+	s[o] = '\0';
 	return s;
 }
 

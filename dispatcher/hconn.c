@@ -417,10 +417,9 @@ void helpers_apply(const struct dconf *c)
 	/* take the helpers that stay, in the new order */
 	for (size_t i = 0; i < c->nhelpers; i++) {
 		const struct helper_conf *hc = &c->helpers[i];
-		struct helper **pp;
-		for (pp = &helpers; *pp; pp = &(*pp)->next)
-			if (strcmp((*pp)->name, hc->name) == 0)
-				break;
+		struct helper **pp = &helpers;
+		while (*pp && strcmp((*pp)->name, hc->name) != 0)
+			pp = &(*pp)->next;
 		h = *pp;
 		if (h && strcmp(h->data_path, hc->data) == 0 &&
 		    strcmp(h->event_path, hc->event) == 0) {

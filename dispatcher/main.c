@@ -51,8 +51,8 @@ int reload_config(char **errors)
 		return -EINVAL;
 	}
 	conf_errors_free(&e);
-	if (strcmp(n->guest_socket, cfg->guest_socket) ||
-	    strcmp(n->control_socket, cfg->control_socket) ||
+	if (strcmp(n->guest_socket, cfg->guest_socket) != 0 ||
+	    strcmp(n->control_socket, cfg->control_socket) != 0 ||
 	    n->guest_mode != cfg->guest_mode)
 		warn("reload: socket paths and modes change only on restart");
 	/* Keep what only a restart can change, so status stays truthful. */

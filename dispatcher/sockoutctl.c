@@ -302,8 +302,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[optind];
-	if (strcmp(cmd, "status") && strcmp(cmd, "connections") &&
-	    strcmp(cmd, "helpers") && strcmp(cmd, "reload")) {
+	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "connections") != 0 &&
+	    strcmp(cmd, "helpers") != 0 && strcmp(cmd, "reload") != 0) {
 		fprintf(stderr, "sockoutctl: unknown command `%s'\n", cmd);
 		usage(stderr);
 		return 2;
