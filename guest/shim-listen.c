@@ -272,7 +272,9 @@ static int accept_listener(int fd, const struct sk_entry *l,
 		if (nfd != -EPIPE)
 			break;
 		/* What accept() says on a TCP listener that was shut down. */
-		if (fdt_get(fd, &e) && e.shut)
+		struct sk_entry now;
+
+		if (fdt_get(fd, &now) && now.shut)
 			return shim_fail(EINVAL);
 		shim_warn_once(shim_socket_path(),
 			       "sockoutd dropped a listening socket; it is made again when sockoutd is back");

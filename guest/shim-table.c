@@ -114,6 +114,7 @@ static int fd_ident(int fd, dev_t *dev, ino_t *ino)
 
 int fdt_get(int fd, struct sk_entry *e)
 {
+	struct sk_entry c;
 	struct slot *s;
 	int hit = 0, saved = errno;
 	dev_t dev = 0;
@@ -123,16 +124,18 @@ int fdt_get(int fd, struct sk_entry *e)
 		return 0;
 	tab_lock_take();
 	if ((s = slot_of(fd)) && s->used) {
-		*e = s->e;
+		c = s->e;
 		hit = 1;
 	}
 	pthread_mutex_unlock(&tab_lock);
 	/* fstat only for descriptors that have an entry: the common miss
 	 * costs one lock and no system call. */
-	if (hit && fd_ident(fd, &dev, &ino) < 0)
+	if (!hit || fd_ident(fd, &dev, &ino) < 0 || c.dev != dev || c.ino != ino)
 		hit = 0;
+	else
+		*e = c;
 	errno = saved;
-	return hit && e->dev == dev && e->ino == ino;
+	return hit;
 }
 
 int fdt_set(int fd, const struct sk_entry *e)
