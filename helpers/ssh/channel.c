@@ -71,6 +71,8 @@ struct ssh_fwd {
 
 static struct ssh_fwd *fwds; /* all forwards live on session 0 */
 static char rbuf[256 * 1024];
+/* Most overlay bytes queued for one guest before reading stops. */
+#define DELIVER_HIGH (1024u * 1024u)
 static uint64_t n_refused, n_peer_in, n_accepted;
 
 static int chan_fn(struct ssh_sess *s, void *obj);
@@ -357,7 +359,21 @@ static int do_read(struct ssh_chan *ch)
 	if (ch->st != CS_OPEN || !ch->c || ch->eof_seen)
 		return 0;
 	for (;;) {
-		size_t room = sh_input_room(ch->c);
+		struct buf *q = &ch->c->to_guest;
+		size_t room = sh_input_room(ch->c), have = buf_len(q);
+		/* Keep the guest queue short: the SSH window already buffers
+		 * in libssh2, and a short queue is never slid or regrown
+		 * (those copies cost more than the crypto).  Pausing here is
+		 * what sh_deliver() does when the queue is full, so the
+		 * runtime calls input_room() once the guest reads. */
+		if (have >= DELIVER_HIGH) {
+			ch->c->input_paused = true;
+			room = 0;
+		} else if (room > DELIVER_HIGH - have) {
+			room = DELIVER_HIGH - have;
+		}
+		if (!have && room)
+			buf_reserve(q, DELIVER_HIGH); /* one allocation per burst */
 		/* With no room, read 0 bytes: that still drains the socket
 		 * for the other channels without taking this one's data. */
 		size_t want = room < sizeof(rbuf) ? room : sizeof(rbuf);
