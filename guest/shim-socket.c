@@ -55,6 +55,27 @@ static int connect_via(int fd, struct sk_entry *e, const struct so_addr *dst)
 	return 0;
 }
 
+/*
+ * native_from_bound() - a socket whose bind() was only remembered is about
+ * to connect natively (guest loopback): bind it for real now if the
+ * address exists in the guest (the wildcard, with the port asked for),
+ * and forget the remembered address, so getsockname() tells the truth.
+ */
+static void native_from_bound(int fd, struct sk_entry *e)
+{
+	static const uint8_t zero[16];
+	struct sockaddr_storage ss;
+	socklen_t l;
+
+	if (e->kind != SK_BOUND)
+		return;
+	if (memcmp(e->local.addr, zero, 16) == 0 &&
+	    so_addr_to_sa(&e->local, &ss, &l) == 0)
+		real_bind(fd, (struct sockaddr *)&ss, l);
+	e->kind = SK_NONE;
+	fdt_set(fd, e);
+}
+
 SHIM_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
 	const struct sockaddr *sa = SA_IN(addr);
@@ -84,6 +105,7 @@ SHIM_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 	e.family = family;
 	r = connect_via(fd, &e, &dst);
 	if (r == 1) {
+		native_from_bound(fd, &e);
 		errno = saved;
 		return real_connect(fd, sa, len);
 	}

@@ -267,6 +267,17 @@ static void test_loopback(void)
 	c = socket(AF_INET, SOCK_STREAM, 0);
 	CHECK_EQ(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
 	close(c);
+	/* a client that bound the wildcard, then connects to loopback
+	 * natively: bound for real, and getsockname tells the truth */
+	struct sockaddr_in w, me;
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	sin_set(&w, "0.0.0.0", 0);
+	CHECK_EQ(bind(c, (struct sockaddr *)&w, sizeof(w)), 0);
+	CHECK_EQ(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+	l = sizeof(me);
+	CHECK(getsockname(c, (struct sockaddr *)&me, &l) == 0 &&
+	      me.sin_addr.s_addr == htonl(INADDR_LOOPBACK) && me.sin_port != 0);
+	close(c);
 	/* a Unix socket is never touched */
 	c = socket(AF_UNIX, SOCK_STREAM, 0);
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
