@@ -42,11 +42,29 @@ void shim_warn_once(const char *what, const char *why)
 	}
 }
 
-const char *shim_socket_path(void)
+/*
+ * The guest socket's path is read once, when the library is loaded:
+ * programs may clear their environment before their first socket call
+ * (nginx does so in its workers, sshd for its children), and a process
+ * image that was started under sockout-run stays a guest of that sockoutd.
+ * This is the shim's only constructor, and all it does is copy a string.
+ */
+static char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+
+__attribute__((constructor)) static void shim_load(void)
 {
 	const char *path = getenv("SOCKOUT_SOCKET");
 
-	return path && *path ? path : SHIM_DEFAULT_SOCKET;
+	if (!path || !*path)
+		path = SHIM_DEFAULT_SOCKET;
+	/* One byte more than a socket path can hold: a longer one is
+	 * detected (and refused) in gp_call rather than cut short. */
+	snprintf(socket_path, sizeof(socket_path), "%s", path);
+}
+
+const char *shim_socket_path(void)
+{
+	return socket_path[0] ? socket_path : SHIM_DEFAULT_SOCKET;
 }
 
 static uint64_t netns_ino(void)

@@ -26,6 +26,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/un.h>
@@ -116,7 +117,7 @@ SHIM_EXPORT int listen(int fd, int backlog)
  * in the guest socket's directory (see the top of this file). */
 static void bury(int fd, struct sk_entry *e)
 {
-	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
 	const char *path = shim_socket_path();
 	char *slash;
 	int in;
@@ -130,12 +131,18 @@ static void bury(int fd, struct sk_entry *e)
 	else
 		snprintf(dir, sizeof(dir), ".");
 	in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (in >= 0 &&
+	    inotify_add_watch(in, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB) < 0) {
+		close(in);
+		in = -1;
+	}
+	/* No watch possible (no such directory, no inotify left): a
+	 * placeholder that never turns readable still beats a listener
+	 * that is readable forever and makes the server spin. */
+	if (in < 0)
+		in = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (in < 0)
 		return; /* keep the dead seqpacket: accept says ECONNABORTED */
-	if (inotify_add_watch(in, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB) < 0) {
-		close(in);
-		return;
-	}
 	ep_detach(fd, e);
 	if (adopt_fd(fd, in) < 0)
 		return;

@@ -409,6 +409,7 @@ static void test_listen(void)
 	snprintf(link, sizeof(link), "%s/g.sock", away);
 	CHECK_EQ(mkdir(away, 0700), 0);
 	setenv("SOCKOUT_SOCKET", link, 1);
+	shim_load();
 	close(seq_keep);
 	seq_keep = -1;
 	CHECK_EQ(accept(s, NULL, NULL), -1);
@@ -438,6 +439,7 @@ static void test_listen(void)
 	unlink(link);
 	rmdir(away);
 	setenv("SOCKOUT_SOCKET", sock_path, 1);
+	shim_load();
 
 	/* exec() loses the table: an inherited listener is recognised at
 	 * its first accept() and learns its address from sockoutd */
@@ -483,6 +485,7 @@ static void test_failures(void)
 	CHECK_EQ(errno, ENETUNREACH);
 	fake_mode = 0;
 	setenv("SOCKOUT_SOCKET", "/nonexistent/sockout.sock", 1);
+	shim_load();
 	CHECK_EQ(connect(fd, (struct sockaddr *)&dst, sizeof(dst)), -1);
 	CHECK_EQ(errno, ENETUNREACH);
 	/* loopback destinations still work without sockoutd */
@@ -570,6 +573,7 @@ int main(void)
 	CHECK(lsock >= 0);
 	fcntl(lsock, F_SETFL, 0);
 	setenv("SOCKOUT_SOCKET", sock_path, 1);
+	shim_load();
 	pthread_create(&th, NULL, fake_sockoutd, NULL);
 
 	test_table();
