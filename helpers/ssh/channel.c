@@ -710,6 +710,30 @@ int ssh_chan_steps(struct ssh_sess *s)
 	return moved;
 }
 
+bool ssh_chan_wants_input(const struct ssh_sess *s)
+{
+	if (s->ctl_busy)
+		return true;
+	if (s->idx == 0)
+		for (const struct ssh_fwd *f = fwds; f; f = f->next)
+			if (f->st == FW_UP && f->ll && !f->dead)
+				return true; /* accepts read the socket */
+	for (const struct ssh_chan *ch = s->chans; ch; ch = ch->next) {
+		switch (ch->st) {
+		case CS_QUEUED:
+			break;
+		case CS_OPEN:
+			if (ch->c && (!ch->eof_seen ||
+				      buf_len(&ch->c->to_overlay)))
+				return true;
+			break;
+		default:
+			return true;
+		}
+	}
+	return false;
+}
+
 void ssh_chan_session_down(struct ssh_sess *s, int err)
 {
 	while (s->chans) {

@@ -372,9 +372,11 @@ static void update_interest(struct ssh_sess *s)
 		e |= EPOLLOUT;
 	} else {
 		int d = libssh2_session_block_directions(s->ls);
-		/* Idle sessions without channels leave bytes unread (nothing
-		 * to give them to); EPOLLRDHUP still tells a dead server. */
-		if (s->st != SS_UP || s->nchans || s->ctl_busy || s->idx == 0)
+		/* Bytes only leave the socket through a libssh2 call made for
+		 * a channel or forward; with none, leave them there (the next
+		 * channel open reads them) and let EPOLLRDHUP tell a closed
+		 * server, or the loop would wake forever. */
+		if (s->st != SS_UP || ssh_chan_wants_input(s))
 			e |= EPOLLIN;
 		if (d & LIBSSH2_SESSION_BLOCK_OUTBOUND)
 			e |= EPOLLOUT;
@@ -560,7 +562,7 @@ static void sess_down(struct ssh_sess *s, const char *why)
 	enum ssh_state was = s->st;
 
 	s->st = SS_DOWN;
-	ssh_chan_session_down(s, was == SS_UP ? ECONNRESET : ENETUNREACH);
+	ssh_chan_session_down(s, ENETUNREACH);
 	s->blocked_fn = NULL;
 	s->blocked_obj = NULL;
 	s->ctl_busy = NULL;

@@ -131,6 +131,10 @@ int ssh_chan_steps(struct ssh_sess *s);
 /** ssh_chan_session_down() - reset every connection @s carried and drop
  *  its channel state (libssh2 frees the channels with the session). */
 void ssh_chan_session_down(struct ssh_sess *s, int err);
+/** ssh_chan_wants_input() - will the next pump read @s's socket?  When
+ *  nothing would (no channel or forward needs it), EPOLLIN must be off or
+ *  unread bytes would wake the loop forever. */
+bool ssh_chan_wants_input(const struct ssh_sess *s);
 /** ssh_chan_session_up() - @s logged in: re-request forwards. */
 void ssh_chan_session_up(struct ssh_sess *s);
 /** ssh_rendezvous_init() - register the `rendezvous' forward, if any. */
