@@ -57,6 +57,12 @@ log "a refused target fails the connect with ECONNREFUSED"
 out=$(probe "$NS_H" office -t 127.0.0.1:9 connect 198.51.100.2:9 </dev/null 2>&1) && fail "connect to a closed port succeeded"
 echo "$out" | grep -q "Connection refused" || fail "expected ECONNREFUSED, got: $out"
 
+log "an idle helper does not spin (a busy loop would burn ~2 s of CPU here)"
+cpu() { awk '{print $14 + $15}' "/proc/$HELPER_PID/stat"; }
+c0=$(cpu); sleep 2; c1=$(cpu)
+log "CPU ticks while idle for 2 s: $((c1 - c0))"
+[ $((c1 - c0)) -lt 100 ] || fail "the idle helper used $((c1 - c0)) ticks in 2 s"
+
 log "status"
 probe "$NS_H" office status | tee "$T/status.json" | grep -q '"state":"up"' || fail "status"
 pass

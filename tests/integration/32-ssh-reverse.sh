@@ -55,6 +55,17 @@ wait_tcp "$NS_S" 18081 20
 ip netns exec "$NS_H" curl -sS --max-time 60 -o "$T/got2.bin" http://198.51.100.2:18081/data.bin || fail "curl via 198.51.100.2:18081"
 [ "$(sha "$T/got2.bin")" = "$(sha "$T/www/data.bin")" ] || fail "sha256 differs (18081)"
 
+log "sshd restarts: the helper logs in again and asks for the forward again"
+descendants() { local p; echo "$1"; for p in $(ps -o pid= --ppid "$1"); do descendants "$p"; done; }
+kill -9 $(descendants "$SSHD_PID")
+wait_for 15 grep -q "lost" "$T/helper-office.log" || fail "helper did not notice the dead sshd"
+bgns "$NS_S" "$SSHD" -D -f "$T/ssh/gw.conf" -E "$T/sshd-gw2.log"
+SSHD_PID=$(echo $_pids | cut -d' ' -f1)
+ssh_wait_up office 2 20
+wait_tcp "$NS_S" 8080 20
+ip netns exec "$NS_S" curl -sS --max-time 60 -o "$T/got3.bin" http://127.0.0.1:8080/data.bin || fail "curl after sshd restart"
+[ "$(sha "$T/got3.bin")" = "$(sha "$T/www/data.bin")" ] || fail "sha256 differs after restart"
+
 log "the guest stops listening: the gateway port goes away"
 kill "$HTTP_PID"
 wait "$HTTP_PID" 2>/dev/null
