@@ -22,6 +22,7 @@ LDLIBS_tests_unit_test-im-config := $(IM_LIBS)
 # takes precedence over the generic tests/tools pattern rule.
 ALL_TARGETS += $(B)/tests/tools/im-inject
 $(B)/tests/tools/im-inject: $(B)/tests/tools/im-inject.o $(B)/helpers/im/crypto.o \
+		$(B)/helpers/im/socks5.o $(B)/helpers/im/xep65.o \
 		$(B)/helpers/im/rpc.o $(B)/helpers/im/config.o $(LIBCOMMON)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(IM_LIBS)

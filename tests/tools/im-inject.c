@@ -13,6 +13,14 @@
  *                 sealed "refuse"), then that message replayed, a tampered
  *                 copy, and the first hello replayed.
  *
+ * and, as baselines for bench/im.sh (TO is our own full JID):
+ *
+ *   s5bench PROXYJID HOST PORT SECS   a raw SOCKS5 bytestream through the
+ *                 server's proxy, both ends in this process; prints MB/s
+ *   msgbench COUNT SIZE   COUNT messages of SIZE base64 bytes to ourselves
+ *                 through the server; prints MB/s and a small message's
+ *                 round-trip time in ms
+ *
  * Exit 0 when the mode ran (and, for session, the refuse came back).
  */
 #include <errno.h>
@@ -22,6 +30,10 @@
 #include <string.h>
 #include <strophe.h>
 #include <time.h>
+#include <poll.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "helpers/im/im.h"
 
@@ -38,6 +50,8 @@ static int have_keys, refused;
 static uint8_t hello1[IM_HELLO_LEN];
 static uint8_t sealed[1024];
 static size_t sealed_len;
+static long bench_got;
+static int activated;
 
 static void send_b64(const uint8_t *p, size_t n)
 {
@@ -76,6 +90,10 @@ static int on_message(xmpp_conn_t *c, xmpp_stanza_t *st, void *ud)
 
 	if (!x)
 		return 1;
+	if (!strcmp(mode, "msgbench")) {
+		bench_got++;
+		return 1;
+	}
 	char *t = xmpp_stanza_get_text(x);
 	if (!t || sodium_base642bin(bin, sizeof(bin), t, strlen(t), NULL, &n,
 				    NULL, sodium_base64_VARIANT_ORIGINAL) < 0) {
@@ -176,13 +194,157 @@ static int do_session(void)
 	return 0;
 }
 
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int s5_dial(const char *host, const char *port, const char *hex)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	uint8_t b[64];
+	int fd;
+
+	if (getaddrinfo(host, port, &hints, &ai) != 0)
+		return -1;
+	fd = socket(ai->ai_family, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	s5_greeting(b);
+	if (write(fd, b, S5_GREETING_LEN) != S5_GREETING_LEN || read(fd, b, 2) != 2 ||
+	    s5_parse_method(b, 2) != 2)
+		return -1;
+	s5_request(b, hex);
+	if (write(fd, b, S5_REQ_LEN) != S5_REQ_LEN)
+		return -1;
+	size_t got = 0;
+	while (got < 47) {
+		ssize_t n = read(fd, b + got, 47 - got);
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+		if (s5_parse_reply(b, got) > 0)
+			break;
+	}
+	return fd;
+}
+
+static int on_act(xmpp_conn_t *c, xmpp_stanza_t *st, void *ud)
+{
+	(void)c;
+	(void)ud;
+	const char *t = xmpp_stanza_get_type(st);
+	activated = t && !strcmp(t, "result") ? 1 : -1;
+	return 0;
+}
+
+static int do_s5bench(char **a)
+{
+	const char *me = xmpp_conn_get_bound_jid(conn);
+	char hex[41], sid[33];
+	uint8_t rnd[16];
+	int secs = atoi(a[3]);
+
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(sid, sizeof(sid), rnd, sizeof(rnd));
+	if (s5_dst_addr(sid, me, me, hex) < 0)
+		return 1;
+	int tfd = s5_dial(a[1], a[2], hex);
+	int ifd = tfd >= 0 ? s5_dial(a[1], a[2], hex) : -1;
+	if (ifd < 0) {
+		fprintf(stderr, "im-inject: SOCKS5 to the proxy failed\n");
+		return 1;
+	}
+	xmpp_id_handler_add(conn, on_act, "act1", NULL);
+	xmpp_send_raw_string(conn, "<iq type='set' id='act1' to='%s'><query xmlns="
+			     "'http://jabber.org/protocol/bytestreams' sid='%s'>"
+			     "<activate>%s</activate></query></iq>", a[0], sid, me);
+	for (int i = 0; i < 500 && !activated; i++)
+		xmpp_run_once(ctx, 10);
+	if (activated != 1) {
+		fprintf(stderr, "im-inject: activation failed\n");
+		return 1;
+	}
+	static uint8_t buf[256 * 1024];
+	double t0 = mono(), t1;
+	long long rx = 0;
+	struct pollfd p[2] = { { .fd = ifd, .events = POLLOUT },
+			       { .fd = tfd, .events = POLLIN } };
+	while ((t1 = mono()) - t0 < secs) {
+		if (poll(p, 2, 100) < 0)
+			break;
+		if (p[0].revents & POLLOUT)
+			if (send(ifd, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno != EAGAIN)
+				break;
+		if (p[1].revents & POLLIN) {
+			ssize_t n = recv(tfd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (n > 0)
+				rx += n;
+			else if (n == 0)
+				break;
+		}
+	}
+	printf("%.1f\n", (double)rx / (t1 - t0) / 1e6);
+	close(ifd);
+	close(tfd);
+	return 0;
+}
+
+static int do_msgbench(char **a)
+{
+	long count = atol(a[0]);
+	size_t size = (size_t)atol(a[1]);
+	char *body = malloc(size + 1);
+
+	memset(body, 'A', size);
+	body[size] = '\0';
+	/* round trip of a small message, averaged */
+	double rtt = 0;
+	for (int i = 0; i < 20; i++) {
+		long want = bench_got + 1;
+		double t0 = mono();
+		xmpp_send_raw_string(conn, "<message type='normal' to='%s'><sockout "
+				     "xmlns='" IM_NS "'>AAAA</sockout></message>", to);
+		while (bench_got < want && mono() - t0 < 5)
+			xmpp_run_once(ctx, 1);
+		rtt += mono() - t0;
+	}
+	bench_got = 0;
+	double t0 = mono();
+	long sent = 0;
+	while (bench_got < count && mono() - t0 < 60) {
+		/* keep a bounded number in flight, like a windowed sender */
+		while (sent < count && sent - bench_got < 8) {
+			xmpp_send_raw_string(conn, "<message type='normal' to='%s'>"
+					     "<sockout xmlns='" IM_NS "'>%s</sockout></message>",
+					     to, body);
+			sent++;
+		}
+		xmpp_run_once(ctx, 1);
+	}
+	double dt = mono() - t0;
+	/* payload bytes a helper would carry: base64 decodes to 3/4 */
+	printf("%.2f %.2f\n", (double)bench_got * size * 3 / 4 / dt / 1e6,
+	       rtt / 20 * 1000);
+	free(body);
+	return bench_got == count ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	int rc = 0;
 
 	if (argc < 8) {
 		fprintf(stderr, "usage: im-inject HOST PORT JID PASSWORD CAFILE TO "
-				"junk|forged-hello|session [IDENTITY PEERKEY]\n");
+				"junk|forged-hello|session [IDENTITY PEERKEY]\n"
+				"       ... s5bench PROXYJID HOST PORT SECS | msgbench COUNT SIZE\n");
 		return 2;
 	}
 	if (sodium_init() < 0)
@@ -240,6 +402,10 @@ int main(int argc, char **argv)
 		free(fake.sk);
 	} else if (!strcmp(mode, "session")) {
 		rc = do_session();
+	} else if (!strcmp(mode, "s5bench") && argc >= 12) {
+		rc = do_s5bench(argv + 8);
+	} else if (!strcmp(mode, "msgbench") && argc >= 10) {
+		rc = do_msgbench(argv + 8);
 	} else {
 		fprintf(stderr, "im-inject: unknown mode %s\n", mode);
 		rc = 2;

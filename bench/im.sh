@@ -1,0 +1,77 @@
+#!/bin/bash
+# bench/im.sh - sockout-im against raw transfers through the same Prosody,
+# on the NAT topology of the tests (tests/lib-im.sh), all measured in this
+# run.  Run by bench/run (`make bench`), or alone: bench/im.sh
+#
+#   bulk      guest curl over a bytestream   vs  a raw SOCKS5 stream through
+#                                               the same mod_proxy65
+#   in-band   guest curl, `inband yes'       vs  raw 16 KiB messages through
+#                                               the same server (8 in flight)
+#   setup     guest connect() time (curl's time_connect) vs one small XMPP
+#             message's round trip through the server
+set -u
+export SOCKOUT_TOP=${SOCKOUT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+. "$SOCKOUT_TOP/tests/lib.sh"
+. "$SOCKOUT_TOP/tests/lib-im.sh"
+need curl python3
+SECS=${BENCH_SECS:-5}
+INJ=$BIN/tests/tools/im-inject
+[ -x "$INJ" ] || fail "$INJ not built"
+
+im_setup
+im_conf a alice@example.org/sockout bob@example.org "$KEY_B"
+im_conf b bob@example.org/sockout alice@example.org "$KEY_A"
+im_start a
+im_start b
+sockoutd_start a "connect port 8080 helper home to bob@example.org" "connect any deny" "accept any deny"
+sockoutd_start b "accept port 8080 helper home" "connect any deny" "accept any deny"
+im_wait_session a
+im_wait_session b
+wait_for 20 grep -q "bytestream proxy" "$T/im-a.log" || fail "no proxy"
+mkdir "$T/www"
+head -c $((40 * SECS * 1024 * 1024)) /dev/zero | openssl enc -aes-128-ctr -pass pass:x -nosalt -pbkdf2 \
+	>"$T/www/big.bin" 2>/dev/null || mkdata "$T/www/big.bin" $((40 * SECS))
+mkdata "$T/www/mid.bin" 16
+echo hi >"$T/www/tiny.txt"
+cd "$T/www" || fail cd
+bg guest_b python3 -m http.server 8080 >"$T/guest-http.log" 2>&1
+wait_for 20 grep -q "accepting port 8080" "$T/im-b.log" || fail "no listener"
+
+ratio() { python3 -c "import sys; b=float(sys.argv[2]); print('%.2f' % (float(sys.argv[1])/b if b else 0))" "$1" "$2"; }
+verdict() { python3 -c "import sys; print('met' if float(sys.argv[1]) >= float(sys.argv[2]) else 'NOT met')" "$1" "$2"; }
+inj() { ip netns exec "$NS_HA" "$INJ" $IM_SERVER 5222 mallory@example.org/bench pw-mallory \
+	"$PDIR/example.org.crt" mallory@example.org/bench "$@" 2>>"$T/inject.log"; }
+fetch_mbps() { # URL-PATH: MB/s as curl saw it
+	guest_a curl -sS --max-time 120 -o /dev/null -w '%{speed_download}\n' "http://203.0.113.99:8080/$1" |
+		python3 -c 'import sys; print("%.1f" % (float(sys.stdin.read())/1e6))'
+}
+setup_ms() { # mean connect() time over 10 connections, ms
+	local i s=""
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		s="$s $(guest_a curl -sS --max-time 20 -o /dev/null -w '%{time_connect}' http://203.0.113.99:8080/tiny.txt)"
+	done
+	python3 -c 'import sys; v=[float(x) for x in sys.argv[1:]]; print("%.1f" % (1000*sum(v)/len(v)))' $s
+}
+
+echo "sockout-im vs raw transfers through the same Prosody (prosody $(dpkg-query -W -f='${Version}' prosody 2>/dev/null)), $(nproc) cores"
+raw_s5=$(inj s5bench proxy.example.org $IM_SERVER 5000 "$SECS") || raw_s5=0
+read -r raw_msg rtt < <(inj msgbench 400 21848) || true
+bulk=$(fetch_mbps big.bin)
+r=$(ratio "$bulk" "$raw_s5")
+echo "bulk:    raw SOCKS5 via proxy65 ${raw_s5} MB/s   sockout-im bytestream ${bulk} MB/s   ratio ${r}  target >= 0.8: $(verdict "$r" 0.8)"
+bs_setup=$(setup_ms)
+echo "setup:   XMPP message round trip ${rtt:-0} ms   sockout-im connect (bytestream) ${bs_setup} ms   ratio $(ratio "$bs_setup" "${rtt:-0}") round trips"
+
+# in-band: alice's helper again with `inband yes'
+kill -TERM "$IM_PID_a"
+wait_for 10 sh -c "! kill -0 $IM_PID_a" || fail "helper A did not stop"
+echo "inband yes" >>"$T/a/im.conf"
+im_start a
+wait_for 30 sh -c "grep -c 'secure session up' $T/im-a.log | grep -q 2" || fail "no in-band session"
+wait_for 20 sh -c "grep -c 'helper home up' $T/sockoutd-a.log | grep -q 2" || fail "sockoutd A did not redial"
+inb=$(fetch_mbps mid.bin)
+r=$(ratio "$inb" "$raw_msg")
+echo "in-band: raw 16 KiB messages ${raw_msg:-0} MB/s   sockout-im in-band ${inb} MB/s   ratio ${r}  target >= 0.8: $(verdict "$r" 0.8)"
+ib_setup=$(setup_ms)
+echo "setup:   XMPP message round trip ${rtt:-0} ms   sockout-im connect (in-band) ${ib_setup} ms   ratio $(ratio "$ib_setup" "${rtt:-0}") round trips"
+exit 0
