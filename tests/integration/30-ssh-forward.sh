@@ -53,6 +53,26 @@ for i in 1 2 3 4 5 6 7 8; do
 	[ "$(sha "$T/par$i.out")" = "$(sha "$T/down.bin")" ] || fail "parallel $i sha256 differs"
 done
 
+log "64 short connections at once, over 2 sessions"
+ssh_helper_conf "$T/multi.conf" 198.51.100.2 2222 multi "sessions 2"
+ssh_helper "$NS_H" "$T/multi.conf" multi
+ssh_wait_up multi 2
+mkdata "$T/small.bin" 1
+bgns "$NS_S" socat -U TCP-LISTEN:9003,bind=127.0.0.1,reuseaddr,fork,backlog=128 OPEN:"$T/small.bin"
+wait_tcp "$NS_S" 9003
+ppids=""
+for i in $(seq 1 64); do
+	probe "$NS_H" multi -t 127.0.0.1:9003 connect 198.51.100.2:9003 </dev/null >"$T/many$i.out" 2>"$T/many$i.err" &
+	ppids="$ppids $!"
+done
+wait_ok=1
+for j in $ppids; do wait "$j" || wait_ok=0; done
+[ $wait_ok = 1 ] || fail "a short connection failed: $(cat "$T"/many*.err | sort | uniq -c)"
+for i in $(seq 1 64); do
+	[ "$(sha "$T/many$i.out")" = "$(sha "$T/small.bin")" ] || fail "short connection $i sha256 differs"
+done
+probe "$NS_H" multi status | grep -q '"channels":0.*"channels":0' || fail "channels left over: $(probe "$NS_H" multi status)"
+
 log "a refused target fails the connect with ECONNREFUSED"
 out=$(probe "$NS_H" office -t 127.0.0.1:9 connect 198.51.100.2:9 </dev/null 2>&1) && fail "connect to a closed port succeeded"
 echo "$out" | grep -q "Connection refused" || fail "expected ECONNREFUSED, got: $out"
