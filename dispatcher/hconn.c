@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -155,16 +156,32 @@ static void update_events(struct helper *h)
 		ev_mod(&h->dev, EPOLLIN | (buf_len(&h->out) ? EPOLLOUT : 0));
 }
 
+/* The helper's buffers stay allocated while it is connected: buf_consume()
+ * gives back big emptied buffers, which in a bulk transfer would mean a
+ * fresh 256 KiB block (and its page faults) for every chunk.  There are only
+ * a few helpers, so keeping theirs costs little. */
+static void consume_keep(struct buf *b, size_t n)
+{
+	b->head += n;
+	if (b->head >= b->tail)
+		b->head = b->tail = 0;
+}
+
 static void flush(struct helper *h)
 {
 	if (h->dev.fd < 0 || h->broken)
 		return;
-	if (buf_len(&h->out) && buf_write_fd(&h->out, h->dev.fd) < 0 &&
-	    errno != EAGAIN && errno != EINTR) {
-		char why[96];
-		snprintf(why, sizeof(why), "data socket: %s", strerror(errno));
-		helper_break(h, why);
-		return;
+	if (buf_len(&h->out)) {
+		ssize_t n = send(h->dev.fd, buf_peek(&h->out), buf_len(&h->out),
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			consume_keep(&h->out, (size_t)n);
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			char why[96];
+			snprintf(why, sizeof(why), "data socket: %s", strerror(errno));
+			helper_break(h, why);
+			return;
+		}
 	}
 	update_events(h);
 	if (h->blocked && !h->unblocking && buf_len(&h->out) < OUT_LOW) {
@@ -178,8 +195,14 @@ static void flush(struct helper *h)
 int helper_send(struct helper *h, uint8_t type, uint32_t id, uint32_t arg,
 		const void *p, size_t len)
 {
+	struct so_hdr sh = { .len = (uint32_t)len, .type = type, .id = id, .arg = arg };
+	uint8_t hdr[SO_HDR_LEN];
+	size_t done = 0, total = SO_HDR_LEN + len;
+
 	if (h->dev.fd < 0 || h->broken)
 		return -ENOTCONN;
+	if (len > SO_MAX_PAYLOAD)
+		return -EMSGSIZE;
 	if (h->fifo_n == h->fifo_cap) {
 		size_t cap = h->fifo_cap ? h->fifo_cap * 2 : 64;
 		struct hreq *f = malloc(cap * sizeof(*f));
@@ -194,16 +217,44 @@ int helper_send(struct helper *h, uint8_t type, uint32_t id, uint32_t arg,
 		h->fifo_cap = cap;
 		h->fifo_head = 0;
 	}
-	if (so_send(&h->out, type, 0, id, arg, p, len) < 0) {
-		helper_break(h, "out of memory");
-		return -ENOMEM;
+	so_hdr_encode(hdr, &sh);
+	/* Nothing queued: write header and payload straight from where they
+	 * are (a WRITE's payload is the relay's buffer), and queue only what
+	 * the socket did not take.  Saves a copy of every relayed byte. */
+	if (!buf_len(&h->out)) {
+		struct iovec iov[2] = { { .iov_base = hdr, .iov_len = SO_HDR_LEN },
+					{ .iov_base = (void *)p, .iov_len = len } };
+		struct msghdr m = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+		ssize_t n = sendmsg(h->dev.fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			done = (size_t)n;
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			char why[96];
+			snprintf(why, sizeof(why), "data socket: %s", strerror(errno));
+			helper_break(h, why);
+			return -ENOTCONN;
+		}
+	}
+	if (done < total) {
+		int r = 0;
+		if (done < SO_HDR_LEN) {
+			r = buf_append(&h->out, hdr + done, SO_HDR_LEN - done);
+			if (!r && len)
+				r = buf_append(&h->out, p, len);
+		} else {
+			r = buf_append(&h->out, (const uint8_t *)p + (done - SO_HDR_LEN),
+				       total - done);
+		}
+		if (r < 0) {
+			helper_break(h, "out of memory");
+			return -ENOMEM;
+		}
 	}
 	h->fifo[(h->fifo_head + h->fifo_n) % h->fifo_cap] =
 		(struct hreq){ .type = type, .id = id };
 	h->fifo_n++;
-	/* Write at once: small requests should not wait a loop round. */
-	flush(h);
-	return h->broken ? -ENOTCONN : 0;
+	update_events(h);
+	return 0;
 }
 
 static void hello_reply(struct helper *h, const struct so_hdr *hd)
@@ -291,7 +342,7 @@ static void data_cb(struct ev *ev, uint32_t events)
 		default:
 			relay_reply(h, &q, &hd, p);
 		}
-		so_done(&h->in, &hd);
+		consume_keep(&h->in, SO_HDR_LEN + hd.len);
 	}
 	if (r < 0)
 		helper_break(h, "protocol error: malformed reply");
@@ -361,6 +412,12 @@ static void helper_dial(struct helper *h)
 		return;
 	}
 	net_set_nonblock(fd);
+	/* Room for a whole WRITE and more in the socket, so a 256 KiB chunk
+	 * usually goes in one call (FORCE needs CAP_NET_ADMIN; else the
+	 * sysctl maximum applies). */
+	int sz = 4 << 20;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	if (ev_add(&h->dev, fd, EPOLLIN, data_cb) < 0) {
 		close(fd);
 		timer_set(&h->redial, h->backoff_ms);

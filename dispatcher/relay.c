@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -55,6 +56,7 @@ struct rconn {
 	bool helper_eof;    /* the helper's peer finished sending */
 	bool down_done;	    /* ... and we shut the guest end for writing */
 	bool blocked;	    /* on h->blocked: the data socket is congested */
+	bool up_bulk;	    /* the last guest read filled the room */
 	uint32_t inflight;  /* bytes of c->up in the outstanding WRITE */
 	uint32_t lid;	    /* accepted: the listener */
 	uint32_t pid;
@@ -348,7 +350,7 @@ static void conn_cb(struct ev *ev, uint32_t events)
 		ssize_t n;
 		if (room > SO_MAX_DATA)
 			room = SO_MAX_DATA;
-		if (buf_len(&c->up)) {
+		if (c->up.data) {
 			/* data is flowing: read straight into the queue */
 			n = buf_read_fd(&c->up, fd, room);
 		} else {
@@ -364,7 +366,11 @@ static void conn_cb(struct ev *ev, uint32_t events)
 			conn_close(c, errno == ECONNRESET ? ECONNRESET : errno);
 			return;
 		}
-		buf_trim(&c->up);
+		/* A full read means more is coming: keep the buffer for it.
+		 * A short one means the guest paused: let it go once sent. */
+		c->up_bulk = n > 0 && (size_t)n == room;
+		if (!buf_len(&c->up) && !c->up_bulk)
+			buf_free(&c->up);
 	}
 	if (events & EPOLLOUT) {
 		if (buf_write_fd(&c->down, fd) < 0 && errno != EAGAIN &&
@@ -626,8 +632,17 @@ void relay_reply(struct helper *h, const struct hreq *q,
 			helper_fail(h, "protocol error: WRITE reply claims more than was sent");
 			return;
 		}
-		buf_consume(&c->up, hd->arg);
-		buf_trim(&c->up);
+		/* not buf_consume(): it would give back the block that the
+		 * next chunk of a bulk transfer is about to need */
+		c->up.head += hd->arg;
+		if (c->up.head >= c->up.tail) {
+			int pending = 0;
+			c->up.head = c->up.tail = 0;
+			/* ...unless nothing is waiting: an idle connection
+			 * must not keep a chunk-sized block */
+			if (!c->up_bulk || ioctl(c->ev.fd, FIONREAD, &pending) < 0 || pending <= 0)
+				buf_free(&c->up);
+		}
 		c->bytes_up += hd->arg;
 		if (hd->arg < c->inflight)
 			c->wait_writable = true;

@@ -54,7 +54,7 @@ wait_for 5 grep -q RELOADING=1 "$T/notify.log" || fail "no RELOADING=1"
 [ "$(grep -c READY=1 "$T/notify.log")" -ge 2 ] || wait_for 5 sh -c "[ \$(grep -c READY=1 $T/notify.log) -ge 2 ]" || fail "no READY=1 after reload"
 kill -TERM $D
 wait $D || fail "sockoutd exit status $? on SIGTERM"
-grep -q STOPPING=1 "$T/notify.log" || fail "no STOPPING=1"
+wait_for 5 grep -q STOPPING=1 "$T/notify.log" || fail "no STOPPING=1"
 [ -e "$T/run/guest.sock" ] && fail "guest socket left behind"
 [ -e "$T/run/control.sock" ] && fail "control socket left behind"
 cat "$T/notify.log"
