@@ -133,8 +133,10 @@ int glisten_deliver(struct glisten *l, int fd, const struct so_addr *local,
 			    .msg_control = cm.b,
 			    .msg_controllen = sizeof(cm.b) };
 
-	if (l->sev.fd < 0 || l->guest_end >= 0)
-		return -ENOTCONN; /* not granted yet, or closing */
+	/* Before the guest has its end (a helper listener whose LISTEN reply
+	 * is still on its way) messages simply queue for it. */
+	if (l->sev.fd < 0)
+		return -ENOTCONN;
 	r.local = *local;
 	r.peer = *peer;
 	gp_reply_encode(p, &r);

@@ -466,6 +466,8 @@ int relay_connect(struct helper *h, struct greq *g, const struct so_addr *dst,
 	snprintf(sc.target, sizeof(sc.target), "%s", target ? target : "");
 	size_t n = so_connect_encode(p, &sc);
 	c->dst = *dst;
+	/* until CONNECTED says better: the unspecified address, port 0 */
+	c->local.family = dst->family;
 	c->pid = greq_req(g)->pid;
 	c->state = RC_CONNECTING;
 	if (helper_send(h, SO_CONNECT, id, 0, p, n) < 0) {
