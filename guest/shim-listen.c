@@ -10,13 +10,15 @@
  *
  * When sockoutd goes away (restart, upgrade) the seqpacket reads EOF.  The
  * shim then asks for the listener again at once; if sockoutd is not back
- * yet, the descriptor becomes a placeholder, an inotify watch on the guest
- * socket's directory.  It is never readable while nothing changes there,
- * so a server polling its listener idles instead of spinning on errors, and
- * it becomes readable when sockoutd re-creates its socket: the program's
- * next accept() re-makes the listener and goes on.  A blocking accept()
- * simply waits through the outage.  Only processes sharing one listener
- * lose out: after such a revival one of them holds it.
+ * yet, the descriptor becomes a placeholder, a timerfd that turns readable
+ * once a second.  A server polling its listener thus idles (one wakeup a
+ * second) instead of spinning on errors, and each wakeup's accept() asks
+ * sockoutd again; once it answers, the listener is re-made and the server
+ * goes on.  A blocking accept() simply waits through the outage.  (An
+ * inotify watch on the socket's directory would react faster but misses a
+ * sockoutd caught between bind() and listen(), and a stale socket file.)
+ * Only processes sharing one listener lose out: after such a revival one
+ * of them holds it.
  */
 #include "shim.h"
 
@@ -24,12 +26,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/inotify.h>
-#include <sys/ioctl.h>
-#include <sys/un.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 /* listen() on a socket nobody bound: the kernel would pick a port on the
@@ -113,59 +112,46 @@ SHIM_EXPORT int listen(int fd, int backlog)
 	return 0;
 }
 
-/* Put a placeholder on @fd that turns readable when something appears
- * in the guest socket's directory (see the top of this file). */
+/* How often a listener waiting for sockoutd looks for it again. */
+#define REVIVE_INTERVAL_S 1
+
+/* Put a placeholder on @fd that turns readable once a second, so the
+ * program's next accept() looks for sockoutd again (see the top of this
+ * file). */
 static void bury(int fd, struct sk_entry *e)
 {
-	char dir[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
-	const char *path = shim_socket_path();
-	char *slash;
-	int in;
+	struct itimerspec its = { .it_interval = { REVIVE_INTERVAL_S, 0 },
+				  .it_value = { REVIVE_INTERVAL_S, 0 } };
+	int t = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		slash[1] = 0;
-	else if (slash)
-		*slash = 0;
-	else
-		snprintf(dir, sizeof(dir), ".");
-	in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (in >= 0 &&
-	    inotify_add_watch(in, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB) < 0) {
-		close(in);
-		in = -1;
+	if (t >= 0 && timerfd_settime(t, 0, &its, NULL) < 0) {
+		close(t);
+		t = -1;
 	}
-	/* No watch possible (no such directory, no inotify left): a
-	 * placeholder that never turns readable still beats a listener
-	 * that is readable forever and makes the server spin. */
-	if (in < 0)
-		in = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (in < 0)
+	/* No timer left: a placeholder that never turns readable still
+	 * beats a listener that is readable forever and makes the server
+	 * spin; a blocking accept() still retries (see revive()). */
+	if (t < 0)
+		t = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (t < 0)
 		return; /* keep the dead seqpacket: accept says ECONNABORTED */
 	ep_detach(fd, e);
-	if (adopt_fd(fd, in) < 0)
+	if (adopt_fd(fd, t) < 0)
 		return;
 	ep_attach(fd, e);
 	e->dead = 1;
 	fdt_set(fd, e);
 }
 
+/* Consume the placeholder's expirations (it may be in blocking mode). */
 static void drain(int fd)
 {
-	char buf[4096];
-	int n = 0;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint64_t n;
 
-	/* FIONREAD first: the placeholder may be blocking. */
-	if (ioctl(fd, FIONREAD, &n) < 0)
+	if (poll(&p, 1, 0) == 1 && (p.revents & POLLIN) &&
+	    read(fd, &n, sizeof(n)) < 0)
 		return;
-	while (n > 0) {
-		ssize_t r = read(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf));
-
-		if (r <= 0)
-			return;
-		n -= (int)r;
-	}
 }
 
 /**
@@ -192,7 +178,8 @@ static int revive(int fd, struct sk_entry *e)
 		}
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 
-		if (poll(&p, 1, -1) < 0)
+		/* The timeout covers the eventfd placeholder. */
+		if (poll(&p, 1, REVIVE_INTERVAL_S * 1000) < 0)
 			return -errno;
 		drain(fd);
 	}

@@ -403,7 +403,7 @@ static void test_listen(void)
 	close(c);
 
 	/* sockoutd is away for a while: the listener idles on a
-	 * placeholder that wakes up when the guest socket reappears */
+	 * placeholder that wakes up now and then to look for it */
 	char away[128], link[160];
 	snprintf(away, sizeof(away), "%s/away", dir);
 	snprintf(link, sizeof(link), "%s/g.sock", away);
@@ -415,7 +415,6 @@ static void test_listen(void)
 	CHECK_EQ(accept(s, NULL, NULL), -1);
 	CHECK_EQ(errno, EAGAIN);
 	struct pollfd ap = { .fd = s, .events = POLLIN };
-	CHECK_EQ(poll(&ap, 1, 0), 0);
 	CHECK_EQ(accept(s, NULL, NULL), -1);
 	CHECK_EQ(errno, EAGAIN);
 	l = sizeof(got);
