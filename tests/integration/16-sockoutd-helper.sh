@@ -31,6 +31,7 @@ helper plain    data $T/run/plain.data event $T/run/plain.event
 connect port 7000   helper plain to 198.51.100.2:7000
 connect port 8000   helper plain to 198.51.100.2:8000
 accept  port 9100   helper plain
+accept  port 9101   helper plain
 connect any         deny
 CONF
 start_sockoutd "$T/sockoutd.conf"
@@ -66,6 +67,17 @@ echo "via the helper" | ip netns exec "$NS_S" timeout 10 nc -q 2 198.51.100.1 91
 [ "$(cat "$T/nc.out")" = "via the helper" ] || fail "echo: $(cat "$T/nc.out")"
 wait $LP || fail "listener: $(cat "$T/l.out")"
 grep -q "^accept op 3 status 0 local 0.0.0.0:9100 peer 198.51.100.2:" "$T/l.out" || fail "accept: $(cat "$T/l.out")"
+
+if [ -x "$BIN/sockout-run" ] && command -v curl >/dev/null; then
+	log "an unmodified http.server in the guest, served through the helper"
+	(cd "$T/www" && exec ip netns exec "$NS_G" "$BIN/sockout-run" -s "$GUEST_SOCK" -- \
+		python3 -m http.server 9101) >"$T/ghttp.log" 2>&1 &
+	_pids="$! $_pids"
+	wait_tcp "$NS_H" 9101
+	ip netns exec "$NS_S" curl -sS --max-time 60 -o "$T/ghttp.bin" \
+		http://198.51.100.1:9101/data.bin 2>"$T/gcurl.log" || fail "curl to the guest server: $(cat "$T/gcurl.log")"
+	[ "$(sha "$T/ghttp.bin")" = "$(sha "$T/www/data.bin")" ] || fail "guest server sha256 differs"
+fi
 
 log "a connection in flight shows in sockoutctl connections"
 cat >"$T/midway.py" <<'PY'
