@@ -115,22 +115,28 @@ SHIM_EXPORT int listen(int fd, int backlog)
 /* How often a listener waiting for sockoutd looks for it again. */
 #define REVIVE_INTERVAL_S 1
 
-/* Put a placeholder on @fd that turns readable once a second, so the
- * program's next accept() looks for sockoutd again (see the top of this
- * file). */
-static void bury(int fd, struct sk_entry *e)
+/*
+ * bury() - put a placeholder on @fd: with @retry one that turns readable
+ * once a second, so the program's next accept() looks for sockoutd again
+ * (see the top of this file); without, one that never turns readable, for
+ * a listener sockoutd refused outright.
+ */
+static void bury(int fd, struct sk_entry *e, int retry)
 {
 	struct itimerspec its = { .it_interval = { REVIVE_INTERVAL_S, 0 },
 				  .it_value = { REVIVE_INTERVAL_S, 0 } };
-	int t = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	int t = -1;
 
-	if (t >= 0 && timerfd_settime(t, 0, &its, NULL) < 0) {
-		close(t);
-		t = -1;
+	if (retry) {
+		t = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (t >= 0 && timerfd_settime(t, 0, &its, NULL) < 0) {
+			close(t);
+			t = -1;
+		}
 	}
-	/* No timer left: a placeholder that never turns readable still
-	 * beats a listener that is readable forever and makes the server
-	 * spin; a blocking accept() still retries (see revive()). */
+	/* Never readable still beats a listener that is readable forever
+	 * and makes the server spin; a blocking accept() waiting for
+	 * sockoutd retries on its own (see revive()). */
 	if (t < 0)
 		t = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (t < 0)
@@ -139,7 +145,7 @@ static void bury(int fd, struct sk_entry *e)
 	if (adopt_fd(fd, t) < 0)
 		return;
 	ep_attach(fd, e);
-	e->dead = 1;
+	e->dead = retry ? SK_DEAD_RETRY : SK_DEAD_REFUSED;
 	fdt_set(fd, e);
 }
 
@@ -163,13 +169,24 @@ static void drain(int fd)
  */
 static int revive(int fd, struct sk_entry *e)
 {
-	int nonblock = fcntl(fd, F_GETFL) & O_NONBLOCK;
+	int nonblock = fcntl(fd, F_GETFL) & O_NONBLOCK, r;
 
 	for (;;) {
-		if (do_listen(fd, e, 1) == 0)
-			return 0;
-		if (!e->dead)
-			bury(fd, e);
+		if (e->dead != SK_DEAD_REFUSED) {
+			r = do_listen(fd, e, 1);
+			if (r == 0)
+				return 0;
+			/* An answer, not an absence (the port is denied now,
+			 * or another process that shared the listener got it
+			 * back): asking again every second would not help. */
+			if (r != -ENETUNREACH && r != -ETIMEDOUT) {
+				shim_warn_once(shim_socket_path(),
+					       "sockoutd refused a listening socket it had dropped");
+				bury(fd, e, 0);
+			} else if (!e->dead) {
+				bury(fd, e, 1);
+			}
+		}
 		if (!e->dead)
 			return -ECONNABORTED;
 		if (nonblock) {
@@ -178,8 +195,9 @@ static int revive(int fd, struct sk_entry *e)
 		}
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 
-		/* The timeout covers the eventfd placeholder. */
-		if (poll(&p, 1, REVIVE_INTERVAL_S * 1000) < 0)
+		/* Refused: as a TCP listener nobody connects to, forever.
+		 * Otherwise the timeout also covers an eventfd placeholder. */
+		if (poll(&p, 1, e->dead == SK_DEAD_REFUSED ? -1 : REVIVE_INTERVAL_S * 1000) < 0)
 			return -errno;
 		drain(fd);
 	}

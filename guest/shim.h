@@ -72,6 +72,11 @@ enum sk_kind {
 	SK_LISTENER,  /* descriptor is sockoutd's SOCK_SEQPACKET */
 };
 
+enum sk_dead {
+	SK_DEAD_RETRY = 1,   /* sockoutd is away: look for it again */
+	SK_DEAD_REFUSED = 2, /* sockoutd said no when asked again */
+};
+
 /* Socket options that must survive the dup2() of a new socket over the
  * program's one (set before connect, or on a listener for its accepted
  * sockets to inherit, as TCP sockets do). */
@@ -103,7 +108,7 @@ struct sk_entry {
 	 * dropped the listener (the descriptor is then a placeholder until
 	 * sockoutd is back, see shim-listen.c). */
 	uint32_t backlog;
-	uint8_t dead;
+	uint8_t dead; /* 0, SK_DEAD_RETRY or SK_DEAD_REFUSED */
 	/* SK_LISTENER: the program shut it down itself (to wake a thread
 	 * blocked in accept): EOF then means "stop", not "sockoutd left". */
 	uint8_t shut;

@@ -27,7 +27,8 @@
 static char dir[64], sock_path[96];
 static int lsock = -1;
 static int seq_keep = -1;	 /* sockoutd's end of the last LISTEN */
-static volatile int fake_mode; /* 1: answer garbage */
+static volatile int fake_mode; /* 1: answer garbage, 2: refuse LISTEN */
+static volatile int listen_reqs;
 
 static void send_reply(int c, const struct gp_reply *r, int fd)
 {
@@ -106,7 +107,12 @@ static void *fake_sockoutd(void *arg)
 			if (n > 0 && write(sv[1], buf, (size_t)n) < 0)
 				perror("echo");
 			close(sv[1]);
+		} else if (fake_mode == 2) {
+			listen_reqs++;
+			rep.status = EACCES;
+			send_reply(c, &rep, -1);
 		} else {
+			listen_reqs++;
 			socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv);
 			rep.local = req.addr;
 			if (!rep.local.port)
@@ -462,6 +468,29 @@ static void test_listen(void)
 	CHECK_EQ(errno, EINVAL);
 	CHECK_EQ(seq_keep, before);
 	close(s);
+
+	/* dropped, and refused when asked again: the listener goes quiet
+	 * for good (no readable placeholder, no more requests) */
+	int s2 = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	sin_set(&a, "0.0.0.0", 8090);
+	CHECK_EQ(bind(s2, (struct sockaddr *)&a, sizeof(a)), 0);
+	CHECK_EQ(listen(s2, 4), 0);
+	int kept = seq_keep;
+	fake_mode = 2;
+	close(kept);
+	seq_keep = -1;
+	int reqs = listen_reqs;
+	CHECK_EQ(accept(s2, NULL, NULL), -1);
+	CHECK_EQ(errno, EAGAIN);
+	CHECK_EQ(listen_reqs, reqs + 1);
+	struct pollfd rp = { .fd = s2, .events = POLLIN };
+	CHECK_EQ(poll(&rp, 1, 1500), 0);
+	CHECK_EQ(accept(s2, NULL, NULL), -1);
+	CHECK_EQ(errno, EAGAIN);
+	CHECK_EQ(listen_reqs, reqs + 1);
+	fake_mode = 0;
+	close(s2);
+
 
 	/* listen() with no bind: port from sockoutd */
 	s = socket(AF_INET6, SOCK_STREAM, 0);
