@@ -21,7 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strophe.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -450,10 +453,14 @@ static int on_sockopt(xmpp_conn_t *cn, void *sockp)
 {
 	(void)cn;
 	int fd = *(int *)sockp;
+	int one = 1;
 
 	/* Called for each socket libstrophe creates (one per address it
 	 * tries); an earlier one is closed already. */
 	sock_ev.fd = -1;
+	/* Control messages are small and answered: do not let Nagle hold
+	 * one back for the server's delayed ACK. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (ev_add(&sock_ev, fd, EPOLLIN | EPOLLOUT, sock_cb) < 0)
 		return -1;
 	return 0;
@@ -467,6 +474,15 @@ static void pump(void)
 	if (!ctx)
 		return;
 	qlen0 = conn ? xmpp_conn_send_queue_len(conn) : 0;
+	/* The server keeps Nagle on: its next small stanza waits for our
+	 * ACK, which Linux delays up to 40 ms -- a connect answered right
+	 * after a close would wait that long.  Quick ACKs are not sticky,
+	 * so ask again on every wake-up. */
+	if (sock_ev.fd >= 0) {
+		int one = 1;
+		setsockopt(sock_ev.fd, IPPROTO_TCP, TCP_QUICKACK, &one,
+			   sizeof(one));
+	}
 	/* Each call reads at most 4 KiB; TLS may hold up to one 16 KiB
 	 * record the socket no longer shows: keep going while the kernel
 	 * has bytes, then four more rounds for what TLS holds. */

@@ -4,10 +4,11 @@
 # service discovery: curl in guest A fetches 20 MiB from python3
 # http.server in guest B over an encrypted SOCKS5 bytestream through
 # Prosody's mod_proxy65; then guest B's socat sends to guest A's socat
-# with a half-close in the middle of a conversation (reply after EOF).
+# with a half-close in the middle of a conversation (reply after EOF);
+# then a short iperf3 run (guest A client, guest B server; -R and -P 4).
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-im.sh"
-need curl python3 socat
+need curl python3 socat iperf3
 
 im_setup
 im_conf a alice@example.org/sockout bob@example.org "$KEY_B"
@@ -15,8 +16,9 @@ im_conf b bob@example.org/sockout alice@example.org "$KEY_A"
 im_start a
 im_start b
 sockoutd_start a "connect port 8080 helper home to bob@example.org" \
-	"connect port 7000 helper home to bob@example.org" "connect any deny" "accept any deny"
-sockoutd_start b "accept port 8080 helper home" "accept port 7000 helper home" \
+	"connect port 7000 helper home to bob@example.org" "connect port 5201 helper home to bob@example.org" \
+	"connect any deny" "accept any deny"
+sockoutd_start b "accept port 8080 helper home" "accept port 7000 helper home" "accept port 5201 helper home" \
 	"connect any deny" "accept any deny"
 im_wait_session a
 im_wait_session b
@@ -43,5 +45,20 @@ wait_for 20 grep -q "accepting port 7000" "$T/im-b.log" || fail "no listener for
 guest_a socat -t 30 -T 60 - TCP:203.0.113.99:7000 <"$T/up.bin" >"$T/reply.txt" 2>"$T/socat-a.log" ||
 	fail "socat in A failed: $(cat "$T/socat-a.log")"
 [ "$(cat "$T/reply.txt")" = "$(sha "$T/up.bin")" ] || fail "B's answer after the half-close is wrong: $(cat "$T/reply.txt")"
+log "iperf3 across the overlay: normal, -R, -P 4"
+bg guest_b iperf3 -s -p 5201 >"$T/iperf3-server.log" 2>&1
+wait_for 20 grep -q "accepting port 5201" "$T/im-b.log" || fail "no listener for 5201"
+for args in "" "-R" "-P 4"; do
+	guest_a iperf3 -c 203.0.113.99 -p 5201 -t 2 --json $args >"$T/ip.json" 2>"$T/ip.log" ||
+		fail "iperf3 $args: $(cat "$T/ip.log"; tail -5 "$T/ip.json")"
+	python3 - "$T/ip.json" <<'PY' || fail "iperf3 $args moved nothing"
+import json, sys
+j = json.load(open(sys.argv[1]))
+if "error" in j: sys.exit(j["error"])
+s = j["end"]["sum_received"]["bytes"]
+print("iperf3 received %d bytes" % s)
+sys.exit(0 if s > 0 else 1)
+PY
+done
 im_finish
 pass
