@@ -32,6 +32,12 @@ void shim_warn_once(const char *what, const char *why)
 
 	if (__atomic_exchange_n(&said, 1, __ATOMIC_ACQ_REL))
 		return;
+	/* A daemon that closed its stderr may have a connection there now:
+	 * never write into one of the program's TCP streams. */
+	int dom = sk_domain(STDERR_FILENO);
+
+	if (dom == AF_INET || dom == AF_INET6)
+		return;
 	n = snprintf(line, sizeof(line), "sockout: %s: %s\n", what, why);
 	if (n > 0) {
 		if ((size_t)n >= sizeof(line))
