@@ -55,6 +55,7 @@ got=$(ssh_guest root@198.51.100.2 sha256sum <"$T/data" 2>"$T/ssh.log" | cut -d' 
 [ "$got" = "$(sha "$T/data")" ] || fail "remote sha256 '$got': $(cat "$T/ssh.log")"
 
 log "the server saw the host's address as the client"
+# shellcheck disable=SC2016 # expanded by the remote shell
 ssh_guest root@198.51.100.2 'echo $SSH_CONNECTION' >"$T/conn.txt" 2>>"$T/ssh.log" ||
 	fail "second ssh: $(cat "$T/ssh.log")"
 read -r caddr _ saddr sport <"$T/conn.txt"
@@ -66,6 +67,7 @@ sed -e 's/^ListenAddress .*/ListenAddress 0.0.0.0/' "$T/sshd_config" >"$T/sshd_g
 bg guest /usr/sbin/sshd -D -e -f "$T/sshd_guest_config" >"$T/sshd-guest.log" 2>&1
 wait_tcp "$NS_H" 12222
 echo "[198.51.100.1]:12222 $(cut -d' ' -f1,2 "$T/hostkey.pub")" >>"$T/known_hosts"
+# shellcheck disable=SC2016 # expanded by the remote shell
 got=$(ip netns exec "$NS_S" ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes \
 	-o UserKnownHostsFile="$T/known_hosts" -o StrictHostKeyChecking=yes \
 	-o ConnectTimeout=20 -i "$T/userkey" -p 12222 root@198.51.100.1 \
