@@ -16,6 +16,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,8 @@ struct ssh_chan {
 	enum chan_kind kind;
 	enum chan_state st;
 	int bop;
+	bool bop_was_write; /* this step repeats a half-sent write */
+	size_t wlen; /* length of the write that is half sent (BOP_WRITE) */
 	bool eof_sent, eof_seen, connected, reset;
 	char host[SSH_HOSTLEN]; /* open: where the server should connect */
 	uint16_t port, peer_port;
@@ -168,11 +171,42 @@ static struct buf *chan_wq(struct ssh_chan *ch)
 
 /* ---- the per-channel steps ---- */
 
+/*
+ * Finish a write whose packet is half sent after the bytes it came from
+ * are gone (the connection was reset meanwhile).  libssh2 only compares
+ * its own packet header on the retry; the payload is already encrypted in
+ * its output buffer, so any buffer of the same length will do.
+ */
+static int finish_orphan_write(struct ssh_chan *ch)
+{
+	static const char zeros[32768];
+	ssize_t w = libssh2_channel_write(ch->ch, zeros, ch->wlen);
+
+	if (w == LIBSSH2_ERROR_EAGAIN) {
+		int r = ssh_op_blocked(ch->s, chan_fn, ch);
+		if (r)
+			ch->bop = BOP_WRITE;
+		return r;
+	}
+	if (w < 0 && ssh_fatal_rc((int)w))
+		return (int)w;
+	return 1;
+}
+
 static int do_write(struct ssh_chan *ch)
 {
 	struct ssh_sess *s = ch->s;
 	bool taken = false;
 	int moved = 0;
+
+	if (ch->bop_was_write && (ch->st == CS_FREEING || ch->reset)) {
+		int r = finish_orphan_write(ch);
+		if (r <= 0)
+			return r;
+		moved = 1;
+		if (ch->st == CS_FREEING || ch->reset)
+			return moved;
+	}
 
 	for (;;) {
 		const uint8_t *p;
@@ -199,6 +233,7 @@ static int do_write(struct ssh_chan *ch)
 			int r = ssh_op_blocked(s, chan_fn, ch);
 			if (r) {
 				ch->bop = BOP_WRITE;
+				ch->wlen = n;
 				return r;
 			}
 			break; /* the peer's window is full */
@@ -237,6 +272,15 @@ static int do_eof(struct ssh_chan *ch)
 		want = false;
 	if (!want)
 		return 0;
+	/* libssh2_channel_send_eof() builds its packet on the stack: if it
+	 * were half sent, the repeat (from another stack depth) would not
+	 * be recognised and the session would be stuck.  Only send it when
+	 * the socket has room for a whole small packet. */
+	struct pollfd pf = { .fd = ch->s->ev.fd, .events = POLLOUT };
+	if (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLOUT)) {
+		ch->s->want_out = true;
+		return 0;
+	}
 	int r = libssh2_channel_send_eof(ch->ch);
 	if (r == LIBSSH2_ERROR_EAGAIN) {
 		r = ssh_op_blocked(ch->s, chan_fn, ch);
@@ -435,9 +479,12 @@ static int chan_step(struct ssh_sess *s, struct ssh_chan *ch)
 
 	(void)s;
 	ch->bop = BOP_NONE;
+	ch->bop_was_write = start == BOP_WRITE;
 	if (ch->st == CS_QUEUED)
 		return 0;
-	if (start <= BOP_WRITE && ch->st != CS_FREEING && !ch->reset) {
+	/* A half-sent write is finished whatever became of the channel. */
+	if (start == BOP_WRITE ||
+	    (start <= BOP_WRITE && ch->st != CS_FREEING && !ch->reset)) {
 		if ((r = do_write(ch)) < 0)
 			return r;
 		moved |= r;
@@ -974,10 +1021,11 @@ static void op_status(struct buf *j)
 		const struct ssh_sess *s = &ssh_sessions[i];
 		snprintf(tmp, sizeof(tmp),
 			 "%s{\"state\":\"%s\",\"channels\":%u,\"rx\":%llu,"
-			 "\"tx\":%llu,\"logins\":%u}",
+			 "\"tx\":%llu,\"half_sent\":%llu,\"logins\":%u}",
 			 i ? "," : "", names[s->st], s->nchans,
 			 (unsigned long long)s->rx_bytes,
-			 (unsigned long long)s->tx_bytes, s->ups);
+			 (unsigned long long)s->tx_bytes,
+			 (unsigned long long)s->half_sent, s->ups);
 		buf_append(j, tmp, strlen(tmp));
 	}
 	buf_append(j, "]", 1);

@@ -93,6 +93,7 @@ int ssh_op_blocked(struct ssh_sess *s, ssh_opfn fn, void *obj)
 	    LIBSSH2_SESSION_BLOCK_OUTBOUND) {
 		s->blocked_fn = fn;
 		s->blocked_obj = obj;
+		s->half_sent++;
 		return -EAGAIN;
 	}
 	return 0;
@@ -378,7 +379,7 @@ static void update_interest(struct ssh_sess *s)
 		 * server, or the loop would wake forever. */
 		if (s->st != SS_UP || ssh_chan_wants_input(s))
 			e |= EPOLLIN;
-		if (d & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+		if ((d & LIBSSH2_SESSION_BLOCK_OUTBOUND) || s->want_out)
 			e |= EPOLLOUT;
 	}
 	ev_mod(&s->ev, e);
@@ -395,6 +396,7 @@ void ssh_pump(struct ssh_sess *s)
 	if (s->st == SS_DOWN || s->st == SS_TCP)
 		return;
 	s->in_pump = true;
+	s->want_out = false;
 	for (pass = 0; pass < 32; pass++) {
 		s->again = false;
 		switch (s->st) {

@@ -90,6 +90,7 @@ struct ssh_sess {
 	int io_err;	      /* first socket error seen by the I/O callbacks */
 	bool dead_io;	      /* callbacks fail at once: tearing down */
 	bool in_pump, again;
+	bool want_out;	      /* a step waits for socket room (EPOLLOUT) */
 	/* A libssh2 call that left a partly sent packet behind: nothing else
 	 * may send on this session until that same call is repeated. */
 	ssh_opfn blocked_fn;
@@ -100,6 +101,7 @@ struct ssh_sess {
 	unsigned nchans;
 	struct sockaddr_storage peer_sa; /* the server, for ACCEPTED */
 	uint64_t rx_bytes, tx_bytes;
+	uint64_t half_sent;   /* times a call left a packet half sent */
 	unsigned ups;
 };
 
