@@ -201,3 +201,40 @@ im_finish() {
 	fi
 	return 0
 }
+
+# im_check_halfclose_reset PORT_HC PORT_RST - through the rules for these
+# ports (A connects, B accepts): a half-close in the middle of a
+# conversation (B answers after EOF) and a reset (A aborts, B's server
+# must see ECONNRESET, not a clean EOF).
+im_check_halfclose_reset() {
+	local hc=$1 rst=$2
+	mkdata "$T/up.bin" 1
+	bg guest_b socat TCP-LISTEN:$hc,reuseaddr SYSTEM:'sha256sum | cut -c1-64' >"$T/socat-b.log" 2>&1
+	wait_for 20 grep -q "accepting port $hc" "$T/im-b.log" || fail "no listener for $hc"
+	guest_a socat -t 30 -T 60 - TCP:203.0.113.99:$hc <"$T/up.bin" >"$T/reply.txt" 2>"$T/socat-a.log" ||
+		fail "socat in A failed: $(cat "$T/socat-a.log")"
+	[ "$(cat "$T/reply.txt")" = "$(sha "$T/up.bin")" ] ||
+		fail "B's answer after the half-close is wrong: $(cat "$T/reply.txt")"
+	bg guest_b python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(1)
+c, _ = s.accept(); n = 0
+try:
+    while True:
+        d = c.recv(65536)
+        if not d: print("EOF after", n, flush=True); break
+        n += len(d)
+except ConnectionResetError:
+    print("RESET after", n, flush=True)
+' "$rst" >"$T/rst-b.log" 2>&1
+	wait_for 20 grep -q "accepting port $rst" "$T/im-b.log" || fail "no listener for $rst"
+	guest_a python3 -c '
+import socket, struct, sys, time
+s = socket.create_connection(("203.0.113.99", int(sys.argv[1])))
+s.sendall(b"x" * 1000); time.sleep(1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); s.close()
+' "$rst" || fail "reset client failed"
+	wait_for 20 grep -q "after" "$T/rst-b.log" || fail "B's server saw nothing"
+	grep -q "RESET after 1000" "$T/rst-b.log" || fail "B's server did not see the reset: $(cat "$T/rst-b.log")"
+}

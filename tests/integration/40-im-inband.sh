@@ -4,10 +4,11 @@
 # sockout-im (alice@, bob@) logged in to a real Prosody.  Bytestreams are
 # off (`inband yes'): curl in guest A fetches a file from python3
 # http.server in guest B through end-to-end encrypted in-band messages.
-# Also: a port nobody accepts is refused, an unknown peer fails at once.
+# Also: a port nobody accepts is refused, an unknown peer fails at once,
+# half-close and reset reach the other guest, sockoutctl shows the peers.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-im.sh"
-need curl python3
+need curl python3 socat
 
 im_setup
 im_conf a alice@example.org/sockout bob@example.org "$KEY_B" "inband yes"
@@ -17,8 +18,10 @@ im_start a
 im_start b
 sockoutd_start a "connect port 8080 helper home to bob@example.org" \
 	"connect port 8081 helper home to bob@example.org" \
-	"connect port 8082 helper home to carol@example.org" "connect any deny" "accept any deny"
-sockoutd_start b "accept port 8080 helper home" "connect any deny" "accept any deny"
+	"connect port 8082 helper home to carol@example.org" "connect port 7000 helper home to bob@example.org" \
+	"connect port 7001 helper home to bob@example.org" "connect any deny" "accept any deny"
+sockoutd_start b "accept port 8080 helper home" "accept port 7000 helper home" \
+	"accept port 7001 helper home" "connect any deny" "accept any deny"
 im_wait_session a
 im_wait_session b
 
@@ -47,5 +50,16 @@ s=$(date +%s)
 guest_a curl -sS --max-time 20 -o /dev/null http://203.0.113.99:8082/ >"$T/unknown.log" 2>&1 || rc=$?
 [ $rc = 7 ] || fail "curl exit $rc, expected 7"
 grep -q "carol@example.org: not a configured peer" "$T/im-a.log" || fail "no clear log line for the unknown peer"
+log "half-close and reset, in-band"
+im_check_halfclose_reset 7000 7001
+
+log "sockoutctl helpers shows the peers and the XMPP state"
+ip netns exec "$NS_HA" "$BIN/sockoutctl" -s "$T/a/control.sock" helpers --json >"$T/ctl.json" 2>&1 ||
+	fail "sockoutctl failed: $(cat "$T/ctl.json")"
+grep -q '"peers":\[{"jid":"bob@example.org","online":true,"session":true}\]' "$T/ctl.json" ||
+	fail "no peer status: $(cat "$T/ctl.json")"
+grep -q '"xmpp":{"online":true' "$T/ctl.json" || fail "no xmpp status: $(cat "$T/ctl.json")"
+ip netns exec "$NS_HA" "$BIN/sockoutctl" -s "$T/a/control.sock" helpers >"$T/ctl.txt" 2>&1
+cat "$T/ctl.txt"
 im_finish
 pass

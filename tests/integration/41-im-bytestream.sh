@@ -4,7 +4,8 @@
 # service discovery: curl in guest A fetches 20 MiB from python3
 # http.server in guest B over an encrypted SOCKS5 bytestream through
 # Prosody's mod_proxy65; then guest B's socat sends to guest A's socat
-# with a half-close in the middle of a conversation (reply after EOF);
+# with a half-close in the middle of a conversation (reply after EOF), a
+# reset that must reach B's server as a reset;
 # then a short iperf3 run (guest A client, guest B server; -R and -P 4).
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-im.sh"
@@ -17,8 +18,10 @@ im_start a
 im_start b
 sockoutd_start a "connect port 8080 helper home to bob@example.org" \
 	"connect port 7000 helper home to bob@example.org" "connect port 5201 helper home to bob@example.org" \
+	"connect port 7001 helper home to bob@example.org" \
 	"connect any deny" "accept any deny"
 sockoutd_start b "accept port 8080 helper home" "accept port 7000 helper home" "accept port 5201 helper home" \
+	"accept port 7001 helper home" \
 	"connect any deny" "accept any deny"
 im_wait_session a
 im_wait_session b
@@ -37,14 +40,9 @@ guest_a curl -sS --max-time 120 -o "$T/got.bin" http://203.0.113.99:8080/data.bi
 [ "$(sha "$T/got.bin")" = "$(sha "$T/www/data.bin")" ] || fail "sha256 differs"
 grep -q "accepted (bytestream)" "$T/im-b.log" || fail "B did not use a bytestream"
 
-log "half-close: A sends a file and shuts down its side, B answers after EOF"
-mkdata "$T/up.bin" 2
-# B's server reads everything to EOF, then replies with the sha256 of it.
-bg guest_b socat TCP-LISTEN:7000,reuseaddr SYSTEM:'sha256sum | cut -c1-64' >"$T/socat-b.log" 2>&1
-wait_for 20 grep -q "accepting port 7000" "$T/im-b.log" || fail "no listener for 7000"
-guest_a socat -t 30 -T 60 - TCP:203.0.113.99:7000 <"$T/up.bin" >"$T/reply.txt" 2>"$T/socat-a.log" ||
-	fail "socat in A failed: $(cat "$T/socat-a.log")"
-[ "$(cat "$T/reply.txt")" = "$(sha "$T/up.bin")" ] || fail "B's answer after the half-close is wrong: $(cat "$T/reply.txt")"
+log "half-close and reset over bytestreams"
+im_check_halfclose_reset 7000 7001
+
 log "iperf3 across the overlay: normal, -R, -P 4"
 bg guest_b iperf3 -s -p 5201 >"$T/iperf3-server.log" 2>&1
 wait_for 20 grep -q "accepting port 5201" "$T/im-b.log" || fail "no listener for 5201"
