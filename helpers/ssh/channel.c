@@ -472,6 +472,36 @@ static int do_free(struct ssh_chan *ch)
 	return 1;
 }
 
+/* Does do_read() call libssh2_channel_read() in this state? */
+static bool reads_now(const struct ssh_chan *ch)
+{
+	return ch->st == CS_HELLO ||
+	       (ch->st == CS_OPEN && ch->c && !ch->eof_seen);
+}
+
+/* Repeat a half-sent EOF, or the window adjust inside a half-sent read,
+ * for a channel whose state no longer asks for it. */
+static int finish_orphan(struct ssh_chan *ch, int op)
+{
+	ssize_t r;
+
+	if (op == BOP_EOF)
+		r = libssh2_channel_send_eof(ch->ch);
+	else
+		r = libssh2_channel_read(ch->ch, rbuf, 0);
+	if (r == LIBSSH2_ERROR_EAGAIN) {
+		int b = ssh_op_blocked(ch->s, chan_fn, ch);
+		if (b)
+			ch->bop = op;
+		return b;
+	}
+	if (r < 0 && ssh_fatal_rc((int)r))
+		return (int)r;
+	if (op == BOP_EOF && r == 0)
+		ch->eof_sent = true;
+	return 1;
+}
+
 /* One round of work on one channel; may free it. */
 static int chan_step(struct ssh_sess *s, struct ssh_chan *ch)
 {
@@ -482,6 +512,15 @@ static int chan_step(struct ssh_sess *s, struct ssh_chan *ch)
 	ch->bop_was_write = start == BOP_WRITE;
 	if (ch->st == CS_QUEUED)
 		return 0;
+	/* A half-sent EOF or read-side window adjust must be repeated even
+	 * if the channel changed state meanwhile (do_eof()/do_read() would
+	 * no longer make that call). */
+	if (start == BOP_EOF || (start == BOP_READ && !reads_now(ch))) {
+		if ((r = finish_orphan(ch, start)) < 0)
+			return r;
+		moved |= r;
+		start = BOP_READ + 1; /* go on with freeing, if due */
+	}
 	/* A half-sent write is finished whatever became of the channel. */
 	if (start == BOP_WRITE ||
 	    (start <= BOP_WRITE && ch->st != CS_FREEING && !ch->reset)) {
