@@ -4,13 +4,17 @@
 # sockout-im (alice@, bob@) logged in to a real Prosody.  Bytestreams are
 # off (`inband yes'): curl in guest A fetches a file from python3
 # http.server in guest B through end-to-end encrypted in-band messages.
+# Prosody shapes c2s to 512 KB/s with mod_limits.
 # Also: a port nobody accepts is refused, an unknown peer fails at once,
 # half-close and reset reach the other guest, sockoutctl shows the peers.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-im.sh"
 need curl python3 socat
 
-im_setup
+# The server shapes c2s traffic (mod_limits, 512 KB/s): the in-band window
+# must keep the helpers within it without being disconnected.
+im_setup 'modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "posix", "limits" }
+limits = { c2s = { rate = "512kb/s"; burst = "2s" } }'
 im_conf a alice@example.org/sockout bob@example.org "$KEY_B" "inband yes"
 im_conf b bob@example.org/sockout alice@example.org "$KEY_A" "inband yes"
 "$BIN/sockout-im" -n -c "$T/a/im.conf" >/dev/null || fail "config A rejected"
@@ -36,6 +40,8 @@ guest_a curl -sS --max-time 90 -o "$T/got.bin" http://203.0.113.99:8080/data.bin
 	fail "curl failed: $(cat "$T/curl.log")"
 [ "$(sha "$T/got.bin")" = "$(sha "$T/www/data.bin")" ] || fail "sha256 differs"
 grep -q "in-band" "$T/im-b.log" || fail "B did not carry it in-band"
+[ "$(grep -c 'logged in as' "$T/im-a.log")" = 1 ] && [ "$(grep -c 'logged in as' "$T/im-b.log")" = 1 ] ||
+	fail "a helper was disconnected by the server's limits"
 
 log "a port no guest of bob accepts: Connection refused"
 rc=0
