@@ -988,12 +988,15 @@ static void op_unlisten(struct sh_listener *l)
 	fwd_unlink(f);
 }
 
+/* Pump later, not here: the runtime answers the WRITE as soon as this
+ * returns, so the dispatcher reads and sends the next chunk while we
+ * encrypt this one (pumping here serialised the two processes). */
 static void op_output(struct sh_conn *c)
 {
 	struct ssh_chan *ch = c->priv;
 
 	if (ch && ch->st == CS_OPEN)
-		ssh_pump(ch->s);
+		ssh_kick(ch->s);
 }
 
 static void op_input_room(struct sh_conn *c)
