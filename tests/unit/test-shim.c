@@ -250,6 +250,30 @@ static void test_connect(void)
 	CHECK(!(fcntl(fd, F_GETFD) & FD_CLOEXEC));
 	close(fd);
 
+	/* an AF_INET6 socket to a v4-mapped address: sockoutd sees IPv4,
+	 * the program keeps seeing its IPv6 socket */
+	struct sockaddr_in6 d6 = { .sin6_family = AF_INET6, .sin6_port = htons(80) }, g6;
+	inet_pton(AF_INET6, "::ffff:198.51.100.9", &d6.sin6_addr);
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	CHECK_EQ(connect(fd, (struct sockaddr *)&d6, sizeof(d6)), 0);
+	l = sizeof(g6);
+	CHECK(getpeername(fd, (struct sockaddr *)&g6, &l) == 0 && l == sizeof(g6) &&
+	      g6.sin6_family == AF_INET6 && !memcmp(&g6.sin6_addr, &d6.sin6_addr, 16));
+	l = sizeof(g6);
+	CHECK(getsockname(fd, (struct sockaddr *)&g6, &l) == 0 &&
+	      g6.sin6_family == AF_INET6 && g6.sin6_port == htons(4000));
+	l = sizeof(v);
+	CHECK(getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) == 0 && v == AF_INET6);
+	v = 1;
+	CHECK_EQ(setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v)), 0);
+	l = sizeof(v);
+	CHECK_EQ(getsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &v, &l), 0);
+	/* a short buffer gets what fits and the full length */
+	unsigned char tiny[6];
+	l = sizeof(tiny);
+	CHECK(getpeername(fd, (struct sockaddr *)tiny, &l) == 0 && l == sizeof(g6));
+	close(fd);
+
 	/* refused by sockoutd */
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	sin_set(&dst, "198.51.100.9", 81);
