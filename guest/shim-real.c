@@ -5,8 +5,7 @@
  *
  * Resolved lazily on first use rather than in a constructor, so programs
  * that never make a socket pay nothing.  Two threads racing on the first
- * call both store the same pointer, hence relaxed-but-atomic accesses and
- * no lock.
+ * call both store the same pointer, hence atomic accesses and no lock.
  */
 #include "shim.h"
 
