@@ -365,11 +365,10 @@ static void update_interest(struct ssh_sess *s)
 
 	if (s->ev.fd < 0)
 		return;
-	if (s->st == SS_TCP) {
-		e |= EPOLLOUT;
-	} else if (s->blocked_fn) {
-		/* Only the half-sent packet matters until it is out; reading
-		 * meanwhile would wake us for bytes nobody consumes. */
+	if (s->st == SS_TCP || s->blocked_fn) {
+		/* Connecting; or only the half-sent packet matters until it is
+		 * out, and reading meanwhile would wake us for bytes nobody
+		 * consumes. */
 		e |= EPOLLOUT;
 	} else {
 		int d = libssh2_session_block_directions(s->ls);
