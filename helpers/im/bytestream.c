@@ -35,8 +35,8 @@
 
 #define SS_HDR crypto_secretstream_xchacha20poly1305_HEADERBYTES
 #define SS_AB crypto_secretstream_xchacha20poly1305_ABYTES
-#define BS_IN_MAX (256u * 1024u)
-#define BS_OUT_HIGH (256u * 1024u)
+#define BS_IN_MAX ((size_t)256 * 1024)
+#define BS_OUT_HIGH ((size_t)256 * 1024)
 #define BS_SETUP_MS 10000
 #define BS_LINGER_MS 30000
 /* See pad_cb(). */

@@ -375,7 +375,7 @@ static struct sh_listener *listener_for(struct im_peer *p, uint16_t port)
 		if (l->req.target[0]) {
 			char bare[IM_JID_MAX];
 			if (im_jid_bare(l->req.target, bare, sizeof(bare)) < 0 ||
-			    strcmp(bare, p->conf->jid))
+			    strcmp(bare, p->conf->jid) != 0)
 				continue;
 		}
 		return l;

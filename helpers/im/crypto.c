@@ -214,7 +214,7 @@ void im_hello_encode(uint8_t *out, const struct im_identity *id,
 
 int im_msg_type(const uint8_t *p, size_t len)
 {
-	if (len < 8 || memcmp(p, IM_MAGIC, 4) || p[4] != IM_VERSION || p[6] ||
+	if (len < 8 || memcmp(p, IM_MAGIC, 4) != 0 || p[4] != IM_VERSION || p[6] ||
 	    p[7])
 		return -EBADMSG;
 	if (p[5] == IM_T_HELLO && len == IM_HELLO_LEN)
@@ -308,7 +308,8 @@ static size_t seal_ad(uint8_t *ad, size_t cap, const uint8_t *hdr,
 		return 0;
 	memcpy(ad, hdr, IM_SEAL_HDR);
 	memcpy(ad + IM_SEAL_HDR, from, fl + 1);
-	memcpy(ad + IM_SEAL_HDR + fl + 1, to, tl);
+	/* no NUL after `to': the length bounds it */
+	memcpy(ad + IM_SEAL_HDR + fl + 1, to, tl); /* NOLINT(bugprone-not-null-terminated-result) */
 	return IM_SEAL_HDR + fl + 1 + tl;
 }
 

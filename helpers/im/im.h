@@ -30,12 +30,12 @@
 #define IM_NS "urn:sockout:im:1"
 /* Largest base64 text we accept in one stanza: anything bigger is dropped
  * before decoding (Prosody caps stanzas at 256 KiB anyway). */
-#define IM_B64_MAX (200u * 1024u)
+#define IM_B64_MAX ((size_t)200 * 1024)
 /* Largest plaintext in one envelope. */
-#define IM_PLAIN_MAX (128u * 1024u)
+#define IM_PLAIN_MAX ((size_t)128 * 1024)
 /* In-band: bytes of guest data per message, and in flight per connection. */
-#define IM_INBAND_CHUNK (16u * 1024u)
-#define IM_INBAND_WINDOW (64u * 1024u)
+#define IM_INBAND_CHUNK ((size_t)16 * 1024)
+#define IM_INBAND_WINDOW ((size_t)64 * 1024)
 
 /* ---- config.c ---- */
 
@@ -82,7 +82,7 @@ bool im_jid_ok(const char *jid);
 #define IM_TAG_LEN 16
 #define IM_REPLAY_WINDOW 64
 /* A hello older than this (or this far in the future) is refused. */
-#define IM_HELLO_MAX_AGE_MS (5u * 60u * 1000u)
+#define IM_HELLO_MAX_AGE_MS ((uint64_t)5 * 60 * 1000)
 
 struct im_identity {
 	uint8_t pk[32];
@@ -295,7 +295,7 @@ void im_bs_input_room(struct im_bs *b);
  */
 void im_bs_close(struct im_bs *b, int err, struct buf *rest);
 /* framing, exposed for the fuzzer and unit tests */
-#define BS_FRAME_MAX (64u * 1024u)
+#define BS_FRAME_MAX ((size_t)64 * 1024)
 enum { BS_K_DATA = 'D', BS_K_FIN = 'F', BS_K_RESET = 'R', BS_K_PAD = 'P' };
 /** bs_frame_len() - length of the next frame in @p, 0 need more, -EPROTO */
 ssize_t bs_frame_len(const uint8_t *p, size_t len);

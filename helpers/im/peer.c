@@ -190,7 +190,7 @@ static void on_hello(struct im_peer *p, const char *from, const uint8_t *m,
 		return;
 	}
 	p->last_hello_ts = h.ts_ms;
-	if (!p->online || strcmp(p->full, from)) {
+	if (!p->online || strcmp(p->full, from) != 0) {
 		/* A hello proves a helper runs there even if its presence
 		 * has not reached us yet. */
 		if (p->online)
@@ -198,7 +198,7 @@ static void on_hello(struct im_peer *p, const char *from, const uint8_t *m,
 		snprintf(p->full, sizeof(p->full), "%s", from);
 		p->online = true;
 	}
-	bool fresh = !p->have_their || memcmp(h.sid, p->their.sid, IM_SID_LEN);
+	bool fresh = !p->have_their || memcmp(h.sid, p->their.sid, IM_SID_LEN) != 0;
 	if (fresh) {
 		if (p->keys->ready) {
 			/* The peer started over: whatever we carried with
@@ -258,7 +258,7 @@ void im_peer_stanza(const char *from, const char *b64)
 			warn("%s: malformed message dropped", p->conf->jid);
 		return;
 	}
-	if (!p->online || strcmp(p->full, from) || !p->keys->ready) {
+	if (!p->online || strcmp(p->full, from) != 0 || !p->keys->ready) {
 		/* Sealed for a session we do not have (we restarted?):
 		 * offer a new one. */
 		bad_drops++;
@@ -343,8 +343,14 @@ int im_peers_init(const struct im_conf *c, struct im_identity *id)
 		p->conf = pc;
 		p->eph = sodium_malloc(sizeof(*p->eph));
 		p->keys = sodium_malloc(sizeof(*p->keys));
-		if (!p->eph || !p->keys)
+		if (!p->eph || !p->keys) {
+			if (p->eph)
+				sodium_free(p->eph);
+			if (p->keys)
+				sodium_free(p->keys);
+			free(p);
 			return -ENOMEM;
+		}
 		session_reset(p);
 		p->next = peers;
 		peers = p;

@@ -41,7 +41,7 @@ static int put(struct buf *out, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized): va_start above */
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(tmp))
 		return -EINVAL;

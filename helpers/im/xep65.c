@@ -34,7 +34,7 @@ int s5_dst_addr(const char *sid, const char *initiator, const char *target,
 	if (!ok)
 		return -EIO;
 	for (int i = 0; i < 20; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		snprintf(hex + (size_t)2 * i, 3, "%02x", md[i]);
 	return 0;
 }
 

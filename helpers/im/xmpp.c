@@ -245,7 +245,7 @@ static int on_streamhost(xmpp_conn_t *cn, xmpp_stanza_t *st, void *ud)
 	xmpp_stanza_t *sh = q ? xmpp_stanza_get_child_by_name(q, "streamhost") :
 				NULL;
 
-	if (proxy.ok || !type || strcmp(type, "result") || !sh) {
+	if (proxy.ok || !type || strcmp(type, "result") != 0 || !sh) {
 		if (!proxy.ok)
 			warn("xmpp: proxy %s gave no streamhost",
 			     xmpp_stanza_get_from(st) ?: "?");

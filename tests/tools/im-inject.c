@@ -387,9 +387,9 @@ int main(int argc, char **argv)
 		send_b64(r, sizeof(r));
 	} else if (!strcmp(mode, "forged-hello")) {
 		struct im_identity fake;
-		uint8_t seed[32], m[IM_HELLO_LEN];
+		uint8_t seed[32], m[IM_HELLO_LEN], sk[64];
 		struct im_hello h;
-		fake.sk = malloc(64);
+		fake.sk = sk;
 		randombytes_buf(seed, sizeof(seed));
 		crypto_sign_seed_keypair(fake.pk, fake.sk, seed);
 		im_eph_new(&eph);
@@ -399,7 +399,6 @@ int main(int argc, char **argv)
 		memcpy(h.eph, eph.pk, 32);
 		im_hello_encode(m, &fake, me_bare, to_bare, &h);
 		send_b64(m, sizeof(m));
-		free(fake.sk);
 	} else if (!strcmp(mode, "session")) {
 		rc = do_session();
 	} else if (!strcmp(mode, "s5bench") && argc >= 12) {
