@@ -29,6 +29,9 @@
 #include "helpers/im/im.h"
 
 #define LINGER_MS 60000
+/* Connections one peer may open to us at once: a peer's helper that
+ * floods connects cannot make us hold unbounded state. */
+#define PEER_MAX_INCOMING 4096
 
 enum ic_state { IC_WAIT, IC_ASKED, IC_BS_SETUP, IC_OPEN, IC_LINGER };
 
@@ -392,8 +395,18 @@ static void on_connect(struct im_peer *p, const struct im_rpc *r)
 		warn("%s: duplicate connect %u ignored", p->conf->jid, r->cid);
 		return;
 	}
+	unsigned n = 0;
+	for (struct ic *j = ics; j; j = j->next)
+		n += j->peer == p && !j->mine;
 	if (!(i = ic_new(p, false, r->cid)))
 		return;
+	if (n >= PEER_MAX_INCOMING) {
+		warn("%s: connect refused: already %u connections from it",
+		     p->conf->jid, n);
+		send_simple(i, RPC_REFUSE, EAGAIN);
+		ic_free(i);
+		return;
+	}
 	if (!l) {
 		info("%s: connect to port %u refused: no guest accepts there",
 		     p->conf->jid, r->port);
