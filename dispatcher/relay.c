@@ -40,6 +40,10 @@
 #define RHASH 16384u
 /* Guest bytes read ahead while a WRITE is outstanding. */
 #define UP_MAX (2u * SO_MAX_DATA)
+/* READs kept in flight per connection: with two, the helper answers the
+ * second while the first reply is being written to the guest, so data
+ * from the helper never waits a whole round trip. */
+#define READS_MAX 2
 
 enum rc_state { RC_CONNECTING, RC_PAIRING, RC_OPEN, RC_CLOSING };
 
@@ -48,9 +52,10 @@ struct rconn {
 	uint8_t state;
 	bool accepted;	    /* came from a helper listener */
 	bool write_out;	    /* a WRITE is outstanding */
-	bool read_out;	    /* a READ is outstanding */
+	uint8_t reads_out;  /* READs outstanding (up to READS_MAX) */
 	bool wait_writable; /* a WRITE was partial: wait for WRITABLE */
 	bool wait_arrived;  /* a READ was empty: wait for ARRIVED */
+	bool arrived_early; /* ARRIVED came before the empty reply it follows */
 	bool guest_eof;	    /* the guest finished sending */
 	bool shut_sent;	    /* SHUTDOWN sent to the helper */
 	bool helper_eof;    /* the helper's peer finished sending */
@@ -309,11 +314,12 @@ static void pump_up(struct rconn *c)
 
 static void pump_down(struct rconn *c)
 {
-	if (c->state != RC_OPEN || c->read_out || c->wait_arrived ||
-	    c->helper_eof || buf_len(&c->down))
-		return;
-	if (helper_send(c->h, SO_READ, c->id, SO_MAX_DATA, NULL, 0) == 0)
-		c->read_out = true;
+	while (c->state == RC_OPEN && c->reads_out < READS_MAX &&
+	       !c->wait_arrived && !c->helper_eof && !buf_len(&c->down)) {
+		if (helper_send(c->h, SO_READ, c->id, SO_MAX_DATA, NULL, 0) < 0)
+			return;
+		c->reads_out++;
+	}
 }
 
 /* The helper's peer is done and the guest has everything: pass on EOF. */
@@ -658,14 +664,22 @@ void relay_reply(struct helper *h, const struct hreq *q,
 		}
 		if (c->state != RC_OPEN)
 			return;
-		c->read_out = false;
+		if (c->reads_out)
+			c->reads_out--;
 		if (hd->flags & SO_F_ERROR) {
 			conn_close(c, reply_errno(hd));
 			return;
 		}
+		/* The two sockets race: an ARRIVED sent after this empty
+		 * reply may have been read first.  Then READ again at once
+		 * rather than wait for an ARRIVED that already came. */
 		if (hd->flags & SO_F_EOF)
 			c->helper_eof = true;
-		else if (!hd->len)
+		else if (hd->len)
+			c->wait_arrived = false;
+		else if (c->arrived_early)
+			c->arrived_early = false;
+		else
 			c->wait_arrived = true;
 		deliver(c, p, hd->len);
 		return;
@@ -728,9 +742,13 @@ void relay_event(struct helper *h, const struct so_hdr *hd, const uint8_t *p)
 		conn_close(c, reply_errno(hd));
 		return;
 	case SO_ARRIVED:
-		if (c->state == RC_OPEN && c->wait_arrived) {
+		if (c->state != RC_OPEN)
+			return;
+		if (c->wait_arrived) {
 			c->wait_arrived = false;
 			pump_down(c);
+		} else if (c->reads_out) {
+			c->arrived_early = true;
 		}
 		return;
 	case SO_WRITABLE:
