@@ -56,6 +56,7 @@ struct rconn {
 	bool wait_writable; /* a WRITE was partial: wait for WRITABLE */
 	bool wait_arrived;  /* a READ was empty: wait for ARRIVED */
 	bool arrived_early; /* ARRIVED came before the empty reply it follows */
+	bool writable_early; /* WRITABLE came before the partial reply */
 	bool guest_eof;	    /* the guest finished sending */
 	bool shut_sent;	    /* SHUTDOWN sent to the helper */
 	bool helper_eof;    /* the helper's peer finished sending */
@@ -652,8 +653,11 @@ void relay_reply(struct helper *h, const struct hreq *q,
 				buf_free(&c->up);
 		}
 		c->bytes_up += hd->arg;
-		if (hd->arg < c->inflight)
+		/* As with ARRIVED: a WRITABLE that overtook this partial
+		 * reply on the other socket means "go on" already. */
+		if (hd->arg < c->inflight && !c->writable_early)
 			c->wait_writable = true;
+		c->writable_early = false;
 		c->inflight = 0;
 		pump_up(c);
 		return;
@@ -752,9 +756,13 @@ void relay_event(struct helper *h, const struct so_hdr *hd, const uint8_t *p)
 		}
 		return;
 	case SO_WRITABLE:
-		if (c->state == RC_OPEN && c->wait_writable) {
+		if (c->state != RC_OPEN)
+			return;
+		if (c->wait_writable) {
 			c->wait_writable = false;
 			pump_up(c);
+		} else if (c->write_out) {
+			c->writable_early = true;
 		}
 		return;
 	case SO_CLOSED:

@@ -5,6 +5,9 @@
 # session 2 lets a connection open, then sends an unknown event.  Each
 # time sockoutd drops only that helper (the waiting guest is refused, the
 # open connection is reset), keeps serving the direct route, and redials.
+# Session 3 refuses a CONNECT (the errno reaches the guest), then serves a
+# connection whose ARRIVED and WRITABLE events overtake the replies they
+# follow: nothing stalls.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/sockoutd-lib.sh"
 need python3
@@ -63,6 +66,42 @@ while True:
             send(e, 99, cid, 0)
         else:
             send(d, 32, cid, 111, flags=1)                  # CONNECT refused
+            # then a well-behaved connection whose events overtake the
+            # replies they follow (the two sockets race in real helpers)
+            typ, cid, arg, p = req(d); assert typ == 2, typ
+            send(d, 32, cid, 0)
+            send(e, 64, cid, 0)                              # CONNECTED
+            reads, got, wrote = 0, b"", 0
+            while True:
+                typ, mid, arg, p = req(d)
+                if typ == 6:                                 # READ
+                    reads += 1
+                    if reads == 1:
+                        send(e, 67, cid, 0)                  # ARRIVED first...
+                        time.sleep(0.3)
+                        send(d, 32, cid, 0)                  # ...then the empty reply
+                    elif reads == 2:
+                        send(d, 32, cid, 0)
+                    else:
+                        send(d, 32, cid, 5, b"hello", flags=2)  # data + EOF
+                elif typ == 5:                               # WRITE
+                    wrote += 1
+                    if wrote == 1 and len(p) > 1:
+                        send(e, 68, cid, 0)                  # WRITABLE first...
+                        time.sleep(0.3)
+                        got += p[:1]
+                        send(d, 32, cid, 1)                  # ...then a partial reply
+                    else:
+                        got += p
+                        send(d, 32, cid, len(p))
+                elif typ == 7:                               # SHUTDOWN
+                    log("session 3 got %r then shutdown" % got)
+                    send(d, 32, cid, 0)
+                elif typ == 8:                               # CLOSE
+                    send(d, 32, cid, 0)
+                    log("session 3 closed %d" % arg)
+                else:
+                    send(d, 32, mid, 0)
         while d.recv(65536): pass
     except (EOFError, ConnectionResetError) as ex:
         pass
@@ -118,6 +157,14 @@ $G connect 198.51.100.2 7001 --send "$T/small.txt" --recv "$T/d2.out" >/dev/null
 cmp -s "$T/d2.out" "$T/small.txt" || fail "direct data differs (2)"
 wait_for 15 grep -q "session 3 hello" "$T/fake.log" || fail "no second redial"
 $G connect 198.51.100.2 7000 --expect-status 111 >/dev/null || fail "refused CONNECT not passed on"
+
+log "session 3: ARRIVED and WRITABLE overtaking their replies do not stall"
+printf abc >"$T/abc.txt"
+ip netns exec "$NS_G" timeout 20 python3 "$TOP/tests/integration/gpclient.py" "$GUEST_SOCK" \
+	connect 198.51.100.2 7000 --send "$T/abc.txt" --recv "$T/hello.txt" >"$T/c3.out" 2>&1 || fail "guest: $(cat "$T/c3.out")"
+[ "$(cat "$T/hello.txt")" = hello ] || fail "guest got: $(cat "$T/hello.txt")"
+wait_for 5 grep -q "session 3 got b'abc' then shutdown" "$T/fake.log" || fail "helper did not get abc"
+wait_for 5 grep -q "session 3 closed 0" "$T/fake.log" || fail "no orderly CLOSE"
 cat "$T/fake.log"
 sockoutd_stop_clean
 pass
