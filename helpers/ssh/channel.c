@@ -35,7 +35,6 @@ enum chan_state {
 };
 /* Sub-steps of chan_step(), in order; a blocked one is resumed first. */
 enum { BOP_NONE, BOP_WRITE, BOP_EOF, BOP_READ, BOP_FREE };
-enum { CTL_NONE, CTL_OPEN, CTL_LISTEN, CTL_CANCEL };
 
 struct ssh_chan {
 	struct ssh_sess *s;
@@ -58,25 +57,10 @@ struct ssh_chan {
 	struct ssh_chan *next, *prev;
 };
 
-enum fwd_state { FW_WANT, FW_REQ, FW_UP, FW_FAILED };
-
-/* A gateway-side listener (tcpip-forward) or a peer-only registration. */
-struct ssh_fwd {
-	struct sh_listener *l; /* NULL: this helper's rendezvous forward */
-	bool want_gw;	       /* ask the gateway for host:port */
-	bool dead;	       /* unlistened: cancel, then free */
-	enum fwd_state st;
-	char host[SSH_HOSTLEN];
-	uint16_t port, guest_port;
-	LIBSSH2_LISTENER *ll;
-	struct ssh_fwd *next;
-};
-
-static struct ssh_fwd *fwds; /* all forwards live on session 0 */
 static char rbuf[256 * 1024];
 /* Most overlay bytes queued for one guest before reading stops. */
 #define DELIVER_HIGH (1024u * 1024u)
-static uint64_t n_refused, n_peer_in, n_accepted;
+static uint64_t n_refused, n_peer_in;
 
 static int chan_fn(struct ssh_sess *s, void *obj);
 
@@ -294,14 +278,6 @@ static int do_eof(struct ssh_chan *ch)
 	return 1;
 }
 
-static struct ssh_fwd *find_listener(uint16_t port)
-{
-	for (struct ssh_fwd *f = fwds; f; f = f->next)
-		if (f->l && !f->dead && f->guest_port == port)
-			return f;
-	return NULL;
-}
-
 /* A complete connect header or reply arrived. */
 static int hello_done(struct ssh_chan *ch)
 {
@@ -349,17 +325,17 @@ static int hello_done(struct ssh_chan *ch)
 		return 1;
 	}
 	n_peer_in++;
-	struct ssh_fwd *f = find_listener(port);
+	struct sh_listener *l = ssh_fwd_find_listener(port);
 	struct sh_conn *c = NULL;
-	if (f) {
-		struct so_addrpair a = { .local = f->l->req.dst };
-		c = sh_accepted(f->l, &a);
+	if (l) {
+		struct so_addrpair a = { .local = l->req.dst };
+		c = sh_accepted(l, &a);
 	}
 	if (!c) {
 		/* The paper's error: no guest accepts on that port. */
 		n_refused++;
 		debug("peer asked for port %u: nobody accepts there", port);
-		rdv_rep_encode(ch->hdr_out, f ? ENOMEM : ECONNREFUSED);
+		rdv_rep_encode(ch->hdr_out, l ? ENOMEM : ECONNREFUSED);
 		ch->hdr_out_len = RDV_LEN;
 		ch->st = CS_CLOSING;
 		return 1;
@@ -561,7 +537,6 @@ static int open_errno(struct ssh_sess *s)
 	return ECONNREFUSED; /* "connect failed" and the rest */
 }
 
-static int ctl_fn(struct ssh_sess *s, void *obj);
 
 static int ctl_open(struct ssh_sess *s, struct ssh_chan *ch)
 {
@@ -573,7 +548,7 @@ static int ctl_open(struct ssh_sess *s, struct ssh_chan *ch)
 	if (!ch->ch) {
 		int rc = libssh2_session_last_errno(s->ls);
 		if (rc == LIBSSH2_ERROR_EAGAIN)
-			return ssh_op_blocked(s, ctl_fn, NULL);
+			return ssh_op_blocked(s, ssh_ctl_step, NULL);
 		if (rc == LIBSSH2_ERROR_BAD_USE)
 			return 0;
 		s->ctl_busy = NULL;
@@ -605,92 +580,12 @@ static int ctl_open(struct ssh_sess *s, struct ssh_chan *ch)
 	return 1;
 }
 
-static void fwd_unlink(struct ssh_fwd *f)
-{
-	for (struct ssh_fwd **p = &fwds; *p; p = &(*p)->next) {
-		if (*p == f) {
-			*p = f->next;
-			break;
-		}
-	}
-	free(f);
-}
-
-static int ctl_listen(struct ssh_sess *s, struct ssh_fwd *f)
-{
-	int bound = 0;
-
-	f->ll = libssh2_channel_forward_listen_ex(s->ls, f->host, f->port,
-						  &bound, 64);
-	if (!f->ll) {
-		int rc = libssh2_session_last_errno(s->ls);
-		if (rc == LIBSSH2_ERROR_EAGAIN)
-			return ssh_op_blocked(s, ctl_fn, NULL);
-		if (rc == LIBSSH2_ERROR_BAD_USE)
-			return 0;
-		s->ctl_busy = NULL;
-		if (ssh_fatal_rc(rc))
-			return rc;
-		f->st = FW_FAILED;
-		if (f->l) {
-			warn("gateway refused to listen on %s:%u for guest "
-			     "port %u: %s",
-			     f->host, f->port, f->guest_port, ssh_errmsg(s));
-			if (!f->dead)
-				sh_listen_failed(f->l, EADDRINUSE);
-		} else {
-			err("gateway refused the rendezvous forward %s:%u: %s; "
-			    "peers cannot reach this host's guests",
-			    f->host, f->port, ssh_errmsg(s));
-		}
-		if (f->dead)
-			fwd_unlink(f);
-		return 1;
-	}
-	s->ctl_busy = NULL;
-	f->st = FW_UP;
-	info("gateway listens on %s:%u for %s", f->host, f->port,
-	     f->l ? "a guest" : "peers (rendezvous)");
-	return 1;
-}
-
-static int ctl_cancel(struct ssh_sess *s, struct ssh_fwd *f)
-{
-	int rc = libssh2_channel_forward_cancel(f->ll);
-
-	if (rc == LIBSSH2_ERROR_EAGAIN)
-		return ssh_op_blocked(s, ctl_fn, NULL);
-	if (rc == LIBSSH2_ERROR_BAD_USE)
-		return 0;
-	/* libssh2 freed the listener whatever rc says */
-	s->ctl_busy = NULL;
-	f->ll = NULL;
-	fwd_unlink(f);
-	if (ssh_fatal_rc(rc))
-		return rc;
-	return 1;
-}
-
-static int ctl_fn(struct ssh_sess *s, void *obj)
+int ssh_ctl_step(struct ssh_sess *s, void *obj)
 {
 	(void)obj;
 	if (!s->ctl_busy) {
-		if (s->idx == 0) {
-			for (struct ssh_fwd *f = fwds; f; f = f->next) {
-				if (f->dead && f->ll && f->st == FW_UP) {
-					s->ctl_busy = f;
-					s->ctl_kind = CTL_CANCEL;
-					break;
-				}
-				if (!f->dead && f->want_gw &&
-				    f->st == FW_WANT) {
-					f->st = FW_REQ;
-					s->ctl_busy = f;
-					s->ctl_kind = CTL_LISTEN;
-					break;
-				}
-			}
-		}
+		if (s->idx == 0)
+			ssh_fwd_pick_ctl(s); /* forward requests go first */
 		if (!s->ctl_busy) {
 			for (struct ssh_chan *ch = s->chans; ch; ch = ch->next) {
 				if (ch->st == CS_QUEUED) {
@@ -705,87 +600,66 @@ static int ctl_fn(struct ssh_sess *s, void *obj)
 	}
 	switch (s->ctl_kind) {
 	case CTL_OPEN: return ctl_open(s, s->ctl_busy);
-	case CTL_LISTEN: return ctl_listen(s, s->ctl_busy);
-	case CTL_CANCEL: return ctl_cancel(s, s->ctl_busy);
+	case CTL_LISTEN:
+	case CTL_CANCEL: return ssh_fwd_ctl(s);
 	}
 	return 0;
 }
 
 /* ---- incoming channels on gateway forwards ---- */
 
-static int accept_fn(struct ssh_sess *s, void *obj);
-
-static int accept_one(struct ssh_sess *s, struct ssh_fwd *f)
+int ssh_chan_incoming(struct ssh_sess *s, LIBSSH2_CHANNEL *lc,
+		      const char *host, uint16_t port, struct sh_listener *l,
+		      bool peer)
 {
-	LIBSSH2_CHANNEL *lc = libssh2_channel_forward_accept(f->ll);
-
-	if (!lc) {
-		int rc = libssh2_session_last_errno(s->ls);
-		if (rc == LIBSSH2_ERROR_EAGAIN)
-			return ssh_op_blocked(s, accept_fn, f);
-		if (rc == LIBSSH2_ERROR_BAD_USE || !ssh_fatal_rc(rc))
-			return 0;
-		return rc;
-	}
 	struct ssh_chan *ch = calloc(1, sizeof(*ch));
-	if (!ch) {
-		libssh2_channel_free(lc); /* best effort */
-		return 1;
-	}
+
+	if (!ch)
+		return -ENOMEM;
 	ch->ch = lc;
 	buf_init(&ch->linger);
 	timer_init(&ch->t, chan_timeout_cb);
-	snprintf(ch->host, sizeof(ch->host), "%s", f->host);
-	ch->port = f->port;
+	snprintf(ch->host, sizeof(ch->host), "%s", host);
+	ch->port = port;
 	chan_link(s, ch);
-	if (!f->l) {
+	if (peer) {
 		ch->kind = CK_PEER_IN;
 		ch->st = CS_HELLO;
 		timer_set(&ch->t, ssh_cfg->peer_timeout_ms);
-		return 1;
+		return 0;
 	}
 	ch->kind = CK_REV;
+	if (!l) { /* the guest stopped listening meanwhile */
+		ch->st = CS_FREEING;
+		return 0;
+	}
 	/* libssh2 1.10 keeps the originator's address to itself: the best
 	 * we can say is "through the gateway" (its address, port 0). */
-	struct so_addrpair a = { .local = f->l->req.dst };
+	struct so_addrpair a = { .local = l->req.dst };
 	so_addr_from_sa(&a.peer, (struct sockaddr *)&s->peer_sa);
 	a.peer.port = 0;
-	ch->c = f->dead ? NULL : sh_accepted(f->l, &a);
+	ch->c = sh_accepted(l, &a);
 	if (!ch->c) {
 		ch->st = CS_FREEING;
-		return 1;
+		return 0;
 	}
-	n_accepted++;
 	ch->c->priv = ch;
 	ch->connected = true;
 	ch->st = CS_OPEN;
-	return 1;
-}
-
-static int accept_fn(struct ssh_sess *s, void *obj)
-{
-	return accept_one(s, obj);
+	return 0;
 }
 
 int ssh_chan_steps(struct ssh_sess *s)
 {
 	int moved = 0, r;
 
-	if ((r = ctl_fn(s, NULL)) < 0)
+	if ((r = ssh_ctl_step(s, NULL)) < 0)
 		return r;
 	moved |= r;
 	if (s->idx == 0) {
-		for (struct ssh_fwd *f = fwds; f; f = f->next) {
-			if (f->st != FW_UP || f->dead || !f->ll)
-				continue;
-			for (int i = 0; i < 16; i++) {
-				if ((r = accept_one(s, f)) < 0)
-					return r;
-				if (!r)
-					break;
-				moved = 1;
-			}
-		}
+		if ((r = ssh_fwd_accepts(s)) < 0)
+			return r;
+		moved |= r;
 	}
 	for (struct ssh_chan *ch = s->chans, *n; ch; ch = n) {
 		n = ch->next;
@@ -800,10 +674,8 @@ bool ssh_chan_wants_input(const struct ssh_sess *s)
 {
 	if (s->ctl_busy)
 		return true;
-	if (s->idx == 0)
-		for (const struct ssh_fwd *f = fwds; f; f = f->next)
-			if (f->st == FW_UP && f->ll && !f->dead)
-				return true; /* accepts read the socket */
+	if (s->idx == 0 && ssh_fwd_wants_input())
+		return true; /* accepts read the socket */
 	for (const struct ssh_chan *ch = s->chans; ch; ch = ch->next) {
 		switch (ch->st) {
 		case CS_QUEUED:
@@ -827,16 +699,8 @@ void ssh_chan_session_down(struct ssh_sess *s, int err)
 		chan_fail_conn(ch, err);
 		chan_free(ch);
 	}
-	if (s->idx != 0)
-		return;
-	for (struct ssh_fwd *f = fwds, *n; f; f = n) {
-		n = f->next;
-		f->ll = NULL; /* libssh2 frees it with the session */
-		if (f->dead)
-			fwd_unlink(f);
-		else
-			f->st = FW_WANT;
-	}
+	if (s->idx == 0)
+		ssh_fwd_session_down();
 }
 
 void ssh_chan_session_up(struct ssh_sess *s)
@@ -936,58 +800,6 @@ static int op_connect(struct sh_conn *c)
 	return 0;
 }
 
-static int op_listen(struct sh_listener *l)
-{
-	struct ssh_target t;
-	struct ssh_fwd *f;
-
-	if (ssh_target_parse(l->req.target, &t) < 0 || t.kind == TGT_PEER) {
-		warn("accept: bad target `%s'", l->req.target);
-		return -EINVAL;
-	}
-	if (!l->req.dst.port)
-		return -EINVAL;
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		return -ENOMEM;
-	f->l = l;
-	f->guest_port = l->req.dst.port;
-	f->st = FW_WANT;
-	if (t.kind == TGT_PEER_ONLY) {
-		f->want_gw = false; /* reachable only through rendezvous */
-	} else {
-		f->want_gw = true;
-		snprintf(f->host, sizeof(f->host), "%s",
-			 t.host[0] ? t.host : ssh_cfg->listen_address);
-		f->port = t.port ? t.port : f->guest_port;
-	}
-	f->next = fwds;
-	fwds = f;
-	l->priv = f;
-	if (f->want_gw)
-		ssh_kick(&ssh_sessions[0]);
-	return 0;
-}
-
-static void op_unlisten(struct sh_listener *l)
-{
-	struct ssh_fwd *f = l->priv;
-	struct ssh_sess *s0 = &ssh_sessions[0];
-
-	if (!f)
-		return;
-	l->priv = NULL;
-	f->l = NULL;
-	f->dead = true;
-	if (f->st == FW_UP && f->ll) {
-		ssh_kick(s0); /* ctl_fn cancels it */
-		return;
-	}
-	if (s0->ctl_busy == f)
-		return; /* the request in flight finishes, then cancels */
-	fwd_unlink(f);
-}
-
 /* Pump later, not here: the runtime answers the WRITE as soon as this
  * returns, so the dispatcher reads and sends the next chunk while we
  * encrypt this one (pumping here serialised the two processes). */
@@ -1048,16 +860,13 @@ static void op_status(struct buf *j)
 	static const char *const names[] = { "down", "tcp", "handshake",
 					     "auth", "up" };
 	char tmp[512];
-	unsigned nf = 0;
-
-	for (struct ssh_fwd *f = fwds; f; f = f->next)
-		nf += f->st == FW_UP;
+	unsigned nf = ssh_fwd_count_up();
 	snprintf(tmp, sizeof(tmp),
 		 ",\"server\":\"%s:%u\",\"forwards\":%u,\"peer_in\":%llu,"
 		 "\"peer_refused\":%llu,\"accepted\":%llu,\"sessions\":[",
 		 ssh_cfg->server_host, ssh_cfg->server_port, nf,
 		 (unsigned long long)n_peer_in, (unsigned long long)n_refused,
-		 (unsigned long long)n_accepted);
+		 (unsigned long long)ssh_fwd_accepted);
 	buf_append(j, tmp, strlen(tmp));
 	for (unsigned i = 0; i < ssh_cfg->sessions; i++) {
 		const struct ssh_sess *s = &ssh_sessions[i];
@@ -1073,29 +882,11 @@ static void op_status(struct buf *j)
 	buf_append(j, "]", 1);
 }
 
-int ssh_rendezvous_init(void)
-{
-	struct ssh_fwd *f;
-
-	if (!ssh_cfg->rendezvous)
-		return 0;
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		return -ENOMEM;
-	f->want_gw = true;
-	f->st = FW_WANT;
-	snprintf(f->host, sizeof(f->host), "%s", ssh_cfg->rdv_host);
-	f->port = ssh_cfg->rdv_port;
-	f->next = fwds;
-	fwds = f;
-	return 0;
-}
-
 const struct sh_ops ssh_ops = {
 	.name = "ssh",
 	.connect = op_connect,
-	.listen = op_listen,
-	.unlisten = op_unlisten,
+	.listen = ssh_op_listen,
+	.unlisten = ssh_op_unlisten,
 	.output = op_output,
 	.input_room = op_input_room,
 	.close = op_close,

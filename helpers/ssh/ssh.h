@@ -5,8 +5,10 @@
  *   rdv.c      the helper-to-helper connect header (guest to guest)
  *   session.c  SSH sessions: TCP, handshake, host key, auth, reconnect, and
  *              the pump that drives non-blocking libssh2 from the one loop
- *   channel.c  channels: forward (direct-tcpip), reverse (tcpip-forward),
- *              rendezvous; the struct sh_ops the helper runtime calls
+ *   channel.c  channels: forward (direct-tcpip), accepted and peer
+ *              channels, the data path; the struct sh_ops the runtime calls
+ *   forward.c  gateway listeners: reverse forwards (tcpip-forward), the
+ *              rendezvous forward, the ports peers may connect to
  *   main.c     start-up
  */
 #ifndef SOCKOUT_SSH_H
@@ -139,7 +141,34 @@ void ssh_chan_session_down(struct ssh_sess *s, int err);
 bool ssh_chan_wants_input(const struct ssh_sess *s);
 /** ssh_chan_session_up() - @s logged in: re-request forwards. */
 void ssh_chan_session_up(struct ssh_sess *s);
+/** ssh_ctl_step() - run (or start) @s's one channel open or forward
+ *  request in flight; also the call repeated after a half-sent packet. */
+int ssh_ctl_step(struct ssh_sess *s, void *obj);
+/** ssh_chan_incoming() - the server opened @lc to one of our forwards:
+ *  @peer for the rendezvous, else @l is the guest listener (NULL: gone,
+ *  close it).  Returns 0 or -ENOMEM (then @lc is left to libssh2). */
+int ssh_chan_incoming(struct ssh_sess *s, LIBSSH2_CHANNEL *lc,
+		      const char *host, uint16_t port, struct sh_listener *l,
+		      bool peer);
+
+/* forward.c */
+enum { CTL_NONE, CTL_OPEN, CTL_LISTEN, CTL_CANCEL }; /* s->ctl_kind */
+extern uint64_t ssh_fwd_accepted;
 /** ssh_rendezvous_init() - register the `rendezvous' forward, if any. */
 int ssh_rendezvous_init(void);
+int ssh_op_listen(struct sh_listener *l);
+void ssh_op_unlisten(struct sh_listener *l);
+/** ssh_fwd_find_listener() - the guest listener peers may reach on @port. */
+struct sh_listener *ssh_fwd_find_listener(uint16_t port);
+/** ssh_fwd_pick_ctl() - make a due forward request or cancel @s's
+ *  control operation (sets s->ctl_busy/ctl_kind), if there is one. */
+void ssh_fwd_pick_ctl(struct ssh_sess *s);
+int ssh_fwd_ctl(struct ssh_sess *s);
+/** ssh_fwd_accepts() - take the channels the server opened to our
+ *  forwards.  Returns >0 if any, 0, or a fatal libssh2 rc / -EAGAIN. */
+int ssh_fwd_accepts(struct ssh_sess *s);
+bool ssh_fwd_wants_input(void);
+void ssh_fwd_session_down(void);
+unsigned ssh_fwd_count_up(void);
 
 #endif
