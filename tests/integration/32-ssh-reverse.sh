@@ -24,6 +24,7 @@ control-socket $T/control.sock
 helper office  data $T/office.data event $T/office.event
 accept port 8080 helper office
 accept port 8081 helper office to 198.51.100.2:18081
+accept port 8082 helper office
 connect any    deny
 accept  any    deny
 CONF
@@ -54,6 +55,23 @@ bg guest python3 -m http.server -d "$T/www" -b 0.0.0.0 8081 >"$T/http-guest2.log
 wait_tcp "$NS_S" 18081 20
 ip netns exec "$NS_H" curl -sS --max-time 60 -o "$T/got2.bin" http://198.51.100.2:18081/data.bin || fail "curl via 198.51.100.2:18081"
 [ "$(sha "$T/got2.bin")" = "$(sha "$T/www/data.bin")" ] || fail "sha256 differs (18081)"
+
+log "the gateway's port is taken: the guest's listener fails, not hangs"
+bgns "$NS_S" socat TCP-LISTEN:8082,bind=127.0.0.1,reuseaddr,fork SYSTEM:true
+wait_tcp "$NS_S" 8082
+rc=0
+guest timeout 30 python3 -c '
+import socket
+s = socket.socket(); s.bind(("0.0.0.0", 8082)); s.listen(5)
+try:
+    s.accept()
+except OSError as e:
+    print("accept failed:", e); raise SystemExit(3)
+print("accept returned?"); raise SystemExit(0)
+' >"$T/taken.out" 2>&1 || rc=$?
+cat "$T/taken.out"
+[ $rc != 0 ] && [ $rc != 124 ] || fail "guest listener on a taken gateway port: rc $rc"
+grep -q "gateway refused to listen on 127.0.0.1:8082" "$T/helper-office.log" || fail "refusal not logged"
 
 log "sshd restarts: the helper logs in again and asks for the forward again"
 descendants() { local p; echo "$1"; for p in $(ps -o pid= --ppid "$1"); do descendants "$p"; done; }
