@@ -52,6 +52,13 @@ struct greq {
 uint64_t guest_req_timeout_ms = 10000;
 
 static struct ev guest_lev = { .fd = -1 };
+static struct timer guest_pause;
+
+static void guest_resume(struct timer *t)
+{
+	(void)t;
+	ev_mod(&guest_lev, EPOLLIN);
+}
 static char *guest_path;
 static struct greq *greqs;
 static unsigned ngreqs;
@@ -513,8 +520,17 @@ static void guest_accept_cb(struct ev *ev, uint32_t events)
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(ev->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				warn("guest socket: %s", strerror(errno));
+			if (errno == EMFILE || errno == ENFILE) {
+				/* Out of descriptors: the pending connection
+				 * stays readable, so stop watching for a while
+				 * instead of spinning. */
+				static uint64_t last;
+				if (ratelimit(&last))
+					warn("guest socket: %s: pausing accepts",
+					     strerror(errno));
+				ev_mod(ev, 0);
+				timer_set(&guest_pause, ACCEPT_PAUSE_MS);
+			}
 			return;
 		}
 		struct greq *g = calloc(1, sizeof(*g));
@@ -551,6 +567,7 @@ int guest_init(const char *path, mode_t mode)
 	fd = net_unix_listen(path, mode);
 	if (fd < 0)
 		return fd;
+	timer_init(&guest_pause, guest_resume);
 	if ((r = ev_add(&guest_lev, fd, EPOLLIN, guest_accept_cb)) < 0) {
 		close(fd);
 		return r;
@@ -563,6 +580,7 @@ void guest_shutdown(void)
 {
 	while (greqs)
 		greq_abort(greqs, ECONNREFUSED);
+	timer_cancel(&guest_pause);
 	if (guest_path) {
 		int fd = guest_lev.fd;
 		ev_del(&guest_lev);

@@ -94,6 +94,7 @@ void glisten_close(struct glisten *l)
 	if (l->kind == GL_HELPER)
 		relay_unlisten(l);
 	table_del(l);
+	timer_cancel(&l->pause);
 	if (l->lev.fd >= 0) {
 		fd = l->lev.fd;
 		ev_del(&l->lev);
@@ -156,6 +157,14 @@ int glisten_deliver(struct glisten *l, int fd, const struct so_addr *local,
 
 static void host_accept_cb(struct ev *ev, uint32_t events);
 
+static void host_resume(struct timer *t)
+{
+	struct glisten *l = container_of(t, struct glisten, pause);
+
+	if (l->lev.fd >= 0 && l->held_fd < 0)
+		ev_mod(&l->lev, EPOLLIN);
+}
+
 /* Our end of the seqpacket: room again, or the guest closed it. */
 static void seq_cb(struct ev *ev, uint32_t events)
 {
@@ -196,9 +205,14 @@ static void host_accept_cb(struct ev *ev, uint32_t events)
 		socklen_t sl = sizeof(ss);
 		int fd = accept4(ev->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				warn("accept on host port %u: %s", l->host.port,
-				     strerror(errno));
+			if (errno == EMFILE || errno == ENFILE) {
+				static uint64_t last;
+				if (ratelimit(&last))
+					warn("accept on host port %u: %s: pausing accepts",
+					     l->host.port, strerror(errno));
+				ev_mod(&l->lev, 0);
+				timer_set(&l->pause, ACCEPT_PAUSE_MS);
+			}
 			return;
 		}
 		struct so_addr peer;
@@ -240,6 +254,7 @@ int glisten_new(const struct gp_req *req, struct glisten **out)
 	net_set_nonblock(sv[0]);
 	l->lev.fd = -1;
 	l->held_fd = -1;
+	timer_init(&l->pause, host_resume);
 	l->guest_end = sv[1];
 	l->bound = req->addr;
 	l->netns = req->netns;

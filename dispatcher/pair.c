@@ -29,6 +29,13 @@
 #define PTAB 256u
 
 static struct ev pair_lev = { .fd = -1 };
+static struct timer pair_pause;
+
+static void pair_resume(struct timer *t)
+{
+	(void)t;
+	ev_mod(&pair_lev, EPOLLIN);
+}
 static struct sockaddr_in pair_addr;
 static struct pair_req *ptab[PTAB];
 
@@ -66,8 +73,14 @@ static void pair_accept_cb(struct ev *ev, uint32_t events)
 		int afd = accept4(ev->fd, (struct sockaddr *)&peer, &sl,
 				  SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (afd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				warn("pair listener: %s", strerror(errno));
+			if (errno == EMFILE || errno == ENFILE) {
+				static uint64_t last;
+				if (ratelimit(&last))
+					warn("pair listener: %s: pausing accepts",
+					     strerror(errno));
+				ev_mod(ev, 0);
+				timer_set(&pair_pause, ACCEPT_PAUSE_MS);
+			}
 			return;
 		}
 		uint16_t port = ntohs(peer.sin_port);
@@ -107,6 +120,7 @@ int pair_init(void)
 		close(fd);
 		return r;
 	}
+	timer_init(&pair_pause, pair_resume);
 	if ((r = ev_add(&pair_lev, fd, EPOLLIN, pair_accept_cb)) < 0) {
 		close(fd);
 		return r;
@@ -140,6 +154,7 @@ int pair_start(struct pair_req *p, pair_cb done)
 
 void pair_shutdown(void)
 {
+	timer_cancel(&pair_pause);
 	for (unsigned i = 0; i < PTAB; i++)
 		while (ptab[i])
 			pair_cancel(ptab[i]);

@@ -32,6 +32,20 @@
  * that unit tests can shorten it). */
 extern uint64_t guest_req_timeout_ms;
 
+/* A listener that hits EMFILE/ENFILE stops being watched this long (its
+ * pending connection would otherwise wake the loop again at once). */
+#define ACCEPT_PAUSE_MS 100
+
+/* ratelimit() - true at most once per 10 s per @last: for warnings that a
+ * fault could otherwise repeat every few milliseconds. */
+static inline bool ratelimit(uint64_t *last)
+{
+	if (*last && now_ms() - *last < 10000)
+		return false;
+	*last = now_ms();
+	return true;
+}
+
 /* ---- main.c ---- */
 extern struct dconf *cfg; /* the running configuration */
 extern uint64_t start_ms;
@@ -112,6 +126,7 @@ enum glisten_kind { GL_DIRECT, GL_HELPER };
 struct glisten {
 	struct ev sev;	     /* our end of the guest's seqpacket */
 	struct ev lev;	     /* GL_DIRECT: the host listener */
+	struct timer pause;  /* out of descriptors: accept again later */
 	int guest_end;	     /* the guest's end until the reply passes it */
 	int held_fd;	     /* accepted, waiting for room on the seqpacket */
 	struct so_addr held_peer;

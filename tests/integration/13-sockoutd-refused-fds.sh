@@ -47,5 +47,36 @@ log "after 10,000: $(fds) fds, RSS $now_rss kB"
 "$BIN/sockoutctl" -s "$T/run/control.sock" status >"$T/status.txt" || fail "status"
 cat "$T/status.txt"
 grep -q "requests 10011:" "$T/status.txt" || fail "request count"
+log "out of descriptors: sockoutd pauses accepting instead of spinning, then recovers"
+if command -v prlimit >/dev/null; then
+	hard=$(awk '/^Max open files/{print $5}' /proc/$SOCKOUTD_PID/limits)
+	prlimit --pid $SOCKOUTD_PID --nofile=$((base_fds + 20)):$hard || fail prlimit
+	cat >"$T/hog.py" <<'PY'
+import socket, sys, time
+ss = []
+for i in range(60):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(b"SOG1")          # a stalled half request holds a descriptor
+    ss.append(s)
+open(sys.argv[2], "w").close()
+time.sleep(3)
+PY
+	python3 "$T/hog.py" "$GUEST_SOCK" "$T/hog.ready" &
+	HP=$!
+	wait_for 10 test -e "$T/hog.ready" || fail "hog"
+	sleep 0.5
+	a=$(awk '{print $14+$15}' /proc/$SOCKOUTD_PID/stat)
+	sleep 1.5
+	b=$(awk '{print $14+$15}' /proc/$SOCKOUTD_PID/stat)
+	log "CPU while out of descriptors: $((b - a)) ticks in 1.5 s"
+	[ $((b - a)) -le 30 ] || fail "sockoutd spins when out of descriptors ($((b - a)) ticks)"
+	grep -q "guest socket: Too many open files: pausing accepts" "$T/sockoutd.log" || fail "no warning"
+	[ "$(grep -c 'pausing accepts' "$T/sockoutd.log")" = 1 ] || fail "warning not rate-limited"
+	wait $HP
+	prlimit --pid $SOCKOUTD_PID --nofile=$hard:$hard
+	wait_for 10 sh -c "[ \$(ls /proc/$SOCKOUTD_PID/fd | wc -l) -le $base_fds ]" || fail "fds after the hog: $(fds)"
+	$G connect 198.51.100.2 81 --expect-status 111 >/dev/null || fail "not serving after running out of descriptors"
+fi
 sockoutd_stop_clean
 pass
