@@ -88,6 +88,16 @@ void so_addr_unmap(struct so_addr *a)
 	}
 }
 
+void so_addr_map(struct so_addr *a)
+{
+	if (a->family != 4)
+		return;
+	memmove(a->addr + 12, a->addr, 4);
+	memset(a->addr, 0, 10);
+	a->addr[10] = a->addr[11] = 0xff;
+	a->family = 6;
+}
+
 /* Close so that the peer sees a reset (ECONNRESET), not an orderly EOF. */
 void close_reset(int fd)
 {

@@ -217,7 +217,13 @@ static void host_accept_cb(struct ev *ev, uint32_t events)
 		}
 		struct so_addr peer;
 		so_addr_from_sa(&peer, (struct sockaddr *)&ss);
-		so_addr_unmap(&peer);
+		/* Report the peer in the family of the guest's socket: the
+		 * host listener's family is listen-address's, not the
+		 * guest's (an IPv6 guest socket sees ::ffff:a.b.c.d). */
+		if (l->bound.family == 6)
+			so_addr_map(&peer);
+		else
+			so_addr_unmap(&peer);
 		int r = glisten_deliver(l, fd, &l->bound, &peer);
 		if (r == -EAGAIN) {
 			/* The guest is not accepting: hold this one and let

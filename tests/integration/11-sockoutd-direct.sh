@@ -106,6 +106,17 @@ echo six | ip netns exec "$NS_H" timeout 10 nc -q 2 ::1 9301 >"$T/nc6.out" || fa
 wait $LP || fail "v6 listener: $(cat "$T/l6.out")"
 grep -q "^accept op 3 status 0 local \[::\]:9300 peer \[::1\]:[0-9]*$" "$T/l6.out" || fail "v6 accept: $(cat "$T/l6.out")"
 
+log "an IPv6 guest listener on an IPv4 host listener sees IPv4-mapped peers"
+$G listen :: 9000 --echo --ready "$T/l64.ready" >"$T/l64.out" 2>&1 &
+LP=$!
+wait_for 10 test -e "$T/l64.ready" || fail "listen :: 9000: $(cat "$T/l64.out")"
+wait_tcp "$NS_H" 9000
+echo mapped | ip netns exec "$NS_S" timeout 10 nc -q 2 198.51.100.1 9000 >"$T/nc64.out" || fail "nc to 9000"
+[ "$(cat "$T/nc64.out")" = mapped ] || fail "echo: $(cat "$T/nc64.out")"
+wait $LP || fail "listener: $(cat "$T/l64.out")"
+# (python prints ::ffff:198.51.100.2 as ::ffff:c633:6402)
+grep -q "^accept op 3 status 0 local \[::\]:9000 peer \[::ffff:c633:6402\]:[0-9]*$" "$T/l64.out" || fail "mapped peer: $(cat "$T/l64.out")"
+
 log "garbage, truncated, stalled and vanished guests hurt nobody else"
 python3 - "$GUEST_SOCK" <<'PY' || fail "bad guests"
 import socket, sys, time
