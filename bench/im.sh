@@ -5,8 +5,10 @@
 #
 #   bulk      guest curl over a bytestream   vs  a raw SOCKS5 stream through
 #                                               the same mod_proxy65
-#   in-band   guest curl, `inband yes'       vs  raw 16 KiB messages through
-#                                               the same server (8 in flight)
+#   in-band   guest curl, `inband yes'       vs  raw messages through the same
+#                                               server, 16 KiB of payload each
+#                                               (as base64), 4 in flight: the
+#                                               helper's own chunk and window
 #   setup     guest connect() time (curl's time_connect) vs one small XMPP
 #             message's round trip through the server
 set -u
@@ -55,7 +57,7 @@ setup_ms() { # mean connect() time over 10 connections, ms
 
 echo "sockout-im vs raw transfers through the same Prosody (prosody $(dpkg-query -W -f='${Version}' prosody 2>/dev/null)), $(nproc) cores"
 raw_s5=$(inj s5bench proxy.example.org $IM_SERVER 5000 "$SECS") || raw_s5=0
-read -r raw_msg rtt < <(inj msgbench 400 21848) || true
+read -r raw_msg rtt < <(inj msgbench 400 21848 4) || true
 bulk=$(fetch_mbps big.bin)
 r=$(ratio "$bulk" "$raw_s5")
 echo "bulk:    raw SOCKS5 via proxy65 ${raw_s5} MB/s   sockout-im bytestream ${bulk} MB/s   ratio ${r}  target >= 0.8: $(verdict "$r" 0.8)"

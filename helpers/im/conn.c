@@ -424,10 +424,15 @@ static void on_connect(struct im_peer *p, const struct im_rpc *r)
 		return;
 	}
 	i->c->priv = i;
+	/* A bytestream needs both ends at the same proxy: ours must be the
+	 * one the opener named (peers on different servers go in-band). */
+	const char *pj, *ph;
+	uint16_t pp;
+	bool bs = r->want_bs && !cf->inband && im_xmpp_proxy(&pj, &ph, &pp) &&
+		  (!r->proxy[0] || !strcmp(r->proxy, pj));
 	info("%s: connection %u to port %u accepted (%s)", p->conf->jid,
-	     r->cid, r->port,
-	     r->want_bs && !cf->inband ? "bytestream" : "in-band");
-	if (r->want_bs && !cf->inband) {
+	     r->cid, r->port, bs ? "bytestream" : "in-band");
+	if (bs) {
 		uint8_t rnd[16];
 		randombytes_buf(rnd, sizeof(rnd));
 		sodium_bin2hex(i->sid, sizeof(i->sid), rnd, sizeof(rnd));
@@ -522,6 +527,8 @@ static void send_connect(struct ic *i)
 	struct im_rpc r = { .type = RPC_CONNECT, .port = i->c->req.dst.port };
 
 	r.want_bs = !cf->inband && im_xmpp_proxy(&pj, &host, &port);
+	if (r.want_bs)
+		snprintf(r.proxy, sizeof(r.proxy), "%s", pj);
 	if (send_rpc(i, &r) < 0) {
 		ic_fail(i, EHOSTUNREACH, false);
 		return;

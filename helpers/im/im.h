@@ -182,6 +182,7 @@ struct im_rpc {
 	uint64_t n;
 	char sid[48]; /* bytestream id; "" = in-band */
 	bool want_bs;
+	char proxy[256]; /* connect: the opener's proxy JID when want_bs */
 	const uint8_t *data; /* RPC_DATA: decoded bytes (points into a buffer) */
 	size_t dlen;
 };

@@ -48,6 +48,16 @@ static int put(struct buf *out, const char *fmt, ...)
 	return buf_append(out, tmp, (size_t)n);
 }
 
+/* A proxy JID as we carry it: a domain name, nothing to escape. */
+static bool proxy_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n && n < 256 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789.-_") == n;
+}
+
 /* The encoder writes the JSON text itself: every value is a number, a
  * fixed word or base64/hex, so nothing needs escaping, and big data
  * chunks are not copied through a json-c object tree. */
@@ -60,6 +70,8 @@ int im_rpc_encode(const struct im_rpc *r, struct buf *out)
 	case RPC_CONNECT:
 		e = e ?: put(out, ",\"p\":%u,\"b\":%d", r->port,
 			     r->want_bs ? 1 : 0);
+		if (r->proxy[0] && proxy_ok(r->proxy))
+			e = e ?: put(out, ",\"x\":\"%s\"", r->proxy);
 		break;
 	case RPC_ACCEPT:
 		if (r->sid[0])
@@ -157,6 +169,13 @@ int im_rpc_decode(const uint8_t *p, size_t len, struct im_rpc *r,
 		if (get_uint(o, "b", 1, false, &v) < 0)
 			goto out;
 		r->want_bs = v;
+		if (json_object_object_get_ex(o, "x", &x)) {
+			if (!json_object_is_type(x, json_type_string) ||
+			    !proxy_ok(json_object_get_string(x)))
+				goto out;
+			snprintf(r->proxy, sizeof(r->proxy), "%s",
+				 json_object_get_string(x));
+		}
 		break;
 	case RPC_ACCEPT:
 		if (json_object_object_get_ex(o, "s", &x)) {

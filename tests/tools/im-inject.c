@@ -17,9 +17,9 @@
  *
  *   s5bench PROXYJID HOST PORT SECS   a raw SOCKS5 bytestream through the
  *                 server's proxy, both ends in this process; prints MB/s
- *   msgbench COUNT SIZE   COUNT messages of SIZE base64 bytes to ourselves
- *                 through the server; prints MB/s and a small message's
- *                 round-trip time in ms
+ *   msgbench COUNT SIZE INFLIGHT   COUNT messages of SIZE base64 bytes to
+ *                 ourselves through the server, at most INFLIGHT unreceived;
+ *                 prints MB/s and a small message's round-trip time in ms
  *
  * Exit 0 when the mode ran (and, for session, the refuse came back).
  */
@@ -301,6 +301,7 @@ static int do_msgbench(char **a)
 {
 	long count = atol(a[0]);
 	size_t size = (size_t)atol(a[1]);
+	long inflight = atol(a[2]);
 	char *body = malloc(size + 1);
 
 	memset(body, 'A', size);
@@ -321,7 +322,7 @@ static int do_msgbench(char **a)
 	long sent = 0;
 	while (bench_got < count && mono() - t0 < 60) {
 		/* keep a bounded number in flight, like a windowed sender */
-		while (sent < count && sent - bench_got < 8) {
+		while (sent < count && sent - bench_got < inflight) {
 			xmpp_send_raw_string(conn, "<message type='normal' to='%s'>"
 					     "<sockout xmlns='" IM_NS "'>%s</sockout></message>",
 					     to, body);
@@ -344,7 +345,7 @@ int main(int argc, char **argv)
 	if (argc < 8) {
 		fprintf(stderr, "usage: im-inject HOST PORT JID PASSWORD CAFILE TO "
 				"junk|forged-hello|session [IDENTITY PEERKEY]\n"
-				"       ... s5bench PROXYJID HOST PORT SECS | msgbench COUNT SIZE\n");
+				"       ... s5bench PROXYJID HOST PORT SECS | msgbench COUNT SIZE INFLIGHT\n");
 		return 2;
 	}
 	if (sodium_init() < 0)
@@ -403,7 +404,7 @@ int main(int argc, char **argv)
 		rc = do_session();
 	} else if (!strcmp(mode, "s5bench") && argc >= 12) {
 		rc = do_s5bench(argv + 8);
-	} else if (!strcmp(mode, "msgbench") && argc >= 10) {
+	} else if (!strcmp(mode, "msgbench") && argc >= 11) {
 		rc = do_msgbench(argv + 8);
 	} else {
 		fprintf(stderr, "im-inject: unknown mode %s\n", mode);

@@ -35,6 +35,7 @@ static void roundtrip(struct im_rpc *in)
 	CHECK_EQ(out.n, in->n);
 	CHECK_EQ(out.want_bs, in->want_bs);
 	CHECK_STR(out.sid, in->sid);
+	CHECK_STR(out.proxy, in->proxy);
 	CHECK_EQ(out.dlen, in->dlen);
 	if (in->dlen)
 		CHECK(memcmp(out.data, in->data, in->dlen) == 0);
@@ -50,6 +51,9 @@ int main(void)
 		data[i] = (uint8_t)(i * 7);
 	roundtrip(&(struct im_rpc){ .type = RPC_CONNECT, .cid = 4000000000u,
 				    .opener = true, .port = 65535, .want_bs = true });
+	roundtrip(&(struct im_rpc){ .type = RPC_CONNECT, .cid = 9, .opener = true,
+				    .port = 80, .want_bs = true,
+				    .proxy = "proxy.example.org" });
 	roundtrip(&(struct im_rpc){ .type = RPC_ACCEPT, .cid = 1, .sid = "00ff" });
 	roundtrip(&(struct im_rpc){ .type = RPC_ACCEPT, .cid = 2 });
 	roundtrip(&(struct im_rpc){ .type = RPC_REFUSE, .cid = 3, .err = 111 });
@@ -78,6 +82,8 @@ int main(void)
 		"{\"t\":\"shut\",\"c\":1,\"o\":0}{}",
 		"{\"t\":\"connect\",\"c\":1,\"o\":1}",		/* no port */
 		"{\"t\":\"connect\",\"c\":1,\"o\":1,\"p\":65536}",
+		"{\"t\":\"connect\",\"c\":1,\"o\":1,\"p\":1,\"x\":\"a'b\"}",
+		"{\"t\":\"connect\",\"c\":1,\"o\":1,\"p\":1,\"x\":5}",
 		"{\"t\":\"refuse\",\"c\":1,\"o\":0,\"e\":0}",
 		"{\"t\":\"refuse\",\"c\":1,\"o\":0,\"e\":99999}",
 		"{\"t\":\"ack\",\"c\":1,\"o\":0,\"n\":65537}",
