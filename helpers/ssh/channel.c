@@ -213,6 +213,7 @@ static int do_write(struct ssh_chan *ch)
 		if (n > 32768)
 			n = 32768;
 		ssize_t w = libssh2_channel_write(ch->ch, (const char *)p, n);
+		s->drained = true; /* libssh2 reads the socket before writing */
 		if (w == LIBSSH2_ERROR_EAGAIN) {
 			int r = ssh_op_blocked(s, chan_fn, ch);
 			if (r) {
@@ -378,6 +379,16 @@ static int do_read(struct ssh_chan *ch)
 	}
 	if (ch->st != CS_OPEN || !ch->c || ch->eof_seen)
 		return 0;
+	/* Once this pass has drained the socket, a channel with nothing
+	 * queued has nothing to read: skip the call (and its recv()).  Its
+	 * window cannot be stuck at zero meanwhile, since every read leaves
+	 * it at least 3/4 open. */
+	if (s->drained) {
+		unsigned long avail = 0;
+		libssh2_channel_window_read_ex(ch->ch, &avail, NULL);
+		if (!avail && !libssh2_channel_eof(ch->ch))
+			return 0;
+	}
 	for (;;) {
 		struct buf *q = &ch->c->to_guest;
 		size_t room = sh_input_room(ch->c), have = buf_len(q);
@@ -398,6 +409,7 @@ static int do_read(struct ssh_chan *ch)
 		 * for the other channels without taking this one's data. */
 		size_t want = room < sizeof(rbuf) ? room : sizeof(rbuf);
 		ssize_t n = libssh2_channel_read(ch->ch, rbuf, want);
+		s->drained = true;
 		if (n == LIBSSH2_ERROR_EAGAIN) {
 			int r = ssh_op_blocked(s, chan_fn, ch);
 			if (r) {
@@ -652,6 +664,8 @@ int ssh_chan_incoming(struct ssh_sess *s, LIBSSH2_CHANNEL *lc,
 int ssh_chan_steps(struct ssh_sess *s)
 {
 	int moved = 0, r;
+
+	s->drained = false;
 
 	if ((r = ssh_ctl_step(s, NULL)) < 0)
 		return r;

@@ -397,6 +397,7 @@ void ssh_pump(struct ssh_sess *s)
 	s->in_pump = true;
 	s->want_out = false;
 	for (pass = 0; pass < 32; pass++) {
+		uint64_t rx = s->rx_bytes;
 		s->again = false;
 		switch (s->st) {
 		case SS_HANDSHAKE: r = step_handshake(s); break;
@@ -404,6 +405,12 @@ void ssh_pump(struct ssh_sess *s)
 		case SS_UP: r = step_up(s); break;
 		default: r = 0; break;
 		}
+		/* Any libssh2 call may read the socket and queue what it
+		 * carried for a channel, forward or open visited earlier in
+		 * this pass; the socket is then empty and epoll will not
+		 * say so.  Go round again until a pass reads nothing. */
+		if (r == 0 && s->rx_bytes != rx)
+			r = 1;
 		if (s->io_err || (r < 0 && r != -EAGAIN))
 			break;
 		if (r == -EAGAIN || (r == 0 && !s->again))

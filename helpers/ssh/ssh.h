@@ -93,6 +93,7 @@ struct ssh_sess {
 	bool dead_io;	      /* callbacks fail at once: tearing down */
 	bool in_pump, again;
 	bool want_out;	      /* a step waits for socket room (EPOLLOUT) */
+	bool drained;	      /* this pass already read the socket dry */
 	/* A libssh2 call that left a partly sent packet behind: nothing else
 	 * may send on this session until that same call is repeated. */
 	ssh_opfn blocked_fn;
