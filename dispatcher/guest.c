@@ -270,8 +270,12 @@ static void direct_cb(struct ev *ev, uint32_t events)
 	}
 	so_addr_from_sa(&local, (struct sockaddr *)&ls);
 	so_addr_from_sa(&peer, (struct sockaddr *)&ps);
-	/* The guest asked for this address; a rewrite is ours to know. */
+	/* The guest asked for this address; a rewrite is ours to know.
+	 * An IPv6 guest socket rewritten to an IPv4 host gets its local
+	 * address IPv4-mapped, as its own socket would report it. */
 	peer = g->req.addr;
+	if (peer.family == 6)
+		so_addr_map(&local);
 	ev_del(&g->hev);
 	g->hev.fd = -1;
 	/* The program decides blocking mode; the shim applies it. */

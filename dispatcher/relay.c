@@ -436,6 +436,8 @@ static void pair_done(struct pair_req *p, int gfd, int kfd)
 	struct greq *g = c->greq;
 	struct so_addr local = c->local, dst = c->dst;
 	c->greq = NULL;
+	if (dst.family == 6)
+		so_addr_map(&local); /* the guest's socket is IPv6 */
 	if (g)
 		greq_rconn_gone(g);
 	conn_open(c, kfd);
