@@ -225,7 +225,9 @@ static int do_write(struct ssh_chan *ch)
 		}
 		if (w < 0) {
 			int r = chan_error(ch, (int)w, "write");
-			return r ? r : moved;
+			if (r)
+				return r; /* the connection is gone (or the session) */
+			break;
 		}
 		if (w == 0)
 			break;
@@ -237,7 +239,7 @@ static int do_write(struct ssh_chan *ch)
 		}
 		moved = 1;
 	}
-	if (taken)
+	if (taken && ch->c)
 		sh_output_taken(ch->c);
 	return moved;
 }
