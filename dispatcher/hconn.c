@@ -150,7 +150,7 @@ static void redial_cb(struct timer *t)
 	helper_dial(h);
 }
 
-static void update_events(struct helper *h)
+static void h_update_events(struct helper *h)
 {
 	if (h->dev.fd >= 0)
 		ev_mod(&h->dev, EPOLLIN | (buf_len(&h->out) ? EPOLLOUT : 0));
@@ -183,7 +183,7 @@ static void flush(struct helper *h)
 			return;
 		}
 	}
-	update_events(h);
+	h_update_events(h);
 	if (h->blocked && !h->unblocking && buf_len(&h->out) < OUT_LOW) {
 		/* relays write requests while being unblocked: no re-entry */
 		h->unblocking = true;
@@ -253,7 +253,7 @@ int helper_send(struct helper *h, uint8_t type, uint32_t id, uint32_t arg,
 	h->fifo[(h->fifo_head + h->fifo_n) % h->fifo_cap] =
 		(struct hreq){ .type = type, .id = id };
 	h->fifo_n++;
-	update_events(h);
+	h_update_events(h);
 	return 0;
 }
 
