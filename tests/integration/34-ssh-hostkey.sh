@@ -4,7 +4,9 @@
 # not in known-hosts, or differs from it, gets no session: the helper logs
 # a line saying "host key" and fails connects at once instead of hanging.
 # A server that is not there at all: the same fast failure.  The config
-# check (-n) reports every bad line as file:line.
+# check (-n) reports every bad line as file:line.  SIGHUP reloads: a broken
+# file is refused, a fixed known-hosts lets the helper log in without a
+# restart.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-ssh.sh"
 [ -x "$BIN/tests/tools/sockout-probe" ] || skip "sockout-probe not built"
@@ -27,6 +29,7 @@ ssh-keygen -q -t ed25519 -N '' -f "$T/ssh/other_host" || fail "ssh-keygen"
 ssh_helper_conf "$T/mitm.conf" 198.51.100.2 2222 mitm
 echo "[198.51.100.2]:2222 $(cut -d' ' -f1,2 "$T/ssh/other_host.pub")" >"$T/ssh/known_hosts-mitm"
 ssh_helper "$NS_H" "$T/mitm.conf" mitm
+echo "$HELPER_PID" >"$T/mitm.pid"
 wait_for 15 grep -q "host key" "$T/helper-mitm.log" || fail "no 'host key' line in the log"
 grep "host key" "$T/helper-mitm.log" | head -1
 grep -q "does NOT match" "$T/helper-mitm.log" || fail "mismatch not reported as such"
@@ -59,6 +62,17 @@ log "the good configuration logs in (the setup itself is sound)"
 ssh_helper_conf "$T/good.conf" 198.51.100.2 2222 good
 ssh_helper "$NS_H" "$T/good.conf" good
 ssh_wait_up good
+
+log "SIGHUP: a broken file changes nothing, a fixed known-hosts lets mitm log in"
+cp "$T/mitm.conf" "$T/mitm.conf.orig"
+echo "sessions lots" >>"$T/mitm.conf"
+kill -HUP "$(cat "$T/mitm.pid")"
+wait_for 10 grep -q "keeping the running configuration" "$T/helper-mitm.log" || fail "broken reload not refused"
+grep -v "^known-hosts" "$T/mitm.conf.orig" >"$T/mitm.conf"
+echo "known-hosts $T/ssh/known_hosts-good" >>"$T/mitm.conf"
+kill -HUP "$(cat "$T/mitm.pid")"
+wait_for 10 grep -q "reloaded" "$T/helper-mitm.log" || fail "reload not done"
+ssh_wait_up mitm 1 20
 
 log "config check: every error with file:line, Terrapin-prone algorithms refused"
 cat >"$T/bad.conf" <<EOC
