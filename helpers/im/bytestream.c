@@ -22,6 +22,8 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -510,6 +512,16 @@ struct im_bs *im_bs_open(const char *host, uint16_t port, const char *dst_hex,
 		    0);
 	if (fd < 0)
 		goto fail;
+	/* Interactive guests (ssh) want each frame out at once; bulk frames
+	 * are big anyway.  Keepalives: see xmpp.c. */
+	int one = 1, idle = 30, intvl = 10, cnt = 3;
+	unsigned int utmo = 60000;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &utmo, sizeof(utmo));
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
 	    errno != EINPROGRESS)
 		goto fail;

@@ -461,6 +461,16 @@ static int on_sockopt(xmpp_conn_t *cn, void *sockp)
 	/* Control messages are small and answered: do not let Nagle hold
 	 * one back for the server's delayed ACK. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* A link that dies silently (a NAT forgetting us, a cable) must end
+	 * the session in about a minute, not after TCP's 15 minutes: the
+	 * carried connections then fail and we log in again. */
+	int idle = 30, intvl = 10, cnt = 3;
+	unsigned int utmo = 60000;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &utmo, sizeof(utmo));
 	if (ev_add(&sock_ev, fd, EPOLLIN | EPOLLOUT, sock_cb) < 0)
 		return -1;
 	return 0;
