@@ -333,6 +333,19 @@ static void bs_event(void *arg, int what, int err)
 		break;
 	case BS_EV_ERROR:
 		i->bs = NULL; /* it freed itself */
+		if (!i->mine && i->st == IC_BS_SETUP && i->c) {
+			/* We could not reach the proxy: the opener has not
+			 * heard from us yet, so carry it in-band instead. */
+			warn("%s: connection %u: proxy unreachable (%s), going "
+			     "in-band",
+			     i->peer->conf->jid, i->cid, strerror(err));
+			timer_cancel(&i->timer);
+			i->sid[0] = '\0';
+			send_simple(i, RPC_ACCEPT, 0);
+			i->st = IC_OPEN;
+			ic_output(i);
+			return;
+		}
 		if (i->st != IC_OPEN && i->st != IC_LINGER)
 			warn("%s: connection %u: bytestream setup failed: %s",
 			     i->peer->conf->jid, i->cid, strerror(err));

@@ -6,7 +6,8 @@
 # Prosody's mod_proxy65; then guest B's socat sends to guest A's socat
 # with a half-close in the middle of a conversation (reply after EOF), a
 # reset that must reach B's server as a reset;
-# then a short iperf3 run (guest A client, guest B server; -R and -P 4).
+# then a short iperf3 run (guest A client, guest B server; -R and -P 4);
+# last, B's site cannot reach the proxy: the connection goes in-band.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-im.sh"
 need curl python3 socat iperf3
@@ -58,5 +59,13 @@ print("iperf3 received %d bytes" % s)
 sys.exit(0 if s > 0 else 1)
 PY
 done
+log "B's site cannot reach the proxy: in-band instead"
+ip netns exec "$NS_RB" iptables -I FORWARD -p tcp --dport 5000 -j REJECT --reject-with tcp-reset ||
+	fail "iptables"
+mkdata "$T/www/small.bin" 2
+guest_a curl -sS --max-time 60 -o "$T/small.bin" http://203.0.113.99:8080/small.bin 2>"$T/curl3.log" ||
+	fail "curl without proxy failed: $(cat "$T/curl3.log")"
+cmp -s "$T/small.bin" "$T/www/small.bin" || fail "in-band fallback transfer differs"
+grep -q "proxy unreachable .*going in-band" "$T/im-b.log" || fail "B did not fall back to in-band"
 im_finish
 pass
