@@ -88,6 +88,15 @@ void so_addr_unmap(struct so_addr *a)
 	}
 }
 
+bool so_addr_is_loopback(const struct so_addr *a)
+{
+	static const uint8_t v6lo[16] = { [15] = 1 };
+
+	if (a->family == 4)
+		return a->addr[0] == 127;
+	return a->family == 6 && memcmp(a->addr, v6lo, 16) == 0;
+}
+
 void so_addr_map(struct so_addr *a)
 {
 	if (a->family != 4)
@@ -444,7 +453,9 @@ static void do_listen(struct greq *g)
 		return;
 	}
 	/* direct: a host listener on listen-address (or the rule's address)
-	 * and the rule's port (or the guest's) */
+	 * and the rule's port (or the guest's).  A guest that bound its
+	 * loopback address meant "local only": it gets the host's loopback,
+	 * never listen-address, unless the rule names an address. */
 	struct so_addr host;
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -452,6 +463,14 @@ static void do_listen(struct greq *g)
 	if (r->rw_family) {
 		host.family = r->rw_family;
 		memcpy(host.addr, r->rw_addr, 16);
+	} else if (so_addr_is_loopback(&m)) {
+		host.family = m.family;
+		if (m.family == 4) {
+			host.addr[0] = 127;
+			host.addr[3] = 1;
+		} else {
+			host.addr[15] = 1;
+		}
 	} else if (net_parse_ip(cfg->listen_address, 0, &ss, &sl) == 0) {
 		so_addr_from_sa(&host, (struct sockaddr *)&ss);
 	}
