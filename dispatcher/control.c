@@ -157,6 +157,15 @@ static json_object *do_status(void)
 		json_object_array_add(rules, j);
 	}
 	json_object_object_add(o, "rules", rules);
+	json_object *hs = json_object_new_array();
+	for (struct helper *h = helpers; h; h = h->next) {
+		json_object *j = json_object_new_object();
+		json_object_object_add(j, "name", json_object_new_string(h->name));
+		json_object_object_add(j, "state",
+				       json_object_new_string(helper_state_name(h)));
+		json_object_array_add(hs, j);
+	}
+	json_object_object_add(o, "helpers", hs);
 	return o;
 }
 

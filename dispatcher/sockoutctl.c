@@ -168,6 +168,15 @@ static void show_status(json_object *o)
 		       (long long)ji(cnt, "listeners"), (long long)ji(cnt, "accepted"),
 		       (long long)ji(cnt, "pending"));
 	}
+	json_object *hs = jarr(o, "helpers");
+	if (hs && json_object_array_length(hs)) {
+		fputs("helpers", stdout);
+		for (size_t i = 0; i < json_object_array_length(hs); i++) {
+			json_object *x = json_object_array_get_idx(hs, i);
+			printf("%s %s %s", i ? "," : "", js(x, "name"), js(x, "state"));
+		}
+		putchar('\n');
+	}
 	if (!rules)
 		return;
 	putchar('\n');
