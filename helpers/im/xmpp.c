@@ -221,6 +221,29 @@ static int on_presence(xmpp_conn_t *cn, xmpp_stanza_t *st, void *ud)
 	return 1;
 }
 
+/* RFC 6120 8.2.3: every get/set gets an answer; we serve none. */
+static int on_iq(xmpp_conn_t *cn, xmpp_stanza_t *st, void *ud)
+{
+	(void)cn;
+	(void)ud;
+	const char *type = xmpp_stanza_get_type(st);
+	const char *id = xmpp_stanza_get_id(st);
+	const char *from = xmpp_stanza_get_from(st);
+	char eid[256], efrom[IM_JID_MAX * 6];
+
+	if (!type || (strcmp(type, "get") != 0 && strcmp(type, "set") != 0) ||
+	    !id || !from || !xml_esc(id, eid, sizeof(eid)) ||
+	    !xml_esc(from, efrom, sizeof(efrom)))
+		return 1;
+	xmpp_send_raw_string(conn,
+			     "<iq type='error' id='%s' to='%s'><error type='cancel'>"
+			     "<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+			     "</error></iq>",
+			     eid, efrom);
+	update_events();
+	return 1;
+}
+
 static void send_iq_get(const char *to, const char *ns, xmpp_handler h)
 {
 	char id[32], eto[IM_JID_MAX * 6];
@@ -398,6 +421,7 @@ static void on_conn(xmpp_conn_t *cn, xmpp_conn_event_t status, int error,
 		     xmpp_conn_is_secured(cn) ? "TLS" : "NOT ENCRYPTED");
 		xmpp_handler_add(cn, on_message, NULL, "message", NULL, NULL);
 		xmpp_handler_add(cn, on_presence, NULL, "presence", NULL, NULL);
+		xmpp_handler_add(cn, on_iq, NULL, "iq", NULL, NULL);
 		xmpp_send_raw_string(cn, "<presence><priority>-1</priority>"
 					 "<sockout xmlns='" IM_NS "'/></presence>");
 		proxy.ok = false;
