@@ -66,30 +66,32 @@ int im_rpc_encode(const struct im_rpc *r, struct buf *out)
 	int e = put(out, "{\"t\":\"%s\",\"c\":%u,\"o\":%d", im_rpc_name(r->type),
 		    r->cid, r->opener ? 1 : 0);
 
+	if (e)
+		return e;
 	switch (r->type) {
 	case RPC_CONNECT:
-		e = e ?: put(out, ",\"p\":%u,\"b\":%d", r->port,
-			     r->want_bs ? 1 : 0);
-		if (r->proxy[0] && proxy_ok(r->proxy))
-			e = e ?: put(out, ",\"x\":\"%s\"", r->proxy);
+		e = put(out, ",\"p\":%u,\"b\":%d", r->port, r->want_bs ? 1 : 0);
+		if (!e && r->proxy[0] && proxy_ok(r->proxy))
+			e = put(out, ",\"x\":\"%s\"", r->proxy);
 		break;
 	case RPC_ACCEPT:
 		if (r->sid[0])
-			e = e ?: put(out, ",\"s\":\"%s\"", r->sid);
+			e = put(out, ",\"s\":\"%s\"", r->sid);
 		break;
 	case RPC_REFUSE:
 	case RPC_RESET:
-		e = e ?: put(out, ",\"e\":%d", r->err);
+		e = put(out, ",\"e\":%d", r->err);
 		break;
 	case RPC_ACK:
-		e = e ?: put(out, ",\"n\":%llu", (unsigned long long)r->n);
+		e = put(out, ",\"n\":%llu", (unsigned long long)r->n);
 		break;
 	case RPC_DATA: {
 		size_t bl = sodium_base64_ENCODED_LEN(
 			r->dlen, sodium_base64_VARIANT_ORIGINAL);
-		e = e ?: buf_append(out, ",\"d\":\"", 6);
-		char *p = e ? NULL : (char *)buf_reserve(out, bl);
-		if (!p)
+		char *p;
+		if ((e = buf_append(out, ",\"d\":\"", 6)) < 0)
+			return e;
+		if (!(p = (char *)buf_reserve(out, bl)))
 			return -ENOMEM;
 		sodium_bin2base64(p, bl, r->data, r->dlen,
 				  sodium_base64_VARIANT_ORIGINAL);
@@ -101,7 +103,7 @@ int im_rpc_encode(const struct im_rpc *r, struct buf *out)
 	case RPC_CLOSE:
 		break;
 	}
-	return e ?: buf_append(out, "}", 1);
+	return e ? e : buf_append(out, "}", 1);
 }
 
 static int get_uint(json_object *o, const char *k, uint64_t max, bool need,

@@ -271,7 +271,7 @@ static int on_streamhost(xmpp_conn_t *cn, xmpp_stanza_t *st, void *ud)
 	if (proxy.ok || !type || strcmp(type, "result") != 0 || !sh) {
 		if (!proxy.ok)
 			warn("xmpp: proxy %s gave no streamhost",
-			     xmpp_stanza_get_from(st) ?: "?");
+			     xmpp_stanza_get_from(st) ? xmpp_stanza_get_from(st) : "?");
 		return 0;
 	}
 	const char *jid = xmpp_stanza_get_attribute(sh, "jid");
