@@ -7,7 +7,8 @@
 # with a half-close in the middle of a conversation (reply after EOF), a
 # reset that must reach B's server as a reset;
 # then a short iperf3 run (guest A client, guest B server; -R and -P 4);
-# last, B's site cannot reach the proxy: the connection goes in-band.
+# a server that writes a banner and closes at once; last, B's site cannot
+# reach the proxy: the connection goes in-band.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-im.sh"
 need curl python3 socat iperf3
@@ -20,9 +21,11 @@ im_start b
 sockoutd_start a "connect port 8080 helper home to bob@example.org" \
 	"connect port 7000 helper home to bob@example.org" "connect port 5201 helper home to bob@example.org" \
 	"connect port 7001 helper home to bob@example.org" \
+	"connect port 7002 helper home to bob@example.org" \
 	"connect any deny" "accept any deny"
 sockoutd_start b "accept port 8080 helper home" "accept port 7000 helper home" "accept port 5201 helper home" \
 	"accept port 7001 helper home" \
+	"accept port 7002 helper home" \
 	"connect any deny" "accept any deny"
 im_wait_session a
 im_wait_session b
@@ -43,6 +46,14 @@ grep -q "accepted (bytestream)" "$T/im-b.log" || fail "B did not use a bytestrea
 
 log "half-close and reset over bytestreams"
 im_check_halfclose_reset 7000 7001
+
+log "B's server writes a banner and closes at once, before the stream is up"
+bg guest_b socat TCP-LISTEN:7002,reuseaddr,fork SYSTEM:'echo banner-xyz' >"$T/socat-banner.log" 2>&1
+wait_for 20 grep -q "accepting port 7002" "$T/im-b.log" || fail "no listener for 7002"
+for i in 1 2 3; do
+	out=$(guest_a socat -t 10 -T 20 -u TCP:203.0.113.99:7002 - 2>"$T/banner-a.log")
+	[ "$out" = banner-xyz ] || fail "banner $i lost: '$out' $(cat "$T/banner-a.log")"
+done
 
 log "iperf3 across the overlay: normal, -R, -P 4"
 bg guest_b iperf3 -s -p 5201 >"$T/iperf3-server.log" 2>&1
