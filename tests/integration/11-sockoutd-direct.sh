@@ -64,7 +64,7 @@ LP=$!
 wait_for 10 test -e "$T/l80.ready" || fail "listen 80: $(cat "$T/l80.out")"
 wait_tcp "$NS_H" 8080
 for i in 1 2; do
-	echo "hello $i" | ip netns exec "$NS_S" timeout 10 nc -q 2 198.51.100.1 8080 >"$T/nc$i.out" || fail "nc $i"
+	echo "hello $i" | ip netns exec "$NS_S" timeout 20 nc -N 198.51.100.1 8080 >"$T/nc$i.out" || fail "nc $i"
 	[ "$(cat "$T/nc$i.out")" = "hello $i" ] || fail "echo $i: $(cat "$T/nc$i.out")"
 done
 wait $LP || fail "listener: $(cat "$T/l80.out")"
@@ -104,7 +104,7 @@ $G listen :: 9300 --echo --ready "$T/l6.ready" >"$T/l6.out" 2>&1 &
 LP=$!
 wait_for 10 test -e "$T/l6.ready" || fail "v6 listen: $(cat "$T/l6.out")"
 wait_tcp "$NS_H" 9301
-echo six | ip netns exec "$NS_H" timeout 10 nc -q 2 ::1 9301 >"$T/nc6.out" || fail "nc -6"
+echo six | ip netns exec "$NS_H" timeout 20 nc -N ::1 9301 >"$T/nc6.out" || fail "nc -6"
 [ "$(cat "$T/nc6.out")" = six ] || fail "v6 echo: $(cat "$T/nc6.out")"
 wait $LP || fail "v6 listener: $(cat "$T/l6.out")"
 grep -q "^accept op 3 status 0 local \[::\]:9300 peer \[::1\]:[0-9]*$" "$T/l6.out" || fail "v6 accept: $(cat "$T/l6.out")"
@@ -114,7 +114,7 @@ $G listen :: 9000 --echo --ready "$T/l64.ready" >"$T/l64.out" 2>&1 &
 LP=$!
 wait_for 10 test -e "$T/l64.ready" || fail "listen :: 9000: $(cat "$T/l64.out")"
 wait_tcp "$NS_H" 9000
-echo mapped | ip netns exec "$NS_S" timeout 10 nc -q 2 198.51.100.1 9000 >"$T/nc64.out" || fail "nc to 9000"
+echo mapped | ip netns exec "$NS_S" timeout 20 nc -N 198.51.100.1 9000 >"$T/nc64.out" || fail "nc to 9000"
 [ "$(cat "$T/nc64.out")" = mapped ] || fail "echo: $(cat "$T/nc64.out")"
 wait $LP || fail "listener: $(cat "$T/l64.out")"
 # (python prints ::ffff:198.51.100.2 as ::ffff:c633:6402)

@@ -27,6 +27,7 @@ start_plain
 cat >"$T/sockoutd.conf" <<CONF
 guest-socket    $GUEST_SOCK
 control-socket  $T/run/control.sock
+connect-timeout 30s
 helper plain    data $T/run/plain.data event $T/run/plain.event
 connect port 7000   helper plain to 198.51.100.2:7000
 connect port 8000   helper plain to 198.51.100.2:8000
@@ -63,7 +64,7 @@ $G listen 0.0.0.0 9100 --echo --ready "$T/l.ready" >"$T/l.out" 2>&1 &
 LP=$!
 wait_for 10 test -e "$T/l.ready" || fail "listen: $(cat "$T/l.out")"
 wait_tcp "$NS_H" 9100
-echo "via the helper" | ip netns exec "$NS_S" timeout 10 nc -q 2 198.51.100.1 9100 >"$T/nc.out" || fail "nc"
+echo "via the helper" | ip netns exec "$NS_S" timeout 20 nc -N 198.51.100.1 9100 >"$T/nc.out" || fail "nc"
 [ "$(cat "$T/nc.out")" = "via the helper" ] || fail "echo: $(cat "$T/nc.out")"
 wait $LP || fail "listener: $(cat "$T/l.out")"
 grep -q "^accept op 3 status 0 local 0.0.0.0:9100 peer 198.51.100.2:" "$T/l.out" || fail "accept: $(cat "$T/l.out")"
@@ -120,7 +121,8 @@ $CTL helpers
 log "while it is down, connects are refused at once"
 s=$(date +%s)
 $G connect 198.51.100.2 7000 --expect-status 111 >/dev/null || fail "connect while down"
-[ $(( $(date +%s) - s )) -le 3 ] || fail "refusal took too long"
+# "at once" as behaviour, not timing: well inside the 30 s connect-timeout
+[ $(( $(date +%s) - s )) -lt 15 ] || fail "the refusal waited for a timeout"
 
 log "the helper comes back: sockoutd redials"
 rm -f "$T/run/plain.data" "$T/run/plain.event"
