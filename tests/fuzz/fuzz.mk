@@ -12,11 +12,13 @@ FCFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined
 	$(shell pkg-config --cflags libssh2 libstrophe libsodium json-c)
 FLIBS := $(shell pkg-config --libs libssh2 libstrophe libsodium json-c) -lpthread
 SHARED := $(wildcard common/*.c) $(wildcard protocol/*.c)
+# Targets may #include any source file: rebuild when any of them changes.
+ALLSRC := $(wildcard */*.[ch] helpers/*/*.[ch])
 TARGETS := $(patsubst tests/fuzz/%.c,$(FB)/%,$(wildcard tests/fuzz/fuzz-*.c))
 
 build: $(TARGETS)
 
-$(FB)/fuzz-%: tests/fuzz/fuzz-%.c $(SHARED)
+$(FB)/fuzz-%: tests/fuzz/fuzz-%.c $(SHARED) $(ALLSRC)
 	@mkdir -p $(FB)
 	@echo "  FUZZ    $@"
 	@$(FCC) $(FCFLAGS) $(FCFLAGS_$*) -o $@ $< $(filter-out $(FUZZ_EXCLUDE_$*),$(SHARED)) $(FLIBS)
