@@ -16,8 +16,8 @@ control-socket  /run/sockout/control.sock
 guest-socket-mode 0660
 listen-address  0.0.0.0
 connect-timeout 30s
-helper office   data /run/sockout/office.data  event /run/sockout/office.event
-helper home     data /run/sockout/home.data    event /run/sockout/home.event
+helper office   data /run/sockout/helpers/office.data  event /run/sockout/helpers/office.event
+helper home     data /run/sockout/helpers/home.data    event /run/sockout/helpers/home.event
 connect port 22                       helper office to 127.0.0.1:22
 connect 203.0.113.0/24 port 80-89     helper home to bob@example.org
 connect 2001:db8::/32 any port        deny     # IPv6 CIDR too
