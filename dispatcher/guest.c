@@ -473,6 +473,13 @@ static void do_listen(struct greq *g)
 		}
 	} else if (net_parse_ip(cfg->listen_address, 0, &ss, &sl) == 0) {
 		so_addr_from_sa(&host, (struct sockaddr *)&ss);
+		/* An IPv6 guest socket on the default IPv4 wildcard gets the
+		 * IPv6 wildcard, dual-stack or not as the guest asked, so a
+		 * program listening on both families gets both. */
+		static const uint8_t zero[16];
+		if (m.family == 6 && host.family == 4 &&
+		    !memcmp(host.addr, zero, 4))
+			host.family = 6;
 	}
 	host.port = r->rw_port ? r->rw_port : g->req.addr.port;
 	if ((e = glisten_new(&g->req, &l)) < 0) {
@@ -480,7 +487,8 @@ static void do_listen(struct greq *g)
 		return;
 	}
 	l->pid = g->pid;
-	if ((e = glisten_direct(l, &host)) < 0) {
+	if ((e = glisten_direct(l, &host,
+				  g->req.flags & GP_F_V6ONLY)) < 0) {
 		info("guest pid %u: listen on host %s: %s", g->pid,
 		     so_addr_str(&host, a, sizeof(a)), strerror(-e));
 		glisten_close(l);

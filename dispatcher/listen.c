@@ -287,7 +287,7 @@ int glisten_new(const struct gp_req *req, struct glisten **out)
 	return 0;
 }
 
-int glisten_direct(struct glisten *l, const struct so_addr *host)
+int glisten_direct(struct glisten *l, const struct so_addr *host, bool v6only)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -300,6 +300,10 @@ int glisten_direct(struct glisten *l, const struct so_addr *host)
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6) {
+		int v = v6only;
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v));
+	}
 	if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
 		goto fail;
 	sl = sizeof(ss);

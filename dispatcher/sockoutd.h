@@ -148,7 +148,7 @@ struct glisten {
 };
 
 int glisten_new(const struct gp_req *req, struct glisten **out);
-int glisten_direct(struct glisten *l, const struct so_addr *host);
+int glisten_direct(struct glisten *l, const struct so_addr *host, bool v6only);
 /** glisten_deliver() - pass an accepted @fd to the guest; 0, -EAGAIN or
  *  -errno.  The fd is consumed only on 0. */
 int glisten_deliver(struct glisten *l, int fd, const struct so_addr *local,

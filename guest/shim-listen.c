@@ -63,9 +63,15 @@ static int do_listen(int fd, struct sk_entry *e, int quiet)
 	struct gp_req req = { .op = GP_LISTEN, .addr = e->local,
 			      .backlog = e->backlog };
 	struct gp_reply rep = { 0 };
-	int nfd, type = 0, r;
-	socklen_t l = sizeof(type);
+	int nfd, type = 0, r, v6only = 0;
+	socklen_t l = sizeof(type), vl = sizeof(v6only);
 
+	/* The program's socket is still the native one here: it knows
+	 * whether IPV6_V6ONLY was set (or is the system default). */
+	if (e->family == AF_INET6 &&
+	    real_getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &vl) == 0 &&
+	    v6only)
+		req.flags |= GP_F_V6ONLY;
 	if ((r = gp_call(&req, &rep, &nfd, quiet)) < 0)
 		return r;
 	if (rep.status)

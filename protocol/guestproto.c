@@ -52,7 +52,7 @@ int gp_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r)
 	r->op = p[6];
 	r->flags = p[7];
 	if ((r->op != GP_CONNECT && r->op != GP_LISTEN) ||
-	    (r->flags & ~GP_F_LOOPBACK))
+	    (r->flags & ~(GP_F_LOOPBACK | GP_F_V6ONLY)))
 		return -EPROTO;
 	if (so_addr_decode(p + 8, &r->addr) < 0 || r->addr.family == 0)
 		return -EPROTO;

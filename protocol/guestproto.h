@@ -45,6 +45,10 @@ enum gp_flags {
 	 * listens on that port through sockoutd; otherwise ENOENT, and the
 	 * shim connects natively. */
 	GP_F_LOOPBACK = 0x01,
+	/* LISTEN on an IPv6 socket the program set IPV6_V6ONLY on: the host
+	 * listener must not take IPv4 too, so that the same program can also
+	 * listen on the IPv4 wildcard and port (nginx's default pair). */
+	GP_F_V6ONLY = 0x02,
 };
 
 struct gp_req {

@@ -5,6 +5,8 @@
 # It serves a static file with sendfile and proxies to python3 -m
 # http.server on the server machine; nginx adds each upstream socket to
 # epoll *before* connect(), which the shim's descriptor swap must survive.
+# It listens the way nginx's default site does, on 8080 and [::]:8080
+# (IPV6_V6ONLY): both must get a host listener (no EADDRINUSE).
 . "$(dirname "$0")/../lib.sh"
 need curl python3 nginx
 
@@ -43,6 +45,7 @@ http {
 	scgi_temp_path $T/ngx/scgi;
 	server {
 		listen 8080;
+		listen [::]:8080;
 		location /static/ { alias $T/static/; sendfile on; }
 		location / { proxy_pass http://198.51.100.2:8000; }
 	}
@@ -71,6 +74,12 @@ for i in $(seq 1 16); do
 	pids="$pids $!"
 done
 for p in $pids; do wait "$p" || fail "a parallel request failed: $(tail -5 "$T/nginx-error.log")"; done
+
+log "the IPv6 listener, reached over the host's own ::1"
+wait_for 10 sh -c "ip netns exec $NS_H ss -Hltn 'sport = :18080' | grep -q '\[::\]'" || fail "no IPv6 host listener: $(ip netns exec "$NS_H" ss -Hltn)"
+ip netns exec "$NS_H" curl -sS --max-time 30 -o "$T/got-v6" "http://[::1]:18080/static/st.bin" || fail "IPv6 fetch"
+[ "$(sha "$T/got-v6")" = "$(sha "$T/static/st.bin")" ] || fail "IPv6 file differs"
+grep -q '^::1 ' "$T/nginx-access.log" || fail "nginx did not see an IPv6 peer: $(tail -2 "$T/nginx-access.log")"
 
 n=$(grep -c '^198\.51\.100\.2 ' "$T/nginx-access.log")
 [ "$n" = 18 ] || fail "nginx logged $n requests from 198.51.100.2, expected 18"
