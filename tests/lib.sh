@@ -119,3 +119,20 @@ start_sockoutd() {
 
 # guest CMD... - run CMD as an unmodified program in the guest namespace.
 guest() { ip netns exec "$NS_G" "$BIN/sockout-run" -s "$GUEST_SOCK" -- "$@"; }
+
+# notify_listen SOCK LOG - receive sd_notify datagrams on SOCK, one line per
+# datagram in LOG (newlines inside a datagram become spaces); returns once
+# the socket is bound.  Start the daemon with NOTIFY_SOCKET=SOCK.
+notify_listen() {
+	cat >"$T/notify-listen.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+open(sys.argv[2] + ".ready", "w").close()
+with open(sys.argv[2], "a", buffering=1) as f:
+    while True:
+        f.write(s.recv(4096).decode().replace("\n", " ") + "\n")
+PY
+	bg python3 "$T/notify-listen.py" "$1" "$2"
+	wait_for 5 test -e "$2.ready" || fail "notify listener did not start"
+}

@@ -23,18 +23,7 @@ grep -i "sockoutd.service" "$T/verify.log" && fail "verify complained about the 
 [ $rc = 0 ] || fail "systemd-analyze verify exit $rc"
 
 log "sd_notify protocol"
-cat >"$T/notify.py" <<'PY'
-import socket, sys, os
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-open(sys.argv[2], "w").close()
-with open(sys.argv[3], "a", buffering=1) as f:
-    while True:
-        d = s.recv(4096).decode()
-        f.write(d.replace("\n", " ") + "\n")
-PY
-bg python3 "$T/notify.py" "$T/notify.sock" "$T/notify.ready" "$T/notify.log"
-wait_for 5 test -e "$T/notify.ready" || fail "notify listener"
+notify_listen "$T/notify.sock" "$T/notify.log"
 cat >"$T/d.conf" <<CONF
 guest-socket   $T/run/guest.sock
 control-socket $T/run/control.sock

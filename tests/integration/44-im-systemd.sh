@@ -52,17 +52,7 @@ CONF
 "$BIN/sockout-im" -n -c "$T/good.conf" | grep -q "configuration OK" || fail "-n rejected a good config"
 
 log "sd_notify"
-cat >"$T/notify.py" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-open(sys.argv[2], "w").close()
-with open(sys.argv[3], "a", buffering=1) as f:
-    while True:
-        f.write(s.recv(4096).decode().replace("\n", " ") + "\n")
-PY
-bg python3 "$T/notify.py" "$T/notify.sock" "$T/notify.ready" "$T/notify.log"
-wait_for 5 test -e "$T/notify.ready" || fail "notify listener"
+notify_listen "$T/notify.sock" "$T/notify.log"
 NOTIFY_SOCKET=$T/notify.sock "$BIN/sockout-im" -f -c "$T/good.conf" >"$T/im.log" 2>&1 &
 pid=$!
 wait_for 10 grep -q "READY=1" "$T/notify.log" || fail "no READY=1"
