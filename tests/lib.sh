@@ -57,7 +57,15 @@ _cleanup() {
 trap _cleanup EXIT
 trap 'exit 130' INT TERM
 
-need() { for c in "$@"; do command -v "$c" >/dev/null || skip "$c not installed"; done; }
+# need CMD... - skip when a tool is missing; under CI (CI=true), where
+# scripts/install-deps has run, a missing tool is a missing install step: fail.
+need() {
+	for c in "$@"; do
+		command -v "$c" >/dev/null && continue
+		[ "${CI:-}" = true ] && fail "$c not installed (scripts/install-deps should have)"
+		skip "$c not installed"
+	done
+}
 [ "$(id -u)" = 0 ] || skip "integration tests need root (network namespaces)"
 
 # ns_new NAME - a namespace with lo up; prints nothing, records for cleanup.

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/sockoutd-lib.sh"
 need python3
-[ -x "$BIN/sockout-plain" ] || skip "sockout-plain not built"
+[ -x "$BIN/sockout-plain" ] || fail "sockout-plain not built (run make)"
 N=${SOCKOUT_10K:-10000}
 [ "$(ulimit -Hn)" -ge $((N + 2000)) ] || skip "hard descriptor limit $(ulimit -Hn) is below $((N + 2000))"
 ulimit -n "$(ulimit -Hn)"

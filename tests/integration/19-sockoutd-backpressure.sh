@@ -8,7 +8,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/sockoutd-lib.sh"
 need python3
-[ -x "$BIN/sockout-plain" ] || skip "sockout-plain not built"
+[ -x "$BIN/sockout-plain" ] || fail "sockout-plain not built (run make)"
 
 topo_basic
 mkdir -p "$T/run"

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-ssh.sh"
 need curl python3
-[ -x "$BIN/sockoutd" ] && [ -x "$BIN/sockout-run" ] || skip "sockoutd/sockout-run not built"
+[ -x "$BIN/sockoutd" ] && [ -x "$BIN/sockout-run" ] || fail "sockoutd/sockout-run not built (run make)"
 
 topo_basic
 ssh_keys

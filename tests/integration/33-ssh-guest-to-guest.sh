@@ -15,7 +15,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-ssh.sh"
 need curl python3 iptables
-[ -x "$BIN/sockoutd" ] && [ -x "$BIN/sockout-run" ] || skip "sockoutd/sockout-run not built"
+[ -x "$BIN/sockoutd" ] && [ -x "$BIN/sockout-run" ] || fail "sockoutd/sockout-run not built (run make)"
 
 GW="${P}gw" RA="${P}ra" RB="${P}rb" HA="${P}ha" HB="${P}hb" GA="${P}ga" GB="${P}gb"
 for n in $GW $RA $RB $HA $HB $GA $GB; do ns_new "$n"; done

@@ -9,7 +9,7 @@
 # restart.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-ssh.sh"
-[ -x "$BIN/tests/tools/sockout-probe" ] || skip "sockout-probe not built"
+[ -x "$BIN/tests/tools/sockout-probe" ] || fail "sockout-probe not built (run make)"
 
 topo_basic
 ssh_keys
