@@ -57,7 +57,6 @@ struct ssh_chan {
 	struct ssh_chan *next, *prev;
 };
 
-static char rbuf[256 * 1024];
 /* Most overlay bytes queued for one guest before reading stops. */
 #define DELIVER_HIGH (1024u * 1024u)
 static uint64_t n_refused, n_peer_in;
@@ -109,9 +108,9 @@ static void chan_fail_conn(struct ssh_chan *ch, int err)
 	ch->c = NULL;
 	c->priv = NULL;
 	if (ch->connected)
-		sh_reset(c, ECONNRESET);
+		rt_reset(c, ECONNRESET);
 	else
-		sh_connect_failed(c, err);
+		rt_connect_failed(c, err);
 }
 
 static void chan_timeout_cb(struct timer *t)
@@ -212,7 +211,9 @@ static int do_write(struct ssh_chan *ch)
 		/* libssh2 sends at most 32 KB per call anyway */
 		if (n > 32768)
 			n = 32768;
+		ssh_mt_unlock();
 		ssize_t w = libssh2_channel_write(ch->ch, (const char *)p, n);
+		ssh_mt_relock();
 		s->drained = true; /* libssh2 reads the socket before writing */
 		if (w == LIBSSH2_ERROR_EAGAIN) {
 			int r = ssh_op_blocked(s, chan_fn, ch);
@@ -240,7 +241,7 @@ static int do_write(struct ssh_chan *ch)
 		moved = 1;
 	}
 	if (taken && ch->c)
-		sh_output_taken(ch->c);
+		rt_output_taken(ch->c);
 	return moved;
 }
 
@@ -307,7 +308,7 @@ static int hello_done(struct ssh_chan *ch)
 		ch->connected = true;
 		if (ch->c) {
 			struct so_addrpair a = { .peer = ch->c->req.dst };
-			sh_connected(ch->c, &a);
+			rt_connected(ch->c, &a);
 		}
 		return 1;
 	}
@@ -332,7 +333,7 @@ static int hello_done(struct ssh_chan *ch)
 	struct sh_conn *c = NULL;
 	if (l) {
 		struct so_addrpair a = { .local = l->req.dst };
-		c = sh_accepted(l, &a);
+		c = rt_accepted(l, &a);
 	}
 	if (!c) {
 		/* The paper's error: no guest accepts on that port. */
@@ -393,7 +394,7 @@ static int do_read(struct ssh_chan *ch)
 	}
 	for (;;) {
 		struct buf *q = &ch->c->to_guest;
-		size_t room = sh_input_room(ch->c), have = buf_len(q);
+		size_t room = rt_input_room(ch->c), have = buf_len(q);
 		/* Keep the guest queue short: the SSH window already buffers
 		 * in libssh2, and a short queue is never slid or regrown
 		 * (those copies cost more than the crypto).  Pausing here is
@@ -409,8 +410,10 @@ static int do_read(struct ssh_chan *ch)
 			buf_reserve(q, DELIVER_HIGH); /* one allocation per burst */
 		/* With no room, read 0 bytes: that still drains the socket
 		 * for the other channels without taking this one's data. */
-		size_t want = room < sizeof(rbuf) ? room : sizeof(rbuf);
-		ssize_t n = libssh2_channel_read(ch->ch, rbuf, want);
+		size_t want = room < SSH_RBUF ? room : SSH_RBUF;
+		ssh_mt_unlock();
+		ssize_t n = libssh2_channel_read(ch->ch, s->rbuf, want);
+		ssh_mt_relock();
 		s->drained = true;
 		if (n == LIBSSH2_ERROR_EAGAIN) {
 			int r = ssh_op_blocked(s, chan_fn, ch);
@@ -427,12 +430,12 @@ static int do_read(struct ssh_chan *ch)
 		if (n == 0) {
 			if (want || libssh2_channel_eof(ch->ch)) {
 				ch->eof_seen = true;
-				sh_eof(ch->c);
+				rt_eof(ch->c);
 				moved = 1;
 			}
 			break;
 		}
-		sh_deliver(ch->c, rbuf, (size_t)n);
+		rt_deliver(ch->c, s->rbuf, (size_t)n);
 		moved = 1;
 		if (!want)
 			break;
@@ -478,7 +481,7 @@ static int finish_orphan(struct ssh_chan *ch, int op)
 	if (op == BOP_EOF)
 		r = libssh2_channel_send_eof(ch->ch);
 	else
-		r = libssh2_channel_read(ch->ch, rbuf, 0);
+		r = libssh2_channel_read(ch->ch, ch->s->rbuf, 0);
 	if (r == LIBSSH2_ERROR_EAGAIN) {
 		int b = ssh_op_blocked(ch->s, chan_fn, ch);
 		if (b)
@@ -590,7 +593,7 @@ static int ctl_open(struct ssh_sess *s, struct ssh_chan *ch)
 	ch->st = CS_OPEN;
 	ch->connected = true;
 	struct so_addrpair a = { .peer = ch->c->req.dst };
-	sh_connected(ch->c, &a);
+	rt_connected(ch->c, &a);
 	return 1;
 }
 
@@ -652,7 +655,7 @@ int ssh_chan_incoming(struct ssh_sess *s, LIBSSH2_CHANNEL *lc,
 	struct so_addrpair a = { .local = l->req.dst };
 	so_addr_from_sa(&a.peer, (struct sockaddr *)&s->peer_sa);
 	a.peer.port = 0;
-	ch->c = sh_accepted(l, &a);
+	ch->c = rt_accepted(l, &a);
 	if (!ch->c) {
 		ch->st = CS_FREEING;
 		return 0;
@@ -705,6 +708,16 @@ bool ssh_chan_wants_input(const struct ssh_sess *s)
 			return true;
 		}
 	}
+	return false;
+}
+
+bool ssh_chan_has_output(const struct ssh_sess *s)
+{
+	for (const struct ssh_chan *ch = s->chans; ch; ch = ch->next)
+		if ((ch->st == CS_OPEN && ch->c &&
+		     buf_len(&ch->c->to_overlay)) ||
+		    (ch->st == CS_CLOSING && buf_len(&ch->linger)))
+			return true;
 	return false;
 }
 
@@ -879,10 +892,12 @@ static void op_status(struct buf *j)
 	unsigned nf = ssh_fwd_count_up();
 	snprintf(tmp, sizeof(tmp),
 		 ",\"server\":\"%s:%u\",\"forwards\":%u,\"peer_in\":%llu,"
-		 "\"peer_refused\":%llu,\"accepted\":%llu,\"sessions\":[",
+		 "\"peer_refused\":%llu,\"accepted\":%llu,\"rounds\":%llu,"
+		 "\"sessions\":[",
 		 ssh_cfg->server_host, ssh_cfg->server_port, nf,
 		 (unsigned long long)n_peer_in, (unsigned long long)n_refused,
-		 (unsigned long long)ssh_fwd_accepted);
+		 (unsigned long long)ssh_fwd_accepted,
+		 (unsigned long long)ssh_mt_rounds);
 	buf_append(j, tmp, strlen(tmp));
 	for (unsigned i = 0; i < ssh_cfg->sessions; i++) {
 		const struct ssh_sess *s = &ssh_sessions[i];

@@ -72,7 +72,7 @@ static int ctl_listen(struct ssh_sess *s, struct ssh_fwd *f)
 			     "port %u: %s",
 			     f->host, f->port, f->guest_port, ssh_errmsg(s));
 			if (!f->dead && f->l)
-				sh_listen_failed(f->l, EADDRINUSE);
+				rt_listen_failed(f->l, EADDRINUSE);
 		} else {
 			err("gateway refused the rendezvous forward %s:%u: %s; "
 			    "peers cannot reach this host's guests",

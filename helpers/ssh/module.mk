@@ -6,7 +6,7 @@ PROGS += $(B)/sockout-ssh
 
 $(B)/sockout-ssh: $(SSH_OBJ) $(LIBCOMMON)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc_libs,libssh2)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc_libs,libssh2) -pthread
 
 # Unit tests of the ssh helper include its .c files; they need libssh2
 # only for the symbols those files reference.

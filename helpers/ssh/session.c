@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,9 +141,40 @@ void ssh_kick(struct ssh_sess *s)
 		timer_set(&s->kick_t, 0);
 }
 
+static bool sess_busy(struct ssh_sess *s)
+{
+	struct pollfd pf = { .fd = s->ev.fd, .events = POLLIN };
+
+	if (s->st != SS_UP || s->in_pump || s->blocked_fn)
+		return false;
+	if (ssh_chan_has_output(s))
+		return true;
+	return ssh_chan_wants_input(s) && poll(&pf, 1, 0) == 1 &&
+	       (pf.revents & POLLIN);
+}
+
+/* Every session due now is pumped in the same round, in parallel when
+ * there are several (thread.c). */
 static void kick_cb(struct timer *t)
 {
-	ssh_pump(container_of(t, struct ssh_sess, kick_t));
+	struct ssh_sess *v[SSH_MAX_SESSIONS], *s0 =
+		container_of(t, struct ssh_sess, kick_t);
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < ssh_cfg->sessions; i++) {
+		struct ssh_sess *s = &ssh_sessions[i];
+		/* Due, or busy anyway: a session with guest bytes queued or
+		 * bytes waiting on its socket would be due in a moment, and
+		 * taking it now lets its crypto run beside the others'. */
+		if (s != s0 && !timer_armed(&s->kick_t) &&
+		    !(ssh_cfg->sessions > 1 && sess_busy(s)))
+			continue;
+		timer_cancel(&s->kick_t);
+		if (s->in_pump || s->st == SS_DOWN || s->st == SS_TCP)
+			continue;
+		v[n++] = s;
+	}
+	ssh_pump_round(v, n);
 }
 
 struct ssh_sess *ssh_pick_session(void)
@@ -384,18 +416,10 @@ static void update_interest(struct ssh_sess *s)
 	ev_mod(&s->ev, e);
 }
 
-void ssh_pump(struct ssh_sess *s)
+int ssh_pump_passes(struct ssh_sess *s, int *passp)
 {
 	int r = 0, pass;
 
-	if (s->in_pump) {
-		s->again = true;
-		return;
-	}
-	if (s->st == SS_DOWN || s->st == SS_TCP)
-		return;
-	s->in_pump = true;
-	s->want_out = false;
 	for (pass = 0; pass < 32; pass++) {
 		uint64_t rx = s->rx_bytes;
 		s->again = false;
@@ -416,7 +440,12 @@ void ssh_pump(struct ssh_sess *s)
 		if (r == -EAGAIN || (r == 0 && !s->again))
 			break;
 	}
-	s->in_pump = false;
+	*passp = pass;
+	return r;
+}
+
+void ssh_pump_finish(struct ssh_sess *s, int r, int pass)
+{
 	if (s->io_err) {
 		sess_down(s, strerror(s->io_err));
 		return;
@@ -428,6 +457,27 @@ void ssh_pump(struct ssh_sess *s)
 	if (pass == 32)
 		ssh_kick(s); /* let the dispatcher sockets have a turn */
 	update_interest(s);
+}
+
+void ssh_pump(struct ssh_sess *s)
+{
+	int r, pass;
+
+	if (s->in_pump) {
+		s->again = true;
+		return;
+	}
+	if (s->st == SS_DOWN || s->st == SS_TCP)
+		return;
+	if (ssh_mt_busy()) {
+		ssh_kick(s); /* the main thread is serving a round: later */
+		return;
+	}
+	s->in_pump = true;
+	s->want_out = false;
+	r = ssh_pump_passes(s, &pass);
+	s->in_pump = false;
+	ssh_pump_finish(s, r, pass);
 }
 
 /* ---- connection management ---- */
@@ -476,7 +526,13 @@ static void sess_cb(struct ev *ev, uint32_t events)
 		libssh2_session_set_blocking(s->ls, 0);
 		s->st = SS_HANDSHAKE;
 	}
-	ssh_pump(s);
+	/* With several sessions, pump from the kick timer, which runs after
+	 * this loop iteration's events: the sessions whose sockets woke us
+	 * together are then pumped in parallel. */
+	if (ssh_cfg->sessions > 1 && s->st == SS_UP)
+		ssh_kick(s);
+	else
+		ssh_pump(s);
 	if (s->st != SS_DOWN && (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) &&
 	    !(events & EPOLLIN))
 		sess_down(s, "connection closed by the server");
@@ -615,6 +671,14 @@ int ssh_sessions_start(void)
 	for (unsigned i = 0; i < ssh_cfg->sessions; i++) {
 		struct ssh_sess *s = &ssh_sessions[i];
 		memset(s, 0, sizeof(*s));
+		s->rbuf = malloc(SSH_RBUF);
+		if (!s->rbuf)
+			return -ENOMEM;
+	}
+	if ((r = ssh_mt_start()) < 0)
+		return r;
+	for (unsigned i = 0; i < ssh_cfg->sessions; i++) {
+		struct ssh_sess *s = &ssh_sessions[i];
 		s->idx = (int)i;
 		s->ev.fd = -1;
 		timer_init(&s->retry_t, retry_cb);
@@ -632,6 +696,9 @@ void ssh_sessions_stop(void)
 		if (s->st != SS_DOWN)
 			sess_down(s, "stopping");
 		timer_cancel(&s->retry_t);
+		free(s->rbuf);
+		s->rbuf = NULL;
 	}
+	ssh_mt_stop();
 	libssh2_exit();
 }

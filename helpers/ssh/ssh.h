@@ -9,6 +9,7 @@
  *              channels, the data path; the struct sh_ops the runtime calls
  *   forward.c  gateway listeners: reverse forwards (tcpip-forward), the
  *              rendezvous forward, the ports peers may connect to
+ *   thread.c   one worker thread per session: parallel pump rounds
  *   main.c     start-up
  */
 #ifndef SOCKOUT_SSH_H
@@ -106,6 +107,8 @@ struct ssh_sess {
 	uint64_t rx_bytes, tx_bytes;
 	uint64_t half_sent;   /* times a call left a packet half sent */
 	unsigned ups;
+	char *rbuf;	      /* channel reads land here (per session: the
+			       * sessions' workers read at the same time) */
 };
 
 extern struct ssh_conf *ssh_cfg;
@@ -119,6 +122,12 @@ void ssh_sessions_stop(void);
 struct ssh_sess *ssh_pick_session(void);
 void ssh_kick(struct ssh_sess *s);
 void ssh_pump(struct ssh_sess *s);
+/** ssh_pump_passes() - the pump's libssh2 work, on any thread; returns
+ *  its result and, in @pass, the passes it made. */
+int ssh_pump_passes(struct ssh_sess *s, int *pass);
+/** ssh_pump_finish() - the pump's ending on the main thread: teardown
+ *  after an error, epoll interest. */
+void ssh_pump_finish(struct ssh_sess *s, int r, int pass);
 /** ssh_op_blocked() - after a libssh2 EAGAIN: if a packet is half sent,
  *  remember (@fn, @obj) as the call to repeat first and return -EAGAIN;
  *  else 0 (just waiting for the peer). */
@@ -140,6 +149,8 @@ void ssh_chan_session_down(struct ssh_sess *s, int err);
  *  nothing would (no channel or forward needs it), EPOLLIN must be off or
  *  unread bytes would wake the loop forever. */
 bool ssh_chan_wants_input(const struct ssh_sess *s);
+/** ssh_chan_has_output() - has @s guest bytes queued for a channel? */
+bool ssh_chan_has_output(const struct ssh_sess *s);
 /** ssh_chan_session_up() - @s logged in: re-request forwards. */
 void ssh_chan_session_up(struct ssh_sess *s);
 /** ssh_ctl_step() - run (or start) @s's one channel open or forward
@@ -151,6 +162,32 @@ int ssh_ctl_step(struct ssh_sess *s, void *obj);
 int ssh_chan_incoming(struct ssh_sess *s, LIBSSH2_CHANNEL *lc,
 		      const char *host, uint16_t port, struct sh_listener *l,
 		      bool peer);
+
+/* thread.c */
+#define SSH_RBUF (256 * 1024)
+extern uint64_t ssh_mt_rounds; /* parallel rounds run */
+int ssh_mt_start(void);
+void ssh_mt_stop(void);
+/** ssh_mt_busy() - is a parallel pump round running? */
+bool ssh_mt_busy(void);
+/** ssh_mt_unlock()/ssh_mt_relock() - around a libssh2 data call: lets the
+ *  other sessions' workers run meanwhile (no-ops on the main thread). */
+void ssh_mt_unlock(void);
+void ssh_mt_relock(void);
+/** ssh_pump_round() - pump the sessions @v at once, one per worker. */
+void ssh_pump_round(struct ssh_sess **v, unsigned n);
+/* The runtime's sh_*() calls the pump makes, always run on the main
+ * thread (protocol/helper.h is single-threaded). */
+void rt_reset(struct sh_conn *c, int err);
+void rt_connect_failed(struct sh_conn *c, int err);
+void rt_output_taken(struct sh_conn *c);
+void rt_connected(struct sh_conn *c, const struct so_addrpair *a);
+struct sh_conn *rt_accepted(struct sh_listener *l,
+			    const struct so_addrpair *a);
+size_t rt_input_room(struct sh_conn *c);
+size_t rt_deliver(struct sh_conn *c, const void *p, size_t n);
+void rt_eof(struct sh_conn *c);
+void rt_listen_failed(struct sh_listener *l, int err);
 
 /* forward.c */
 enum { CTL_NONE, CTL_OPEN, CTL_LISTEN, CTL_CANCEL }; /* s->ctl_kind */

@@ -2,7 +2,9 @@
 # 30-ssh-forward: sockout-ssh carries connections to a real OpenSSH sshd as
 # direct-tcpip channels (like ssh -L), driven through the helper protocol by
 # sockout-probe.  20 MiB each way, sha256 checked; a refused target fails
-# the connect with ECONNREFUSED; many connections share one session.
+# the connect with ECONNREFUSED; many connections share one session; with
+# `sessions 2` (one thread per session) parallel transfers both ways and the
+# loss of both sessions under load.
 # timeout: 120
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-ssh.sh"
@@ -73,6 +75,28 @@ for i in $(seq 1 64); do
 done
 probe "$NS_H" multi status | grep -q '"channels":0.*"channels":0' || fail "channels left over: $(probe "$NS_H" multi status)"
 
+log "8 downloads and 8 uploads at once over 2 sessions (one thread per session)"
+bgns "$NS_S" socat -u TCP-LISTEN:9005,bind=127.0.0.1,reuseaddr,fork,backlog=64 SYSTEM:"sha256sum >>$T/upsums"
+wait_tcp "$NS_S" 9005
+ppids=""
+for i in 1 2 3 4 5 6 7 8; do
+	probe "$NS_H" multi -t 127.0.0.1:9000 connect 198.51.100.2:9000 </dev/null >"$T/mpar$i.out" &
+	ppids="$ppids $!"
+	probe "$NS_H" multi -t 127.0.0.1:9005 connect 198.51.100.2:9005 <"$T/up.bin" >/dev/null &
+	ppids="$ppids $!"
+done
+wait_ok=1
+for j in $ppids; do wait "$j" || wait_ok=0; done
+[ $wait_ok = 1 ] || fail "a parallel probe over 2 sessions failed"
+for i in 1 2 3 4 5 6 7 8; do
+	[ "$(sha "$T/mpar$i.out")" = "$(sha "$T/down.bin")" ] || fail "2 sessions: download $i sha256 differs"
+done
+wait_for 20 sh -c "[ \$(wc -l <'$T/upsums') -eq 8 ]"
+[ "$(awk '{print $1}' "$T/upsums" | sort -u)" = "$(sha "$T/up.bin")" ] || fail "2 sessions: an upload's sha256 differs: $(cat "$T/upsums")"
+probe "$NS_H" multi status | grep -q '"channels":0.*"channels":0' || fail "2 sessions: channels left over"
+grep -q "lost" "$T/helper-multi.log" && fail "a session of the 2-session helper was lost"
+log "pump rounds run on both session threads at once: $(probe "$NS_H" multi status | grep -o '"rounds":[0-9]*')"
+
 log "uploads killed mid-stream while a download shares the session"
 # A killed dispatcher resets its connections, possibly while a channel
 # packet is half sent: the session must finish that packet and go on.
@@ -109,4 +133,28 @@ log "CPU ticks while idle for 2 s: $((c1 - c0))"
 
 log "status"
 probe "$NS_H" office status | tee "$T/status.json" | grep -q '"state":"up"' || fail "status"
+
+log "the 2-session helper loses both sessions under endless downloads: resets, logs in again"
+bgns "$NS_S" socat -U TCP-LISTEN:9006,bind=127.0.0.1,reuseaddr,fork SYSTEM:"cat /dev/zero"
+wait_tcp "$NS_S" 9006
+n=$(grep -c "logged in" "$T/helper-multi.log")
+ppids=""
+for i in 1 2 3 4; do
+	probe "$NS_H" multi -t 127.0.0.1:9006 connect 198.51.100.2:9006 </dev/null >/dev/null 2>"$T/endless$i.err" &
+	ppids="$ppids $!"
+done
+ok=0
+for k in $(seq 1 50); do
+	probe "$NS_H" multi status | grep -q '"channels":2.*"channels":2' && { ok=1; break; }
+	sleep 0.2
+done
+[ $ok = 1 ] || fail "endless downloads not spread over both sessions: $(probe "$NS_H" multi status)"
+sleep 0.5
+# sshd's per-connection children carry the sessions; the listener stays.
+kill -9 $(ps -o pid= --ppid "$SSHD_PID") 2>/dev/null
+for j in $ppids; do wait "$j" && fail "an endless download ended without a reset"; done
+wait_for 15 grep -q "session [01] .*lost" "$T/helper-multi.log" || fail "2-session helper did not notice"
+ssh_wait_up multi $((n + 2)) 30 || fail "2-session helper did not log in again"
+probe "$NS_H" multi -t 127.0.0.1:9000 connect 198.51.100.2:9000 </dev/null >"$T/mafter.out" || fail "2 sessions: transfer after the loss"
+[ "$(sha "$T/mafter.out")" = "$(sha "$T/down.bin")" ] || fail "2 sessions: sha256 after the loss"
 pass
