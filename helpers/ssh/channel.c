@@ -392,9 +392,13 @@ static int do_read(struct ssh_chan *ch)
 		if (!avail && !libssh2_channel_eof(ch->ch))
 			return 0;
 	}
+	/* Asked once: only our own deliveries change it meanwhile (the guest
+	 * reads from the loop), and each question may be a round trip to the
+	 * main thread (thread.c). */
+	size_t rt_room = rt_input_room(ch->c);
 	for (;;) {
 		struct buf *q = &ch->c->to_guest;
-		size_t room = rt_input_room(ch->c), have = buf_len(q);
+		size_t room = rt_room, have = buf_len(q);
 		/* Keep the guest queue short: the SSH window already buffers
 		 * in libssh2, and a short queue is never slid or regrown
 		 * (those copies cost more than the crypto).  Pausing here is
@@ -435,7 +439,9 @@ static int do_read(struct ssh_chan *ch)
 			}
 			break;
 		}
-		rt_deliver(ch->c, s->rbuf, (size_t)n);
+		size_t took = rt_deliver(ch->c, s->rbuf, (size_t)n);
+		rt_room = took < (size_t)n || took >= rt_room ? 0 :
+								  rt_room - took;
 		moved = 1;
 		if (!want)
 			break;
