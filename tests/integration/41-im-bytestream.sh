@@ -7,11 +7,13 @@
 # with a half-close in the middle of a conversation (reply after EOF), a
 # reset that must reach B's server as a reset;
 # then a short iperf3 run (guest A client, guest B server; -R and -P 4);
+# OpenSSH's ssh in guest A logs in to an sshd in guest B (sha256 of 8 MiB);
 # a server that writes a banner and closes at once; last, B's site cannot
 # reach the proxy: the connection goes in-band.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-im.sh"
-need curl python3 socat iperf3
+need curl python3 socat iperf3 ssh ssh-keygen
+[ -x /usr/sbin/sshd ] || fail "OpenSSH server not installed"
 
 im_setup
 im_conf a alice@example.org/sockout bob@example.org "$KEY_B"
@@ -22,10 +24,11 @@ sockoutd_start a "connect port 8080 helper home to bob@example.org" \
 	"connect port 7000 helper home to bob@example.org" "connect port 5201 helper home to bob@example.org" \
 	"connect port 7001 helper home to bob@example.org" \
 	"connect port 7002 helper home to bob@example.org" \
+	"connect port 2222 helper home to bob@example.org" \
 	"connect any deny" "accept any deny"
 sockoutd_start b "accept port 8080 helper home" "accept port 7000 helper home" "accept port 5201 helper home" \
 	"accept port 7001 helper home" \
-	"accept port 7002 helper home" \
+	"accept port 7002 helper home" "accept port 2222 helper home" \
 	"connect any deny" "accept any deny"
 im_wait_session a
 im_wait_session b
@@ -70,6 +73,33 @@ print("iperf3 received %d bytes" % s)
 sys.exit(0 if s > 0 else 1)
 PY
 done
+log "ssh in guest A -> sshd in guest B across both NATs, 8 MiB through sha256sum"
+ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey" || fail "host key"
+ssh-keygen -q -t ed25519 -N '' -f "$T/userkey" || fail "user key"
+cp "$T/userkey.pub" "$T/authorized_keys"
+echo "[203.0.113.99]:2222 $(cut -d' ' -f1,2 "$T/hostkey.pub")" >"$T/known_hosts"
+cat >"$T/sshd_config" <<CONF
+Port 2222
+ListenAddress 0.0.0.0
+HostKey $T/hostkey
+AuthorizedKeysFile $T/authorized_keys
+PidFile none
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+CONF
+mkdir -p /run/sshd
+bg guest_b /usr/sbin/sshd -D -e -f "$T/sshd_config" >"$T/sshd-b.log" 2>&1
+wait_for 20 grep -q "accepting port 2222" "$T/im-b.log" || fail "no listener for 2222: $(tail -3 "$T/sshd-b.log")"
+mkdata "$T/ssh.bin" 8
+got=$(guest_a ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes \
+	-o UserKnownHostsFile="$T/known_hosts" -o StrictHostKeyChecking=yes \
+	-o ConnectTimeout=30 -i "$T/userkey" -p 2222 root@203.0.113.99 sha256sum \
+	<"$T/ssh.bin" 2>"$T/ssh-a.log" | cut -d' ' -f1)
+[ "$got" = "$(sha "$T/ssh.bin")" ] || fail "ssh over the IM overlay: '$got' $(cat "$T/ssh-a.log"; tail -5 "$T/sshd-b.log")"
+
 log "B's site cannot reach the proxy: in-band instead"
 ip netns exec "$NS_RB" iptables -I FORWARD -p tcp --dport 5000 -j REJECT --reject-with tcp-reset ||
 	fail "iptables"
