@@ -2,7 +2,8 @@
 # Source after tests/lib.sh.
 #
 #   ssh_keys                      host key, user key, authorized_keys in $T/ssh
-#   ssh_sshd NAME NS ADDR PORT    write $T/ssh/NAME.conf and start sshd -D in NS
+#   ssh_sshd_conf NAME ADDR PORT  write $T/ssh/NAME.conf (our keys, no PAM)
+#   ssh_sshd NAME NS ADDR PORT    ssh_sshd_conf, then start sshd -D in NS
 #                                 (log $T/sshd-NAME.log); sets SSHD_PID
 #   ssh_known_hosts ADDR PORT     print a known_hosts line for our host key
 #   ssh_helper_conf FILE ADDR PORT NAME [extra lines...]
@@ -21,8 +22,8 @@ ssh_keys() {
 	cp "$T/ssh/id_ed25519.pub" "$T/ssh/authorized_keys"
 }
 
-ssh_sshd() {
-	local name=$1 ns=$2 addr=$3 port=$4
+ssh_sshd_conf() {
+	local name=$1 addr=$2 port=$3
 	cat >"$T/ssh/$name.conf" <<EOC
 Port $port
 ListenAddress $addr
@@ -40,6 +41,11 @@ MaxSessions 64
 MaxStartups 64:30:128
 LogLevel DEBUG
 EOC
+}
+
+ssh_sshd() {
+	local name=$1 ns=$2 addr=$3 port=$4
+	ssh_sshd_conf "$name" "$addr" "$port"
 	bgns "$ns" "$SSHD" -D -f "$T/ssh/$name.conf" -E "$T/sshd-$name.log"
 	SSHD_PID=$(echo $_pids | cut -d' ' -f1)
 	wait_tcp "$ns" "$port"

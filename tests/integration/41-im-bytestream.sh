@@ -12,8 +12,8 @@
 # reach the proxy: the connection goes in-band.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-im.sh"
-need curl python3 socat iperf3 ssh ssh-keygen
-[ -x /usr/sbin/sshd ] || fail "OpenSSH server not installed"
+. "$(dirname "$0")/../lib-ssh.sh"
+need curl python3 socat iperf3 ssh
 
 im_setup
 im_conf a alice@example.org/sockout bob@example.org "$KEY_B"
@@ -74,29 +74,15 @@ sys.exit(0 if s > 0 else 1)
 PY
 done
 log "ssh in guest A -> sshd in guest B across both NATs, 8 MiB through sha256sum"
-ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey" || fail "host key"
-ssh-keygen -q -t ed25519 -N '' -f "$T/userkey" || fail "user key"
-cp "$T/userkey.pub" "$T/authorized_keys"
-echo "[203.0.113.99]:2222 $(cut -d' ' -f1,2 "$T/hostkey.pub")" >"$T/known_hosts"
-cat >"$T/sshd_config" <<CONF
-Port 2222
-ListenAddress 0.0.0.0
-HostKey $T/hostkey
-AuthorizedKeysFile $T/authorized_keys
-PidFile none
-UsePAM no
-StrictModes no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-CONF
-mkdir -p /run/sshd
-bg guest_b /usr/sbin/sshd -D -e -f "$T/sshd_config" >"$T/sshd-b.log" 2>&1
+ssh_keys
+ssh_known_hosts 203.0.113.99 2222 >"$T/known_hosts"
+ssh_sshd_conf b 0.0.0.0 2222
+bg guest_b "$SSHD" -D -e -f "$T/ssh/b.conf" >"$T/sshd-b.log" 2>&1
 wait_for 20 grep -q "accepting port 2222" "$T/im-b.log" || fail "no listener for 2222: $(tail -3 "$T/sshd-b.log")"
 mkdata "$T/ssh.bin" 8
 got=$(guest_a ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes \
 	-o UserKnownHostsFile="$T/known_hosts" -o StrictHostKeyChecking=yes \
-	-o ConnectTimeout=30 -i "$T/userkey" -p 2222 root@203.0.113.99 sha256sum \
+	-o ConnectTimeout=30 -i "$T/ssh/id_ed25519" -p 2222 root@203.0.113.99 sha256sum \
 	<"$T/ssh.bin" 2>"$T/ssh-a.log" | cut -d' ' -f1)
 [ "$got" = "$(sha "$T/ssh.bin")" ] || fail "ssh over the IM overlay: '$got' $(cat "$T/ssh-a.log"; tail -5 "$T/sshd-b.log")"
 
