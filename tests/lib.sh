@@ -144,3 +144,13 @@ PY
 	bg python3 "$T/notify-listen.py" "$1" "$2"
 	wait_for 5 test -e "$2.ready" || fail "notify listener did not start"
 }
+
+# start_plain DATA EVENT - run sockout-plain (the reference helper) in $NS_H
+# on those two socket paths; config $T/plain.conf, log $T/plain.log.
+# Returns once the event socket exists; sets PLAIN_PID.
+start_plain() {
+	printf 'data-socket %s\nevent-socket %s\n' "$1" "$2" >"$T/plain.conf"
+	bgns "$NS_H" "$BIN/sockout-plain" -f -c "$T/plain.conf" >"$T/plain.log" 2>&1
+	PLAIN_PID=$(echo $_pids | cut -d' ' -f1)
+	wait_sock "$2"
+}

@@ -56,9 +56,7 @@ refused || fail "old table lost after a failed sockoutctl reload"
 
 log "sockoutctl reload with a good file, adding a helper"
 if [ -x "$BIN/sockout-plain" ]; then
-	printf 'data-socket %s\nevent-socket %s\n' "$T/run/p.data" "$T/run/p.event" >"$T/plain.conf"
-	bgns "$NS_H" "$BIN/sockout-plain" -f -c "$T/plain.conf" >"$T/plain.log" 2>&1
-	wait_sock "$T/run/p.event"
+	start_plain "$T/run/p.data" "$T/run/p.event"
 	{ head_conf; echo "helper plain data $T/run/p.data event $T/run/p.event"
 	  echo "connect port 7000 helper plain to 198.51.100.2:7000"; echo "connect any deny"; } >"$CONF"
 	$CTL reload >"$T/ctl2.out" 2>&1 || fail "good reload: $(cat "$T/ctl2.out")"

@@ -12,9 +12,7 @@ need python3 setpriv
 topo_basic
 mkdir -p "$T/run"
 GUEST_SOCK=$T/run/guest.sock
-printf 'data-socket %s\nevent-socket %s\n' "$T/run/p.data" "$T/run/p.event" >"$T/plain.conf"
-bgns "$NS_H" "$BIN/sockout-plain" -f -c "$T/plain.conf" >"$T/plain.log" 2>&1
-wait_sock "$T/run/p.event"
+start_plain "$T/run/p.data" "$T/run/p.event"
 cat >"$T/sockoutd.conf" <<CONF
 guest-socket    $GUEST_SOCK
 control-socket  $T/run/control.sock
