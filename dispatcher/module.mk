@@ -17,7 +17,7 @@ $(B)/sockoutctl: $(SOCKOUTCTL_OBJ) $(LIBCOMMON)
 
 # Unit tests that #include dispatcher sources.
 LDLIBS_tests_unit_test-rules := $(DISPATCHER_LIBS)
-LDLIBS_tests_unit_test-dconf := $(DISPATCHER_LIBS)
+LDLIBS_tests_unit_test-table := $(DISPATCHER_LIBS)
 
 -include $(SOCKOUTD_OBJ:.o=.d) $(SOCKOUTCTL_OBJ:.o=.d)
 

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "../common/net.h"
-#include "dconf.h"
+#include "table.h"
 
 #define MAX_COLS 10
 #define MAX_REPLY (16u * 1024u * 1024u)

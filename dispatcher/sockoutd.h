@@ -3,13 +3,13 @@
  * sockoutd.h - what the parts of the dispatcher share.
  *
  *   main.c     start-up, signals, reload, systemd notification
- *   dconf.c    configuration and dispatch table
+ *   table.c    configuration and the dispatch table
  *   guest.c    guest socket: one request per connection, replies with fds
  *   direct.c   the `direct' route: host connects handed to the guest
  *   listen.c   guest listeners: seqpacket to the guest, host listeners,
  *              the (netns, port) table for guest-internal loopback
  *   pair.c     connected TCP socket pairs on 127.0.0.1
- *   hconn.c    connections to helpers (data + event sockets, redial)
+ *   helper-link.c  connections to helpers (data + event sockets, redial)
  *   relay.c    relayed connections: guest TCP end <-> helper protocol
  *   control.c  control socket (JSON lines) for sockoutctl
  */
@@ -23,8 +23,8 @@
 #include "../common/buf.h"
 #include "../common/loop.h"
 #include "../protocol/guestproto.h"
-#include "../protocol/proto.h"
-#include "dconf.h"
+#include "../protocol/helperproto.h"
+#include "table.h"
 
 #define SOCKOUTD_VERSION "0.1"
 
@@ -160,7 +160,7 @@ void glisten_foreach(void (*fn)(struct glisten *l, void *arg), void *arg);
 unsigned glisten_count(void);
 void glisten_shutdown(void);
 
-/* ---- hconn.c ---- */
+/* ---- helper-link.c ---- */
 enum helper_state { H_DOWN, H_CONNECTING, H_UP };
 
 struct hreq {	/* what an outstanding request on the data socket was */
@@ -219,7 +219,7 @@ struct rconn;
 int relay_connect(struct helper *h, struct greq *g, const struct so_addr *dst,
 		  const char *target);
 void relay_cancel(struct rconn *c);
-/* called by hconn.c */
+/* called by helper-link.c */
 void relay_reply(struct helper *h, const struct hreq *q,
 		 const struct so_hdr *hd, const uint8_t *p);
 void relay_event(struct helper *h, const struct so_hdr *hd, const uint8_t *p);

@@ -24,7 +24,7 @@
 
 #include <stdint.h>
 
-#include "proto.h"
+#include "helperproto.h"
 
 /* Bump when the layout of a guest message changes. */
 #define GP_VERSION 1

@@ -24,7 +24,7 @@
 
 #include "common/buf.h"
 #include "common/loop.h"
-#include "protocol/helper.h"
+#include "protocol/helper-runtime.h"
 
 #define IM_JID_MAX 512
 #define IM_NS "urn:sockout:im:1"

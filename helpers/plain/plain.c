@@ -2,7 +2,7 @@
 /*
  * sockout-plain - the reference helper: carries each guest connection over a
  * plain host TCP connection, with nothing but the protocol runtime
- * (protocol/helper.h).  It is the example a new helper's author copies, and
+ * (protocol/helper-runtime.h).  It is the example a new helper's author copies, and
  * the baseline for the protocol path in the benchmarks.
  *
  * Config (-c FILE):
@@ -26,7 +26,7 @@
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/net.h"
-#include "protocol/helper.h"
+#include "protocol/helper-runtime.h"
 
 struct plain_conf {
 	char *data_socket, *event_socket;

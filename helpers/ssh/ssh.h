@@ -23,7 +23,7 @@
 #include "common/buf.h"
 #include "common/conf.h"
 #include "common/loop.h"
-#include "protocol/helper.h"
+#include "protocol/helper-runtime.h"
 
 #define SSH_MAX_SESSIONS 16
 #define SSH_HOSTLEN 256
@@ -177,7 +177,7 @@ void ssh_mt_relock(void);
 /** ssh_pump_round() - pump the sessions @v at once, one per worker. */
 void ssh_pump_round(struct ssh_sess **v, unsigned n);
 /* The runtime's sh_*() calls the pump makes, always run on the main
- * thread (protocol/helper.h is single-threaded). */
+ * thread (protocol/helper-runtime.h is single-threaded). */
 void rt_reset(struct sh_conn *c, int err);
 void rt_connect_failed(struct sh_conn *c, int err);
 void rt_output_taken(struct sh_conn *c);

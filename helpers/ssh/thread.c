@@ -4,7 +4,7 @@
  * per session, so that `sessions N` encrypts on N cores.
  *
  * Theory of operation.  libssh2 allows one thread per session at a time;
- * the helper runtime (protocol/helper.h) and the loop are single-threaded.
+ * the helper runtime (protocol/helper-runtime.h) and the loop are single-threaded.
  * With more than one session, every session gets a worker thread at
  * start-up.  When several sessions are due for a pump in the same loop
  * iteration (ssh_kick() timers, socket events), the main thread hands

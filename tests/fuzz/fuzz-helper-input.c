@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include "../../dispatcher/control.c"
-#include "../../dispatcher/dconf.c"
+#include "../../dispatcher/table.c"
 #include "../../dispatcher/direct.c"
 #include "../../dispatcher/guest.c"
-#include "../../dispatcher/hconn.c"
+#include "../../dispatcher/helper-link.c"
 #include "../../dispatcher/listen.c"
 #include "../../dispatcher/pair.c"
 #include "../../dispatcher/relay.c"

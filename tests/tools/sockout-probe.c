@@ -24,7 +24,7 @@
 
 #include "common/buf.h"
 #include "common/net.h"
-#include "protocol/proto.h"
+#include "protocol/helperproto.h"
 
 static int dfd, efd;
 static struct buf ein;

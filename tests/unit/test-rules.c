@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "../../dispatcher/dconf.c"
+#include "../../dispatcher/table.c"
 #include "t.h"
 
 static struct dconf *load(const char *text)

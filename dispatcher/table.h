@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dconf.h - sockoutd's configuration: global settings, helper declarations
+ * table.h - sockoutd's configuration: global settings, helper declarations
  * and the dispatch table (first matching rule wins, no match means deny).
  *
  * A loaded struct dconf is immutable except for the rules' hit counters, so
@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #include "../common/conf.h"
-#include "../protocol/proto.h"
+#include "../protocol/helperproto.h"
 
 #define DCONF_GUEST_SOCKET "/run/sockout/guest.sock"
 #define DCONF_CONTROL_SOCKET "/run/sockout/control.sock"

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * proto.c - encoder and decoder of the helper protocol.
+ * helperproto.c - encoder and decoder of the helper protocol.
  *
  * Every length that comes off the wire is checked against what the buffer
  * holds before it is used; a malformed message makes the whole stream
  * invalid (-EPROTO) rather than being skipped, since framing is lost.
  */
-#include "proto.h"
+#include "helperproto.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * dconf.c - sockoutd configuration parser and rule matcher; see dconf.h.
+ * table.c - sockoutd configuration parser and rule matcher; see table.h.
  *
  * Grammar, one statement per line (the common reader splits words):
  *
@@ -16,7 +16,7 @@
  * names in rules are resolved once the whole file is read, so a helper may
  * be declared after the rules that use it.
  */
-#include "dconf.h"
+#include "table.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

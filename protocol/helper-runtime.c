@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * helper.c - helper-side protocol runtime; see helper.h for the contract.
+ * helper-runtime.c - helper-side protocol runtime; see helper-runtime.h for the contract.
  *
  * Theory of operation: a dispatcher connects to the data socket and says
  * HELLO; the reply carries a session token.  It then connects to the event
@@ -8,7 +8,7 @@
  * raised before the pairing wait in the client's event queue.  When the data
  * socket closes, the client and all its connections and listeners go.
  */
-#include "helper.h"
+#include "helper-runtime.h"
 
 #include <errno.h>
 #include <stdio.h>

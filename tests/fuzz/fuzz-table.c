@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * fuzz-dconf.c - libFuzzer target for sockoutd's configuration parser.
+ * fuzz-table.c - libFuzzer target for sockoutd's configuration parser.
  * The input is written to a file and loaded like `sockoutd -n -c FILE';
  * every loaded table is also matched against a few addresses.
  */
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "../../dispatcher/dconf.c"
+#include "../../dispatcher/table.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct dconf *c = NULL;
 
 	if (!path[0])
-		snprintf(path, sizeof(path), "/tmp/fuzz-dconf.%d", (int)getpid());
+		snprintf(path, sizeof(path), "/tmp/fuzz-table.%d", (int)getpid());
 	FILE *f = fopen(path, "we");
 	if (!f)
 		return 0;

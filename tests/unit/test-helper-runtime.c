@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit test of the helper runtime (protocol/helper.c) over real Unix
+ * Unit test of the helper runtime (protocol/helper-runtime.c) over real Unix
  * sockets.  A child process runs the runtime with an "echo" overlay that
  * hands every byte the guest writes straight back; the parent plays the
  * dispatcher with blocking sockets and checks replies, events, flow control
@@ -16,7 +16,7 @@
 
 #include "../../common/loop.h"
 #include "../../common/net.h"
-#include "../../protocol/helper.h"
+#include "../../protocol/helper-runtime.h"
 #include "t.h"
 
 /* ---- the echo overlay (child) ---- */

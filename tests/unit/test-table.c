@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "../../dispatcher/dconf.c"
+#include "../../dispatcher/table.c"
 #include "t.h"
 
 static char path[64];
@@ -17,7 +17,7 @@ static char *errors_of(const char *text, int *count)
 	struct dconf *c = NULL;
 	char *r = NULL;
 
-	strcpy(path, "/tmp/test-dconf.XXXXXX");
+	strcpy(path, "/tmp/test-table.XXXXXX");
 	fd = mkstemp(path);
 	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
 		return strdup("cannot write temp file");

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * hconn.c - sockoutd's connections to its helpers.
+ * helper-link.c - sockoutd's connections to its helpers.
  *
  * Theory of operation: for each `helper' line sockoutd dials the data
  * socket, says HELLO (the reply's id is the session token), then dials the

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * helper.h - the helper side of the protocol, written once for every helper.
+ * helper-runtime.h - the helper side of the protocol, written once for every helper.
  *
  * A helper (sockout-plain, sockout-ssh, sockout-im) links this runtime, gives
  * it a struct sh_ops that knows its overlay, and calls sh_listen() on its
@@ -33,7 +33,7 @@
 
 #include "../common/buf.h"
 #include "../common/loop.h"
-#include "proto.h"
+#include "helperproto.h"
 
 /* Per-direction queue limit per connection: the flow-control window
  * between dispatcher and helper. */

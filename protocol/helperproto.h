@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * proto.h - the dispatcher <-> helper protocol (see PROTOCOL.md).
+ * helperproto.h - the dispatcher <-> helper protocol (see PROTOCOL.md).
  *
  * Two Unix stream sockets per helper, as in the seed paper: the DATA socket
  * carries requests from the dispatcher and exactly one reply per request, in
@@ -9,8 +9,8 @@
  *
  * This file is the one encoder/decoder both ends use.
  */
-#ifndef SOCKOUT_PROTO_H
-#define SOCKOUT_PROTO_H
+#ifndef SOCKOUT_HELPERPROTO_H
+#define SOCKOUT_HELPERPROTO_H
 
 #include <stddef.h>
 #include <stdint.h>

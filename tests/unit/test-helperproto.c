@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "../../protocol/guestproto.h"
-#include "../../protocol/proto.h"
+#include "../../protocol/helperproto.h"
 #include "t.h"
 
 static void test_roundtrip(void)
