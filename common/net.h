@@ -53,6 +53,9 @@ int net_parse_ip(const char *host, uint16_t port, struct sockaddr_storage *ss,
 		 socklen_t *len);
 /** net_fmt() - "1.2.3.4:80" or "[::1]:80" into @buf (NET_ADDRSTRLEN). */
 const char *net_fmt(const struct sockaddr *sa, char *buf, size_t len);
+/** net_close_reset() - close a TCP socket so that its peer sees a reset
+ *  (ECONNRESET), not an orderly EOF; -1 is ignored. */
+void net_close_reset(int fd);
 socklen_t net_salen(const struct sockaddr *sa);
 uint16_t net_port(const struct sockaddr *sa);
 

@@ -107,17 +107,6 @@ void so_addr_map(struct so_addr *a)
 	a->family = 6;
 }
 
-/* Close so that the peer sees a reset (ECONNRESET), not an orderly EOF. */
-void close_reset(int fd)
-{
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-
-	if (fd < 0)
-		return;
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	close(fd);
-}
-
 const struct gp_req *greq_req(const struct greq *g)
 {
 	return &g->req;

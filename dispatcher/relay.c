@@ -172,7 +172,7 @@ static void rconn_free(struct rconn *c)
 	if (c->ev.fd >= 0) {
 		int fd = c->ev.fd;
 		ev_del(&c->ev);
-		close_reset(fd);
+		net_close_reset(fd);
 	}
 	pair_cancel(&c->pair);
 	unblock_one(c);
@@ -222,7 +222,7 @@ static void conn_close(struct rconn *c, int err)
 		int fd = c->ev.fd;
 		ev_del(&c->ev);
 		if (err)
-			close_reset(fd);
+			net_close_reset(fd);
 		else
 			close(fd);
 	}
@@ -401,7 +401,7 @@ static void conn_cb(struct ev *ev, uint32_t events)
 static void conn_open(struct rconn *c, int keep)
 {
 	if (ev_add(&c->ev, keep, EPOLLIN, conn_cb) < 0) {
-		close_reset(keep);
+		net_close_reset(keep);
 		conn_close(c, ENOMEM);
 		return;
 	}

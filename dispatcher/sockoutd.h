@@ -254,6 +254,5 @@ void so_addr_unmap(struct so_addr *a);
 bool so_addr_is_loopback(const struct so_addr *a);
 /** so_addr_map() - IPv4 a.b.c.d to IPv6 ::ffff:a.b.c.d (else unchanged). */
 void so_addr_map(struct so_addr *a);
-void close_reset(int fd);
 
 #endif

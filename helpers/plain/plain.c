@@ -367,12 +367,11 @@ static void plain_close(struct sh_conn *c, int err)
 		return;
 	int fd = p->ev.fd;
 	ev_del(&p->ev);
-	if (err) {
-		/* Pass a reset on as a reset, not as an orderly close. */
-		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	}
-	close(fd);
+	/* Pass a reset on as a reset, not as an orderly close. */
+	if (err)
+		net_close_reset(fd);
+	else
+		close(fd);
 	free(p);
 	c->priv = NULL;
 }
