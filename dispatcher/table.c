@@ -6,23 +6,37 @@
  *
  *   guest-socket PATH | guest-socket-mode OCTAL | control-socket PATH
  *   listen-address ADDR | connect-timeout DURATION
+ *   limit pending|listeners|connections|guests N | limit helper-queue SIZE
  *   helper NAME data PATH event PATH
  *   connect|accept MATCH... ACTION
- *     MATCH  := any | ADDR[/LEN] | port N[-M] | port any
+ *     MATCH  := any | ADDR[/LEN] | port N[-M] | port any | from WHO
+ *     WHO    := uid N | user NAME | gid N | group NAME | cgroup PATH
  *     ACTION := deny | direct [PORT | ADDR:PORT] | helper NAME [to TARGET]
  *
  * Every error is recorded as "file:line: message: `value'" and parsing goes
  * on, so one run of `sockoutd -n` shows every mistake in the file.  Helper
  * names in rules are resolved once the whole file is read, so a helper may
- * be declared after the rules that use it.
+ * be declared after the rules that use it; user and group names are
+ * resolved here, at load time (a reload picks up renamed accounts).
+ *
+ * The matcher (table_match) adds two rules to "first match wins" that keep
+ * broad rules away from the host itself: see table.h.  It also holds the
+ * small helpers that find out who asks (peer_id_*) and what counts as the
+ * host's own address (hostaddr_*), so that this file, which unit tests and
+ * fuzz targets #include on its own, links without the rest of sockoutd.
  */
 #include "table.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../common/net.h"
 
@@ -33,6 +47,7 @@ struct parse {
 	int nomem;
 	/* line of each global setting already seen (duplicates are errors) */
 	int seen_guest, seen_mode, seen_control, seen_listen, seen_timeout;
+	int seen_limit[5]; /* per limit_names[] */
 };
 
 static char *xstrdup(struct parse *p, const char *s)
@@ -79,6 +94,24 @@ static char *join(struct parse *p, const struct conf_line *l)
 	return s;
 }
 
+static bool is_mapped(const uint8_t addr[16])
+{
+	static const uint8_t pfx[12] = { [10] = 0xff, [11] = 0xff };
+
+	return memcmp(addr, pfx, sizeof(pfx)) == 0;
+}
+
+/* ::ffff:a.b.c.d as a.b.c.d, the one spelling rules and lookups use.  (The
+ * dispatcher has its own so_addr_unmap(); this file stands alone.) */
+static void unmap(struct so_addr *a)
+{
+	if (a->family == 6 && is_mapped(a->addr)) {
+		memmove(a->addr, a->addr + 12, 4);
+		memset(a->addr + 4, 0, 12);
+		a->family = 4;
+	}
+}
+
 /* "ADDR" or "ADDR/LEN" into family/addr/prefix; host bits are masked off
  * so that matching is one comparison.  Returns 0 or -EINVAL. */
 static int parse_cidr(const char *s, uint8_t *family, uint8_t addr[16],
@@ -111,6 +144,15 @@ static int parse_cidr(const char *s, uint8_t *family, uint8_t addr[16],
 		unsigned bits = len > i * 8 ? len - i * 8 : 0;
 		if (bits < 8)
 			addr[i] &= (uint8_t)(0xff00u >> bits);
+	}
+	/* Destinations are matched unmapped (::ffff:a.b.c.d as a.b.c.d), so
+	 * a rule written in the mapped spelling means the IPv4 block; kept
+	 * as IPv6 it could never match. */
+	if (*family == 6 && len >= 96 && is_mapped(addr)) {
+		memmove(addr, addr + 12, 4);
+		memset(addr + 4, 0, 12);
+		*family = 4;
+		*prefix = (uint8_t)(len - 96);
 	}
 	return 0;
 }
@@ -191,12 +233,93 @@ static struct rule *rule_new(struct parse *p)
 	return r;
 }
 
+/* A cgroup path as a rule may name it: absolute, canonical (no empty, "."
+ * or ".." parts, no trailing '/' but for "/" itself), so that matching by
+ * prefix on '/' boundaries cannot be fooled by spelling. */
+static bool cgroup_path_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (s[0] != '/' || n > DCONF_CGROUP_MAX)
+		return false;
+	if (n == 1)
+		return true;
+	for (const char *c = s; c; c = strchr(c + 1, '/')) {
+		const char *part = c + 1, *end = strchr(part, '/');
+		size_t pl = end ? (size_t)(end - part) : strlen(part);
+		if (pl == 0 || (pl == 1 && part[0] == '.') ||
+		    (pl == 2 && part[0] == '.' && part[1] == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* "from KIND VALUE" into @r; returns false (error recorded) if bad. */
+static bool parse_from(const struct conf_line *l, const char *kind,
+		       const char *v, struct rule *r, struct conf_errors *e)
+{
+	unsigned long id;
+
+	if (strcmp(kind, "uid") == 0 || strcmp(kind, "gid") == 0) {
+		/* (uid_t)-1 means "no change" to the kernel: not an id */
+		if (conf_uint(v, 0, UINT32_MAX - 1, &id) < 0) {
+			conf_error(e, l->file, l->line, "bad %s: `%s'", kind, v);
+			return false;
+		}
+		r->from = kind[0] == 'u' ? FROM_UID : FROM_GID;
+		r->from_id = (uint32_t)id;
+	} else if (strcmp(kind, "user") == 0) {
+		struct passwd *pw = getpwnam(v);
+		if (!pw) {
+			conf_error(e, l->file, l->line, "unknown user: `%s'", v);
+			return false;
+		}
+		r->from = FROM_UID;
+		r->from_id = (uint32_t)pw->pw_uid;
+	} else if (strcmp(kind, "group") == 0) {
+		struct group *gr = getgrnam(v);
+		if (!gr) {
+			conf_error(e, l->file, l->line, "unknown group: `%s'", v);
+			return false;
+		}
+		r->from = FROM_GID;
+		r->from_id = (uint32_t)gr->gr_gid;
+	} else if (strcmp(kind, "cgroup") == 0) {
+		if (!cgroup_path_ok(v)) {
+			conf_error(e, l->file, l->line,
+				   "bad cgroup path (absolute, no empty, . or .. parts, no trailing /): `%s'",
+				   v);
+			return false;
+		}
+		r->from = FROM_CGROUP;
+		r->from_cgroup = (char *)v;
+	} else {
+		conf_error(e, l->file, l->line,
+			   "unknown from (uid, user, gid, group, cgroup): `%s'", kind);
+		return false;
+	}
+	return true;
+}
+
+/* Does the rule's address name loopback or unspecified addresses, i.e. lie
+ * inside 127.0.0.0/8 or 0.0.0.0/8, or is it ::1 or ::? */
+static bool cidr_names_local(const struct rule *r)
+{
+	static const uint8_t v6lo[16] = { [15] = 1 }, v6any[16] = { 0 };
+
+	if (r->family == 4)
+		return r->prefix >= 8 && (r->addr[0] == 127 || r->addr[0] == 0);
+	return r->family == 6 && r->prefix == 128 &&
+	       (memcmp(r->addr, v6lo, 16) == 0 || memcmp(r->addr, v6any, 16) == 0);
+}
+
 static void parse_rule(struct parse *p, const struct conf_line *l,
 		       struct conf_errors *e)
 {
 	const char *f = l->file;
 	int ln = l->line, i = 1, bad = 0;
 	bool have_addr = false, have_port = false, have_any = false;
+	bool have_from = false;
 	struct rule r;
 	char *helper = NULL;
 
@@ -219,6 +342,26 @@ static void parse_rule(struct parse *p, const struct conf_line *l,
 			have_any = true;
 			continue;
 		}
+		if (strcmp(w, "from") == 0) {
+			const char *kind = NULL, *v = NULL;
+			if (i + 1 < l->argc && !is_action(l->argv[i + 1]))
+				kind = l->argv[++i];
+			if (kind && i + 1 < l->argc && !is_action(l->argv[i + 1]))
+				v = l->argv[++i];
+			if (!v) {
+				conf_error(e, f, ln,
+					   "missing who (from uid N, user NAME, gid N, group NAME, cgroup PATH): `%s'",
+					   kind ? kind : w);
+				bad = 1;
+			} else if (have_from) {
+				conf_error(e, f, ln, "from given twice: `%s'", v);
+				bad = 1;
+			} else if (!parse_from(l, kind, v, &r, e)) {
+				bad = 1;
+			}
+			have_from = true;
+			continue;
+		}
 		if (strcmp(w, "port") == 0) {
 			if (i + 1 >= l->argc || is_action(l->argv[i + 1])) {
 				conf_error(e, f, ln, "missing port number: `%s'", w);
@@ -234,6 +377,7 @@ static void parse_rule(struct parse *p, const struct conf_line *l,
 			have_port = true;
 			if (strcmp(v, "any") == 0)
 				continue;
+			r.names_port = true;
 			int pr = parse_ports(v, &r.port_lo, &r.port_hi);
 			if (pr == -ERANGE) {
 				conf_error(e, f, ln, "port range reversed: `%s'", v);
@@ -255,7 +399,7 @@ static void parse_rule(struct parse *p, const struct conf_line *l,
 			bad = 1;
 		}
 	}
-	if (!have_addr && !have_port && !have_any) {
+	if (!have_addr && !have_port && !have_any && !have_from) {
 		conf_error(e, f, ln, "missing match (any, ADDR[/LEN], port N[-M]): `%s'",
 			   l->argv[0]);
 		bad = 1;
@@ -314,12 +458,18 @@ static void parse_rule(struct parse *p, const struct conf_line *l,
 	}
 	if (bad)
 		return;
+	/* a direct PORT names the host port the rule binds */
+	if (r.rw_port)
+		r.names_port = true;
+	r.names_local = cidr_names_local(&r);
 
 	struct rule *nr = rule_new(p);
 	if (!nr)
 		return;
 	*nr = r;
 	nr->target = xstrdup(p, r.target ? r.target : "");
+	if (r.from_cgroup)
+		nr->from_cgroup = xstrdup(p, r.from_cgroup);
 	nr->text = join(p, l);
 	if (helper)
 		p->rule_helper[p->c->nrules] = xstrdup(p, helper);
@@ -436,6 +586,64 @@ static void set_path(struct parse *p, const struct conf_line *l,
 	*dst = xstrdup(p, l->argv[1]);
 }
 
+static const char *const limit_names[] = { "pending", "listeners",
+					   "connections", "guests",
+					   "helper-queue" };
+
+/* "limit NAME VALUE": counts from 1 to DCONF_LIMIT_MAX, helper-queue a
+ * size with K/M/G. */
+static void parse_limit(struct parse *p, const struct conf_line *l,
+			struct conf_errors *e)
+{
+	struct dconf_limits *lim = &p->c->limits;
+	unsigned *counts[] = { &lim->pending, &lim->listeners,
+			       &lim->connections, &lim->guests };
+	size_t k;
+
+	if (l->argc != 3) {
+		conf_error(e, l->file, l->line,
+			   "limit takes a name and a value (limit pending 64): `%s'",
+			   l->argv[l->argc > 3 ? 3 : l->argc - 1]);
+		return;
+	}
+	const char *name = l->argv[1], *v = l->argv[2];
+	for (k = 0; k < sizeof(limit_names) / sizeof(*limit_names); k++)
+		if (strcmp(name, limit_names[k]) == 0)
+			break;
+	if (k == sizeof(limit_names) / sizeof(*limit_names)) {
+		conf_error(e, l->file, l->line,
+			   "unknown limit (pending, listeners, connections, guests, helper-queue): `%s'",
+			   name);
+		return;
+	}
+	if (p->seen_limit[k]) {
+		conf_error(e, l->file, l->line, "limit %s already set on line %d: `%s'",
+			   name, p->seen_limit[k], v);
+		return;
+	}
+	/* "already set" names a line whose value was taken */
+	if (k < sizeof(counts) / sizeof(*counts)) {
+		unsigned long n;
+		if (conf_uint(v, 1, DCONF_LIMIT_MAX, &n) < 0) {
+			conf_error(e, l->file, l->line,
+				   "bad limit (a count from 1 to %d): `%s'",
+				   DCONF_LIMIT_MAX, v);
+			return;
+		}
+		*counts[k] = (unsigned)n;
+	} else {
+		uint64_t sz;
+		if (conf_size(v, &sz) < 0 || sz < DCONF_LIMIT_QUEUE_MIN ||
+		    sz > DCONF_LIMIT_QUEUE_MAX) {
+			conf_error(e, l->file, l->line,
+				   "bad size (256K to 64G, suffixes K, M, G): `%s'", v);
+			return;
+		}
+		lim->helper_queue = sz;
+	}
+	p->seen_limit[k] = l->line;
+}
+
 static void line_cb(void *ctx, const struct conf_line *l, struct conf_errors *e)
 {
 	struct parse *p = ctx;
@@ -446,6 +654,8 @@ static void line_cb(void *ctx, const struct conf_line *l, struct conf_errors *e)
 		parse_rule(p, l, e);
 	} else if (strcmp(k, "helper") == 0) {
 		parse_helper(p, l, e);
+	} else if (strcmp(k, "limit") == 0) {
+		parse_limit(p, l, e);
 	} else if (strcmp(k, "guest-socket") == 0) {
 		set_path(p, l, e, &c->guest_socket, &p->seen_guest);
 	} else if (strcmp(k, "control-socket") == 0) {
@@ -505,6 +715,15 @@ int dconf_load(const char *path, struct dconf **out, struct conf_errors *e)
 	p.c = c;
 	c->guest_mode = 0666;
 	c->connect_timeout_ms = 30000;
+	c->limits = (struct dconf_limits){
+		.pending = DCONF_LIMIT_PENDING,
+		.listeners = DCONF_LIMIT_LISTENERS,
+		.connections = DCONF_LIMIT_CONNECTIONS,
+		.guests = DCONF_LIMIT_GUESTS,
+		.helper_queue = DCONF_LIMIT_HELPER_QUEUE,
+	};
+	/* a (re)load is when addresses may have changed: look again */
+	hostaddr_refresh_soon();
 	conf_parse_file(path, line_cb, &p, e);
 
 	/* helper names can be resolved only now that every line is read */
@@ -542,6 +761,7 @@ void dconf_free(struct dconf *c)
 	for (size_t i = 0; i < c->nrules; i++) {
 		free(c->rules[i].target);
 		free(c->rules[i].text);
+		free(c->rules[i].from_cgroup);
 	}
 	for (size_t i = 0; i < c->nhelpers; i++) {
 		free(c->helpers[i].name);
@@ -565,6 +785,39 @@ int dconf_helper_index(const struct dconf *c, const char *name)
 	return -1;
 }
 
+/* Is cgroup @c the cgroup @p or below it?  Both canonical paths. */
+static bool cgroup_within(const char *c, const char *p)
+{
+	size_t n = strlen(p);
+
+	if (!c || c[0] != '/')
+		return false;
+	if (n == 1) /* "/" */
+		return true;
+	return strncmp(c, p, n) == 0 && (c[n] == '\0' || c[n] == '/');
+}
+
+static bool from_match(const struct rule *r, const struct peer_id *who)
+{
+	if (r->from == FROM_ANY)
+		return true;
+	if (!who)
+		return false;
+	switch (r->from) {
+	case FROM_UID:
+		return (uint32_t)who->uid == r->from_id;
+	case FROM_GID:
+		if ((uint32_t)who->gid == r->from_id)
+			return true;
+		for (size_t i = 0; who->groups && i < who->ngroups; i++)
+			if ((uint32_t)who->groups[i] == r->from_id)
+				return true;
+		return false;
+	default:
+		return cgroup_within(who->cgroup, r->from_cgroup);
+	}
+}
+
 static bool addr_match(const struct rule *r, const struct so_addr *a)
 {
 	if (!r->family)
@@ -582,15 +835,57 @@ static bool addr_match(const struct rule *r, const struct so_addr *a)
 	return true;
 }
 
+/* direction, port and address, as rules always matched */
+static bool plain_match(const struct rule *r, int dir, const struct so_addr *a)
+{
+	return r->dir == dir && a->port >= r->port_lo && a->port <= r->port_hi &&
+	       addr_match(r, a);
+}
+
 struct rule *dconf_match(struct dconf *c, int dir, const struct so_addr *a)
 {
 	for (size_t i = 0; i < c->nrules; i++) {
 		struct rule *r = &c->rules[i];
-		if (r->dir == dir && a->port >= r->port_lo &&
-		    a->port <= r->port_hi && addr_match(r, a))
+		if (plain_match(r, dir, a) && r->from == FROM_ANY)
 			return r;
 	}
 	return NULL;
+}
+
+struct rule *table_match(struct dconf *c, int dir, const struct so_addr *a,
+			 const struct peer_id *who, unsigned *why)
+{
+	struct so_addr m = *a;
+	unsigned skipped = 0;
+	struct rule *found = NULL;
+
+	unmap(&m);
+	/* only a destination can be the host itself; an accept's address is
+	 * what the guest bound, typically 0.0.0.0 */
+	bool local = dir == RULE_CONNECT && hostaddr_is_local(&m);
+	for (size_t i = 0; i < c->nrules; i++) {
+		struct rule *r = &c->rules[i];
+		if (!plain_match(r, dir, &m) || !from_match(r, who))
+			continue;
+		/* a deny narrows: it matches as written */
+		if (r->action != ACT_DENY) {
+			bool single = r->prefix == (r->family == 4 ? 32 : 128);
+			if (local && !(r->family && (single || r->names_local))) {
+				skipped |= TABLE_SKIP_LOCAL;
+				continue;
+			}
+			if (dir == RULE_ACCEPT && r->action == ACT_DIRECT &&
+			    !r->names_port && m.port && m.port < 1024) {
+				skipped |= TABLE_SKIP_PRIVPORT;
+				continue;
+			}
+		}
+		found = r;
+		break;
+	}
+	if (why)
+		*why = skipped;
+	return found;
 }
 
 const char *rule_action_name(const struct rule *r)
@@ -603,4 +898,148 @@ const char *rule_action_name(const struct rule *r)
 	default:
 		return "helper";
 	}
+}
+
+/* ---- who asks ---- */
+
+int peer_id_cgroup(pid_t pid, char *buf, size_t len)
+{
+	char path[40], *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int rc = -ENOENT;
+
+	if (pid <= 0)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		if (strncmp(line, "0::", 3) != 0)
+			continue;
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		size_t pl = (size_t)n - 3;
+		if (pl >= len || pl > DCONF_CGROUP_MAX) {
+			rc = -ENAMETOOLONG;
+		} else {
+			memcpy(buf, line + 3, pl + 1);
+			rc = 0;
+		}
+		break;
+	}
+	if (n < 0 && ferror(f))
+		rc = -EIO;
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
+
+int peer_id_groups(int fd, gid_t *buf, size_t max, size_t *n)
+{
+	if (max > INT_MAX / sizeof(gid_t))
+		max = INT_MAX / sizeof(gid_t);
+	socklen_t sl = (socklen_t)(max * sizeof(gid_t));
+
+	*n = 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, buf, &sl) < 0)
+		return -errno;
+	*n = sl / sizeof(gid_t);
+	return 0;
+}
+
+/* ---- the host's own addresses ---- */
+
+static struct {
+	struct so_addr *a; /* port 0, unmapped */
+	size_t n;
+	bool loaded, stale;
+	uint64_t at_ms;	  /* CLOCK_MONOTONIC of the last read */
+	unsigned long reads; /* getifaddrs() calls, for tests */
+} hostaddrs;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int hostaddr_refresh(void)
+{
+	struct ifaddrs *ifs, *i;
+	size_t n = 0;
+
+	/* counted as a try even if it fails: a failing getifaddrs() is
+	 * retried a second later, not on every lookup */
+	hostaddrs.reads++;
+	hostaddrs.at_ms = now_ms();
+	hostaddrs.stale = false;
+	if (getifaddrs(&ifs) < 0)
+		return -errno;
+	for (i = ifs; i; i = i->ifa_next)
+		if (i->ifa_addr && (i->ifa_addr->sa_family == AF_INET ||
+				    i->ifa_addr->sa_family == AF_INET6))
+			n++;
+	struct so_addr *a = calloc(n ? n : 1, sizeof(*a));
+	if (!a) {
+		freeifaddrs(ifs);
+		return -ENOMEM;
+	}
+	n = 0;
+	for (i = ifs; i; i = i->ifa_next) {
+		if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET &&
+				     i->ifa_addr->sa_family != AF_INET6))
+			continue;
+		so_addr_from_sa(&a[n], i->ifa_addr);
+		a[n].port = 0;
+		unmap(&a[n]);
+		n++;
+	}
+	freeifaddrs(ifs);
+	free(hostaddrs.a);
+	hostaddrs.a = a;
+	hostaddrs.n = n;
+	hostaddrs.loaded = true;
+	return 0;
+}
+
+void hostaddr_refresh_soon(void)
+{
+	hostaddrs.stale = true;
+}
+
+bool hostaddr_is_local(const struct so_addr *a)
+{
+	static const uint8_t v6lo[16] = { [15] = 1 }, v6any[16] = { 0 };
+	struct so_addr m = *a;
+
+	unmap(&m);
+	if (m.family == 4) {
+		/* 127/8 loopback; 0/8 "this host" (0.0.0.0 reaches loopback) */
+		if (m.addr[0] == 127 || m.addr[0] == 0)
+			return true;
+	} else if (m.family == 6) {
+		if (memcmp(m.addr, v6lo, 16) == 0 || memcmp(m.addr, v6any, 16) == 0)
+			return true;
+	} else {
+		return false;
+	}
+	if (!hostaddrs.loaded || hostaddrs.stale ||
+	    now_ms() - hostaddrs.at_ms >= 1000)
+		(void)hostaddr_refresh(); /* on failure the old list stays */
+	if (!hostaddrs.loaded)
+		return true; /* never read: fail closed */
+	size_t len = m.family == 4 ? 4 : 16;
+	for (size_t i = 0; i < hostaddrs.n; i++)
+		if (hostaddrs.a[i].family == m.family &&
+		    memcmp(hostaddrs.a[i].addr, m.addr, len) == 0)
+			return true;
+	return false;
 }

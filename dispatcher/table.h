@@ -23,9 +23,63 @@
 #define DCONF_CONTROL_SOCKET "/run/sockout/control.sock"
 #define DCONF_DEFAULT_PATH "/etc/sockout/sockoutd.conf"
 #define DCONF_HELPER_NAME_MAX 63
+#define DCONF_CGROUP_MAX 4095 /* longest cgroup path in a rule or peer_id */
 
 enum rule_dir { RULE_CONNECT = 0, RULE_ACCEPT = 1 };
 enum rule_action { ACT_DIRECT, ACT_DENY, ACT_HELPER };
+/* who a rule's "from" clause names */
+enum rule_from { FROM_ANY = 0, FROM_UID, FROM_GID, FROM_CGROUP };
+
+/*
+ * Who asks: kernel facts about the peer of an accepted guest-socket
+ * connection, never fields the guest wrote.  uid/gid/pid from SO_PEERCRED,
+ * groups from SO_PEERGROUPS (both fixed when the guest connected, so no pid
+ * can be reused under them), netns from SO_NETNS_COOKIE of the accepted
+ * socket, cgroup from peer_id_cgroup().  The table matches uid, gid, groups
+ * and cgroup; pid and netns are carried for the caller's keys and logs.
+ */
+struct peer_id {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	uint64_t netns;	      /* SO_NETNS_COOKIE of the accepted guest socket */
+	const char *cgroup;   /* cgroup v2 path ("0::" line), or NULL */
+	const gid_t *groups;  /* supplementary groups, or NULL */
+	size_t ngroups;
+};
+
+/**
+ * peer_id_cgroup() - the cgroup v2 path of process @pid, as its
+ * /proc/PID/cgroup "0::" line gives it (relative to sockoutd's own cgroup
+ * namespace), into @buf.  Returns 0, -ENOENT when there is no v2 line (or no
+ * such process), -ENAMETOOLONG when it does not fit, or -errno.  /proc is
+ * read by pid: check afterwards that the pid still names the peer (e.g. a
+ * pidfd from SO_PEERPIDFD) before trusting the answer.
+ */
+int peer_id_cgroup(pid_t pid, char *buf, size_t len);
+
+/**
+ * peer_id_groups() - the supplementary groups of the peer of the connected
+ * Unix socket @fd (SO_PEERGROUPS), up to @max into @buf, count in *@n.
+ * Returns 0, -ERANGE when there are more than @max, or -errno.
+ */
+int peer_id_groups(int fd, gid_t *buf, size_t max, size_t *n);
+
+/**
+ * hostaddr_is_local() - is @a an address that reaches this host itself:
+ * loopback (127.0.0.0/8, ::1), unspecified (0.0.0.0/8, ::) or one of the
+ * addresses of sockoutd's network namespace (getifaddrs), in any spelling
+ * (::ffff:a.b.c.d counts as a.b.c.d).  The interface list is cached and
+ * read again at most once a second, or at the next call after
+ * hostaddr_refresh_soon(); a lookup is a scan of that list.  If the list
+ * could never be read, every address counts as local (fail closed).
+ */
+bool hostaddr_is_local(const struct so_addr *a);
+/** hostaddr_refresh() - read the interface list now; 0 or -errno. */
+int hostaddr_refresh(void);
+/** hostaddr_refresh_soon() - make the next lookup read the list again
+ * (dconf_load() calls it, so a reload sees new addresses at once). */
+void hostaddr_refresh_soon(void);
 
 struct rule {
 	uint8_t dir;	/* enum rule_dir */
@@ -44,6 +98,39 @@ struct rule {
 	char *text;   /* the rule as written, for status output */
 	int line;
 	uint64_t hits;
+	/* "from": FROM_UID/FROM_GID match from_id, FROM_CGROUP from_cgroup
+	 * and the cgroups below it */
+	uint8_t from; /* enum rule_from */
+	uint32_t from_id;
+	char *from_cgroup;
+	/* the rule gives "port N[-M]" or a direct PORT: only such an accept
+	 * rule may bind a host port below 1024 */
+	bool names_port;
+	/* addr/prefix lies inside 127.0.0.0/8 or 0.0.0.0/8, or is ::1/128 or
+	 * ::/128: the rule names loopback/unspecified destinations */
+	bool names_local;
+};
+
+/*
+ * Limits: enforced by the dispatcher, checked here.  Per guest identity
+ * (uid): requests in flight, listeners held, relayed connections open.
+ * Global: guest-socket connections held, bytes queued towards helpers.
+ */
+#define DCONF_LIMIT_PENDING 64
+#define DCONF_LIMIT_LISTENERS 64
+#define DCONF_LIMIT_CONNECTIONS 1024
+#define DCONF_LIMIT_GUESTS 4096
+#define DCONF_LIMIT_HELPER_QUEUE (64ull << 20)
+#define DCONF_LIMIT_MAX 1000000		     /* largest count limit */
+#define DCONF_LIMIT_QUEUE_MIN (256ull << 10) /* helper-queue bounds */
+#define DCONF_LIMIT_QUEUE_MAX (64ull << 30)
+
+struct dconf_limits {
+	unsigned pending;	/* per uid: guest requests not answered yet */
+	unsigned listeners;	/* per uid: listeners (direct and helper) */
+	unsigned connections;	/* per uid: open connections through helpers */
+	unsigned guests;	/* all uids: guest-socket connections held */
+	uint64_t helper_queue;	/* all helpers: bytes sockoutd buffers */
 };
 
 struct helper_conf {
@@ -64,6 +151,7 @@ struct dconf {
 	size_t nhelpers;
 	struct rule *rules;
 	size_t nrules;
+	struct dconf_limits limits;
 };
 
 /**
@@ -76,9 +164,39 @@ struct dconf {
 int dconf_load(const char *path, struct dconf **out, struct conf_errors *e);
 void dconf_free(struct dconf *c);
 
+/* table_match() *@why bits: rules passed over on the way, for the log */
+enum {
+	TABLE_SKIP_LOCAL = 1,	/* a broad rule met a host-local destination */
+	TABLE_SKIP_PRIVPORT = 2, /* an accept direct rule that does not name
+				    a host port below 1024 */
+};
+
 /**
- * dconf_match() - first rule of direction @dir matching address @a
- * (address and port), or NULL when none does (deny).
+ * table_match() - first rule of direction @dir that matches destination or
+ * bound address @a (::ffff:a.b.c.d is taken as a.b.c.d) asked for by @who,
+ * or NULL when none does (deny).
+ * @who: the asking peer; NULL matches no rule that has a "from" clause
+ * @why: if not NULL, set to the TABLE_SKIP_* reasons rules were passed over
+ *
+ * On top of address, port and "from", two rules hold for every rule but
+ * deny (a deny never widens anything, so it matches as written):
+ *  - connect to a host-local destination (hostaddr_is_local()) matches only
+ *    a rule that names it: a single address (/32, /128) equal to it, or a
+ *    block inside 127.0.0.0/8 or 0.0.0.0/8 (names_local).  "any", no
+ *    address, 0.0.0.0/0 or a block that merely contains a host address do
+ *    not match it;
+ *  - accept ... direct that would bind a host port below 1024 (the rule's
+ *    direct PORT, else the guest's port) matches only if names_port.
+ * A rule passed over for these reasons does not end the search.
+ */
+struct rule *table_match(struct dconf *c, int dir, const struct so_addr *a,
+			 const struct peer_id *who, unsigned *why);
+
+/**
+ * dconf_match() - the matcher of old: first rule of direction @dir
+ * matching address @a (address and port), or NULL when none does (deny).
+ * No host-local or privileged-port rule; rules with "from" never match.
+ * Kept until every caller has moved to table_match().
  */
 struct rule *dconf_match(struct dconf *c, int dir, const struct so_addr *a);
 

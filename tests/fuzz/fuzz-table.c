@@ -2,7 +2,9 @@
 /*
  * fuzz-table.c - libFuzzer target for sockoutd's configuration parser.
  * The input is written to a file and loaded like `sockoutd -n -c FILE';
- * every loaded table is also matched against a few addresses.
+ * every loaded table is also matched against a few addresses and peers,
+ * checking that loopback and privileged ports are granted only by rules
+ * that name them.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -29,13 +31,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (dconf_load(path, &c, &e) == 0) {
 		struct so_addr a = { .family = 4, .port = 80, .addr = { 203, 0, 113, 9 } };
 		struct so_addr b = { .family = 6, .port = 22, .addr = { 0x20, 0x01, 0x0d, 0xb8 } };
+		/* host-local spellings and privileged ports, and who asks */
+		struct so_addr lo = { .family = 6, .port = 443,
+				      .addr = { [10] = 0xff, [11] = 0xff, 127, 0, 0, 1 } };
+		static const gid_t groups[] = { 1, 100 };
+		struct peer_id who = { .uid = 1000, .gid = 1000, .pid = 1,
+				       .cgroup = "/system.slice/x.service",
+				       .groups = groups, .ngroups = 2 };
+		struct peer_id root = { .uid = 0, .gid = 0, .pid = 1 };
+		const struct peer_id *whos[] = { NULL, &who, &root };
+		unsigned why;
 		for (int dir = 0; dir < 2; dir++) {
 			struct rule *r = dconf_match(c, dir, &a);
 			if (r && r->action == ACT_HELPER &&
 			    (r->helper < 0 || (size_t)r->helper >= c->nhelpers))
 				abort();
 			dconf_match(c, dir, &b);
+			for (size_t w = 0; w < 3; w++) {
+				const struct so_addr *as[] = { &a, &b, &lo };
+				for (size_t k = 0; k < 3; k++) {
+					r = table_match(c, dir, as[k], whos[w], &why);
+					/* a grant to loopback names it */
+					if (r && dir == RULE_CONNECT && k == 2 &&
+					    r->action != ACT_DENY &&
+					    !(r->names_local || r->prefix == 32))
+						abort();
+					/* a direct accept of 443 names a port */
+					if (r && dir == RULE_ACCEPT && k == 2 &&
+					    r->action == ACT_DIRECT && !r->names_port)
+						abort();
+					/* "from" rules need a peer */
+					if (r && r->from && !whos[w])
+						abort();
+				}
+			}
 		}
+		if (c->limits.pending < 1 || c->limits.helper_queue < DCONF_LIMIT_QUEUE_MIN)
+			abort();
 		dconf_free(c);
 	} else if (e.count == 0) {
 		abort(); /* failure must say why */
