@@ -231,10 +231,16 @@ static void setup_host_addresses(void)
 		sin->sin_family = AF_INET;
 		inet_pton(AF_INET, "198.51.100.77", &sin->sin_addr);
 		CHECK_EQ(ifreq_ioctl(AF_INET, SIOCSIFADDR, &ifr), 0);
-		struct t_in6_ifreq r6 = { .prefixlen = 64,
-					  .ifindex = (int)if_nametoindex("lo") };
-		inet_pton(AF_INET6, "2001:db8::77", &r6.addr);
-		CHECK_EQ(ifreq_ioctl(AF_INET6, SIOCSIFADDR, &r6), 0);
+		/* as large as a struct ifreq: valgrind checks that much */
+		union {
+			struct t_in6_ifreq r6;
+			struct ifreq pad;
+		} u;
+		memset(&u, 0, sizeof(u));
+		u.r6.prefixlen = 64;
+		u.r6.ifindex = (int)if_nametoindex("lo");
+		inet_pton(AF_INET6, "2001:db8::77", &u.r6.addr);
+		CHECK_EQ(ifreq_ioctl(AF_INET6, SIOCSIFADDR, &u), 0);
 		strcpy(host4, "198.51.100.77");
 		strcpy(host6, "2001:db8::77");
 		own_netns = true;
