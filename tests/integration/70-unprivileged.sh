@@ -13,42 +13,19 @@
 # the SO_PEERCRED check, and other users cannot reach the socket at all.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/sockoutd-lib.sh"
-need setpriv systemd-sysusers curl python3 ss
+. "$(dirname "$0")/unit-lib.sh"
+need curl python3 ss
 [ -x /usr/bin/python3 ] || skip "no /usr/bin/python3 (other users cannot run root's python3)"
 for p in sockoutd sockout-plain sockout-run sockoutctl; do
 	[ -x "$BIN/$p" ] || fail "$p not built (run make)"
 done
 
 log "users from conf/sysusers.d"
-systemd-sysusers "$TOP/conf/sysusers.d/sockout.conf" || fail "systemd-sysusers"
+users_create
 for u in sockout sockout-plain sockout-ssh sockout-im; do
 	[ "$(id -gn "$u")" = sockout ] || fail "user $u: primary group $(id -gn "$u" 2>&1)"
 	[ "$(id -u "$u")" != 0 ] || fail "user $u is root"
 done
-# The build tree must be reachable by the unprivileged users.
-setpriv --reuid=sockout --regid=sockout --init-groups test -x "$BIN/sockoutd" ||
-	skip "the build tree is not readable by user sockout"
-
-# unit_key KEY UNIT - the value of KEY= in conf/systemd/UNIT.in
-unit_key() { sed -n "s/^$1=//p" "$TOP/conf/systemd/$2.in"; }
-# as_unit UNIT - do what systemd does for UNIT's RuntimeDirectory= (under
-# $T/run instead of /run) and set AS_UNIT to the setpriv command that does
-# what it does for User=, Group=, CapabilityBoundingSet= and
-# AmbientCapabilities=.
-mkdir "$T/run"
-as_unit() {
-	local u=$1 user group caps rd
-	user=$(unit_key User "$u") group=$(unit_key Group "$u")
-	[ -n "$user" ] && [ -n "$group" ] || fail "$u: no User=/Group="
-	caps=$(unit_key AmbientCapabilities "$u" | tr 'A-Z ' 'a-z\n' | sed -n 's/^cap_/+/p' | paste -sd,)
-	[ "$(unit_key CapabilityBoundingSet "$u" | tr 'A-Z ' 'a-z\n' | sed -n 's/^cap_/+/p' | paste -sd,)" = "$caps" ] ||
-		fail "$u: bounding set and ambient set differ; this test knows only equal ones"
-	rd=$(unit_key RuntimeDirectory "$u")
-	install -d -m "$(unit_key RuntimeDirectoryMode "$u")" -o "$user" -g "$group" "$T/run/$rd"
-	AS_UNIT=(setpriv --reuid="$user" --regid="$group" --init-groups
-		--inh-caps="-all${caps:+,$caps}" --ambient-caps="-all${caps:+,$caps}"
-		--bounding-set="-all${caps:+,$caps}")
-}
 
 topo_basic
 [ "$(ip netns exec "$NS_H" sysctl -n net.ipv4.ip_unprivileged_port_start)" -ge 1024 ] ||
