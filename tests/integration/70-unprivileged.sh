@@ -138,4 +138,5 @@ $CTL status >/dev/null || fail "root cannot use the control socket"
 
 kill -0 $PLAIN_PID || fail "the helper died"
 sockoutd_stop_clean
+grep -E "Sanitizer|runtime error" "$T/plain.log" && fail "sanitizer report in the helper's log"
 pass

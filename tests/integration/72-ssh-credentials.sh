@@ -69,4 +69,5 @@ guest curl -sS --max-time 30 -o "$T/got.bin" http://198.51.100.2:9000/data.bin 2
 	fail "curl: $(cat "$T/curl.log")"
 [ "$(sha "$T/got.bin")" = "$(sha "$T/www/data.bin")" ] || fail "sha256 differs"
 sockoutd_stop_clean
+grep -E "Sanitizer|runtime error" "$T/helper-office.log" && fail "sanitizer report in the helper's log"
 pass
