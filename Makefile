@@ -97,19 +97,38 @@ format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')
 
 # Daemons go to sbin, user commands to bin, the shim next to nothing else
-# in lib/sockout (sockout-run finds it there relative to itself).
+# in lib/sockout (sockout-run finds it there relative to itself).  The
+# systemd units are templates: @sbindir@ and @sysconfdir@ are replaced here,
+# so that ExecStart= follows PREFIX.  Units, sysusers.d and the users go
+# where systemd looks for them under PREFIX (/usr/local/lib/systemd/system
+# is searched as well as /usr/lib/systemd/system).  Without DESTDIR, as
+# root, the users are created at once (systemd-sysusers), as a package's
+# postinst would do; docs/operations.md says what to do next.
 SBIN_PROGS := sockoutd sockout-plain sockout-ssh sockout-im
 BIN_PROGS := sockoutctl sockout-run
+SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+UNITS := $(patsubst conf/systemd/%.in,%,$(wildcard conf/systemd/*.service.in))
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/sockout \
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
-		$(DESTDIR)$(PREFIX)/share/doc/sockout/examples $(DESTDIR)/lib/systemd/system
+		$(DESTDIR)$(PREFIX)/share/doc/sockout/examples $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR)
 	for p in $(SBIN_PROGS); do [ ! -f $(B)/$$p ] || install -m 0755 $(B)/$$p $(DESTDIR)$(PREFIX)/sbin/; done
 	for p in $(BIN_PROGS); do [ ! -f $(B)/$$p ] || install -m 0755 $(B)/$$p $(DESTDIR)$(PREFIX)/bin/; done
 	[ ! -f $(B)/libsockout-guest.so ] || install -m 0644 $(B)/libsockout-guest.so $(DESTDIR)$(PREFIX)/lib/sockout/
 	for m in man/*.[158]; do [ ! -f $$m ] || install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/; done
 	install -m 0644 conf/*.conf $(DESTDIR)$(PREFIX)/share/doc/sockout/examples/
-	install -m 0644 conf/systemd/*.service $(DESTDIR)/lib/systemd/system/
+	for u in $(UNITS); do \
+		sed -e 's|@sbindir@|$(PREFIX)/sbin|g' -e 's|@sysconfdir@|$(SYSCONFDIR)|g' conf/systemd/$$u.in \
+			>$(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && \
+		! grep -n '@[a-z]*@' $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && \
+		mv $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; \
+	done
+	install -m 0644 conf/sysusers.d/sockout.conf $(DESTDIR)$(SYSUSERSDIR)/sockout.conf
+	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v systemd-sysusers >/dev/null; then \
+		systemd-sysusers $(SYSUSERSDIR)/sockout.conf; fi
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -94,12 +94,18 @@ int net_peer_uid(int fd, uid_t *uid)
 int net_accept_trusted(int lfd, const char *what)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	uid_t uid = (uid_t)-1;
+	struct ucred cr = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+	socklen_t len = sizeof(cr);
 
 	if (fd < 0)
 		return -errno;
-	if (net_peer_uid(fd, &uid) < 0 || (uid != 0 && uid != geteuid())) {
-		warn("%s: refusing a peer with uid %d", what, (int)uid);
+	/* Our primary group is the trust group (`sockout' under systemd):
+	 * sockoutd runs as its own user with that group, and the 0660
+	 * socket file already lets that group in. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
+	    (cr.uid != 0 && cr.uid != geteuid() && cr.gid != getegid())) {
+		warn("%s: refusing a peer with uid %d gid %d", what,
+		     (int)cr.uid, (int)cr.gid);
 		close(fd);
 		return -EPERM;
 	}

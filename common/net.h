@@ -35,9 +35,10 @@ int net_unix_connect(const char *path, int type);
 int net_peer_uid(int fd, uid_t *uid);
 /**
  * net_accept_trusted() - accept one connection on Unix listener @lfd whose
- * peer is root or our own uid (SO_PEERCRED); others are logged as @what
- * and closed.  The socket file's mode is the real gate; this checks again
- * in case a directory or file was opened up by hand.
+ * peer is root, our own uid, or runs with our primary gid (SO_PEERCRED);
+ * others are logged as @what and closed.  The socket file's mode (0660)
+ * is the real gate; this checks again in case a directory or file was
+ * opened up by hand.
  * Returns a non-blocking, close-on-exec fd, or -errno (-EPERM if refused).
  */
 int net_accept_trusted(int lfd, const char *what);

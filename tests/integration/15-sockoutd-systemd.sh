@@ -10,9 +10,9 @@ need systemd-analyze python3
 
 log "systemd-analyze verify"
 mkdir -p "$T/unit"
-sed -e "s|/usr/local/sbin/sockoutd|$BIN/sockoutd|g" \
-	-e "s|/etc/sockout/sockoutd.conf|$TOP/conf/sockoutd.conf|g" \
-	"$TOP/conf/systemd/sockoutd.service" >"$T/unit/sockoutd.service"
+sed -e "s|@sbindir@/sockoutd|$BIN/sockoutd|g" \
+	-e "s|@sysconfdir@/sockout/sockoutd.conf|$TOP/conf/sockoutd.conf|g" \
+	"$TOP/conf/systemd/sockoutd.service.in" >"$T/unit/sockoutd.service"
 grep -q '^Type=notify' "$T/unit/sockoutd.service" || fail "not Type=notify"
 grep -q '^ExecReload=/bin/kill -HUP \$MAINPID' "$T/unit/sockoutd.service" || fail "no ExecReload"
 # verify warns about unrelated units on some hosts: judge only ours

@@ -11,8 +11,8 @@ need python3 ssh-keygen
 if command -v systemd-analyze >/dev/null; then
 	log "systemd-analyze verify"
 	mkdir -p "$T/unit"
-	sed -e "s|/usr/local/sbin/sockout-ssh|$BIN/sockout-ssh|g" \
-		"$TOP/conf/systemd/sockout-ssh@.service" >"$T/unit/sockout-ssh@test.service"
+	sed -e "s|@sbindir@/sockout-ssh|$BIN/sockout-ssh|g" -e "s|@sysconfdir@|/etc|g" \
+		"$TOP/conf/systemd/sockout-ssh@.service.in" >"$T/unit/sockout-ssh@test.service"
 	grep -q '^Type=notify' "$T/unit/sockout-ssh@test.service" || fail "not Type=notify"
 	SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$T/unit/sockout-ssh@test.service" \
 		>"$T/verify.log" 2>&1

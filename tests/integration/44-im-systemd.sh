@@ -10,8 +10,8 @@ need python3
 if command -v systemd-analyze >/dev/null; then
 	log "systemd-analyze verify"
 	mkdir -p "$T/unit"
-	sed -e "s|/usr/local/sbin/sockout-im|$BIN/sockout-im|g" \
-		"$TOP/conf/systemd/sockout-im@.service" >"$T/unit/sockout-im@test.service"
+	sed -e "s|@sbindir@/sockout-im|$BIN/sockout-im|g" -e "s|@sysconfdir@|/etc|g" \
+		"$TOP/conf/systemd/sockout-im@.service.in" >"$T/unit/sockout-im@test.service"
 	grep -q '^Type=notify' "$T/unit/sockout-im@test.service" || fail "not Type=notify"
 	SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$T/unit/sockout-im@test.service" \
 		>"$T/verify.log" 2>&1
