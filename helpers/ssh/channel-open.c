@@ -172,6 +172,15 @@ int ssh_chan_connect(struct sh_conn *c)
 		warn("connect: bad target `%s'", c->req.target);
 		return -EINVAL;
 	}
+	/* A peer is reached only with the key (or an explicit `none'):
+	 * without one we could not prove who we are, nor check who
+	 * answers. */
+	if (t.kind == TGT_PEER && !ssh_cfg->rdv_key_set) {
+		warn("connect: target `%s' is a peer, but this helper has no "
+		     "rendezvous-key; refusing",
+		     c->req.target);
+		return -EACCES;
+	}
 	s = ssh_pick_session();
 	if (!s)
 		return -ENETUNREACH; /* every session is down: fail fast */

@@ -38,10 +38,12 @@ struct ssh_chan {
 	uint16_t port, peer_port;
 	uint8_t *open_msg;
 	size_t open_len;
-	/* The peer hello (channel-hello.c): header bytes to send first, and
-	 * the header being received. */
-	uint8_t hdr_out[RDV_LEN], hdr_in[RDV_LEN];
-	size_t hdr_out_len, hdr_out_off, hdr_in_len;
+	/* The peer hello (channel-hello.c): header bytes to send first, the
+	 * header being received (hdr_in_want bytes long), and the two sides'
+	 * nonces. */
+	uint8_t hdr_out[RDV_HDR_MAX], hdr_in[RDV_HDR_MAX];
+	size_t hdr_out_len, hdr_out_off, hdr_in_len, hdr_in_want;
+	uint8_t nonce_a[RDV_NONCE], nonce_b[RDV_NONCE];
 	struct buf linger; /* guest bytes left when the dispatcher closed */
 	struct timer t;	   /* open / header timeout */
 	TAILQ_ENTRY(ssh_chan) link; /* s->chans */
@@ -69,7 +71,7 @@ int ssh_chan_connect(struct sh_conn *c);
 extern const struct ssh_stepper ssh_data_stepper; /* moves the bytes */
 
 /* channel-hello.c: the connect header exchange (state CS_HELLO). */
-extern uint64_t ssh_peer_in, ssh_peer_refused;
+extern uint64_t ssh_peer_in, ssh_peer_refused, ssh_peer_unauth;
 /** ssh_hello_start_out() - our channel to a peer's rendezvous is open:
  *  send the connect request. */
 void ssh_hello_start_out(struct ssh_chan *ch);

@@ -83,11 +83,12 @@ static void op_status(struct buf *j)
 	unsigned nf = ssh_fwd_count_up();
 	snprintf(tmp, sizeof(tmp),
 		 ",\"server\":\"%s:%u\",\"forwards\":%u,\"peer_in\":%llu,"
-		 "\"peer_refused\":%llu,\"accepted\":%llu,\"rounds\":%llu,"
+		 "\"peer_refused\":%llu,\"peer_unauth\":%llu,\"accepted\":%llu,\"rounds\":%llu,"
 		 "\"sessions\":[",
 		 ssh_cfg->server_host, ssh_cfg->server_port, nf,
 		 (unsigned long long)ssh_peer_in,
 		 (unsigned long long)ssh_peer_refused,
+		 (unsigned long long)ssh_peer_unauth,
 		 (unsigned long long)ssh_fwd_accepted,
 		 (unsigned long long)ssh_mt_rounds);
 	buf_append(j, tmp, strlen(tmp));

@@ -54,6 +54,10 @@ struct ssh_conf {
 	bool rendezvous;
 	char rdv_host[SSH_HOSTLEN];
 	uint16_t rdv_port;
+	/* rendezvous-key: set = given (a file, or `none': empty key). */
+	bool rdv_key_set;
+	uint8_t *rdv_key;
+	size_t rdv_key_len;
 	uint32_t window;
 	char *listen_address;	      /* default bind address of reverse forwards */
 };
@@ -79,12 +83,31 @@ struct ssh_target {
 int ssh_target_parse(const char *s, struct ssh_target *t);
 
 /* Helper-to-helper connect header (rdv.c); see docs/ssh.md. */
-#define RDV_LEN 8
-#define RDV_VERSION 1 /* bump when the layout changes */
-void rdv_req_encode(uint8_t *p, uint16_t port);
-int rdv_req_decode(const uint8_t *p, size_t len, uint16_t *port);
-void rdv_rep_encode(uint8_t *p, int err);
-int rdv_rep_decode(const uint8_t *p, size_t len, int *err);
+#define RDV_VERSION 2 /* bump when the layout changes */
+#define RDV_NONCE 16
+#define RDV_MAC 32    /* HMAC-SHA256 */
+#define RDV_CHAL_LEN (8 + RDV_NONCE)		/* B -> A first */
+#define RDV_REQ_LEN (12 + RDV_NONCE + RDV_MAC)	/* A -> B */
+#define RDV_REP_LEN (8 + RDV_MAC)		/* B -> A */
+#define RDV_HDR_MAX RDV_REQ_LEN
+/* The rendezvous key: a secret shared by the helpers of one gateway;
+ * empty for `rendezvous-key none'. */
+struct rdv_key {
+	const uint8_t *p;
+	size_t len;
+};
+void rdv_chal_encode(uint8_t *p, const uint8_t *nonce_b);
+int rdv_chal_decode(const uint8_t *p, size_t len, uint8_t *nonce_b);
+int rdv_req_encode(uint8_t *p, uint16_t port, uint16_t rdv_port,
+		   const uint8_t *nonce_a, const uint8_t *nonce_b,
+		   const struct rdv_key *k);
+int rdv_req_decode(const uint8_t *p, size_t len, const uint8_t *nonce_b,
+		   const struct rdv_key *k, uint16_t *port, uint16_t *rdv_port,
+		   uint8_t *nonce_a);
+int rdv_rep_encode(uint8_t *p, int err, const uint8_t *nonce_a,
+		   const uint8_t *nonce_b, const struct rdv_key *k);
+int rdv_rep_decode(const uint8_t *p, size_t len, const uint8_t *nonce_a,
+		   const uint8_t *nonce_b, const struct rdv_key *k, int *err);
 
 /* ---- session.c: the SSH transport ---- */
 
