@@ -8,6 +8,8 @@
 #   ssh_known_hosts ADDR PORT     print a known_hosts line for our host key
 #   ssh_helper_conf FILE ADDR PORT NAME [extra lines...]
 #                                 a sockout-ssh config; sockets $T/NAME.data/.event
+#   ssh_rdv_key                   a rendezvous key shared by the test's helpers:
+#                                 $T/ssh/rendezvous.key (0600), path in $RDV_KEY
 #   ssh_helper NS CONF NAME       start sockout-ssh in NS (log $T/helper-NAME.log)
 #   probe NS NAME ARGS...         run sockout-probe against helper NAME in NS
 SSHD=/usr/sbin/sshd
@@ -73,6 +75,11 @@ ssh_helper_conf() {
 		echo "keepalive     5s"
 		for l in "$@"; do echo "$l"; done
 	} >"$f"
+}
+
+ssh_rdv_key() {
+	RDV_KEY=$T/ssh/rendezvous.key
+	(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RDV_KEY") || fail "rendezvous key"
 }
 
 ssh_helper() {

@@ -6,8 +6,11 @@
  * keys are all reported as file:line: message (see common/conf.h).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/net.h"
@@ -52,6 +55,10 @@ void ssh_conf_free(struct ssh_conf *c)
 	free(c->kex);
 	free(c->hostkeys);
 	free(c->listen_address);
+	if (c->rdv_key) {
+		explicit_bzero(c->rdv_key, c->rdv_key_len);
+		free(c->rdv_key);
+	}
 	memset(c, 0, sizeof(*c));
 }
 
@@ -84,6 +91,7 @@ const char *ssh_algo_check(const char *what, const char *list)
 struct ctx {
 	struct ssh_conf *c;
 	bool seen_server, seen_data, seen_event, seen_user, seen_id, seen_kh;
+	int rdv_line; /* where `rendezvous' was given */
 };
 
 static void set_str(char **dst, const struct conf_line *l,
@@ -113,6 +121,84 @@ static void need_file(const struct conf_line *l, struct conf_errors *e)
 	if (access(l->argv[1], R_OK) < 0)
 		conf_error(e, l->file, l->line, "%s: cannot read `%s': %s",
 			   l->argv[0], l->argv[1], strerror(errno));
+}
+
+/* Shortest and longest key accepted (bytes, trailing white space
+ * dropped): 32 is 128 bits as hex, and `openssl rand -hex 32' makes 64. */
+#define RDV_KEY_MIN 32
+#define RDV_KEY_MAX 1024
+
+/*
+ * rendezvous-key FILE: the secret that authenticates the helpers of one
+ * gateway to each other.  Whoever can read it can reach every guest
+ * listener registered on this host's rendezvous, so a file that group or
+ * others may read (or write) is refused, as OpenSSH refuses such a
+ * private key.
+ */
+static void set_rdv_key(struct ssh_conf *c, const struct conf_line *l,
+			struct conf_errors *e)
+{
+	const char *path = l->argv[1];
+	uint8_t buf[RDV_KEY_MAX + 2];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (c->rdv_key_set) {
+		conf_error(e, l->file, l->line, "rendezvous-key given twice");
+		return;
+	}
+	c->rdv_key_set = true;
+	if (strcmp(path, "none") == 0)
+		return; /* the empty key: no authentication (docs/ssh.md) */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		conf_error(e, l->file, l->line,
+			   "rendezvous-key: cannot read `%s': %s", path,
+			   strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		conf_error(e, l->file, l->line,
+			   "rendezvous-key: `%s' is not a regular file", path);
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		conf_error(e, l->file, l->line,
+			   "rendezvous-key: `%s' is accessible by group or "
+			   "others (mode %04o); it must be private: chmod 600 "
+			   "it",
+			   path, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	n = read(fd, buf, sizeof(buf));
+	if (n < 0) {
+		conf_error(e, l->file, l->line,
+			   "rendezvous-key: cannot read `%s': %s", path,
+			   strerror(errno));
+		goto out;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
+			 buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		n--;
+	if (n < RDV_KEY_MIN || n > RDV_KEY_MAX) {
+		conf_error(e, l->file, l->line,
+			   "rendezvous-key: `%s' holds %s key (%zd bytes; "
+			   "%d to %d, e.g. from `openssl rand -hex 32')",
+			   path, n < RDV_KEY_MIN ? "too short a" : "too long a",
+			   n, RDV_KEY_MIN, RDV_KEY_MAX);
+		goto out;
+	}
+	c->rdv_key = malloc((size_t)n);
+	if (!c->rdv_key) {
+		conf_error(e, l->file, l->line, "out of memory");
+		goto out;
+	}
+	memcpy(c->rdv_key, buf, (size_t)n);
+	c->rdv_key_len = (size_t)n;
+out:
+	explicit_bzero(buf, sizeof(buf));
+	close(fd);
 }
 
 static void line_fn(void *vctx, const struct conf_line *l,
@@ -206,6 +292,9 @@ static void line_fn(void *vctx, const struct conf_line *l,
 				   "rendezvous: bad HOST:PORT `%s'", a);
 		else
 			c->rendezvous = true;
+		x->rdv_line = l->line;
+	} else if (strcmp(k, "rendezvous-key") == 0) {
+		set_rdv_key(c, l, e);
 	} else if (strcmp(k, "listen-address") == 0) {
 		set_str(&c->listen_address, l, e);
 	} else {
@@ -232,6 +321,17 @@ int ssh_conf_load(const char *path, struct ssh_conf *c, struct conf_errors *e)
 		conf_error(e, path, 0,
 			   "known-hosts is required (host keys are always "
 			   "verified)");
+	/* Safe by default: a rendezvous without a key would let anyone who
+	 * can open a TCP connection to it on the gateway reach every guest
+	 * listener registered here.  Opting out is explicit. */
+	if (c->rendezvous && !c->rdv_key_set)
+		conf_error(e, path, x.rdv_line,
+			   "rendezvous: needs rendezvous-key FILE (a secret "
+			   "shared by the sockout-ssh helpers of this gateway), "
+			   "or `rendezvous-key none' to let anyone who can "
+			   "connect to %s:%u on the gateway reach this host's "
+			   "guests",
+			   c->rdv_host, c->rdv_port);
 	if (c->reconnect_min_ms > c->reconnect_max_ms)
 		conf_error(e, path, 0,
 			   "reconnect-min is larger than reconnect-max");

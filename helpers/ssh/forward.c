@@ -5,6 +5,10 @@
  * forward that lets helpers of other hosts reach this host's guests, and
  * the registry of guest ports that peers may connect to.  All forwards
  * live on session 0; after it logs in again they are requested again.
+ *
+ * Its stepper makes the forward requests and cancels (each one the
+ * session's control operation in flight) and takes the channels the
+ * server opens to our forwards, which go to the callback given at init.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,33 +30,33 @@ struct ssh_fwd {
 	char host[SSH_HOSTLEN];
 	uint16_t port, guest_port;
 	LIBSSH2_LISTENER *ll;
-	struct ssh_fwd *next;
+	LIST_ENTRY(ssh_fwd) link;
 };
 
-static struct ssh_fwd *fwds; /* all forwards live on session 0 */
+static LIST_HEAD(, ssh_fwd) fwds = LIST_HEAD_INITIALIZER(fwds);
+static ssh_incoming_fn incoming;
 uint64_t ssh_fwd_accepted;
 
 struct sh_listener *ssh_fwd_find_listener(uint16_t port)
 {
-	for (struct ssh_fwd *f = fwds; f; f = f->next)
+	struct ssh_fwd *f;
+
+	LIST_FOREACH(f, &fwds, link)
 		if (f->l && !f->dead && !f->rdv && f->guest_port == port)
 			return f->l;
 	return NULL;
 }
 
-static void fwd_unlink(struct ssh_fwd *f)
+static void fwd_free(struct ssh_fwd *f)
 {
-	for (struct ssh_fwd **p = &fwds; *p; p = &(*p)->next) {
-		if (*p == f) {
-			*p = f->next;
-			break;
-		}
-	}
+	LIST_REMOVE(f, link);
 	free(f);
 }
 
-static int ctl_listen(struct ssh_sess *s, struct ssh_fwd *f)
+/* The control operation: ask the gateway to listen for @obj. */
+static int ctl_listen(struct ssh_sess *s, void *obj)
 {
+	struct ssh_fwd *f = obj;
 	int bound = 0;
 
 	f->ll = libssh2_channel_forward_listen_ex(s->ls, f->host, f->port,
@@ -60,10 +64,10 @@ static int ctl_listen(struct ssh_sess *s, struct ssh_fwd *f)
 	if (!f->ll) {
 		int rc = libssh2_session_last_errno(s->ls);
 		if (rc == LIBSSH2_ERROR_EAGAIN)
-			return ssh_op_blocked(s, ssh_ctl_step, NULL);
+			return ssh_op_blocked(s, ctl_listen, f);
 		if (rc == LIBSSH2_ERROR_BAD_USE)
 			return 0;
-		s->ctl_busy = NULL;
+		ssh_ctl_done(s);
 		if (ssh_fatal_rc(rc))
 			return rc;
 		f->st = FW_FAILED;
@@ -72,35 +76,37 @@ static int ctl_listen(struct ssh_sess *s, struct ssh_fwd *f)
 			     "port %u: %s",
 			     f->host, f->port, f->guest_port, ssh_errmsg(s));
 			if (!f->dead && f->l)
-				rt_listen_failed(f->l, EADDRINUSE);
+				sh_listen_failed(f->l, EADDRINUSE);
 		} else {
 			err("gateway refused the rendezvous forward %s:%u: %s; "
 			    "peers cannot reach this host's guests",
 			    f->host, f->port, ssh_errmsg(s));
 		}
 		if (f->dead)
-			fwd_unlink(f);
+			fwd_free(f);
 		return 1;
 	}
-	s->ctl_busy = NULL;
+	ssh_ctl_done(s);
 	f->st = FW_UP;
 	info("gateway listens on %s:%u for %s", f->host, f->port,
 	     f->l ? "a guest" : "peers (rendezvous)");
 	return 1;
 }
 
-static int ctl_cancel(struct ssh_sess *s, struct ssh_fwd *f)
+/* The control operation: cancel @obj's forward, then free it. */
+static int ctl_cancel(struct ssh_sess *s, void *obj)
 {
+	struct ssh_fwd *f = obj;
 	int rc = libssh2_channel_forward_cancel(f->ll);
 
 	if (rc == LIBSSH2_ERROR_EAGAIN)
-		return ssh_op_blocked(s, ssh_ctl_step, NULL);
+		return ssh_op_blocked(s, ctl_cancel, f);
 	if (rc == LIBSSH2_ERROR_BAD_USE)
 		return 0;
 	/* libssh2 freed the listener whatever rc says */
-	s->ctl_busy = NULL;
+	ssh_ctl_done(s);
 	f->ll = NULL;
-	fwd_unlink(f);
+	fwd_free(f);
 	if (ssh_fatal_rc(rc))
 		return rc;
 	return 1;
@@ -123,8 +129,8 @@ static int accept_one(struct ssh_sess *s, struct ssh_fwd *f)
 	/* A listener that is going away still takes the channel, to close
 	 * it through the pump (freeing it here could leave a packet half
 	 * sent).  Out of memory: libssh2 frees it with the session. */
-	if (ssh_chan_incoming(s, lc, f->host, f->port,
-			      f->dead ? NULL : f->l, f->rdv) < 0) {
+	if (incoming(s, lc, f->host, f->port, f->dead ? NULL : f->l,
+		     f->rdv) < 0) {
 		warn("out of memory for a connection from the gateway");
 		return 1;
 	}
@@ -138,34 +144,39 @@ static int accept_fn(struct ssh_sess *s, void *obj)
 	return accept_one(s, obj);
 }
 
-void ssh_fwd_pick_ctl(struct ssh_sess *s)
+/* ---- the stepper (session 0 only) ---- */
+
+static bool fwd_pick_ctl(struct ssh_sess *s, struct ssh_op *op)
 {
-	for (struct ssh_fwd *f = fwds; f; f = f->next) {
+	struct ssh_fwd *f;
+
+	if (s->idx != 0)
+		return false;
+	LIST_FOREACH(f, &fwds, link) {
 		if (f->dead && f->ll && f->st == FW_UP) {
-			s->ctl_busy = f;
-			s->ctl_kind = CTL_CANCEL;
-			return;
+			op->fn = ctl_cancel;
+			op->obj = f;
+			return true;
 		}
 		if (!f->dead && f->want_gw && f->st == FW_WANT) {
 			f->st = FW_REQ;
-			s->ctl_busy = f;
-			s->ctl_kind = CTL_LISTEN;
-			return;
+			op->fn = ctl_listen;
+			op->obj = f;
+			return true;
 		}
 	}
+	return false;
 }
 
-int ssh_fwd_ctl(struct ssh_sess *s)
+/* Take the channels the server opened to our forwards. */
+static int fwd_step(struct ssh_sess *s)
 {
-	return s->ctl_kind == CTL_LISTEN ? ctl_listen(s, s->ctl_busy) :
-					   ctl_cancel(s, s->ctl_busy);
-}
-
-int ssh_fwd_accepts(struct ssh_sess *s)
-{
+	struct ssh_fwd *f;
 	int moved = 0, r;
 
-	for (struct ssh_fwd *f = fwds; f; f = f->next) {
+	if (s->idx != 0)
+		return 0;
+	LIST_FOREACH(f, &fwds, link) {
 		if (f->st != FW_UP || f->dead || !f->ll)
 			continue;
 		for (int i = 0; i < 16; i++) {
@@ -179,36 +190,56 @@ int ssh_fwd_accepts(struct ssh_sess *s)
 	return moved;
 }
 
-bool ssh_fwd_wants_input(void)
+/* Accepts read the socket. */
+static bool fwd_wants_input(const struct ssh_sess *s)
 {
-	for (const struct ssh_fwd *f = fwds; f; f = f->next)
+	const struct ssh_fwd *f;
+
+	if (s->idx != 0)
+		return false;
+	LIST_FOREACH(f, &fwds, link)
 		if (f->st == FW_UP && f->ll && !f->dead)
 			return true;
 	return false;
 }
 
-void ssh_fwd_session_down(void)
+static void fwd_down(struct ssh_sess *s, int err)
 {
-	for (struct ssh_fwd *f = fwds, *n; f; f = n) {
-		n = f->next;
+	struct ssh_fwd *f, *n;
+
+	(void)err;
+	if (s->idx != 0)
+		return;
+	for (f = LIST_FIRST(&fwds); f; f = n) {
+		n = LIST_NEXT(f, link);
 		f->ll = NULL; /* libssh2 frees it with the session */
 		if (f->dead)
-			fwd_unlink(f);
+			fwd_free(f);
 		else
 			f->st = FW_WANT;
 	}
 }
 
+static const struct ssh_stepper fwd_stepper = {
+	.pick_ctl = fwd_pick_ctl,
+	.step = fwd_step,
+	.wants_input = fwd_wants_input,
+	.down = fwd_down,
+};
+
 unsigned ssh_fwd_count_up(void)
 {
+	const struct ssh_fwd *f;
 	unsigned n = 0;
 
-	for (const struct ssh_fwd *f = fwds; f; f = f->next)
+	LIST_FOREACH(f, &fwds, link)
 		n += f->st == FW_UP;
 	return n;
 }
 
-int ssh_op_listen(struct sh_listener *l)
+/* ---- the helper runtime's listen and unlisten ---- */
+
+int ssh_fwd_listen(struct sh_listener *l)
 {
 	struct ssh_target t;
 	struct ssh_fwd *f;
@@ -233,15 +264,14 @@ int ssh_op_listen(struct sh_listener *l)
 			 t.host[0] ? t.host : ssh_cfg->listen_address);
 		f->port = t.port ? t.port : f->guest_port;
 	}
-	f->next = fwds;
-	fwds = f;
+	LIST_INSERT_HEAD(&fwds, f, link);
 	l->priv = f;
 	if (f->want_gw)
 		ssh_kick(&ssh_sessions[0]);
 	return 0;
 }
 
-void ssh_op_unlisten(struct sh_listener *l)
+void ssh_fwd_unlisten(struct sh_listener *l)
 {
 	struct ssh_fwd *f = l->priv;
 	struct ssh_sess *s0 = &ssh_sessions[0];
@@ -252,18 +282,20 @@ void ssh_op_unlisten(struct sh_listener *l)
 	f->l = NULL;
 	f->dead = true;
 	if (f->st == FW_UP && f->ll) {
-		ssh_kick(s0); /* ctl_fn cancels it */
+		ssh_kick(s0); /* the stepper cancels it */
 		return;
 	}
-	if (s0->ctl_busy == f)
+	if (ssh_ctl_holds(s0, f))
 		return; /* the request in flight finishes, then cancels */
-	fwd_unlink(f);
+	fwd_free(f);
 }
 
-int ssh_rendezvous_init(void)
+int ssh_fwd_init(ssh_incoming_fn fn)
 {
 	struct ssh_fwd *f;
 
+	incoming = fn;
+	ssh_pump_register(&fwd_stepper);
 	if (!ssh_cfg->rendezvous)
 		return 0;
 	f = calloc(1, sizeof(*f));
@@ -274,8 +306,6 @@ int ssh_rendezvous_init(void)
 	f->st = FW_WANT;
 	snprintf(f->host, sizeof(f->host), "%s", ssh_cfg->rdv_host);
 	f->port = ssh_cfg->rdv_port;
-	f->next = fwds;
-	fwds = f;
+	LIST_INSERT_HEAD(&fwds, f, link);
 	return 0;
 }
-

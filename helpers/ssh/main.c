@@ -105,7 +105,12 @@ int main(int argc, char **argv)
 	if ((r = sh_listen(cfg.data_socket, cfg.event_socket, &ssh_ops)) < 0)
 		die("cannot listen on %s / %s: %s", cfg.data_socket,
 		    cfg.event_socket, strerror(-r));
-	if ((r = ssh_rendezvous_init()) < 0 || (r = ssh_sessions_start()) < 0)
+	/* The steppers, in the order of each pump pass: forward requests
+	 * and accepts first, then channel opens, then the channels' data. */
+	if ((r = ssh_fwd_init(ssh_chan_incoming)) < 0)
+		die("cannot start: %s", strerror(-r));
+	ssh_chan_init();
+	if ((r = ssh_pump_start()) < 0)
 		die("cannot start: %s", strerror(-r));
 	info("listening on %s and %s; SSH server %s:%u, %u session%s",
 	     cfg.data_socket, cfg.event_socket, cfg.server_host,
@@ -115,7 +120,7 @@ int main(int argc, char **argv)
 	r = loop_run();
 	sd_notifyf("STOPPING=1");
 	sh_shutdown();
-	ssh_sessions_stop();
+	ssh_pump_stop();
 	ssh_conf_free(&cfg);
 	return r < 0 ? 1 : 0;
 }

@@ -6,12 +6,13 @@ PROGS += $(B)/sockout-ssh
 
 $(B)/sockout-ssh: $(SSH_OBJ) $(LIBCOMMON)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc_libs,libssh2) -pthread
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc_libs,libssh2 libcrypto) -pthread
 
 # Unit tests of the ssh helper include its .c files; they need libssh2
-# only for the symbols those files reference.
+# only for the symbols those files reference.  libcrypto (OpenSSL, which
+# libssh2 links anyway) gives the rendezvous header its HMAC-SHA256.
 LDLIBS_tests_unit_test-ssh-conf := $(call pc_libs,libssh2)
-LDLIBS_tests_unit_test-ssh-rdv :=
+LDLIBS_tests_unit_test-ssh-rdv := $(call pc_libs,libcrypto)
 
 -include $(SSH_OBJ:.o=.d)
 

@@ -1,30 +1,27 @@
 // SPDX-License-Identifier: MIT
 /*
- * session.c - SSH sessions of sockout-ssh and the pump that drives them.
+ * session.c - the SSH transport of sockout-ssh: TCP connect, handshake,
+ * host key check, public-key authentication, teardown and reconnect with
+ * backoff.
  *
- * Theory of operation.  Each of the `sessions N` SSH sessions is a state
- * machine DOWN -> TCP -> HANDSHAKE -> AUTH -> UP, run entirely from the one
- * epoll loop with libssh2 in non-blocking mode.  Whenever something may
- * have changed (the socket is ready, the dispatcher wrote, the guest read)
- * ssh_pump() calls libssh2 until everything says EAGAIN, then asks epoll
- * for what libssh2_session_block_directions() says it waits for.  Nothing
- * spins and nothing sleeps.
- *
- * The one libssh2 rule that shapes the code: when a call returns EAGAIN
- * after sending part of a packet, that exact call must be repeated before
- * any other call sends anything (a different call gets
- * LIBSSH2_ERROR_BAD_USE).  ssh_op_blocked() records the call; the pump
- * repeats it first and does nothing else until it went through.
+ * Each of the `sessions N` SSH sessions is a state machine DOWN -> TCP ->
+ * HANDSHAKE -> AUTH -> UP, run from the one epoll loop with libssh2 in
+ * non-blocking mode.  This file makes the TCP connection and the libssh2
+ * session; the pump (pump.c) drives it from then on, calling
+ * ssh_sess_login_step() until it is up, and ssh_sess_fail() when it
+ * breaks.  What happens here is reported upward through the hooks given
+ * at start-up (socket events, logged in, lost), so this file calls
+ * nothing above it.
  *
  * libssh2_keepalive_send() is not used: it sends from a stack buffer and
- * forgets an EAGAIN, which would wedge the session by that same rule.
- * Dead links are found by TCP keepalive plus TCP_USER_TIMEOUT instead, and
- * by any socket error the I/O callbacks see.
+ * forgets an EAGAIN, which would wedge the session (a half-sent packet
+ * must be repeated by the same call; see pump.c).  Dead links are found
+ * by TCP keepalive plus TCP_USER_TIMEOUT instead, and by any socket error
+ * the I/O callbacks see.
  */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +35,8 @@
 
 struct ssh_conf *ssh_cfg;
 struct ssh_sess ssh_sessions[SSH_MAX_SESSIONS];
+
+static const struct ssh_sess_hooks *hooks;
 
 static void sess_connect(struct ssh_sess *s);
 static void sess_down(struct ssh_sess *s, const char *why);
@@ -86,19 +85,7 @@ static ssize_t send_cb(libssh2_socket_t fd, const void *p, size_t len,
 	return n;
 }
 
-/* ---- helpers used by channel.c ---- */
-
-int ssh_op_blocked(struct ssh_sess *s, ssh_opfn fn, void *obj)
-{
-	if (libssh2_session_block_directions(s->ls) &
-	    LIBSSH2_SESSION_BLOCK_OUTBOUND) {
-		s->blocked_fn = fn;
-		s->blocked_obj = obj;
-		s->half_sent++;
-		return -EAGAIN;
-	}
-	return 0;
-}
+/* ---- libssh2 errors ---- */
 
 bool ssh_fatal_rc(int rc)
 {
@@ -133,48 +120,6 @@ const char *ssh_errmsg(struct ssh_sess *s)
 		return "no session";
 	libssh2_session_last_error(s->ls, &msg, NULL, 0);
 	return msg ? msg : "?";
-}
-
-void ssh_kick(struct ssh_sess *s)
-{
-	if (!timer_armed(&s->kick_t))
-		timer_set(&s->kick_t, 0);
-}
-
-static bool sess_busy(struct ssh_sess *s)
-{
-	struct pollfd pf = { .fd = s->ev.fd, .events = POLLIN };
-
-	if (s->st != SS_UP || s->in_pump || s->blocked_fn)
-		return false;
-	if (ssh_chan_has_output(s))
-		return true;
-	return ssh_chan_wants_input(s) && poll(&pf, 1, 0) == 1 &&
-	       (pf.revents & POLLIN);
-}
-
-/* Every session due now is pumped in the same round, in parallel when
- * there are several (thread.c). */
-static void kick_cb(struct timer *t)
-{
-	struct ssh_sess *v[SSH_MAX_SESSIONS], *s0 =
-		container_of(t, struct ssh_sess, kick_t);
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < ssh_cfg->sessions; i++) {
-		struct ssh_sess *s = &ssh_sessions[i];
-		/* Due, or busy anyway: a session with guest bytes queued or
-		 * bytes waiting on its socket would be due in a moment, and
-		 * taking it now lets its crypto run beside the others'. */
-		if (s != s0 && !timer_armed(&s->kick_t) &&
-		    !(ssh_cfg->sessions > 1 && sess_busy(s)))
-			continue;
-		timer_cancel(&s->kick_t);
-		if (s->in_pump || s->st == SS_DOWN || s->st == SS_TCP)
-			continue;
-		v[n++] = s;
-	}
-	ssh_pump_round(v, n);
 }
 
 struct ssh_sess *ssh_pick_session(void)
@@ -371,113 +316,22 @@ static int step_auth(struct ssh_sess *s)
 	timer_cancel(&s->retry_t);
 	info("session %d: logged in to %s:%u as %s", s->idx, c->server_host,
 	     c->server_port, c->user);
-	ssh_chan_session_up(s);
+	hooks->up(s);
 	return 1;
 }
 
-static int step_up(struct ssh_sess *s)
+int ssh_sess_login_step(struct ssh_sess *s)
 {
-	int r;
-
-	if (s->blocked_fn) {
-		ssh_opfn fn = s->blocked_fn;
-		void *obj = s->blocked_obj;
-		s->blocked_fn = NULL;
-		s->blocked_obj = NULL;
-		r = fn(s, obj);
-		if (r < 0)
-			return r; /* still blocked (fn re-recorded it), or fatal */
+	switch (s->st) {
+	case SS_HANDSHAKE: return step_handshake(s);
+	case SS_AUTH: return step_auth(s);
+	default: return 0;
 	}
-	return ssh_chan_steps(s);
 }
 
-static void update_interest(struct ssh_sess *s)
+void ssh_sess_fail(struct ssh_sess *s, const char *why)
 {
-	uint32_t e = EPOLLRDHUP;
-
-	if (s->ev.fd < 0)
-		return;
-	if (s->st == SS_TCP || s->blocked_fn) {
-		/* Connecting; or only the half-sent packet matters until it is
-		 * out, and reading meanwhile would wake us for bytes nobody
-		 * consumes. */
-		e |= EPOLLOUT;
-	} else {
-		int d = libssh2_session_block_directions(s->ls);
-		/* Bytes only leave the socket through a libssh2 call made for
-		 * a channel or forward; with none, leave them there (the next
-		 * channel open reads them) and let EPOLLRDHUP tell a closed
-		 * server, or the loop would wake forever. */
-		if (s->st != SS_UP || ssh_chan_wants_input(s))
-			e |= EPOLLIN;
-		if ((d & LIBSSH2_SESSION_BLOCK_OUTBOUND) || s->want_out)
-			e |= EPOLLOUT;
-	}
-	ev_mod(&s->ev, e);
-}
-
-int ssh_pump_passes(struct ssh_sess *s, int *passp)
-{
-	int r = 0, pass;
-
-	for (pass = 0; pass < 32; pass++) {
-		uint64_t rx = s->rx_bytes;
-		s->again = false;
-		switch (s->st) {
-		case SS_HANDSHAKE: r = step_handshake(s); break;
-		case SS_AUTH: r = step_auth(s); break;
-		case SS_UP: r = step_up(s); break;
-		default: r = 0; break;
-		}
-		/* Any libssh2 call may read the socket and queue what it
-		 * carried for a channel, forward or open visited earlier in
-		 * this pass; the socket is then empty and epoll will not
-		 * say so.  Go round again until a pass reads nothing. */
-		if (r == 0 && s->rx_bytes != rx)
-			r = 1;
-		if (s->io_err || (r < 0 && r != -EAGAIN))
-			break;
-		if (r == -EAGAIN || (r == 0 && !s->again))
-			break;
-	}
-	*passp = pass;
-	return r;
-}
-
-void ssh_pump_finish(struct ssh_sess *s, int r, int pass)
-{
-	if (s->io_err) {
-		sess_down(s, strerror(s->io_err));
-		return;
-	}
-	if (r < 0 && r != -EAGAIN) {
-		sess_down(s, ssh_errmsg(s));
-		return;
-	}
-	if (pass == 32)
-		ssh_kick(s); /* let the dispatcher sockets have a turn */
-	update_interest(s);
-}
-
-void ssh_pump(struct ssh_sess *s)
-{
-	int r, pass;
-
-	if (s->in_pump) {
-		s->again = true;
-		return;
-	}
-	if (s->st == SS_DOWN || s->st == SS_TCP)
-		return;
-	if (ssh_mt_busy()) {
-		ssh_kick(s); /* the main thread is serving a round: later */
-		return;
-	}
-	s->in_pump = true;
-	s->want_out = false;
-	r = ssh_pump_passes(s, &pass);
-	s->in_pump = false;
-	ssh_pump_finish(s, r, pass);
+	sess_down(s, why);
 }
 
 /* ---- connection management ---- */
@@ -526,13 +380,7 @@ static void sess_cb(struct ev *ev, uint32_t events)
 		libssh2_session_set_blocking(s->ls, 0);
 		s->st = SS_HANDSHAKE;
 	}
-	/* With several sessions, pump from the kick timer, which runs after
-	 * this loop iteration's events: the sessions whose sockets woke us
-	 * together are then pumped in parallel. */
-	if (ssh_cfg->sessions > 1 && s->st == SS_UP)
-		ssh_kick(s);
-	else
-		ssh_pump(s);
+	hooks->io(s);
 	if (s->st != SS_DOWN && (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) &&
 	    !(events & EPOLLIN))
 		sess_down(s, "connection closed by the server");
@@ -626,10 +474,7 @@ static void sess_down(struct ssh_sess *s, const char *why)
 	enum ssh_state was = s->st;
 
 	s->st = SS_DOWN;
-	ssh_chan_session_down(s, ENETUNREACH);
-	s->blocked_fn = NULL;
-	s->blocked_obj = NULL;
-	s->ctl_busy = NULL;
+	hooks->down(s, ENETUNREACH);
 	if (s->ls) {
 		/* The link is gone or unusable: make every send and receive
 		 * fail at once so freeing cannot wait for the server. */
@@ -645,7 +490,6 @@ static void sess_down(struct ssh_sess *s, const char *why)
 		close(fd);
 		s->ev.fd = -1;
 	}
-	timer_cancel(&s->kick_t);
 	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : c->reconnect_min_ms;
 	if (s->backoff_ms > c->reconnect_max_ms)
 		s->backoff_ms = c->reconnect_max_ms;
@@ -662,29 +506,27 @@ static void sess_down(struct ssh_sess *s, const char *why)
 	timer_set(&s->retry_t, s->backoff_ms);
 }
 
-int ssh_sessions_start(void)
+int ssh_sessions_start(const struct ssh_sess_hooks *h)
 {
 	int r = libssh2_init(0);
 
 	if (r)
 		return -EIO;
+	hooks = h;
 	for (unsigned i = 0; i < ssh_cfg->sessions; i++) {
 		struct ssh_sess *s = &ssh_sessions[i];
 		memset(s, 0, sizeof(*s));
 		s->rbuf = malloc(SSH_RBUF);
 		if (!s->rbuf)
 			return -ENOMEM;
-	}
-	if ((r = ssh_mt_start()) < 0)
-		return r;
-	for (unsigned i = 0; i < ssh_cfg->sessions; i++) {
-		struct ssh_sess *s = &ssh_sessions[i];
 		s->idx = (int)i;
 		s->ev.fd = -1;
+		TAILQ_INIT(&s->chans);
 		timer_init(&s->retry_t, retry_cb);
-		timer_init(&s->kick_t, kick_cb);
-		sess_connect(s);
+		hooks->init(s);
 	}
+	for (unsigned i = 0; i < ssh_cfg->sessions; i++)
+		sess_connect(&ssh_sessions[i]);
 	return 0;
 }
 
@@ -699,6 +541,5 @@ void ssh_sessions_stop(void)
 		free(s->rbuf);
 		s->rbuf = NULL;
 	}
-	ssh_mt_stop();
 	libssh2_exit();
 }

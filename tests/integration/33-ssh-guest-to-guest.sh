@@ -4,7 +4,8 @@
 # drops every inbound connection, reach each other's guests through one SSH
 # gateway.  Both helpers only dial out.  Site B's helper holds a rendezvous
 # forward on the gateway; site A's rule `to peer:127.0.0.1:40080` opens a
-# direct-tcpip channel there and sends the connect header; B answers OK
+# direct-tcpip channel there and sends the connect header, authenticated
+# with the rendezvous key both sites share; B answers OK
 # because a guest on B accepts on that port (seed paper, section 3), or the
 # paper's error for a port nobody accepts on, which A's guest sees as a
 # fast "Connection refused".
@@ -37,8 +38,9 @@ done
 ssh_keys
 ssh_sshd gw "$GW" 198.51.100.1 2222
 
-ssh_helper_conf "$T/siteA.conf" 198.51.100.1 2222 siteA "peer-timeout 5s"
-ssh_helper_conf "$T/siteB.conf" 198.51.100.1 2222 siteB "rendezvous 127.0.0.1:40080"
+ssh_rdv_key
+ssh_helper_conf "$T/siteA.conf" 198.51.100.1 2222 siteA "peer-timeout 5s" "rendezvous-key $RDV_KEY"
+ssh_helper_conf "$T/siteB.conf" 198.51.100.1 2222 siteB "rendezvous 127.0.0.1:40080" "rendezvous-key $RDV_KEY"
 ssh_helper "$HA" "$T/siteA.conf" siteA
 ssh_helper "$HB" "$T/siteB.conf" siteB
 ssh_wait_up siteA

@@ -4,6 +4,7 @@
 #include "helpers/ssh/conf.c"
 
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "t.h"
 
@@ -61,14 +62,18 @@ int main(void)
 	ssh_conf_free(&c);
 	conf_errors_free(&e);
 
-	char more[4096];
+	char more[4096], rkey[300];
+	snprintf(rkey, sizeof(rkey), "%s",
+		 write_conf("rkey", "0123456789abcdef0123456789abcdef\n"));
+	chmod(rkey, 0600);
 	snprintf(more, sizeof(more),
 		 "%s"
 		 "sessions 4\nkeepalive 2s\nreconnect-min 100ms\n"
 		 "reconnect-max 1m\nrendezvous 127.0.0.1:40080\nwindow 8M\n"
 		 "ciphers aes256-ctr\nmacs hmac-sha2-512\n"
-		 "listen-address 0.0.0.0\npeer-timeout 3s\n",
-		 good);
+		 "listen-address 0.0.0.0\npeer-timeout 3s\n"
+		 "rendezvous-key %s\n",
+		 good, rkey);
 	CHECK_EQ(load(more, &c, &e), 0);
 	CHECK_EQ(c.sessions, 4);
 	CHECK_EQ(c.keepalive_ms, 2000);
@@ -80,6 +85,48 @@ int main(void)
 	CHECK_EQ(c.window, 8u * 1024 * 1024);
 	CHECK_EQ(c.peer_timeout_ms, 3000);
 	CHECK_STR(c.listen_address, "0.0.0.0");
+	CHECK(c.rdv_key_set);
+	CHECK_EQ(c.rdv_key_len, 32); /* the newline is not part of it */
+	CHECK(c.rdv_key && memcmp(c.rdv_key, "0123456789abcdef", 16) == 0);
+	ssh_conf_free(&c);
+	conf_errors_free(&e);
+
+	/* The rendezvous: no key is an error at the rendezvous line, unless
+	 * the user says `none'; a key file others can read is refused with
+	 * its line; a short key too. */
+	char rdv[4096];
+	snprintf(rdv, sizeof(rdv), "%srendezvous 127.0.0.1:40080\n", good);
+	CHECK_EQ(load(rdv, &c, &e), 1);
+	CHECK(e.text && strstr(e.text, "t.conf:7: rendezvous: needs rendezvous-key FILE"));
+	ssh_conf_free(&c);
+	conf_errors_free(&e);
+	snprintf(rdv, sizeof(rdv),
+		 "%srendezvous 127.0.0.1:40080\nrendezvous-key none\n", good);
+	CHECK_EQ(load(rdv, &c, &e), 0);
+	CHECK(c.rdv_key_set);
+	CHECK_EQ(c.rdv_key_len, 0);
+	ssh_conf_free(&c);
+	conf_errors_free(&e);
+	chmod(rkey, 0640);
+	snprintf(rdv, sizeof(rdv), "%srendezvous-key %s\n", good, rkey);
+	CHECK_EQ(load(rdv, &c, &e), 1);
+	CHECK(e.text && strstr(e.text, "t.conf:7: rendezvous-key:") &&
+	      strstr(e.text, "accessible by group or others (mode 0640)"));
+	CHECK(!c.rdv_key);
+	ssh_conf_free(&c);
+	conf_errors_free(&e);
+	chmod(rkey, 0604);
+	CHECK_EQ(load(rdv, &c, &e), 1);
+	ssh_conf_free(&c);
+	conf_errors_free(&e);
+	snprintf(rkey, sizeof(rkey), "%s", write_conf("short", "secret\n"));
+	chmod(rkey, 0600);
+	snprintf(rdv, sizeof(rdv),
+		 "%srendezvous-key %s\nrendezvous-key none\n", good, rkey);
+	CHECK_EQ(load(rdv, &c, &e), 2);
+	CHECK(e.text && strstr(e.text, "t.conf:7: rendezvous-key:") &&
+	      strstr(e.text, "too short a key (6 bytes"));
+	CHECK(e.text && strstr(e.text, "t.conf:8: rendezvous-key given twice"));
 	ssh_conf_free(&c);
 	conf_errors_free(&e);
 
