@@ -17,10 +17,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/hash.h"
 #include "../common/log.h"
 #include "../common/net.h"
 
-#define SH_HASH 4096u
+#define SH_HASH 4096u /* a power of two: hash_u64() & (SH_HASH - 1) */
 /* Stop reading requests while this much reply data waits to be sent:
  * the dispatcher is not reading, so do not queue without bound. */
 #define SH_OUT_HIGH (2u * 1024u * 1024u)
@@ -31,10 +32,10 @@ struct sh_client {
 	struct buf ev_in, ev_out; /* event socket */
 	uint32_t token;
 	char name[64];
-	struct sh_conn *conns; /* all connections, for teardown */
-	struct sh_listener *listeners;
+	LIST_HEAD(, sh_conn) conns; /* all connections, for teardown */
+	LIST_HEAD(, sh_listener) listeners;
 	uint32_t next_accept_id;
-	struct sh_client *cnext;
+	LIST_ENTRY(sh_client) link;
 	bool dying;
 };
 
@@ -42,61 +43,34 @@ struct sh_client {
 struct sh_pending {
 	struct ev ev;
 	struct buf in;
-	struct sh_pending *next;
+	LIST_ENTRY(sh_pending) link;
 };
 
 static const struct sh_ops *ops;
 static struct ev data_lev, event_lev;
 static char *data_path, *event_path;
-static struct sh_client *clients;
-static struct sh_pending *pendings;
+static LIST_HEAD(, sh_client) clients = LIST_HEAD_INITIALIZER(clients);
+static LIST_HEAD(, sh_pending) pendings = LIST_HEAD_INITIALIZER(pendings);
 static uint32_t next_token = 1;
 static unsigned nconns;
 
-/* Connection lookup: one global table keyed by (client, id). */
-struct hent {
-	struct sh_conn *c;
-	struct hent *next;
-};
-static struct hent *htab[SH_HASH];
+/* Connection lookup: one global table keyed by (session token, id); the
+ * chains run through sh_conn.hlink. */
+static LIST_HEAD(, sh_conn) htab[SH_HASH];
 
 static unsigned hkey(const struct sh_client *cl, uint32_t id)
 {
-	return (unsigned)(((uintptr_t)cl >> 4) ^ id ^ (id >> 12)) % SH_HASH;
+	return hash_u64((uint64_t)cl->token << 32 | id) & (SH_HASH - 1);
 }
 
 static struct sh_conn *conn_find(struct sh_client *cl, uint32_t id)
 {
-	for (struct hent *h = htab[hkey(cl, id)]; h; h = h->next)
-		if (h->c->client == cl && h->c->id == id)
-			return h->c;
+	struct sh_conn *c;
+
+	LIST_FOREACH(c, &htab[hkey(cl, id)], hlink)
+		if (c->client == cl && c->id == id)
+			return c;
 	return NULL;
-}
-
-static int conn_hash_add(struct sh_conn *c)
-{
-	struct hent *h = malloc(sizeof(*h));
-	unsigned k = hkey(c->client, c->id);
-
-	if (!h)
-		return -ENOMEM;
-	h->c = c;
-	h->next = htab[k];
-	htab[k] = h;
-	return 0;
-}
-
-static void conn_hash_del(struct sh_conn *c)
-{
-	for (struct hent **p = &htab[hkey(c->client, c->id)]; *p;
-	     p = &(*p)->next) {
-		if ((*p)->c == c) {
-			struct hent *h = *p;
-			*p = h->next;
-			free(h);
-			return;
-		}
-	}
 }
 
 static void client_update(struct sh_client *cl);
@@ -136,30 +110,17 @@ static struct sh_conn *conn_new(struct sh_client *cl, uint32_t id)
 	c->client = cl;
 	buf_init(&c->to_overlay);
 	buf_init(&c->to_guest);
-	if (conn_hash_add(c) < 0) {
-		free(c);
-		return NULL;
-	}
-	c->next = cl->conns;
-	if (cl->conns)
-		cl->conns->prev = c;
-	cl->conns = c;
+	LIST_INSERT_HEAD(&htab[hkey(cl, id)], c, hlink);
+	LIST_INSERT_HEAD(&cl->conns, c, link);
 	nconns++;
 	return c;
 }
 
 static void conn_free(struct sh_conn *c, int err)
 {
-	struct sh_client *cl = c->client;
-
 	ops->close(c, err);
-	conn_hash_del(c);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		cl->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	LIST_REMOVE(c, hlink);
+	LIST_REMOVE(c, link);
 	buf_free(&c->to_overlay);
 	buf_free(&c->to_guest);
 	free(c);
@@ -173,10 +134,12 @@ unsigned sh_conn_count(void)
 
 void sh_foreach_conn(void (*fn)(struct sh_conn *c, void *arg), void *arg)
 {
-	for (struct sh_client *cl = clients; cl; cl = cl->cnext) {
-		struct sh_conn *c = cl->conns, *n;
-		for (; c; c = n) {
-			n = c->next;
+	struct sh_client *cl;
+
+	LIST_FOREACH(cl, &clients, link) {
+		/* fn may free c: step on first (no LIST_FOREACH_SAFE in glibc) */
+		for (struct sh_conn *c = LIST_FIRST(&cl->conns), *n; c; c = n) {
+			n = LIST_NEXT(c, link);
 			fn(c, arg);
 		}
 	}
@@ -334,7 +297,9 @@ static void do_read(struct sh_client *cl, struct sh_conn *c, uint32_t want)
 
 static struct sh_listener *listener_find(struct sh_client *cl, uint32_t id)
 {
-	for (struct sh_listener *l = cl->listeners; l; l = l->next)
+	struct sh_listener *l;
+
+	LIST_FOREACH(l, &cl->listeners, link)
 		if (l->id == id)
 			return l;
 	return NULL;
@@ -342,15 +307,8 @@ static struct sh_listener *listener_find(struct sh_client *cl, uint32_t id)
 
 static void listener_free(struct sh_listener *l)
 {
-	struct sh_client *cl = l->client;
-
 	ops->unlisten(l);
-	if (l->prev)
-		l->prev->next = l->next;
-	else
-		cl->listeners = l->next;
-	if (l->next)
-		l->next->prev = l->prev;
+	LIST_REMOVE(l, link);
 	free(l);
 }
 
@@ -374,134 +332,209 @@ static void status_reply(struct sh_client *cl)
 	buf_free(&j);
 }
 
+/*
+ * One function per request type.  @c is the connection named by h->id when
+ * the table says needs_conn (the lookup and its ENOTCONN reply are done by
+ * handle()), else NULL.  Each sends exactly one reply; returns 0, or -EPROTO
+ * when the client must be dropped.
+ */
+typedef int req_fn(struct sh_client *cl, struct sh_conn *c,
+		   const struct so_hdr *h, const uint8_t *p);
+
+static int req_hello(struct sh_client *cl, struct sh_conn *c,
+		     const struct so_hdr *h, const uint8_t *p)
+{
+	size_t n = h->len < sizeof(cl->name) - 1 ? h->len :
+						   sizeof(cl->name) - 1;
+	(void)c;
+
+	memcpy(cl->name, p, n);
+	cl->name[n] = '\0';
+	if (h->arg != SO_PROTO_VERSION) {
+		warn("dispatcher speaks protocol %u, we speak %d", h->arg,
+		     SO_PROTO_VERSION);
+		client_out(cl, SO_REPLY, SO_F_ERROR, 0, EPROTONOSUPPORT, NULL,
+			   0);
+		return 0;
+	}
+	client_out(cl, SO_REPLY, 0, cl->token, SO_PROTO_VERSION, NULL, 0);
+	return 0;
+}
+
+static int req_connect(struct sh_client *cl, struct sh_conn *c,
+		       const struct so_hdr *h, const uint8_t *p)
+{
+	struct so_connect req;
+	int r;
+
+	if (so_connect_decode(p, h->len, &req) < 0)
+		return -EPROTO;
+	if ((h->id & SO_ID_HELPER) || !h->id || conn_find(cl, h->id)) {
+		reply(cl, h->id, -EEXIST);
+		return 0;
+	}
+	c = conn_new(cl, h->id);
+	if (!c) {
+		reply(cl, h->id, -ENOMEM);
+		return 0;
+	}
+	c->req = req;
+	reply(cl, h->id, 0);
+	if ((r = ops->connect(c)) < 0)
+		sh_connect_failed(c, -r);
+	return 0;
+}
+
+static int req_listen(struct sh_client *cl, struct sh_conn *c,
+		      const struct so_hdr *h, const uint8_t *p)
+{
+	struct so_connect req;
+	struct sh_listener *l;
+	int r;
+	(void)c;
+
+	if (so_connect_decode(p, h->len, &req) < 0)
+		return -EPROTO;
+	if (listener_find(cl, h->id)) {
+		reply(cl, h->id, -EEXIST);
+		return 0;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		reply(cl, h->id, -ENOMEM);
+		return 0;
+	}
+	l->id = h->id;
+	l->client = cl;
+	l->req = req;
+	if ((r = ops->listen(l)) < 0) {
+		free(l);
+		reply(cl, h->id, r);
+		return 0;
+	}
+	LIST_INSERT_HEAD(&cl->listeners, l, link);
+	reply(cl, h->id, 0);
+	return 0;
+}
+
+static int req_unlisten(struct sh_client *cl, struct sh_conn *c,
+			const struct so_hdr *h, const uint8_t *p)
+{
+	struct sh_listener *l = listener_find(cl, h->id);
+	(void)c;
+	(void)p;
+
+	if (l)
+		listener_free(l);
+	reply(cl, h->id, l ? 0 : -ENOENT);
+	return 0;
+}
+
+static int req_status(struct sh_client *cl, struct sh_conn *c,
+		      const struct so_hdr *h, const uint8_t *p)
+{
+	(void)c;
+	(void)h;
+	(void)p;
+	status_reply(cl);
+	return 0;
+}
+
+static int req_write(struct sh_client *cl, struct sh_conn *c,
+		     const struct so_hdr *h, const uint8_t *p)
+{
+	reply(cl, h->id, do_write(c, p, h->len));
+	return 0;
+}
+
+static int req_read(struct sh_client *cl, struct sh_conn *c,
+		    const struct so_hdr *h, const uint8_t *p)
+{
+	(void)p;
+	do_read(cl, c, h->arg);
+	return 0;
+}
+
+static int req_shutdown(struct sh_client *cl, struct sh_conn *c,
+			const struct so_hdr *h, const uint8_t *p)
+{
+	(void)p;
+	if (!c->guest_shut) {
+		c->guest_shut = true;
+		if (!c->dead)
+			ops->output(c);
+	}
+	reply(cl, h->id, 0);
+	return 0;
+}
+
+static int req_close(struct sh_client *cl, struct sh_conn *c,
+		     const struct so_hdr *h, const uint8_t *p)
+{
+	(void)p;
+	reply(cl, h->id, 0);
+	conn_free(c, (int)h->arg);
+	return 0;
+}
+
+/* so_connect: an address, a length byte, up to SO_MAX_TARGET bytes;
+ * so_connect_decode() checks the exact length. */
+#define SO_CONNECT_MIN (SO_ADDR_LEN + 1u)
+#define SO_CONNECT_MAX (SO_ADDR_LEN + 1u + SO_MAX_TARGET)
+
+/*
+ * The requests, indexed by type (the ntpd dispatch_imsg shape).  A type
+ * with no function (0, EVHELLO on the data socket, anything past the end)
+ * makes the stream invalid.  Lengths outside [min, max] do too; requests
+ * that carry no payload ignore one, so their bound is so_next()'s.
+ */
+static const struct sh_req {
+	req_fn *fn;
+	bool needs_conn; /* h->id must name a live connection: else ENOTCONN */
+	uint32_t min_len, max_len;
+} sh_reqs[] = {
+	[SO_HELLO] = { req_hello, false, 0, SO_MAX_PAYLOAD },
+	[SO_CONNECT] = { req_connect, false, SO_CONNECT_MIN, SO_CONNECT_MAX },
+	[SO_LISTEN] = { req_listen, false, SO_CONNECT_MIN, SO_CONNECT_MAX },
+	[SO_UNLISTEN] = { req_unlisten, false, 0, SO_MAX_PAYLOAD },
+	[SO_WRITE] = { req_write, true, 0, SO_MAX_DATA },
+	[SO_READ] = { req_read, true, 0, SO_MAX_PAYLOAD },
+	[SO_SHUTDOWN] = { req_shutdown, true, 0, SO_MAX_PAYLOAD },
+	[SO_CLOSE] = { req_close, true, 0, SO_MAX_PAYLOAD },
+	[SO_STATUS] = { req_status, false, 0, SO_MAX_PAYLOAD },
+};
+
 /* Handle one request; returns -EPROTO if the client must be dropped. */
 static int handle(struct sh_client *cl, const struct so_hdr *h,
 		  const uint8_t *p)
 {
+	const struct sh_req *rq = NULL;
 	struct sh_conn *c = NULL;
-	struct so_connect req;
-	int r;
 
-	if (h->type == SO_HELLO) {
-		size_t n = h->len < sizeof(cl->name) - 1 ? h->len :
-							   sizeof(cl->name) - 1;
-		memcpy(cl->name, p, n);
-		cl->name[n] = '\0';
-		if (h->arg != SO_PROTO_VERSION) {
-			warn("dispatcher speaks protocol %u, we speak %d",
-			     h->arg, SO_PROTO_VERSION);
-			client_out(cl, SO_REPLY, SO_F_ERROR, 0, EPROTONOSUPPORT,
-				   NULL, 0);
-			return 0;
-		}
-		client_out(cl, SO_REPLY, 0, cl->token, SO_PROTO_VERSION, NULL,
-			   0);
-		return 0;
-	}
-	if (h->type == SO_CONNECT || h->type == SO_LISTEN) {
-		if (so_connect_decode(p, h->len, &req) < 0)
-			return -EPROTO;
-	}
-	switch (h->type) {
-	case SO_CONNECT:
-		if ((h->id & SO_ID_HELPER) || !h->id || conn_find(cl, h->id)) {
-			reply(cl, h->id, -EEXIST);
-			return 0;
-		}
-		c = conn_new(cl, h->id);
-		if (!c) {
-			reply(cl, h->id, -ENOMEM);
-			return 0;
-		}
-		c->req = req;
-		reply(cl, h->id, 0);
-		if ((r = ops->connect(c)) < 0)
-			sh_connect_failed(c, -r);
-		return 0;
-	case SO_LISTEN: {
-		if (listener_find(cl, h->id)) {
-			reply(cl, h->id, -EEXIST);
-			return 0;
-		}
-		struct sh_listener *l = calloc(1, sizeof(*l));
-		if (!l) {
-			reply(cl, h->id, -ENOMEM);
-			return 0;
-		}
-		l->id = h->id;
-		l->client = cl;
-		l->req = req;
-		if ((r = ops->listen(l)) < 0) {
-			free(l);
-			reply(cl, h->id, r);
-			return 0;
-		}
-		l->next = cl->listeners;
-		if (cl->listeners)
-			cl->listeners->prev = l;
-		cl->listeners = l;
-		reply(cl, h->id, 0);
-		return 0;
-	}
-	case SO_UNLISTEN: {
-		struct sh_listener *l = listener_find(cl, h->id);
-		if (l)
-			listener_free(l);
-		reply(cl, h->id, l ? 0 : -ENOENT);
-		return 0;
-	}
-	case SO_STATUS:
-		status_reply(cl);
-		return 0;
-	case SO_WRITE:
-	case SO_READ:
-	case SO_SHUTDOWN:
-	case SO_CLOSE:
-		break;
-	default:
+	if (h->type < sizeof(sh_reqs) / sizeof(sh_reqs[0]))
+		rq = &sh_reqs[h->type];
+	if (!rq || !rq->fn) {
 		warn("dispatcher %s sent unknown request type %u", cl->name,
 		     h->type);
 		return -EPROTO;
 	}
-
-	c = conn_find(cl, h->id);
-	if (!c) {
+	if (h->len < rq->min_len || h->len > rq->max_len)
+		return -EPROTO;
+	if (rq->needs_conn && !(c = conn_find(cl, h->id))) {
 		reply(cl, h->id, -ENOTCONN);
 		return 0;
 	}
-	switch (h->type) {
-	case SO_WRITE:
-		if (h->len > SO_MAX_DATA)
-			return -EPROTO;
-		reply(cl, h->id, do_write(c, p, h->len));
-		break;
-	case SO_READ:
-		do_read(cl, c, h->arg);
-		break;
-	case SO_SHUTDOWN:
-		if (!c->guest_shut) {
-			c->guest_shut = true;
-			if (!c->dead)
-				ops->output(c);
-		}
-		reply(cl, h->id, 0);
-		break;
-	case SO_CLOSE:
-		reply(cl, h->id, 0);
-		conn_free(c, (int)h->arg);
-		break;
-	}
-	return 0;
+	return rq->fn(cl, c, h, p);
 }
 
 /* ---- client sockets ---- */
 
 static void client_free(struct sh_client *cl)
 {
-	while (cl->conns)
-		conn_free(cl->conns, ECONNRESET);
-	while (cl->listeners)
-		listener_free(cl->listeners);
+	while (!LIST_EMPTY(&cl->conns))
+		conn_free(LIST_FIRST(&cl->conns), ECONNRESET);
+	while (!LIST_EMPTY(&cl->listeners))
+		listener_free(LIST_FIRST(&cl->listeners));
 	int dfd = cl->data_ev.fd;
 	ev_del(&cl->data_ev);
 	close(dfd);
@@ -510,12 +543,7 @@ static void client_free(struct sh_client *cl)
 		ev_del(&cl->event_ev);
 		close(fd);
 	}
-	for (struct sh_client **p = &clients; *p; p = &(*p)->cnext) {
-		if (*p == cl) {
-			*p = cl->cnext;
-			break;
-		}
-	}
+	LIST_REMOVE(cl, link);
 	buf_free(&cl->in);
 	buf_free(&cl->out);
 	buf_free(&cl->ev_in);
@@ -626,18 +654,14 @@ static void data_accept_cb(struct ev *ev, uint32_t events)
 		free(cl);
 		return;
 	}
-	cl->cnext = clients;
-	clients = cl;
+	LIST_INIT(&cl->conns);
+	LIST_INIT(&cl->listeners);
+	LIST_INSERT_HEAD(&clients, cl, link);
 }
 
 static void pending_free(struct sh_pending *pe, bool close_fd)
 {
-	for (struct sh_pending **p = &pendings; *p; p = &(*p)->next) {
-		if (*p == pe) {
-			*p = pe->next;
-			break;
-		}
-	}
+	LIST_REMOVE(pe, link);
 	int fd = pe->ev.fd;
 	ev_del(&pe->ev);
 	if (close_fd)
@@ -665,7 +689,8 @@ static void pending_cb(struct ev *ev, uint32_t events)
 		pending_free(pe, true);
 		return;
 	}
-	for (struct sh_client *cl = clients; cl; cl = cl->cnext) {
+	struct sh_client *cl;
+	LIST_FOREACH(cl, &clients, link) {
 		if (cl->token == h.id && cl->event_ev.fd < 0) {
 			int fd = ev->fd;
 			pending_free(pe, false);
@@ -696,8 +721,7 @@ static void event_accept_cb(struct ev *ev, uint32_t events)
 		close(fd);
 		return;
 	}
-	pe->next = pendings;
-	pendings = pe;
+	LIST_INSERT_HEAD(&pendings, pe, link);
 }
 
 int sh_listen(const char *dpath, const char *epath, const struct sh_ops *o)
@@ -727,10 +751,10 @@ int sh_listen(const char *dpath, const char *epath, const struct sh_ops *o)
 
 void sh_shutdown(void)
 {
-	while (clients)
-		client_free(clients);
-	while (pendings)
-		pending_free(pendings, true);
+	while (!LIST_EMPTY(&clients))
+		client_free(LIST_FIRST(&clients));
+	while (!LIST_EMPTY(&pendings))
+		pending_free(LIST_FIRST(&pendings), true);
 	if (data_path) {
 		int fd = data_lev.fd;
 		ev_del(&data_lev);

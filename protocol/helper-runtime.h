@@ -30,6 +30,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "../common/buf.h"
 #include "../common/loop.h"
@@ -55,7 +56,8 @@ struct sh_conn {
 	bool dead;	       /* reset/failed: only CLOSE is expected */
 	uint64_t bytes_in, bytes_out;
 	void *priv; /* the overlay's state */
-	struct sh_conn *next, *prev;
+	/* the runtime's: its client's list, and the (client, id) hash chain */
+	LIST_ENTRY(sh_conn) link, hlink;
 };
 
 struct sh_listener {
@@ -63,7 +65,7 @@ struct sh_listener {
 	struct sh_client *client;
 	struct so_connect req; /* dst.port is the guest's port; target */
 	void *priv;
-	struct sh_listener *next, *prev;
+	LIST_ENTRY(sh_listener) link; /* the runtime's: its client's list */
 };
 
 struct sh_ops {
