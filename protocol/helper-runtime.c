@@ -22,9 +22,11 @@
 #include "../common/net.h"
 
 #define SH_HASH 4096u /* a power of two: hash_u64() & (SH_HASH - 1) */
-/* Stop reading requests while this much reply data waits to be sent:
- * the dispatcher is not reading, so do not queue without bound. */
+/* Stop taking requests while this much reply data waits to be sent (the
+ * dispatcher is not reading, so do not queue without bound), and take them
+ * again once it is down to SH_OUT_LOW. */
 #define SH_OUT_HIGH (2u * 1024u * 1024u)
+#define SH_OUT_LOW (SH_OUT_HIGH / 2)
 
 struct sh_client {
 	struct ev data_ev, event_ev;
@@ -37,6 +39,7 @@ struct sh_client {
 	uint32_t next_accept_id;
 	LIST_ENTRY(sh_client) link;
 	bool dying;
+	bool in_paused; /* out reached SH_OUT_HIGH: requests wait in `in` */
 };
 
 /* An event connection that has not said EVHELLO yet. */
@@ -566,8 +569,11 @@ static void client_update(struct sh_client *cl)
 		    errno != EAGAIN)
 			cl->dying = true;
 	}
-	uint32_t e = buf_len(&cl->out) < SH_OUT_HIGH ? EPOLLIN : 0;
-	if (buf_len(&cl->out))
+	/* While paused, read no more requests; wait for writability even with
+	 * `out` empty (it may have drained from another callback), so that
+	 * client_data_cb() comes back to the requests already read. */
+	uint32_t e = cl->in_paused ? 0 : EPOLLIN;
+	if (buf_len(&cl->out) || cl->in_paused)
 		e |= EPOLLOUT;
 	if (cl->data_ev.fd >= 0)
 		ev_mod(&cl->data_ev, e);
@@ -576,12 +582,31 @@ static void client_update(struct sh_client *cl)
 		       EPOLLIN | (buf_len(&cl->ev_out) ? EPOLLOUT : 0));
 }
 
-static void client_data_cb(struct ev *ev, uint32_t events)
+/* Handle the complete requests in cl->in until the replies pile up to
+ * SH_OUT_HIGH.  Returns 0, or -EPROTO when the client must be dropped. */
+static int client_parse(struct sh_client *cl)
 {
-	struct sh_client *cl = container_of(ev, struct sh_client, data_ev);
 	struct so_hdr h;
 	const uint8_t *p;
 	int r;
+
+	while (buf_len(&cl->out) < SH_OUT_HIGH) {
+		r = so_next(&cl->in, &h, &p);
+		if (r <= 0) {
+			cl->in_paused = false;
+			return r;
+		}
+		if (handle(cl, &h, p) < 0)
+			return -EPROTO;
+		so_done(&cl->in, &h);
+	}
+	cl->in_paused = true;
+	return 0;
+}
+
+static void client_data_cb(struct ev *ev, uint32_t events)
+{
+	struct sh_client *cl = container_of(ev, struct sh_client, data_ev);
 
 	if (events & EPOLLIN) {
 		ssize_t n = buf_read_fd(&cl->in, ev->fd, SO_MAX_PAYLOAD + SO_HDR_LEN);
@@ -589,22 +614,20 @@ static void client_data_cb(struct ev *ev, uint32_t events)
 			client_free(cl);
 			return;
 		}
-		while ((r = so_next(&cl->in, &h, &p)) > 0) {
-			if (handle(cl, &h, p) < 0) {
-				r = -EPROTO;
-				break;
-			}
-			so_done(&cl->in, &h);
-			if (buf_len(&cl->out) >= SH_OUT_HIGH)
-				break;
-		}
-		if (r < 0) {
-			warn("dispatcher %s: malformed request, dropping it",
-			     cl->name);
-			client_free(cl);
-			return;
-		}
 	} else if (events & (EPOLLHUP | EPOLLERR)) {
+		client_free(cl);
+		return;
+	}
+	/* Requests already read but not handled are taken up again only
+	 * here, once the replies have drained to SH_OUT_LOW: nothing new
+	 * need arrive on the socket to wake us for them. */
+	if (cl->in_paused && (events & EPOLLOUT) &&
+	    buf_write_fd(&cl->out, ev->fd) < 0 && errno != EAGAIN)
+		cl->dying = true;
+	if (!cl->dying &&
+	    (!cl->in_paused || buf_len(&cl->out) < SH_OUT_LOW) &&
+	    client_parse(cl) < 0) {
+		warn("dispatcher %s: malformed request, dropping it", cl->name);
 		client_free(cl);
 		return;
 	}
