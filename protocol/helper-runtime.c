@@ -51,6 +51,8 @@ struct sh_pending {
 
 static const struct sh_ops *ops;
 static struct ev data_lev, event_lev;
+static struct timer accept_pause; /* both listeners: out of descriptors */
+static bool accept_pause_logged;
 static char *data_path, *event_path;
 static LIST_HEAD(, sh_client) clients = LIST_HEAD_INITIALIZER(clients);
 static LIST_HEAD(, sh_pending) pendings = LIST_HEAD_INITIALIZER(pendings);
@@ -657,13 +659,38 @@ static void client_event_cb(struct ev *ev, uint32_t events)
 		client_free(cl);
 }
 
+static void accept_resume(struct timer *t)
+{
+	(void)t;
+	ev_mod(&data_lev, EPOLLIN);
+	ev_mod(&event_lev, EPOLLIN);
+}
+
+/* An accept on a data or event listener failed with @err (-errno).  Out
+ * of descriptors, the connection stays pending and the socket readable:
+ * stop watching both listeners for a while instead of spinning. */
+static void accept_failed(const char *what, int err)
+{
+	if (err != -EMFILE && err != -ENFILE)
+		return;
+	if (!accept_pause_logged)
+		warn("%s: %s: pausing accepts", what, strerror(-err));
+	accept_pause_logged = true;
+	ev_mod(&data_lev, 0);
+	ev_mod(&event_lev, 0);
+	timer_set(&accept_pause, SH_ACCEPT_PAUSE_MS);
+}
+
 static void data_accept_cb(struct ev *ev, uint32_t events)
 {
 	(void)events;
 	int fd = net_accept_trusted(ev->fd, "data socket");
 
-	if (fd < 0)
+	if (fd < 0) {
+		accept_failed("data socket", fd);
 		return;
+	}
+	accept_pause_logged = false;
 	struct sh_client *cl = calloc(1, sizeof(*cl));
 	if (!cl) {
 		close(fd);
@@ -736,8 +763,11 @@ static void event_accept_cb(struct ev *ev, uint32_t events)
 	(void)events;
 	int fd = net_accept_trusted(ev->fd, "event socket");
 
-	if (fd < 0)
+	if (fd < 0) {
+		accept_failed("event socket", fd);
 		return;
+	}
+	accept_pause_logged = false;
 	struct sh_pending *pe = calloc(1, sizeof(*pe));
 	if (!pe || ev_add(&pe->ev, fd, EPOLLIN, pending_cb) < 0) {
 		free(pe);
@@ -752,6 +782,7 @@ int sh_listen(const char *dpath, const char *epath, const struct sh_ops *o)
 	int dfd, efd, r;
 
 	ops = o;
+	timer_init(&accept_pause, accept_resume);
 	dfd = net_unix_listen(dpath, 0660);
 	if (dfd < 0)
 		return dfd;
@@ -774,6 +805,7 @@ int sh_listen(const char *dpath, const char *epath, const struct sh_ops *o)
 
 void sh_shutdown(void)
 {
+	timer_cancel(&accept_pause);
 	while (!LIST_EMPTY(&clients))
 		client_free(LIST_FIRST(&clients));
 	while (!LIST_EMPTY(&pendings))

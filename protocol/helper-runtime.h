@@ -40,6 +40,11 @@
  * between dispatcher and helper. */
 #define SH_QUEUE_MAX (4u * 1024u * 1024u)
 
+/* How long a listener stops accepting when the process is out of
+ * descriptors (EMFILE/ENFILE): the pending connection keeps the socket
+ * readable, so retrying at once would spin. */
+#define SH_ACCEPT_PAUSE_MS 100
+
 struct sh_client;
 
 struct sh_conn {
