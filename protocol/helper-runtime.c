@@ -59,6 +59,14 @@ static LIST_HEAD(, sh_pending) pendings = LIST_HEAD_INITIALIZER(pendings);
 static uint32_t next_token = 1;
 static unsigned nconns;
 
+/* The queue budget: bytes allocated by every connection's two queues (the
+ * sum of sh_conn.queued), the limit, and whether a window was shrunk since the
+ * last wake-up (budget_wake() then looks for connections to resume). */
+static size_t queued;
+static size_t budget = SH_QUEUE_BUDGET;
+static bool budget_hit;
+static struct timer budget_timer;
+
 /* Connection lookup: one global table keyed by (session token, id); the
  * chains run through sh_conn.hlink. */
 static LIST_HEAD(, sh_conn) htab[SH_HASH];
@@ -103,6 +111,64 @@ static void reply(struct sh_client *cl, uint32_t id, int r)
 		client_out(cl, SO_REPLY, 0, id, (uint32_t)r, NULL, 0);
 }
 
+/* ---- the queue budget ---- */
+
+/* Room in a queue holding @len bytes: its window, shrunk to SH_QUEUE_MIN
+ * while the budget is spent. */
+static size_t window_room(size_t len)
+{
+	size_t room = len < SH_QUEUE_MAX ? SH_QUEUE_MAX - len : 0;
+	size_t floor = len < SH_QUEUE_MIN ? SH_QUEUE_MIN - len : 0;
+	size_t left = queued < budget ? budget - queued : 0;
+
+	if (room > floor && room > left) {
+		budget_hit = true;
+		room = floor > left ? floor : left;
+	}
+	return room;
+}
+
+/* A WRITE that was partial may go on: half the window free, as without the
+ * budget, and under pressure at least half the small window. */
+static bool write_room_back(const struct sh_conn *c)
+{
+	size_t len = buf_len(&c->to_overlay);
+
+	return len <= SH_QUEUE_MAX / 2 && window_room(len) >= SH_QUEUE_MIN / 2;
+}
+
+/* Bring c's share of the budget up to date after its queues changed (the
+ * overlay consumes to_overlay itself, so recount rather than add up).  The
+ * budget is memory: what the queues have allocated, not just what they
+ * hold (a queue keeps its block until it empties). */
+static void account(struct sh_conn *c)
+{
+	size_t now = c->to_overlay.cap + c->to_guest.cap;
+
+	queued = queued - c->queued + now;
+	c->queued = now;
+	/* Windows were shrunk and a quarter of the budget is free again:
+	 * resume whoever waits, from the loop (not inside a caller that may
+	 * be walking or freeing connections). */
+	if (budget_hit && queued < budget - budget / 4 &&
+	    !timer_armed(&budget_timer))
+		timer_set(&budget_timer, 0);
+}
+
+static void conn_resume(struct sh_conn *c, void *arg);
+
+static void budget_wake(struct timer *t)
+{
+	(void)t;
+	budget_hit = false;
+	sh_foreach_conn(conn_resume, NULL);
+}
+
+void sh_set_queue_budget(size_t bytes)
+{
+	budget = bytes < SH_QUEUE_MAX ? SH_QUEUE_MAX : bytes;
+}
+
 /* ---- connections ---- */
 
 static struct sh_conn *conn_new(struct sh_client *cl, uint32_t id)
@@ -124,6 +190,7 @@ static struct sh_conn *conn_new(struct sh_client *cl, uint32_t id)
 static void conn_free(struct sh_conn *c, int err)
 {
 	ops->close(c, err);
+	queued -= c->queued;
 	LIST_REMOVE(c, hlink);
 	LIST_REMOVE(c, link);
 	buf_free(&c->to_overlay);
@@ -191,11 +258,16 @@ void sh_listen_failed(struct sh_listener *l, int err)
 
 size_t sh_input_room(const struct sh_conn *c)
 {
-	size_t q = buf_len(&c->to_guest);
-
-	return c->dead || c->overlay_eof || q >= SH_QUEUE_MAX ?
-		       0 :
-		       SH_QUEUE_MAX - q;
+	if (c->dead || c->overlay_eof)
+		return 0;
+	size_t room = window_room(buf_len(&c->to_guest));
+	/* No room: the overlay stops reading and waits for input_room().  The
+	 * budget can take the room away without a sh_deliver() that took
+	 * less, so owe it here.  (c is never a const object: the const is the
+	 * API's promise to overlays, kept for them.) */
+	if (!room)
+		((struct sh_conn *)c)->input_paused = true;
+	return room;
 }
 
 static void owe_arrived(struct sh_conn *c)
@@ -223,6 +295,7 @@ size_t sh_deliver(struct sh_conn *c, const void *p, size_t len)
 		return 0;
 	}
 	c->bytes_in += len;
+	account(c);
 	owe_arrived(c);
 	return len;
 }
@@ -245,7 +318,25 @@ void sh_reset(struct sh_conn *c, int err)
 
 void sh_output_taken(struct sh_conn *c)
 {
-	if (c->write_blocked && buf_len(&c->to_overlay) <= SH_QUEUE_MAX / 2) {
+	account(c);
+	if (c->write_blocked && write_room_back(c)) {
+		c->write_blocked = false;
+		client_event(c->client, SO_WRITABLE, c->id, 0, NULL, 0);
+	}
+}
+
+/* After the budget freed up: a connection whose window was shrunk to
+ * nothing gets its input_room() or WRITABLE now. */
+static void conn_resume(struct sh_conn *c, void *arg)
+{
+	(void)arg;
+	if (c->dead)
+		return;
+	if (c->input_paused && sh_input_room(c)) {
+		c->input_paused = false;
+		ops->input_room(c);
+	}
+	if (c->write_blocked && !c->guest_shut && write_room_back(c)) {
 		c->write_blocked = false;
 		client_event(c->client, SO_WRITABLE, c->id, 0, NULL, 0);
 	}
@@ -255,8 +346,7 @@ void sh_output_taken(struct sh_conn *c)
 
 static int do_write(struct sh_conn *c, const uint8_t *p, size_t len)
 {
-	size_t q = buf_len(&c->to_overlay);
-	size_t take = q >= SH_QUEUE_MAX ? 0 : SH_QUEUE_MAX - q;
+	size_t take = window_room(buf_len(&c->to_overlay));
 
 	if (c->dead)
 		return -ECONNRESET;
@@ -269,6 +359,7 @@ static int do_write(struct sh_conn *c, const uint8_t *p, size_t len)
 	if (take && buf_append(&c->to_overlay, p, take) < 0)
 		return -ENOMEM;
 	c->bytes_out += take;
+	account(c);
 	if (take)
 		ops->output(c);
 	return (int)take;
@@ -291,6 +382,7 @@ static void do_read(struct sh_client *cl, struct sh_conn *c, uint32_t want)
 	client_out(cl, SO_REPLY, flags, c->id, (uint32_t)n, buf_peek(&c->to_guest),
 		   n);
 	buf_consume(&c->to_guest, n);
+	account(c);
 	if (!n && !flags)
 		c->read_pending = true;
 	if (n && c->input_paused && sh_input_room(c)) {
@@ -320,12 +412,13 @@ static void listener_free(struct sh_listener *l)
 static void status_reply(struct sh_client *cl)
 {
 	struct buf j;
-	char head[160];
+	char head[256];
 
 	buf_init(&j);
 	snprintf(head, sizeof(head),
-		 "{\"helper\":\"%s\",\"version\":%d,\"connections\":%u",
-		 ops->name, SO_PROTO_VERSION, nconns);
+		 "{\"helper\":\"%s\",\"version\":%d,\"connections\":%u,"
+		 "\"queued\":%zu,\"queue_budget\":%zu",
+		 ops->name, SO_PROTO_VERSION, nconns, queued, budget);
 	buf_append(&j, head, strlen(head));
 	if (ops->status)
 		ops->status(&j);
@@ -783,6 +876,7 @@ int sh_listen(const char *dpath, const char *epath, const struct sh_ops *o)
 
 	ops = o;
 	timer_init(&accept_pause, accept_resume);
+	timer_init(&budget_timer, budget_wake);
 	dfd = net_unix_listen(dpath, 0660);
 	if (dfd < 0)
 		return dfd;
@@ -806,6 +900,7 @@ int sh_listen(const char *dpath, const char *epath, const struct sh_ops *o)
 void sh_shutdown(void)
 {
 	timer_cancel(&accept_pause);
+	timer_cancel(&budget_timer);
 	while (!LIST_EMPTY(&clients))
 		client_free(LIST_FIRST(&clients));
 	while (!LIST_EMPTY(&pendings))

@@ -9,6 +9,8 @@
  *   data-socket     PATH      (required)
  *   event-socket    PATH      (required)
  *   listen-address  ADDR      where accept requests listen (default 0.0.0.0)
+ *   queue-budget    MIB       what all connections may hold queued
+ *                             together before their windows shrink (32)
  *
  * Connect requests go to the rule's TARGET ("host:port", numeric) if there
  * is one, else to the address the guest asked for.  Accept requests listen
@@ -31,6 +33,7 @@
 struct plain_conf {
 	char *data_socket, *event_socket;
 	char listen_address[NET_ADDRSTRLEN];
+	unsigned long queue_budget_mib;
 };
 
 struct pconn {
@@ -78,6 +81,13 @@ static void conf_line(void *ctx, const struct conf_line *l,
 		else
 			snprintf(c->listen_address,
 				 sizeof(c->listen_address), "%s", l->argv[1]);
+		return;
+	} else if (strcmp(l->argv[0], "queue-budget") == 0) {
+		if (conf_uint(l->argv[1], SH_QUEUE_MAX >> 20, 1u << 20,
+			      &c->queue_budget_mib) < 0)
+			conf_error(e, l->file, l->line,
+				   "queue-budget: MiB from %u to %u: `%s'",
+				   SH_QUEUE_MAX >> 20, 1u << 20, l->argv[1]);
 		return;
 	} else {
 		conf_error(e, l->file, l->line, "unknown keyword: `%s'",
@@ -454,6 +464,8 @@ int main(int argc, char **argv)
 		printf("configuration OK\n");
 		return 0;
 	}
+	if (conf.queue_budget_mib)
+		sh_set_queue_budget((size_t)conf.queue_budget_mib << 20);
 	if ((r = loop_init()) < 0 || (r = daemon_signals(NULL)) < 0)
 		die("event loop: %s", strerror(-r));
 	if ((r = sh_listen(conf.data_socket, conf.event_socket, &plain_ops)) <
