@@ -280,7 +280,14 @@ static void owe_arrived(struct sh_conn *c)
 
 size_t sh_deliver(struct sh_conn *c, const void *p, size_t len)
 {
-	size_t room = sh_input_room(c);
+	size_t q = buf_len(&c->to_guest);
+	/* Take what fits the connection's own window, not the shrunken one:
+	 * overlays read sh_input_room() bytes and deliver them later (the
+	 * ssh helper from another thread), and whatever other connections
+	 * queued in between must not make that delivery fall short. */
+	size_t room = c->dead || c->overlay_eof || q >= SH_QUEUE_MAX ?
+			      0 :
+			      SH_QUEUE_MAX - q;
 
 	/* Filling the queue to the brim counts as paused too: the overlay
 	 * sees no room and stops reading, so input_room() is owed. */
