@@ -17,13 +17,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/hash.h"
 #include "../common/log.h"
 #include "../common/net.h"
 
-#define SH_HASH 4096u
-/* Stop reading requests while this much reply data waits to be sent:
- * the dispatcher is not reading, so do not queue without bound. */
+#define SH_HASH 4096u /* a power of two: hash_u64() & (SH_HASH - 1) */
+/* Stop taking requests while this much reply data waits to be sent (the
+ * dispatcher is not reading, so do not queue without bound), and take them
+ * again once it is down to SH_OUT_LOW. */
 #define SH_OUT_HIGH (2u * 1024u * 1024u)
+#define SH_OUT_LOW (SH_OUT_HIGH / 2)
 
 struct sh_client {
 	struct ev data_ev, event_ev;
@@ -31,72 +34,56 @@ struct sh_client {
 	struct buf ev_in, ev_out; /* event socket */
 	uint32_t token;
 	char name[64];
-	struct sh_conn *conns; /* all connections, for teardown */
-	struct sh_listener *listeners;
+	LIST_HEAD(, sh_conn) conns; /* all connections, for teardown */
+	LIST_HEAD(, sh_listener) listeners;
 	uint32_t next_accept_id;
-	struct sh_client *cnext;
+	LIST_ENTRY(sh_client) link;
 	bool dying;
+	bool in_paused; /* out reached SH_OUT_HIGH: requests wait in `in` */
 };
 
 /* An event connection that has not said EVHELLO yet. */
 struct sh_pending {
 	struct ev ev;
 	struct buf in;
-	struct sh_pending *next;
+	LIST_ENTRY(sh_pending) link;
 };
 
 static const struct sh_ops *ops;
 static struct ev data_lev, event_lev;
+static struct timer accept_pause; /* both listeners: out of descriptors */
+static bool accept_pause_logged;
 static char *data_path, *event_path;
-static struct sh_client *clients;
-static struct sh_pending *pendings;
+static LIST_HEAD(, sh_client) clients = LIST_HEAD_INITIALIZER(clients);
+static LIST_HEAD(, sh_pending) pendings = LIST_HEAD_INITIALIZER(pendings);
 static uint32_t next_token = 1;
 static unsigned nconns;
 
-/* Connection lookup: one global table keyed by (client, id). */
-struct hent {
-	struct sh_conn *c;
-	struct hent *next;
-};
-static struct hent *htab[SH_HASH];
+/* The queue budget: bytes allocated by every connection's two queues (the
+ * sum of sh_conn.queued), the limit, and whether a window was shrunk since the
+ * last wake-up (budget_wake() then looks for connections to resume). */
+static size_t queued;
+static size_t budget = SH_QUEUE_BUDGET;
+static bool budget_hit;
+static struct timer budget_timer;
+
+/* Connection lookup: one global table keyed by (session token, id); the
+ * chains run through sh_conn.hlink. */
+static LIST_HEAD(, sh_conn) htab[SH_HASH];
 
 static unsigned hkey(const struct sh_client *cl, uint32_t id)
 {
-	return (unsigned)(((uintptr_t)cl >> 4) ^ id ^ (id >> 12)) % SH_HASH;
+	return hash_u64((uint64_t)cl->token << 32 | id) & (SH_HASH - 1);
 }
 
 static struct sh_conn *conn_find(struct sh_client *cl, uint32_t id)
 {
-	for (struct hent *h = htab[hkey(cl, id)]; h; h = h->next)
-		if (h->c->client == cl && h->c->id == id)
-			return h->c;
+	struct sh_conn *c;
+
+	LIST_FOREACH(c, &htab[hkey(cl, id)], hlink)
+		if (c->client == cl && c->id == id)
+			return c;
 	return NULL;
-}
-
-static int conn_hash_add(struct sh_conn *c)
-{
-	struct hent *h = malloc(sizeof(*h));
-	unsigned k = hkey(c->client, c->id);
-
-	if (!h)
-		return -ENOMEM;
-	h->c = c;
-	h->next = htab[k];
-	htab[k] = h;
-	return 0;
-}
-
-static void conn_hash_del(struct sh_conn *c)
-{
-	for (struct hent **p = &htab[hkey(c->client, c->id)]; *p;
-	     p = &(*p)->next) {
-		if ((*p)->c == c) {
-			struct hent *h = *p;
-			*p = h->next;
-			free(h);
-			return;
-		}
-	}
 }
 
 static void client_update(struct sh_client *cl);
@@ -124,6 +111,64 @@ static void reply(struct sh_client *cl, uint32_t id, int r)
 		client_out(cl, SO_REPLY, 0, id, (uint32_t)r, NULL, 0);
 }
 
+/* ---- the queue budget ---- */
+
+/* Room in a queue holding @len bytes: its window, shrunk to SH_QUEUE_MIN
+ * while the budget is spent. */
+static size_t window_room(size_t len)
+{
+	size_t room = len < SH_QUEUE_MAX ? SH_QUEUE_MAX - len : 0;
+	size_t floor = len < SH_QUEUE_MIN ? SH_QUEUE_MIN - len : 0;
+	size_t left = queued < budget ? budget - queued : 0;
+
+	if (room > floor && room > left) {
+		budget_hit = true;
+		room = floor > left ? floor : left;
+	}
+	return room;
+}
+
+/* A WRITE that was partial may go on: half the window free, as without the
+ * budget, and under pressure at least half the small window. */
+static bool write_room_back(const struct sh_conn *c)
+{
+	size_t len = buf_len(&c->to_overlay);
+
+	return len <= SH_QUEUE_MAX / 2 && window_room(len) >= SH_QUEUE_MIN / 2;
+}
+
+/* Bring c's share of the budget up to date after its queues changed (the
+ * overlay consumes to_overlay itself, so recount rather than add up).  The
+ * budget is memory: what the queues have allocated, not just what they
+ * hold (a queue keeps its block until it empties). */
+static void account(struct sh_conn *c)
+{
+	size_t now = c->to_overlay.cap + c->to_guest.cap;
+
+	queued = queued - c->queued + now;
+	c->queued = now;
+	/* Windows were shrunk and a quarter of the budget is free again:
+	 * resume whoever waits, from the loop (not inside a caller that may
+	 * be walking or freeing connections). */
+	if (budget_hit && queued < budget - budget / 4 &&
+	    !timer_armed(&budget_timer))
+		timer_set(&budget_timer, 0);
+}
+
+static void conn_resume(struct sh_conn *c, void *arg);
+
+static void budget_wake(struct timer *t)
+{
+	(void)t;
+	budget_hit = false;
+	sh_foreach_conn(conn_resume, NULL);
+}
+
+void sh_set_queue_budget(size_t bytes)
+{
+	budget = bytes < SH_QUEUE_MAX ? SH_QUEUE_MAX : bytes;
+}
+
 /* ---- connections ---- */
 
 static struct sh_conn *conn_new(struct sh_client *cl, uint32_t id)
@@ -136,30 +181,18 @@ static struct sh_conn *conn_new(struct sh_client *cl, uint32_t id)
 	c->client = cl;
 	buf_init(&c->to_overlay);
 	buf_init(&c->to_guest);
-	if (conn_hash_add(c) < 0) {
-		free(c);
-		return NULL;
-	}
-	c->next = cl->conns;
-	if (cl->conns)
-		cl->conns->prev = c;
-	cl->conns = c;
+	LIST_INSERT_HEAD(&htab[hkey(cl, id)], c, hlink);
+	LIST_INSERT_HEAD(&cl->conns, c, link);
 	nconns++;
 	return c;
 }
 
 static void conn_free(struct sh_conn *c, int err)
 {
-	struct sh_client *cl = c->client;
-
 	ops->close(c, err);
-	conn_hash_del(c);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		cl->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	queued -= c->queued;
+	LIST_REMOVE(c, hlink);
+	LIST_REMOVE(c, link);
 	buf_free(&c->to_overlay);
 	buf_free(&c->to_guest);
 	free(c);
@@ -173,10 +206,12 @@ unsigned sh_conn_count(void)
 
 void sh_foreach_conn(void (*fn)(struct sh_conn *c, void *arg), void *arg)
 {
-	for (struct sh_client *cl = clients; cl; cl = cl->cnext) {
-		struct sh_conn *c = cl->conns, *n;
-		for (; c; c = n) {
-			n = c->next;
+	struct sh_client *cl;
+
+	LIST_FOREACH(cl, &clients, link) {
+		/* fn may free c: step on first (no LIST_FOREACH_SAFE in glibc) */
+		for (struct sh_conn *c = LIST_FIRST(&cl->conns), *n; c; c = n) {
+			n = LIST_NEXT(c, link);
 			fn(c, arg);
 		}
 	}
@@ -223,11 +258,16 @@ void sh_listen_failed(struct sh_listener *l, int err)
 
 size_t sh_input_room(const struct sh_conn *c)
 {
-	size_t q = buf_len(&c->to_guest);
-
-	return c->dead || c->overlay_eof || q >= SH_QUEUE_MAX ?
-		       0 :
-		       SH_QUEUE_MAX - q;
+	if (c->dead || c->overlay_eof)
+		return 0;
+	size_t room = window_room(buf_len(&c->to_guest));
+	/* No room: the overlay stops reading and waits for input_room().  The
+	 * budget can take the room away without a sh_deliver() that took
+	 * less, so owe it here.  (c is never a const object: the const is the
+	 * API's promise to overlays, kept for them.) */
+	if (!room)
+		((struct sh_conn *)c)->input_paused = true;
+	return room;
 }
 
 static void owe_arrived(struct sh_conn *c)
@@ -240,7 +280,14 @@ static void owe_arrived(struct sh_conn *c)
 
 size_t sh_deliver(struct sh_conn *c, const void *p, size_t len)
 {
-	size_t room = sh_input_room(c);
+	size_t q = buf_len(&c->to_guest);
+	/* Take what fits the connection's own window, not the shrunken one:
+	 * overlays read sh_input_room() bytes and deliver them later (the
+	 * ssh helper from another thread), and whatever other connections
+	 * queued in between must not make that delivery fall short. */
+	size_t room = c->dead || c->overlay_eof || q >= SH_QUEUE_MAX ?
+			      0 :
+			      SH_QUEUE_MAX - q;
 
 	/* Filling the queue to the brim counts as paused too: the overlay
 	 * sees no room and stops reading, so input_room() is owed. */
@@ -255,6 +302,7 @@ size_t sh_deliver(struct sh_conn *c, const void *p, size_t len)
 		return 0;
 	}
 	c->bytes_in += len;
+	account(c);
 	owe_arrived(c);
 	return len;
 }
@@ -277,7 +325,25 @@ void sh_reset(struct sh_conn *c, int err)
 
 void sh_output_taken(struct sh_conn *c)
 {
-	if (c->write_blocked && buf_len(&c->to_overlay) <= SH_QUEUE_MAX / 2) {
+	account(c);
+	if (c->write_blocked && write_room_back(c)) {
+		c->write_blocked = false;
+		client_event(c->client, SO_WRITABLE, c->id, 0, NULL, 0);
+	}
+}
+
+/* After the budget freed up: a connection whose window was shrunk to
+ * nothing gets its input_room() or WRITABLE now. */
+static void conn_resume(struct sh_conn *c, void *arg)
+{
+	(void)arg;
+	if (c->dead)
+		return;
+	if (c->input_paused && sh_input_room(c)) {
+		c->input_paused = false;
+		ops->input_room(c);
+	}
+	if (c->write_blocked && !c->guest_shut && write_room_back(c)) {
 		c->write_blocked = false;
 		client_event(c->client, SO_WRITABLE, c->id, 0, NULL, 0);
 	}
@@ -287,8 +353,7 @@ void sh_output_taken(struct sh_conn *c)
 
 static int do_write(struct sh_conn *c, const uint8_t *p, size_t len)
 {
-	size_t q = buf_len(&c->to_overlay);
-	size_t take = q >= SH_QUEUE_MAX ? 0 : SH_QUEUE_MAX - q;
+	size_t take = window_room(buf_len(&c->to_overlay));
 
 	if (c->dead)
 		return -ECONNRESET;
@@ -301,6 +366,7 @@ static int do_write(struct sh_conn *c, const uint8_t *p, size_t len)
 	if (take && buf_append(&c->to_overlay, p, take) < 0)
 		return -ENOMEM;
 	c->bytes_out += take;
+	account(c);
 	if (take)
 		ops->output(c);
 	return (int)take;
@@ -323,6 +389,7 @@ static void do_read(struct sh_client *cl, struct sh_conn *c, uint32_t want)
 	client_out(cl, SO_REPLY, flags, c->id, (uint32_t)n, buf_peek(&c->to_guest),
 		   n);
 	buf_consume(&c->to_guest, n);
+	account(c);
 	if (!n && !flags)
 		c->read_pending = true;
 	if (n && c->input_paused && sh_input_room(c)) {
@@ -334,7 +401,9 @@ static void do_read(struct sh_client *cl, struct sh_conn *c, uint32_t want)
 
 static struct sh_listener *listener_find(struct sh_client *cl, uint32_t id)
 {
-	for (struct sh_listener *l = cl->listeners; l; l = l->next)
+	struct sh_listener *l;
+
+	LIST_FOREACH(l, &cl->listeners, link)
 		if (l->id == id)
 			return l;
 	return NULL;
@@ -342,27 +411,21 @@ static struct sh_listener *listener_find(struct sh_client *cl, uint32_t id)
 
 static void listener_free(struct sh_listener *l)
 {
-	struct sh_client *cl = l->client;
-
 	ops->unlisten(l);
-	if (l->prev)
-		l->prev->next = l->next;
-	else
-		cl->listeners = l->next;
-	if (l->next)
-		l->next->prev = l->prev;
+	LIST_REMOVE(l, link);
 	free(l);
 }
 
 static void status_reply(struct sh_client *cl)
 {
 	struct buf j;
-	char head[160];
+	char head[256];
 
 	buf_init(&j);
 	snprintf(head, sizeof(head),
-		 "{\"helper\":\"%s\",\"version\":%d,\"connections\":%u",
-		 ops->name, SO_PROTO_VERSION, nconns);
+		 "{\"helper\":\"%s\",\"version\":%d,\"connections\":%u,"
+		 "\"queued\":%zu,\"queue_budget\":%zu",
+		 ops->name, SO_PROTO_VERSION, nconns, queued, budget);
 	buf_append(&j, head, strlen(head));
 	if (ops->status)
 		ops->status(&j);
@@ -374,134 +437,209 @@ static void status_reply(struct sh_client *cl)
 	buf_free(&j);
 }
 
+/*
+ * One function per request type.  @c is the connection named by h->id when
+ * the table says needs_conn (the lookup and its ENOTCONN reply are done by
+ * handle()), else NULL.  Each sends exactly one reply; returns 0, or -EPROTO
+ * when the client must be dropped.
+ */
+typedef int req_fn(struct sh_client *cl, struct sh_conn *c,
+		   const struct so_hdr *h, const uint8_t *p);
+
+static int req_hello(struct sh_client *cl, struct sh_conn *c,
+		     const struct so_hdr *h, const uint8_t *p)
+{
+	size_t n = h->len < sizeof(cl->name) - 1 ? h->len :
+						   sizeof(cl->name) - 1;
+	(void)c;
+
+	memcpy(cl->name, p, n);
+	cl->name[n] = '\0';
+	if (h->arg != SO_PROTO_VERSION) {
+		warn("dispatcher speaks protocol %u, we speak %d", h->arg,
+		     SO_PROTO_VERSION);
+		client_out(cl, SO_REPLY, SO_F_ERROR, 0, EPROTONOSUPPORT, NULL,
+			   0);
+		return 0;
+	}
+	client_out(cl, SO_REPLY, 0, cl->token, SO_PROTO_VERSION, NULL, 0);
+	return 0;
+}
+
+static int req_connect(struct sh_client *cl, struct sh_conn *c,
+		       const struct so_hdr *h, const uint8_t *p)
+{
+	struct so_connect req;
+	int r;
+
+	if (so_connect_decode(p, h->len, &req) < 0)
+		return -EPROTO;
+	if ((h->id & SO_ID_HELPER) || !h->id || conn_find(cl, h->id)) {
+		reply(cl, h->id, -EEXIST);
+		return 0;
+	}
+	c = conn_new(cl, h->id);
+	if (!c) {
+		reply(cl, h->id, -ENOMEM);
+		return 0;
+	}
+	c->req = req;
+	reply(cl, h->id, 0);
+	if ((r = ops->connect(c)) < 0)
+		sh_connect_failed(c, -r);
+	return 0;
+}
+
+static int req_listen(struct sh_client *cl, struct sh_conn *c,
+		      const struct so_hdr *h, const uint8_t *p)
+{
+	struct so_connect req;
+	struct sh_listener *l;
+	int r;
+	(void)c;
+
+	if (so_connect_decode(p, h->len, &req) < 0)
+		return -EPROTO;
+	if (listener_find(cl, h->id)) {
+		reply(cl, h->id, -EEXIST);
+		return 0;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		reply(cl, h->id, -ENOMEM);
+		return 0;
+	}
+	l->id = h->id;
+	l->client = cl;
+	l->req = req;
+	if ((r = ops->listen(l)) < 0) {
+		free(l);
+		reply(cl, h->id, r);
+		return 0;
+	}
+	LIST_INSERT_HEAD(&cl->listeners, l, link);
+	reply(cl, h->id, 0);
+	return 0;
+}
+
+static int req_unlisten(struct sh_client *cl, struct sh_conn *c,
+			const struct so_hdr *h, const uint8_t *p)
+{
+	struct sh_listener *l = listener_find(cl, h->id);
+	(void)c;
+	(void)p;
+
+	if (l)
+		listener_free(l);
+	reply(cl, h->id, l ? 0 : -ENOENT);
+	return 0;
+}
+
+static int req_status(struct sh_client *cl, struct sh_conn *c,
+		      const struct so_hdr *h, const uint8_t *p)
+{
+	(void)c;
+	(void)h;
+	(void)p;
+	status_reply(cl);
+	return 0;
+}
+
+static int req_write(struct sh_client *cl, struct sh_conn *c,
+		     const struct so_hdr *h, const uint8_t *p)
+{
+	reply(cl, h->id, do_write(c, p, h->len));
+	return 0;
+}
+
+static int req_read(struct sh_client *cl, struct sh_conn *c,
+		    const struct so_hdr *h, const uint8_t *p)
+{
+	(void)p;
+	do_read(cl, c, h->arg);
+	return 0;
+}
+
+static int req_shutdown(struct sh_client *cl, struct sh_conn *c,
+			const struct so_hdr *h, const uint8_t *p)
+{
+	(void)p;
+	if (!c->guest_shut) {
+		c->guest_shut = true;
+		if (!c->dead)
+			ops->output(c);
+	}
+	reply(cl, h->id, 0);
+	return 0;
+}
+
+static int req_close(struct sh_client *cl, struct sh_conn *c,
+		     const struct so_hdr *h, const uint8_t *p)
+{
+	(void)p;
+	reply(cl, h->id, 0);
+	conn_free(c, (int)h->arg);
+	return 0;
+}
+
+/* so_connect: an address, a length byte, up to SO_MAX_TARGET bytes;
+ * so_connect_decode() checks the exact length. */
+#define SO_CONNECT_MIN (SO_ADDR_LEN + 1u)
+#define SO_CONNECT_MAX (SO_ADDR_LEN + 1u + SO_MAX_TARGET)
+
+/*
+ * The requests, indexed by type (the ntpd dispatch_imsg shape).  A type
+ * with no function (0, EVHELLO on the data socket, anything past the end)
+ * makes the stream invalid.  Lengths outside [min, max] do too; requests
+ * that carry no payload ignore one, so their bound is so_next()'s.
+ */
+static const struct sh_req {
+	req_fn *fn;
+	bool needs_conn; /* h->id must name a live connection: else ENOTCONN */
+	uint32_t min_len, max_len;
+} sh_reqs[] = {
+	[SO_HELLO] = { req_hello, false, 0, SO_MAX_PAYLOAD },
+	[SO_CONNECT] = { req_connect, false, SO_CONNECT_MIN, SO_CONNECT_MAX },
+	[SO_LISTEN] = { req_listen, false, SO_CONNECT_MIN, SO_CONNECT_MAX },
+	[SO_UNLISTEN] = { req_unlisten, false, 0, SO_MAX_PAYLOAD },
+	[SO_WRITE] = { req_write, true, 0, SO_MAX_DATA },
+	[SO_READ] = { req_read, true, 0, SO_MAX_PAYLOAD },
+	[SO_SHUTDOWN] = { req_shutdown, true, 0, SO_MAX_PAYLOAD },
+	[SO_CLOSE] = { req_close, true, 0, SO_MAX_PAYLOAD },
+	[SO_STATUS] = { req_status, false, 0, SO_MAX_PAYLOAD },
+};
+
 /* Handle one request; returns -EPROTO if the client must be dropped. */
 static int handle(struct sh_client *cl, const struct so_hdr *h,
 		  const uint8_t *p)
 {
+	const struct sh_req *rq = NULL;
 	struct sh_conn *c = NULL;
-	struct so_connect req;
-	int r;
 
-	if (h->type == SO_HELLO) {
-		size_t n = h->len < sizeof(cl->name) - 1 ? h->len :
-							   sizeof(cl->name) - 1;
-		memcpy(cl->name, p, n);
-		cl->name[n] = '\0';
-		if (h->arg != SO_PROTO_VERSION) {
-			warn("dispatcher speaks protocol %u, we speak %d",
-			     h->arg, SO_PROTO_VERSION);
-			client_out(cl, SO_REPLY, SO_F_ERROR, 0, EPROTONOSUPPORT,
-				   NULL, 0);
-			return 0;
-		}
-		client_out(cl, SO_REPLY, 0, cl->token, SO_PROTO_VERSION, NULL,
-			   0);
-		return 0;
-	}
-	if (h->type == SO_CONNECT || h->type == SO_LISTEN) {
-		if (so_connect_decode(p, h->len, &req) < 0)
-			return -EPROTO;
-	}
-	switch (h->type) {
-	case SO_CONNECT:
-		if ((h->id & SO_ID_HELPER) || !h->id || conn_find(cl, h->id)) {
-			reply(cl, h->id, -EEXIST);
-			return 0;
-		}
-		c = conn_new(cl, h->id);
-		if (!c) {
-			reply(cl, h->id, -ENOMEM);
-			return 0;
-		}
-		c->req = req;
-		reply(cl, h->id, 0);
-		if ((r = ops->connect(c)) < 0)
-			sh_connect_failed(c, -r);
-		return 0;
-	case SO_LISTEN: {
-		if (listener_find(cl, h->id)) {
-			reply(cl, h->id, -EEXIST);
-			return 0;
-		}
-		struct sh_listener *l = calloc(1, sizeof(*l));
-		if (!l) {
-			reply(cl, h->id, -ENOMEM);
-			return 0;
-		}
-		l->id = h->id;
-		l->client = cl;
-		l->req = req;
-		if ((r = ops->listen(l)) < 0) {
-			free(l);
-			reply(cl, h->id, r);
-			return 0;
-		}
-		l->next = cl->listeners;
-		if (cl->listeners)
-			cl->listeners->prev = l;
-		cl->listeners = l;
-		reply(cl, h->id, 0);
-		return 0;
-	}
-	case SO_UNLISTEN: {
-		struct sh_listener *l = listener_find(cl, h->id);
-		if (l)
-			listener_free(l);
-		reply(cl, h->id, l ? 0 : -ENOENT);
-		return 0;
-	}
-	case SO_STATUS:
-		status_reply(cl);
-		return 0;
-	case SO_WRITE:
-	case SO_READ:
-	case SO_SHUTDOWN:
-	case SO_CLOSE:
-		break;
-	default:
+	if (h->type < sizeof(sh_reqs) / sizeof(sh_reqs[0]))
+		rq = &sh_reqs[h->type];
+	if (!rq || !rq->fn) {
 		warn("dispatcher %s sent unknown request type %u", cl->name,
 		     h->type);
 		return -EPROTO;
 	}
-
-	c = conn_find(cl, h->id);
-	if (!c) {
+	if (h->len < rq->min_len || h->len > rq->max_len)
+		return -EPROTO;
+	if (rq->needs_conn && !(c = conn_find(cl, h->id))) {
 		reply(cl, h->id, -ENOTCONN);
 		return 0;
 	}
-	switch (h->type) {
-	case SO_WRITE:
-		if (h->len > SO_MAX_DATA)
-			return -EPROTO;
-		reply(cl, h->id, do_write(c, p, h->len));
-		break;
-	case SO_READ:
-		do_read(cl, c, h->arg);
-		break;
-	case SO_SHUTDOWN:
-		if (!c->guest_shut) {
-			c->guest_shut = true;
-			if (!c->dead)
-				ops->output(c);
-		}
-		reply(cl, h->id, 0);
-		break;
-	case SO_CLOSE:
-		reply(cl, h->id, 0);
-		conn_free(c, (int)h->arg);
-		break;
-	}
-	return 0;
+	return rq->fn(cl, c, h, p);
 }
 
 /* ---- client sockets ---- */
 
 static void client_free(struct sh_client *cl)
 {
-	while (cl->conns)
-		conn_free(cl->conns, ECONNRESET);
-	while (cl->listeners)
-		listener_free(cl->listeners);
+	while (!LIST_EMPTY(&cl->conns))
+		conn_free(LIST_FIRST(&cl->conns), ECONNRESET);
+	while (!LIST_EMPTY(&cl->listeners))
+		listener_free(LIST_FIRST(&cl->listeners));
 	int dfd = cl->data_ev.fd;
 	ev_del(&cl->data_ev);
 	close(dfd);
@@ -510,12 +648,7 @@ static void client_free(struct sh_client *cl)
 		ev_del(&cl->event_ev);
 		close(fd);
 	}
-	for (struct sh_client **p = &clients; *p; p = &(*p)->cnext) {
-		if (*p == cl) {
-			*p = cl->cnext;
-			break;
-		}
-	}
+	LIST_REMOVE(cl, link);
 	buf_free(&cl->in);
 	buf_free(&cl->out);
 	buf_free(&cl->ev_in);
@@ -538,8 +671,11 @@ static void client_update(struct sh_client *cl)
 		    errno != EAGAIN)
 			cl->dying = true;
 	}
-	uint32_t e = buf_len(&cl->out) < SH_OUT_HIGH ? EPOLLIN : 0;
-	if (buf_len(&cl->out))
+	/* While paused, read no more requests; wait for writability even with
+	 * `out` empty (it may have drained from another callback), so that
+	 * client_data_cb() comes back to the requests already read. */
+	uint32_t e = cl->in_paused ? 0 : EPOLLIN;
+	if (buf_len(&cl->out) || cl->in_paused)
 		e |= EPOLLOUT;
 	if (cl->data_ev.fd >= 0)
 		ev_mod(&cl->data_ev, e);
@@ -548,12 +684,31 @@ static void client_update(struct sh_client *cl)
 		       EPOLLIN | (buf_len(&cl->ev_out) ? EPOLLOUT : 0));
 }
 
-static void client_data_cb(struct ev *ev, uint32_t events)
+/* Handle the complete requests in cl->in until the replies pile up to
+ * SH_OUT_HIGH.  Returns 0, or -EPROTO when the client must be dropped. */
+static int client_parse(struct sh_client *cl)
 {
-	struct sh_client *cl = container_of(ev, struct sh_client, data_ev);
 	struct so_hdr h;
 	const uint8_t *p;
 	int r;
+
+	while (buf_len(&cl->out) < SH_OUT_HIGH) {
+		r = so_next(&cl->in, &h, &p);
+		if (r <= 0) {
+			cl->in_paused = false;
+			return r;
+		}
+		if (handle(cl, &h, p) < 0)
+			return -EPROTO;
+		so_done(&cl->in, &h);
+	}
+	cl->in_paused = true;
+	return 0;
+}
+
+static void client_data_cb(struct ev *ev, uint32_t events)
+{
+	struct sh_client *cl = container_of(ev, struct sh_client, data_ev);
 
 	if (events & EPOLLIN) {
 		ssize_t n = buf_read_fd(&cl->in, ev->fd, SO_MAX_PAYLOAD + SO_HDR_LEN);
@@ -561,22 +716,20 @@ static void client_data_cb(struct ev *ev, uint32_t events)
 			client_free(cl);
 			return;
 		}
-		while ((r = so_next(&cl->in, &h, &p)) > 0) {
-			if (handle(cl, &h, p) < 0) {
-				r = -EPROTO;
-				break;
-			}
-			so_done(&cl->in, &h);
-			if (buf_len(&cl->out) >= SH_OUT_HIGH)
-				break;
-		}
-		if (r < 0) {
-			warn("dispatcher %s: malformed request, dropping it",
-			     cl->name);
-			client_free(cl);
-			return;
-		}
 	} else if (events & (EPOLLHUP | EPOLLERR)) {
+		client_free(cl);
+		return;
+	}
+	/* Requests already read but not handled are taken up again only
+	 * here, once the replies have drained to SH_OUT_LOW: nothing new
+	 * need arrive on the socket to wake us for them. */
+	if (cl->in_paused && (events & EPOLLOUT) &&
+	    buf_write_fd(&cl->out, ev->fd) < 0 && errno != EAGAIN)
+		cl->dying = true;
+	if (!cl->dying &&
+	    (!cl->in_paused || buf_len(&cl->out) < SH_OUT_LOW) &&
+	    client_parse(cl) < 0) {
+		warn("dispatcher %s: malformed request, dropping it", cl->name);
 		client_free(cl);
 		return;
 	}
@@ -606,13 +759,38 @@ static void client_event_cb(struct ev *ev, uint32_t events)
 		client_free(cl);
 }
 
+static void accept_resume(struct timer *t)
+{
+	(void)t;
+	ev_mod(&data_lev, EPOLLIN);
+	ev_mod(&event_lev, EPOLLIN);
+}
+
+/* An accept on a data or event listener failed with @err (-errno).  Out
+ * of descriptors, the connection stays pending and the socket readable:
+ * stop watching both listeners for a while instead of spinning. */
+static void accept_failed(const char *what, int err)
+{
+	if (err != -EMFILE && err != -ENFILE)
+		return;
+	if (!accept_pause_logged)
+		warn("%s: %s: pausing accepts", what, strerror(-err));
+	accept_pause_logged = true;
+	ev_mod(&data_lev, 0);
+	ev_mod(&event_lev, 0);
+	timer_set(&accept_pause, SH_ACCEPT_PAUSE_MS);
+}
+
 static void data_accept_cb(struct ev *ev, uint32_t events)
 {
 	(void)events;
 	int fd = net_accept_trusted(ev->fd, "data socket");
 
-	if (fd < 0)
+	if (fd < 0) {
+		accept_failed("data socket", fd);
 		return;
+	}
+	accept_pause_logged = false;
 	struct sh_client *cl = calloc(1, sizeof(*cl));
 	if (!cl) {
 		close(fd);
@@ -626,18 +804,14 @@ static void data_accept_cb(struct ev *ev, uint32_t events)
 		free(cl);
 		return;
 	}
-	cl->cnext = clients;
-	clients = cl;
+	LIST_INIT(&cl->conns);
+	LIST_INIT(&cl->listeners);
+	LIST_INSERT_HEAD(&clients, cl, link);
 }
 
 static void pending_free(struct sh_pending *pe, bool close_fd)
 {
-	for (struct sh_pending **p = &pendings; *p; p = &(*p)->next) {
-		if (*p == pe) {
-			*p = pe->next;
-			break;
-		}
-	}
+	LIST_REMOVE(pe, link);
 	int fd = pe->ev.fd;
 	ev_del(&pe->ev);
 	if (close_fd)
@@ -665,7 +839,8 @@ static void pending_cb(struct ev *ev, uint32_t events)
 		pending_free(pe, true);
 		return;
 	}
-	for (struct sh_client *cl = clients; cl; cl = cl->cnext) {
+	struct sh_client *cl;
+	LIST_FOREACH(cl, &clients, link) {
 		if (cl->token == h.id && cl->event_ev.fd < 0) {
 			int fd = ev->fd;
 			pending_free(pe, false);
@@ -688,16 +863,18 @@ static void event_accept_cb(struct ev *ev, uint32_t events)
 	(void)events;
 	int fd = net_accept_trusted(ev->fd, "event socket");
 
-	if (fd < 0)
+	if (fd < 0) {
+		accept_failed("event socket", fd);
 		return;
+	}
+	accept_pause_logged = false;
 	struct sh_pending *pe = calloc(1, sizeof(*pe));
 	if (!pe || ev_add(&pe->ev, fd, EPOLLIN, pending_cb) < 0) {
 		free(pe);
 		close(fd);
 		return;
 	}
-	pe->next = pendings;
-	pendings = pe;
+	LIST_INSERT_HEAD(&pendings, pe, link);
 }
 
 int sh_listen(const char *dpath, const char *epath, const struct sh_ops *o)
@@ -705,6 +882,8 @@ int sh_listen(const char *dpath, const char *epath, const struct sh_ops *o)
 	int dfd, efd, r;
 
 	ops = o;
+	timer_init(&accept_pause, accept_resume);
+	timer_init(&budget_timer, budget_wake);
 	dfd = net_unix_listen(dpath, 0660);
 	if (dfd < 0)
 		return dfd;
@@ -727,10 +906,12 @@ int sh_listen(const char *dpath, const char *epath, const struct sh_ops *o)
 
 void sh_shutdown(void)
 {
-	while (clients)
-		client_free(clients);
-	while (pendings)
-		pending_free(pendings, true);
+	timer_cancel(&accept_pause);
+	timer_cancel(&budget_timer);
+	while (!LIST_EMPTY(&clients))
+		client_free(LIST_FIRST(&clients));
+	while (!LIST_EMPTY(&pendings))
+		pending_free(LIST_FIRST(&pendings), true);
 	if (data_path) {
 		int fd = data_lev.fd;
 		ev_del(&data_lev);

@@ -30,6 +30,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "../common/buf.h"
 #include "../common/loop.h"
@@ -38,6 +39,20 @@
 /* Per-direction queue limit per connection: the flow-control window
  * between dispatcher and helper. */
 #define SH_QUEUE_MAX (4u * 1024u * 1024u)
+/*
+ * Memory: all connections' queues together may hold SH_QUEUE_BUDGET bytes
+ * (sh_set_queue_budget() changes it).  Past that, a connection's window
+ * shrinks to SH_QUEUE_MIN per direction, so fifty guests that do not read
+ * cost the budget plus fifty small windows, not fifty times SH_QUEUE_MAX;
+ * SH_QUEUE_MIN is never taken away, so every connection still moves.
+ */
+#define SH_QUEUE_BUDGET (32u * 1024u * 1024u)
+#define SH_QUEUE_MIN (64u * 1024u)
+
+/* How long a listener stops accepting when the process is out of
+ * descriptors (EMFILE/ENFILE): the pending connection keeps the socket
+ * readable, so retrying at once would spin. */
+#define SH_ACCEPT_PAUSE_MS 100
 
 struct sh_client;
 
@@ -54,8 +69,10 @@ struct sh_conn {
 	bool input_paused;     /* sh_deliver() took less than offered */
 	bool dead;	       /* reset/failed: only CLOSE is expected */
 	uint64_t bytes_in, bytes_out;
+	size_t queued; /* the runtime's: what this one counts in the budget */
 	void *priv; /* the overlay's state */
-	struct sh_conn *next, *prev;
+	/* the runtime's: its client's list, and the (client, id) hash chain */
+	LIST_ENTRY(sh_conn) link, hlink;
 };
 
 struct sh_listener {
@@ -63,7 +80,7 @@ struct sh_listener {
 	struct sh_client *client;
 	struct so_connect req; /* dst.port is the guest's port; target */
 	void *priv;
-	struct sh_listener *next, *prev;
+	LIST_ENTRY(sh_listener) link; /* the runtime's: its client's list */
 };
 
 struct sh_ops {
@@ -92,6 +109,9 @@ struct sh_ops {
  */
 int sh_listen(const char *data_path, const char *event_path,
 	      const struct sh_ops *ops);
+/** sh_set_queue_budget() - bytes all connections' queues may hold together
+ *  before windows shrink (default SH_QUEUE_BUDGET; at least SH_QUEUE_MAX). */
+void sh_set_queue_budget(size_t bytes);
 /** sh_shutdown() - close every client and unlink the socket paths. */
 void sh_shutdown(void);
 
@@ -103,6 +123,8 @@ struct sh_conn *sh_accepted(struct sh_listener *l,
 			    const struct so_addrpair *addrs);
 void sh_listen_failed(struct sh_listener *l, int err);
 
+/** sh_input_room() - bytes sh_deliver() would take now: the window left,
+ *  shrunk while the queue budget is spent. */
 size_t sh_input_room(const struct sh_conn *c);
 /** sh_deliver() - queue overlay bytes for the guest; returns bytes taken. */
 size_t sh_deliver(struct sh_conn *c, const void *p, size_t len);

@@ -9,6 +9,8 @@
  *   data-socket     PATH      (required)
  *   event-socket    PATH      (required)
  *   listen-address  ADDR      where accept requests listen (default 0.0.0.0)
+ *   queue-budget    MIB       what all connections may hold queued
+ *                             together before their windows shrink (32)
  *
  * Connect requests go to the rule's TARGET ("host:port", numeric) if there
  * is one, else to the address the guest asked for.  Accept requests listen
@@ -31,10 +33,12 @@
 struct plain_conf {
 	char *data_socket, *event_socket;
 	char listen_address[NET_ADDRSTRLEN];
+	unsigned long queue_budget_mib;
 };
 
 struct pconn {
-	struct ev ev;
+	struct ev ev; /* registered only while there is something to wait for */
+	int fd;
 	struct sh_conn *c;
 	bool connecting;
 	bool shut_sent;
@@ -42,6 +46,8 @@ struct pconn {
 
 struct plistener {
 	struct ev ev;
+	struct timer pause; /* out of descriptors: accept again later */
+	bool pause_logged;
 	struct sh_listener *l;
 };
 
@@ -76,6 +82,13 @@ static void conf_line(void *ctx, const struct conf_line *l,
 			snprintf(c->listen_address,
 				 sizeof(c->listen_address), "%s", l->argv[1]);
 		return;
+	} else if (strcmp(l->argv[0], "queue-budget") == 0) {
+		if (conf_uint(l->argv[1], SH_QUEUE_MAX >> 20, 1u << 20,
+			      &c->queue_budget_mib) < 0)
+			conf_error(e, l->file, l->line,
+				   "queue-budget: MiB from %u to %u: `%s'",
+				   SH_QUEUE_MAX >> 20, 1u << 20, l->argv[1]);
+		return;
 	} else {
 		conf_error(e, l->file, l->line, "unknown keyword: `%s'",
 			   l->argv[0]);
@@ -86,6 +99,26 @@ static void conf_line(void *ctx, const struct conf_line *l,
 }
 
 /* ---- data path ---- */
+
+static void pconn_cb(struct ev *ev, uint32_t events);
+
+/*
+ * Watch the socket for @e, or not at all when e is 0.  A socket stays in
+ * epoll only while we wait for something: epoll reports EPOLLHUP and
+ * EPOLLERR whatever the mask, and a socket shut both ways (the peer's EOF
+ * read, our FIN sent), or reset, reports EPOLLHUP for ever, so a zero mask
+ * would be a busy loop until the dispatcher's CLOSE.
+ */
+static void pconn_watch(struct pconn *p, uint32_t e)
+{
+	if (!e)
+		ev_del(&p->ev);
+	else if (p->ev.fd < 0) {
+		if (ev_add(&p->ev, p->fd, e, pconn_cb) < 0)
+			sh_reset(p->c, ENOMEM);
+	} else
+		ev_mod(&p->ev, e);
+}
 
 static void pconn_update(struct pconn *p)
 {
@@ -99,13 +132,13 @@ static void pconn_update(struct pconn *p)
 		if (buf_len(&p->c->to_overlay))
 			e |= EPOLLOUT;
 	}
-	ev_mod(&p->ev, e);
+	pconn_watch(p, e);
 }
 
 static void pconn_fail(struct pconn *p, int err)
 {
 	sh_reset(p->c, err);
-	ev_mod(&p->ev, 0);
+	pconn_watch(p, 0);
 }
 
 /* Send what the guest wrote; half-close once it is all out. */
@@ -114,7 +147,7 @@ static void pconn_flush(struct pconn *p)
 	struct sh_conn *c = p->c;
 
 	while (buf_len(&c->to_overlay)) {
-		ssize_t n = buf_write_fd(&c->to_overlay, p->ev.fd);
+		ssize_t n = buf_write_fd(&c->to_overlay, p->fd);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
@@ -124,7 +157,7 @@ static void pconn_flush(struct pconn *p)
 	}
 	sh_output_taken(c);
 	if (c->guest_shut && !buf_len(&c->to_overlay) && !p->shut_sent) {
-		shutdown(p->ev.fd, SHUT_WR);
+		shutdown(p->fd, SHUT_WR);
 		p->shut_sent = true;
 	}
 	pconn_update(p);
@@ -138,7 +171,7 @@ static void pconn_read(struct pconn *p)
 		size_t room = sh_input_room(c);
 		if (!room)
 			break;
-		ssize_t n = read(p->ev.fd, rbuf,
+		ssize_t n = read(p->fd, rbuf,
 				 room < sizeof(rbuf) ? room : sizeof(rbuf));
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
@@ -164,11 +197,11 @@ static void pconn_cb(struct ev *ev, uint32_t events)
 	if (p->c->dead)
 		return;
 	if (p->connecting) {
-		getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len);
 		if (err) {
 			p->connecting = false;
 			sh_connect_failed(p->c, err);
-			ev_mod(ev, 0);
+			pconn_watch(p, 0);
 			return;
 		}
 		if (!(events & EPOLLOUT))
@@ -177,8 +210,8 @@ static void pconn_cb(struct ev *ev, uint32_t events)
 		socklen_t ll = sizeof(l), rl = sizeof(r);
 		struct so_addrpair a;
 		p->connecting = false;
-		getsockname(ev->fd, (struct sockaddr *)&l, &ll);
-		getpeername(ev->fd, (struct sockaddr *)&r, &rl);
+		getsockname(p->fd, (struct sockaddr *)&l, &ll);
+		getpeername(p->fd, (struct sockaddr *)&r, &rl);
 		so_addr_from_sa(&a.local, (struct sockaddr *)&l);
 		so_addr_from_sa(&a.peer, (struct sockaddr *)&r);
 		sh_connected(p->c, &a);
@@ -190,7 +223,7 @@ static void pconn_cb(struct ev *ev, uint32_t events)
 	if (!p->c->dead && (events & EPOLLOUT))
 		pconn_flush(p);
 	else if (!p->c->dead && (events & EPOLLERR)) {
-		getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len);
 		pconn_fail(p, err ? err : ECONNRESET);
 	}
 	if (!p->c->dead)
@@ -204,6 +237,7 @@ static struct pconn *pconn_new(struct sh_conn *c, int fd, bool connecting)
 	if (!p)
 		return NULL;
 	p->c = c;
+	p->fd = fd;
 	p->connecting = connecting;
 	c->priv = p;
 	if (ev_add(&p->ev, fd, connecting ? EPOLLOUT : EPOLLIN, pconn_cb) < 0) {
@@ -267,19 +301,41 @@ static int plain_connect(struct sh_conn *c)
 	return 0;
 }
 
+static void plistener_resume(struct timer *t)
+{
+	struct plistener *pl = container_of(t, struct plistener, pause);
+
+	ev_mod(&pl->ev, EPOLLIN);
+}
+
 static void plistener_cb(struct ev *ev, uint32_t events)
 {
 	struct plistener *pl = container_of(ev, struct plistener, ev);
 	struct sockaddr_storage r, l;
-	socklen_t rl = sizeof(r), ll = sizeof(l);
+	socklen_t rl, ll;
 	struct so_addrpair a;
 	(void)events;
 
 	for (int i = 0; i < 64; i++) {
+		rl = sizeof(r);
+		ll = sizeof(l);
 		int fd = accept4(ev->fd, (struct sockaddr *)&r, &rl,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				/* The connection stays pending and the socket
+				 * readable: stop watching it for a while
+				 * instead of spinning. */
+				if (!pl->pause_logged)
+					warn("accept on guest port %u: %s: pausing accepts",
+					     pl->l->req.dst.port, strerror(errno));
+				pl->pause_logged = true;
+				ev_mod(ev, 0);
+				timer_set(&pl->pause, SH_ACCEPT_PAUSE_MS);
+			}
 			return;
+		}
+		pl->pause_logged = false;
 		getsockname(fd, (struct sockaddr *)&l, &ll);
 		so_addr_from_sa(&a.peer, (struct sockaddr *)&r);
 		/* The guest's view of the local end is its own bound port. */
@@ -322,6 +378,7 @@ static int plain_listen(struct sh_listener *l)
 		close(fd);
 		return -ENOMEM;
 	}
+	timer_init(&pl->pause, plistener_resume);
 	pl->l = l;
 	l->priv = pl;
 	info("listening on %s for guest port %u",
@@ -338,6 +395,7 @@ static void plain_unlisten(struct sh_listener *l)
 		return;
 	int fd = pl->ev.fd;
 	ev_del(&pl->ev);
+	timer_cancel(&pl->pause);
 	close(fd);
 	free(pl);
 	l->priv = NULL;
@@ -365,13 +423,12 @@ static void plain_close(struct sh_conn *c, int err)
 
 	if (!p)
 		return;
-	int fd = p->ev.fd;
 	ev_del(&p->ev);
 	/* Pass a reset on as a reset, not as an orderly close. */
 	if (err)
-		net_close_reset(fd);
+		net_close_reset(p->fd);
 	else
-		close(fd);
+		close(p->fd);
 	free(p);
 	c->priv = NULL;
 }
@@ -407,6 +464,8 @@ int main(int argc, char **argv)
 		printf("configuration OK\n");
 		return 0;
 	}
+	if (conf.queue_budget_mib)
+		sh_set_queue_budget((size_t)conf.queue_budget_mib << 20);
 	if ((r = loop_init()) < 0 || (r = daemon_signals(NULL)) < 0)
 		die("event loop: %s", strerror(-r));
 	if ((r = sh_listen(conf.data_socket, conf.event_socket, &plain_ops)) <

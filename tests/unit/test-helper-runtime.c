@@ -4,13 +4,15 @@
  * sockets.  A child process runs the runtime with an "echo" overlay that
  * hands every byte the guest writes straight back; the parent plays the
  * dispatcher with blocking sockets and checks replies, events, flow control
- * (partial WRITE, WRITABLE), ARRIVED, EOF, errors and malformed input.
+ * (partial WRITE, WRITABLE), ARRIVED, EOF, pipelined requests whose
+ * replies pile up, errors and malformed input.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -97,6 +99,63 @@ static int xrecv(int fd, struct so_hdr *h)
 	if (readn(fd, raw, sizeof(raw)) < 0 || so_hdr_decode(raw, h) < 0)
 		return -1;
 	return readn(fd, payload, h->len);
+}
+
+/*
+ * Pipelined requests whose replies pass SH_OUT_HIGH: the runtime stops
+ * parsing while its reply queue is that full, and must pick up the requests
+ * it already read once the queue drains, although no new byte arrives.
+ */
+static void test_pipeline(void)
+{
+	struct so_hdr h;
+	struct so_connect req = { .dst = { .family = 4, .port = 80 } };
+	static uint8_t chunk[SO_MAX_DATA];
+	uint8_t enc[300];
+	enum { ID = 10, NREAD = SH_QUEUE_MAX / SO_MAX_DATA };
+	size_t n = so_connect_encode(enc, &req);
+
+	xsend(dfd, SO_CONNECT, ID, 0, enc, n);
+	CHECK_EQ(xrecv(dfd, &h), 0);
+	CHECK_EQ(xrecv(efd, &h), 0);
+	CHECK(h.type == SO_CONNECTED && h.id == ID);
+	/* SH_QUEUE_MAX bytes wait to be READ: twice SH_OUT_HIGH */
+	for (int i = 0; i < NREAD; i++) {
+		xsend(dfd, SO_WRITE, ID, 0, chunk, sizeof(chunk));
+		CHECK_EQ(xrecv(dfd, &h), 0);
+		CHECK_EQ(h.arg, (uint32_t)sizeof(chunk));
+	}
+
+	/* every READ, a STATUS and the CLOSE in one go, before reading a
+	 * reply */
+	struct buf b;
+	buf_init(&b);
+	for (int i = 0; i < NREAD; i++)
+		so_send(&b, SO_READ, 0, ID, SO_MAX_DATA, NULL, 0);
+	so_send(&b, SO_STATUS, 0, 0, 0, NULL, 0);
+	so_send(&b, SO_CLOSE, 0, ID, 0, NULL, 0);
+	CHECK_EQ(write(dfd, buf_peek(&b), buf_len(&b)), (ssize_t)buf_len(&b));
+	buf_free(&b);
+
+	/* a stalled runtime shows as a receive timeout, not a hang */
+	struct timeval tv = { .tv_sec = 5 };
+	setsockopt(dfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	uint64_t got = 0;
+	int replies = 0;
+	for (int i = 0; i < NREAD; i++) {
+		if (xrecv(dfd, &h) < 0)
+			break;
+		replies++;
+		got += h.len;
+	}
+	CHECK_EQ(replies, NREAD);
+	CHECK_EQ(got, (uint64_t)SH_QUEUE_MAX);
+	CHECK_EQ(xrecv(dfd, &h), 0);
+	CHECK(h.type == SO_REPLY && h.len > 0); /* STATUS */
+	CHECK_EQ(xrecv(dfd, &h), 0);
+	CHECK(h.type == SO_REPLY && h.id == ID && !(h.flags & SO_F_ERROR));
+	tv.tv_sec = 0;
+	setsockopt(dfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
 static void test_session(void)
@@ -200,6 +259,8 @@ static void test_session(void)
 	CHECK_EQ(xrecv(dfd, &h), 0);
 	payload[h.len] = 0;
 	CHECK(strstr((char *)payload, "\"helper\":\"echo\"") != NULL);
+
+	test_pipeline();
 
 	/* a malformed header drops the session */
 	uint8_t junk[SO_HDR_LEN];
