@@ -63,50 +63,6 @@ static char *guest_path;
 static struct greq *greqs;
 static unsigned ngreqs;
 
-const char *so_addr_str(const struct so_addr *a, char *buf, size_t len)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-
-	if (so_addr_to_sa(a, &ss, &sl) < 0) {
-		snprintf(buf, len, "-");
-		return buf;
-	}
-	return net_fmt((struct sockaddr *)&ss, buf, len);
-}
-
-/* An IPv6 socket may name an IPv4 peer as ::ffff:a.b.c.d; rules are
- * written with IPv4 addresses, so match it as one. */
-void so_addr_unmap(struct so_addr *a)
-{
-	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	if (a->family == 6 && memcmp(a->addr, pfx, 12) == 0) {
-		memmove(a->addr, a->addr + 12, 4);
-		memset(a->addr + 4, 0, 12);
-		a->family = 4;
-	}
-}
-
-bool so_addr_is_loopback(const struct so_addr *a)
-{
-	static const uint8_t v6lo[16] = { [15] = 1 };
-
-	if (a->family == 4)
-		return a->addr[0] == 127;
-	return a->family == 6 && memcmp(a->addr, v6lo, 16) == 0;
-}
-
-void so_addr_map(struct so_addr *a)
-{
-	if (a->family != 4)
-		return;
-	memmove(a->addr + 12, a->addr, 4);
-	memset(a->addr, 0, 10);
-	a->addr[10] = a->addr[11] = 0xff;
-	a->family = 6;
-}
-
 const struct gp_req *greq_req(const struct greq *g)
 {
 	return &g->req;

@@ -247,12 +247,4 @@ int control_init(const char *path);
 void control_shutdown(void);
 void control_status_done(uint32_t ctl, struct helper *h);
 
-/* shared small things */
-const char *so_addr_str(const struct so_addr *a, char *buf, size_t len);
-void so_addr_unmap(struct so_addr *a);
-/** so_addr_is_loopback() - 127.0.0.0/8 or ::1 (after so_addr_unmap). */
-bool so_addr_is_loopback(const struct so_addr *a);
-/** so_addr_map() - IPv4 a.b.c.d to IPv6 ::ffff:a.b.c.d (else unchanged). */
-void so_addr_map(struct so_addr *a);
-
 #endif

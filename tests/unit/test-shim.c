@@ -174,30 +174,30 @@ static void test_addr(void)
 	socklen_t l;
 
 	inet_pton(AF_INET6, "::ffff:198.51.100.7", &s6.sin6_addr);
-	CHECK_EQ(addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6)), 0);
+	CHECK_EQ(so_addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6)), 0);
 	CHECK(a.family == 4 && a.port == 80 && a.addr[0] == 198 && a.addr[3] == 7);
-	CHECK_EQ(addr_from_user(&a, (struct sockaddr *)&s6, 10), -EINVAL);
+	CHECK_EQ(so_addr_from_user(&a, (struct sockaddr *)&s6, 10), -EINVAL);
 	/* an IPv4 address shown to an AF_INET6 socket is v4-mapped */
 	l = sizeof(out);
-	addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6));
-	addr_to_user(&a, AF_INET6, (struct sockaddr *)&out, &l);
+	so_addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6));
+	so_addr_to_user(&a, AF_INET6, (struct sockaddr *)&out, &l);
 	CHECK_EQ(l, sizeof(s6));
 	CHECK(!memcmp(&((struct sockaddr_in6 *)&out)->sin6_addr, &s6.sin6_addr, 16));
 	/* truncation: copy what fits, report the full length */
 	memset(&out, 0xaa, sizeof(out));
 	l = 4;
-	addr_to_user(&a, AF_INET, (struct sockaddr *)&out, &l);
+	so_addr_to_user(&a, AF_INET, (struct sockaddr *)&out, &l);
 	CHECK_EQ(l, sizeof(struct sockaddr_in));
 	CHECK_EQ(((unsigned char *)&out)[4], 0xaa);
 	sin_set(&s4, "127.9.9.9", 1);
-	addr_from_user(&a, (struct sockaddr *)&s4, sizeof(s4));
-	CHECK(addr_is_loopback(&a));
+	so_addr_from_user(&a, (struct sockaddr *)&s4, sizeof(s4));
+	CHECK(so_addr_is_loopback(&a));
 	inet_pton(AF_INET6, "::ffff:127.0.0.1", &s6.sin6_addr);
-	addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6));
-	CHECK(addr_is_loopback(&a));
+	so_addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6));
+	CHECK(so_addr_is_loopback(&a));
 	inet_pton(AF_INET6, "::1", &s6.sin6_addr);
-	addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6));
-	CHECK(addr_is_loopback(&a));
+	so_addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6));
+	CHECK(so_addr_is_loopback(&a));
 }
 
 static void test_opts(void)
