@@ -118,33 +118,17 @@ void greq_reply(struct greq *g, int status, const struct so_addr *local,
 	struct gp_reply r = { .op = g->req.op ? g->req.op : GP_CONNECT,
 			      .status = (uint16_t)status };
 	uint8_t p[GP_REPLY_LEN];
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct iovec iov = { .iov_base = p, .iov_len = sizeof(p) };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int e;
 
 	if (local)
 		r.local = *local;
 	if (peer)
 		r.peer = *peer;
 	gp_reply_encode(p, &r);
-	if (fd >= 0) {
-		memset(&cm, 0, sizeof(cm));
-		m.msg_control = cm.b;
-		m.msg_controllen = sizeof(cm.b);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
 	/* The guest waits for exactly this message and the socket is
 	 * empty, so it fits; a failure means the guest is gone. */
-	if (g->gev.fd >= 0 &&
-	    sendmsg(g->gev.fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		debug("guest pid %u: reply lost: %s", g->pid, strerror(errno));
+	if (g->gev.fd >= 0 && (e = net_send_fd(g->gev.fd, p, sizeof(p), fd)) < 0)
+		debug("guest pid %u: reply lost: %s", g->pid, strerror(-e));
 	if (fd >= 0)
 		close(fd);
 	g->rc = NULL;

@@ -156,17 +156,10 @@ static void h_update_events(struct helper *h)
 		ev_mod(&h->dev, EPOLLIN | (buf_len(&h->out) ? EPOLLOUT : 0));
 }
 
-/* The helper's buffers stay allocated while it is connected: buf_consume()
- * gives back big emptied buffers, which in a bulk transfer would mean a
- * fresh 256 KiB block (and its page faults) for every chunk.  There are only
- * a few helpers, so keeping theirs costs little. */
-static void consume_keep(struct buf *b, size_t n)
-{
-	b->head += n;
-	if (b->head >= b->tail)
-		b->head = b->tail = 0;
-}
-
+/* The helper's buffers stay allocated while it is connected
+ * (buf_consume_keep): buf_consume() gives back big emptied buffers, which in
+ * a bulk transfer would mean a fresh 256 KiB block (and its page faults) for
+ * every chunk.  There are only a few helpers, so keeping theirs costs little. */
 static void flush(struct helper *h)
 {
 	if (h->dev.fd < 0 || h->broken)
@@ -175,7 +168,7 @@ static void flush(struct helper *h)
 		ssize_t n = send(h->dev.fd, buf_peek(&h->out), buf_len(&h->out),
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
-			consume_keep(&h->out, (size_t)n);
+			buf_consume_keep(&h->out, (size_t)n);
 		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			char why[96];
 			snprintf(why, sizeof(why), "data socket: %s", strerror(errno));
@@ -342,7 +335,7 @@ static void data_cb(struct ev *ev, uint32_t events)
 		default:
 			relay_reply(h, &q, &hd, p);
 		}
-		consume_keep(&h->in, SO_HDR_LEN + hd.len);
+		buf_consume_keep(&h->in, SO_HDR_LEN + hd.len);
 	}
 	if (r < 0)
 		helper_break(h, "protocol error: malformed reply");

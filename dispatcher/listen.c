@@ -124,15 +124,7 @@ int glisten_deliver(struct glisten *l, int fd, const struct so_addr *local,
 {
 	struct gp_reply r = { .op = GP_ACCEPT, .status = 0 };
 	uint8_t p[GP_REPLY_LEN];
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct iovec iov = { .iov_base = p, .iov_len = sizeof(p) };
-	struct msghdr m = { .msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = cm.b,
-			    .msg_controllen = sizeof(cm.b) };
+	int e;
 
 	/* Before the guest has its end (a helper listener whose LISTEN reply
 	 * is still on its way) messages simply queue for it. */
@@ -141,14 +133,8 @@ int glisten_deliver(struct glisten *l, int fd, const struct so_addr *local,
 	r.local = *local;
 	r.peer = *peer;
 	gp_reply_encode(p, &r);
-	memset(&cm, 0, sizeof(cm));
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	if (sendmsg(l->sev.fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		return errno == EAGAIN || errno == ETOOMANYREFS ? -EAGAIN : -errno;
+	if ((e = net_send_fd(l->sev.fd, p, sizeof(p), fd)) < 0)
+		return e == -EAGAIN || e == -ETOOMANYREFS ? -EAGAIN : e;
 	close(fd);
 	l->accepted++;
 	stats.accepted++;

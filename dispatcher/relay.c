@@ -235,31 +235,6 @@ static void conn_close(struct rconn *c, int err)
 		rconn_free(c);
 }
 
-/* Queue @n bytes on @b; an empty queue gets a block of exactly @n bytes
- * (10,000 connections with a few bytes in flight must not pin a page each). */
-static int buf_put(struct buf *b, const void *p, size_t n)
-{
-	if (!n)
-		return 0;
-	if (!b->data) {
-		b->data = malloc(n);
-		if (!b->data)
-			return -ENOMEM;
-		memcpy(b->data, p, n);
-		b->head = 0;
-		b->tail = b->cap = n;
-		return 0;
-	}
-	return buf_append(b, p, n);
-}
-
-/* Drop an emptied queue's block, whatever its size. */
-static void buf_trim(struct buf *b)
-{
-	if (b->data && !buf_len(b))
-		buf_free(b);
-}
-
 static void update_events(struct rconn *c)
 {
 	uint32_t e = 0;
