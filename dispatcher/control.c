@@ -438,12 +438,5 @@ void control_shutdown(void)
 {
 	while (!LIST_EMPTY(&ctls))
 		ctl_free(LIST_FIRST(&ctls));
-	if (ctl_path) {
-		int fd = ctl_lev.fd;
-		ev_del(&ctl_lev);
-		close(fd);
-		unlink(ctl_path);
-		free(ctl_path);
-		ctl_path = NULL;
-	}
+	unix_unlisten(&ctl_lev, &ctl_path);
 }

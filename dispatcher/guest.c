@@ -204,6 +204,22 @@ static void greq_done(struct waiter *w, int status, const struct so_addr *local,
 	greq_reply(g, status, local, peer, fd);
 }
 
+/* The rule for @m (the request's address, unmapped), counted: its hits,
+ * or a request no rule matched. */
+static struct rule *match(struct greq *g, int dir, struct so_addr *m)
+{
+	struct rule *r;
+
+	*m = g->req.addr;
+	so_addr_unmap(m);
+	r = dconf_match(cfg, dir, m);
+	if (r)
+		r->hits++;
+	else
+		stats.no_rule++;
+	return r;
+}
+
 static void listen_helper(struct greq *g, const struct rule *r)
 {
 	struct helper *h = helper_find(cfg->helpers[r->helper].name);
@@ -252,24 +268,17 @@ static void listen_direct(struct greq *g, const struct rule *r,
 
 static void do_listen(struct greq *g)
 {
-	struct so_addr m = g->req.addr;
-	struct rule *r;
+	struct so_addr m;
+	struct rule *r = match(g, RULE_ACCEPT, &m);
 	char a[NET_ADDRSTRLEN];
 
-	so_addr_unmap(&m);
-	r = dconf_match(cfg, RULE_ACCEPT, &m);
 	if (!r || r->action == ACT_DENY) {
-		if (r)
-			r->hits++;
-		else
-			stats.no_rule++;
 		stats.denied++;
 		debug("guest pid %u: listen %s: denied", g->who.pid,
 		      so_addr_str(&m, a, sizeof(a)));
 		greq_reply(g, EACCES, NULL, NULL, -1);
 		return;
 	}
-	r->hits++;
 	if (r->action == ACT_HELPER)
 		listen_helper(g, r);
 	else
@@ -362,7 +371,7 @@ static void connect_helper(struct greq *g, const struct rule *r)
 
 static void do_connect(struct greq *g)
 {
-	struct so_addr m = g->req.addr;
+	struct so_addr m;
 	struct rule *r;
 	char a[NET_ADDRSTRLEN];
 
@@ -370,16 +379,13 @@ static void do_connect(struct greq *g)
 		connect_loopback(g);
 		return;
 	}
-	so_addr_unmap(&m);
-	r = dconf_match(cfg, RULE_CONNECT, &m);
+	r = match(g, RULE_CONNECT, &m);
 	if (!r) {
-		stats.no_rule++;
 		debug("guest pid %u: connect %s: no rule, denied", g->who.pid,
 		      so_addr_str(&m, a, sizeof(a)));
 		greq_reply(g, ECONNREFUSED, NULL, NULL, -1);
 		return;
 	}
-	r->hits++;
 	if (r->action == ACT_DENY) {
 		stats.denied++;
 		debug("guest pid %u: connect %s: denied by line %d", g->who.pid,
@@ -492,22 +498,13 @@ static void guest_accept_cb(struct ev *ev, uint32_t events)
 	/* Bounded batch so a flood cannot starve the rest of the loop. */
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(ev->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd >= 0) {
-			greq_new(fd);
-			continue;
+		static uint64_t last;
+
+		if (fd < 0) {
+			accept_pause(ev, &guest_pause, &last, "guest socket");
+			return;
 		}
-		if (errno == EMFILE || errno == ENFILE) {
-			/* Out of descriptors: the pending connection stays
-			 * readable, so stop watching for a while instead of
-			 * spinning. */
-			static uint64_t last;
-			if (ratelimit(&last))
-				warn("guest socket: %s: pausing accepts",
-				     strerror(errno));
-			ev_mod(ev, 0);
-			timer_set(&guest_pause, ACCEPT_PAUSE_MS);
-		}
-		return;
+		greq_new(fd);
 	}
 }
 
@@ -532,12 +529,5 @@ void guest_shutdown(void)
 	while (!LIST_EMPTY(&greqs))
 		greq_abort(LIST_FIRST(&greqs), ECONNREFUSED);
 	timer_cancel(&guest_pause);
-	if (guest_path) {
-		int fd = guest_lev.fd;
-		ev_del(&guest_lev);
-		close(fd);
-		unlink(guest_path);
-		free(guest_path);
-		guest_path = NULL;
-	}
+	unix_unlisten(&guest_lev, &guest_path);
 }

@@ -305,6 +305,22 @@ static void hello_reply(struct helper *h, const struct so_hdr *hd)
 	info("helper %s up (session %u)", h->name, h->token);
 }
 
+/* Read what the helper's @which socket has; EOF or an error drops it. */
+static void read_socket(struct helper *h, struct buf *in, int fd, size_t max,
+			const char *which)
+{
+	ssize_t n = buf_read_fd(in, fd, max);
+	char why[96];
+
+	if (n == 0) {
+		snprintf(why, sizeof(why), "closed the %s socket", which);
+		helper_break(h, why);
+	} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		snprintf(why, sizeof(why), "%s socket: %s", which, strerror(errno));
+		helper_break(h, why);
+	}
+}
+
 static void data_cb(struct ev *ev, uint32_t events)
 {
 	struct helper *h = container_of(ev, struct helper, dev);
@@ -315,14 +331,7 @@ static void data_cb(struct ev *ev, uint32_t events)
 	if (events & EPOLLOUT)
 		flush(h);
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-		ssize_t n = buf_read_fd(&h->in, ev->fd, READ_CHUNK);
-		if (n == 0) {
-			helper_break(h, "closed the data socket");
-		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			char why[96];
-			snprintf(why, sizeof(why), "data socket: %s", strerror(errno));
-			helper_break(h, why);
-		}
+		read_socket(h, &h->in, ev->fd, READ_CHUNK, "data");
 	}
 	while (!h->broken && (r = so_next(&h->in, &hd, &p)) > 0) {
 		if (hd.type != SO_REPLY || !h->fifo_n) {
@@ -369,14 +378,7 @@ static void event_cb(struct ev *ev, uint32_t events)
 	int r = 0;
 
 	(void)events;
-	ssize_t n = buf_read_fd(&h->evin, ev->fd, 65536);
-	if (n == 0) {
-		helper_break(h, "closed the event socket");
-	} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-		char why[96];
-		snprintf(why, sizeof(why), "event socket: %s", strerror(errno));
-		helper_break(h, why);
-	}
+	read_socket(h, &h->evin, ev->fd, 65536, "event");
 	while (!h->broken && (r = so_next(&h->evin, &hd, &p)) > 0) {
 		if (hd.type < SO_CONNECTED || hd.type > SO_LISTEN_FAILED) {
 			char why[96];

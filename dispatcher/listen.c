@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -197,15 +198,13 @@ static void host_accept_cb(struct ev *ev, uint32_t events)
 	for (int i = 0; i < 64 && l->held_fd < 0; i++) {
 		socklen_t sl = sizeof(ss);
 		int fd = accept4(ev->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		static uint64_t last;
+
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE) {
-				static uint64_t last;
-				if (ratelimit(&last))
-					warn("accept on host port %u: %s: pausing accepts",
-					     l->host.port, strerror(errno));
-				ev_mod(&l->lev, 0);
-				timer_set(&l->pause, ACCEPT_PAUSE_MS);
-			}
+			char what[48];
+			snprintf(what, sizeof(what), "accept on host port %u",
+				 l->host.port);
+			accept_pause(&l->lev, &l->pause, &last, what);
 			return;
 		}
 		struct so_addr peer;

@@ -68,15 +68,10 @@ static void pair_accept_cb(struct ev *ev, uint32_t events)
 		socklen_t sl = sizeof(peer);
 		int afd = accept4(ev->fd, (struct sockaddr *)&peer, &sl,
 				  SOCK_NONBLOCK | SOCK_CLOEXEC);
+		static uint64_t last;
+
 		if (afd < 0) {
-			if (errno == EMFILE || errno == ENFILE) {
-				static uint64_t last;
-				if (ratelimit(&last))
-					warn("pair listener: %s: pausing accepts",
-					     strerror(errno));
-				ev_mod(ev, 0);
-				timer_set(&pair_pause, ACCEPT_PAUSE_MS);
-			}
+			accept_pause(ev, &pair_pause, &last, "pair listener");
 			return;
 		}
 		uint16_t port = ntohs(peer.sin_port);

@@ -22,13 +22,17 @@
 #ifndef SOCKOUT_SOCKOUTD_H
 #define SOCKOUT_SOCKOUTD_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "../common/buf.h"
+#include "../common/log.h"
 #include "../common/loop.h"
 #include "../protocol/addr.h"
 #include "../protocol/guestproto.h"
@@ -55,11 +59,43 @@ static inline bool ratelimit(uint64_t *last)
 	return true;
 }
 
+/**
+ * accept_pause() - accept4() on @ev just failed.  Out of descriptors, the
+ * pending connection stays readable and would wake the loop at once: stop
+ * watching @ev for ACCEPT_PAUSE_MS (@pause's callback resumes it) and say
+ * so, at most once per 10 s per @last.  @what names the listener.
+ */
+static inline void accept_pause(struct ev *ev, struct timer *pause,
+				uint64_t *last, const char *what)
+{
+	if (errno != EMFILE && errno != ENFILE)
+		return;
+	if (ratelimit(last))
+		warn("%s: %s: pausing accepts", what, strerror(errno));
+	ev_mod(ev, 0);
+	timer_set(pause, ACCEPT_PAUSE_MS);
+}
+
 /** reply_errno() - the errno an error reply or event carries in its arg,
  *  @dflt when it carries none that makes sense. */
 static inline int reply_errno(const struct so_hdr *hd, int dflt)
 {
 	return hd->arg && hd->arg < 4096 ? (int)hd->arg : dflt;
+}
+
+/** unix_unlisten() - stop a Unix listener: close it, remove its socket
+ *  file *@path and forget the path.  Nothing when *@path is NULL. */
+static inline void unix_unlisten(struct ev *ev, char **path)
+{
+	int fd = ev->fd;
+
+	if (!*path)
+		return;
+	ev_del(ev);
+	close(fd);
+	unlink(*path);
+	free(*path);
+	*path = NULL;
 }
 
 /* ---- main.c ---- */

@@ -33,28 +33,14 @@ static volatile int listen_reqs;
 static void send_reply(int c, const struct gp_reply *r, int fd)
 {
 	uint8_t p[GP_REPLY_LEN];
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct iovec iov = { p, sizeof(p) };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int e;
 
 	gp_reply_encode(p, r);
 	if (fake_mode == 1)
 		p[7] = 1; /* a reserved byte: the shim must refuse it */
-	if (fd >= 0) {
-		memset(&cm, 0, sizeof(cm));
-		m.msg_control = cm.b;
-		m.msg_controllen = sizeof(cm.b);
-		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-		h->cmsg_level = SOL_SOCKET;
-		h->cmsg_type = SCM_RIGHTS;
-		h->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(h), &fd, sizeof(int));
-	}
-	if (sendmsg(c, &m, MSG_NOSIGNAL) < 0)
-		perror("fake sendmsg");
+	/* a fresh reply socket: the 64 bytes always fit */
+	if ((e = net_send_fd(c, p, sizeof(p), fd)) < 0)
+		fprintf(stderr, "fake sendmsg: %s\n", strerror(-e));
 }
 
 /* The fake sockoutd: CONNECT to port 81 is refused, loopback is ENOENT,
