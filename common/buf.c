@@ -84,6 +84,34 @@ void buf_consume(struct buf *b, size_t len)
 	}
 }
 
+void buf_consume_keep(struct buf *b, size_t len)
+{
+	b->head += len;
+	if (b->head >= b->tail)
+		b->head = b->tail = 0;
+}
+
+int buf_put(struct buf *b, const void *p, size_t len)
+{
+	if (!len)
+		return 0;
+	if (b->data)
+		return buf_append(b, p, len);
+	b->data = malloc(len);
+	if (!b->data)
+		return -ENOMEM;
+	memcpy(b->data, p, len);
+	b->head = 0;
+	b->tail = b->cap = len;
+	return 0;
+}
+
+void buf_trim(struct buf *b)
+{
+	if (b->data && !buf_len(b))
+		buf_free(b);
+}
+
 ssize_t buf_read_fd(struct buf *b, int fd, size_t max)
 {
 	uint8_t *d = buf_reserve(b, max);

@@ -37,7 +37,23 @@ int buf_append(struct buf *b, const void *p, size_t len);
  */
 uint8_t *buf_reserve(struct buf *b, size_t len);
 void buf_commit(struct buf *b, size_t len);
+/** buf_consume() - drop @len bytes at the head; an emptied big block is
+ *  given back (idle connections must not pin their high-water mark). */
 void buf_consume(struct buf *b, size_t len);
+
+/* Buffer policies: which block a queue holds when, for callers whose
+ * memory pattern buf_consume()'s default does not fit. */
+
+/** buf_consume_keep() - drop @len bytes at the head but keep the block,
+ *  whatever its size: for a few long-lived queues that a bulk transfer
+ *  would otherwise make reallocate every chunk. */
+void buf_consume_keep(struct buf *b, size_t len);
+/** buf_put() - buf_append(), except that an empty queue gets a block of
+ *  exactly @len bytes (10,000 connections with a few bytes in flight must
+ *  not pin a page each).  Returns 0 or -ENOMEM. */
+int buf_put(struct buf *b, const void *p, size_t len);
+/** buf_trim() - give back an emptied queue's block, whatever its size. */
+void buf_trim(struct buf *b);
 /** buf_read_fd() - read up to @max bytes from @fd.  Like read(2). */
 ssize_t buf_read_fd(struct buf *b, int fd, size_t max);
 /** buf_write_fd() - write what is buffered to @fd.  Like write(2). */

@@ -57,6 +57,12 @@ const char *net_fmt(const struct sockaddr *sa, char *buf, size_t len);
 /** net_close_reset() - close a TCP socket so that its peer sees a reset
  *  (ECONNRESET), not an orderly EOF; -1 is ignored. */
 void net_close_reset(int fd);
+/**
+ * net_send_fd() - send @len bytes from @p and, when @fd >= 0, the
+ * descriptor @fd with them (SCM_RIGHTS), in one message and without
+ * blocking.  @fd stays open.  Returns 0 or -errno.
+ */
+int net_send_fd(int sock, const void *p, size_t len, int fd);
 socklen_t net_salen(const struct sockaddr *sa);
 uint16_t net_port(const struct sockaddr *sa);
 

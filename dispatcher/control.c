@@ -39,22 +39,18 @@ struct ctl {
 	bool busy;	  /* a "helpers" request is waiting for them */
 	bool closing;	  /* close once out is flushed */
 	struct timer timer;
-	struct ctl *next;
+	LIST_ENTRY(ctl) link;
 };
 
 static struct ev ctl_lev = { .fd = -1 };
 static char *ctl_path;
-static struct ctl *ctls;
+static LIST_HEAD(, ctl) ctls = LIST_HEAD_INITIALIZER(ctls);
 static uint32_t next_ctl = 1;
+static const struct control_hooks *hooks;
 
 static void ctl_free(struct ctl *c)
 {
-	for (struct ctl **p = &ctls; *p; p = &(*p)->next) {
-		if (*p == c) {
-			*p = c->next;
-			break;
-		}
-	}
+	LIST_REMOVE(c, link);
 	int fd = c->ev.fd;
 	ev_del(&c->ev);
 	close(fd);
@@ -158,7 +154,8 @@ static json_object *do_status(void)
 	}
 	json_object_object_add(o, "rules", rules);
 	json_object *hs = json_object_new_array();
-	for (struct helper *h = helpers; h; h = h->next) {
+	struct helper *h;
+	TAILQ_FOREACH(h, &helpers, link) {
 		json_object *j = json_object_new_object();
 		json_object_object_add(j, "name", json_object_new_string(h->name));
 		json_object_object_add(j, "state",
@@ -211,13 +208,13 @@ static void add_listener(struct glisten *l, void *arg)
 	json_object *j = json_object_new_object();
 	char route[96];
 
-	if (l->kind == GL_HELPER)
-		snprintf(route, sizeof(route), "helper %s", l->h ? l->h->name : "-");
+	if (l->feed)
+		snprintf(route, sizeof(route), "helper %s", l->feed->name);
 	else
 		snprintf(route, sizeof(route), "direct");
 	json_object_object_add(j, "route", json_object_new_string(route));
 	json_object_object_add(j, "bound", jaddr(&l->bound));
-	if (l->kind == GL_DIRECT)
+	if (!l->feed)
 		json_object_object_add(j, "host", jaddr(&l->host));
 	add_u64(j, "pid", l->pid);
 	add_u64(j, "accepted", l->accepted);
@@ -243,8 +240,9 @@ static json_object *do_connections(void)
 static json_object *do_helpers(void)
 {
 	json_object *o = reply_new(true), *a = json_object_new_array();
+	struct helper *h;
 
-	for (struct helper *h = helpers; h; h = h->next) {
+	TAILQ_FOREACH(h, &helpers, link) {
 		json_object *j = json_object_new_object();
 		json_object_object_add(j, "name", json_object_new_string(h->name));
 		json_object_object_add(j, "data", json_object_new_string(h->data_path));
@@ -282,10 +280,13 @@ static void status_timeout(struct timer *t)
 	ctl_update(c);
 }
 
-void control_status_done(uint32_t id, struct helper *h)
+/* A helper answered STATUS (h NULL: it went down first). */
+static void status_done(uint32_t id, struct helper *h)
 {
+	struct ctl *c;
+
 	(void)h;
-	for (struct ctl *c = ctls; c; c = c->next) {
+	LIST_FOREACH(c, &ctls, link) {
 		if (c->id == id && c->busy) {
 			if (c->waiting)
 				c->waiting--;
@@ -323,7 +324,7 @@ static void handle_line(struct ctl *c, const char *line)
 	} else if (strcmp(s, "helpers") == 0) {
 		/* ask every up helper for its STATUS first */
 		c->busy = true;
-		c->waiting = helper_status_all(c->id);
+		c->waiting = helper_status_all(c->id, status_done);
 		if (!c->waiting)
 			helpers_reply(c);
 		else
@@ -331,7 +332,7 @@ static void handle_line(struct ctl *c, const char *line)
 	} else if (strcmp(s, "reload") == 0) {
 		char *errors = NULL;
 		info("reload requested on the control socket");
-		int r = reload_config(&errors);
+		int r = hooks->reload(&errors);
 		o = reply_new(r == 0);
 		if (r < 0)
 			json_object_object_add(o, "error",
@@ -414,14 +415,14 @@ static void ctl_accept_cb(struct ev *ev, uint32_t events)
 		free(c);
 		return;
 	}
-	c->next = ctls;
-	ctls = c;
+	LIST_INSERT_HEAD(&ctls, c, link);
 }
 
-int control_init(const char *path)
+int control_init(const char *path, const struct control_hooks *h)
 {
 	int fd, r;
 
+	hooks = h;
 	fd = net_unix_listen(path, 0600);
 	if (fd < 0)
 		return fd;
@@ -435,14 +436,7 @@ int control_init(const char *path)
 
 void control_shutdown(void)
 {
-	while (ctls)
-		ctl_free(ctls);
-	if (ctl_path) {
-		int fd = ctl_lev.fd;
-		ev_del(&ctl_lev);
-		close(fd);
-		unlink(ctl_path);
-		free(ctl_path);
-		ctl_path = NULL;
-	}
+	while (!LIST_EMPTY(&ctls))
+		ctl_free(LIST_FIRST(&ctls));
+	unix_unlisten(&ctl_lev, &ctl_path);
 }

@@ -3,36 +3,51 @@
  * direct.c - the `direct' route: sockoutd connects a host socket for the
  * guest and, once connected, passes that very socket to it.  The dispatcher
  * then leaves the data path, which is why this route runs at host speed.
+ * A direct `accept' rule is a host listener (listen.c) on the address this
+ * file makes of the guest's.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/log.h"
+#include "../common/net.h"
 #include "sockoutd.h"
 
-int direct_connect(struct greq *g, const struct so_addr *dst, int *hostfd)
+void direct_init(struct direct *d)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	int fd, r;
+	memset(d, 0, sizeof(*d));
+	d->ev.fd = -1;
+}
 
-	(void)g;
-	if (so_addr_to_sa(dst, &ss, &sl) < 0)
-		return -EAFNOSUPPORT;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
-		r = -errno;
-		close(fd);
-		return r;
+/* The rule's rewrite: its address and port, where it names them. */
+static void rewrite(const struct rule *r, const struct so_addr *asked,
+		    struct so_addr *dst)
+{
+	*dst = *asked;
+	if (r->rw_family) {
+		dst->family = r->rw_family;
+		memcpy(dst->addr, r->rw_addr, 16);
 	}
-	*hostfd = fd;
-	return 0;
+	if (r->rw_port)
+		dst->port = r->rw_port;
+}
+
+static void close_host(struct direct *d)
+{
+	int fd = d->ev.fd;
+
+	if (fd >= 0) {
+		ev_del(&d->ev);
+		close(fd);
+	}
+	d->ev.fd = -1;
 }
 
 /* 0 when connected, -EINPROGRESS while still connecting, else -errno. */
-int direct_finish(int fd)
+static int connect_result(int fd)
 {
 	int e = 0;
 	socklen_t el = sizeof(e);
@@ -48,4 +63,118 @@ int direct_finish(int fd)
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return errno == ENOTCONN ? -EINPROGRESS : -errno;
 	return 0;
+}
+
+static void fail(struct direct *d, int err)
+{
+	char a[NET_ADDRSTRLEN];
+
+	debug("guest pid %u: direct connect to %s: %s", d->pid,
+	      so_addr_str(&d->dst, a, sizeof(a)), strerror(err));
+	stats.direct_failed++;
+	close_host(d);
+	waiter_finish(&d->w, err, NULL, NULL, -1);
+}
+
+static void connected_cb(struct ev *ev, uint32_t events)
+{
+	struct direct *d = container_of(ev, struct direct, ev);
+	struct sockaddr_storage ls;
+	socklen_t ll = sizeof(ls);
+	struct so_addr local, peer;
+	int fd = ev->fd, r;
+	char a[NET_ADDRSTRLEN];
+
+	(void)events;
+	r = connect_result(fd);
+	if (r == -EINPROGRESS)
+		return;
+	if (r < 0 || getsockname(fd, (struct sockaddr *)&ls, &ll) < 0) {
+		fail(d, r < 0 ? -r : errno ? errno : ECONNREFUSED);
+		return;
+	}
+	so_addr_from_sa(&local, (struct sockaddr *)&ls);
+	/* The guest asked for this address; a rewrite is ours to know.
+	 * An IPv6 guest socket rewritten to an IPv4 host gets its local
+	 * address IPv4-mapped, as its own socket would report it. */
+	peer = d->asked;
+	if (peer.family == 6)
+		so_addr_map(&local);
+	ev_del(&d->ev);
+	d->ev.fd = -1;
+	/* The program decides blocking mode; the shim applies it. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	stats.direct++;
+	debug("guest pid %u: direct %s handed off", d->pid,
+	      so_addr_str(&d->dst, a, sizeof(a)));
+	waiter_finish(&d->w, 0, &local, &peer, fd);
+}
+
+int direct_start(struct direct *d, const struct rule *r,
+		 const struct so_addr *asked, uint32_t pid, struct waiter *w)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd, e;
+
+	d->asked = *asked;
+	d->pid = pid;
+	rewrite(r, asked, &d->dst);
+	if (so_addr_to_sa(&d->dst, &ss, &sl) < 0)
+		return -EAFNOSUPPORT;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
+		e = -errno;
+		close(fd);
+		return e;
+	}
+	if ((e = ev_add(&d->ev, fd, EPOLLOUT, connected_cb)) < 0) {
+		close(fd);
+		return e;
+	}
+	d->w = w;
+	return 0;
+}
+
+void direct_cancel(struct direct *d)
+{
+	d->w = NULL;
+	close_host(d);
+}
+
+void direct_listen_host(const struct rule *r, const struct so_addr *asked,
+			const struct so_addr *m, struct so_addr *host)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	static const uint8_t zero[16];
+
+	/* A host listener on listen-address (or the rule's address) and the
+	 * rule's port (or the guest's).  A guest that bound its loopback
+	 * address meant "local only": it gets the host's loopback, never
+	 * listen-address, unless the rule names an address. */
+	memset(host, 0, sizeof(*host));
+	if (r->rw_family) {
+		host->family = r->rw_family;
+		memcpy(host->addr, r->rw_addr, 16);
+	} else if (so_addr_is_loopback(m)) {
+		host->family = m->family;
+		if (m->family == 4) {
+			host->addr[0] = 127;
+			host->addr[3] = 1;
+		} else {
+			host->addr[15] = 1;
+		}
+	} else if (net_parse_ip(cfg->listen_address, 0, &ss, &sl) == 0) {
+		so_addr_from_sa(host, (struct sockaddr *)&ss);
+		/* An IPv6 guest socket on the default IPv4 wildcard gets the
+		 * IPv6 wildcard, dual-stack or not as the guest asked, so a
+		 * program listening on both families gets both. */
+		if (m->family == 6 && host->family == 4 &&
+		    !memcmp(host->addr, zero, 4))
+			host->family = 6;
+	}
+	host->port = r->rw_port ? r->rw_port : asked->port;
 }

@@ -6,11 +6,14 @@
  * waits for one gp_reply (with a descriptor on success).  The request is
  * read without blocking and must be complete within guest_req_timeout_ms.
  * It is matched against the dispatch table and then, depending on the
- * route, answered at once (deny, errors), after a host connect (direct),
- * after the helper reports CONNECTED (helper), or after a loopback TCP pair
- * is made (guest-internal loopback).  While a request waits, the guest's
+ * route, answered at once (deny, errors), after a host connect (direct.c),
+ * after the helper reports CONNECTED or answers LISTEN (relay.c), or after
+ * a loopback TCP pair is made (guest-internal loopback, pair.c).  A route
+ * answers through the request's struct waiter and never sees the request;
+ * this file alone replies to guests.  While a request waits, the guest's
  * socket is watched: a guest that hangs up or sends more than one request
- * cancels it, and nothing it does touches any other request.
+ * cancels it (through the route's cancel function), and nothing it does
+ * touches any other request.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,79 +35,46 @@ enum greq_state {
 	G_PAIR,	  /* making a loopback pair */
 };
 
+/* Who is asking: read from the kernel (SO_PEERCRED) when the guest
+ * connects, never from the request's own fields. */
+struct guest_id {
+	uint32_t pid, uid, gid;
+};
+
 struct greq {
 	struct ev gev;	/* the guest's request socket */
-	struct ev hev;	/* G_DIRECT: the host socket */
 	struct timer timer;
 	uint8_t state;
 	uint8_t got;
-	uint8_t buf[GP_REQ_LEN];
 	struct gp_req req;
-	struct so_addr dst; /* G_DIRECT: where we connect */
-	uint32_t pid;	    /* SO_PEERCRED, for logs */
-	struct rconn *rc;   /* G_HELPER */
-	struct glisten *lis; /* G_LISTEN */
-	struct pair_req pair; /* G_PAIR */
+	struct guest_id who;
+	struct waiter w; /* G_DIRECT, G_HELPER, G_LISTEN */
+	union {		 /* what the state needs: requests stay small */
+		uint8_t buf[GP_REQ_LEN]; /* G_READ */
+		struct direct direct;	 /* G_DIRECT */
+		struct rconn *rc;	 /* G_HELPER */
+		struct {		 /* G_LISTEN */
+			struct glisten *lis;
+			struct hlisten *hl;
+		};
+		struct pair_req pair;	 /* G_PAIR */
+	};
 	uint64_t since;
-	struct greq *next, *prev;
+	LIST_ENTRY(greq) link;
 };
 
 uint64_t guest_req_timeout_ms = 10000;
 
 static struct ev guest_lev = { .fd = -1 };
 static struct timer guest_pause;
+static char *guest_path;
+static LIST_HEAD(, greq) greqs = LIST_HEAD_INITIALIZER(greqs);
+static unsigned ngreqs;
 
 static void guest_resume(struct timer *t)
 {
 	(void)t;
 	ev_mod(&guest_lev, EPOLLIN);
-}
-static char *guest_path;
-static struct greq *greqs;
-static unsigned ngreqs;
-
-const char *so_addr_str(const struct so_addr *a, char *buf, size_t len)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-
-	if (so_addr_to_sa(a, &ss, &sl) < 0) {
-		snprintf(buf, len, "-");
-		return buf;
-	}
-	return net_fmt((struct sockaddr *)&ss, buf, len);
-}
-
-/* An IPv6 socket may name an IPv4 peer as ::ffff:a.b.c.d; rules are
- * written with IPv4 addresses, so match it as one. */
-void so_addr_unmap(struct so_addr *a)
-{
-	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	if (a->family == 6 && memcmp(a->addr, pfx, 12) == 0) {
-		memmove(a->addr, a->addr + 12, 4);
-		memset(a->addr + 4, 0, 12);
-		a->family = 4;
-	}
-}
-
-bool so_addr_is_loopback(const struct so_addr *a)
-{
-	static const uint8_t v6lo[16] = { [15] = 1 };
-
-	if (a->family == 4)
-		return a->addr[0] == 127;
-	return a->family == 6 && memcmp(a->addr, v6lo, 16) == 0;
-}
-
-void so_addr_map(struct so_addr *a)
-{
-	if (a->family != 4)
-		return;
-	memmove(a->addr + 12, a->addr, 4);
-	memset(a->addr, 0, 10);
-	a->addr[10] = a->addr[11] = 0xff;
-	a->family = 6;
 }
 
 const struct gp_req *greq_req(const struct greq *g)
@@ -127,7 +97,9 @@ const char *greq_state(const struct greq *g)
 
 void guest_foreach_pending(void (*fn)(struct greq *g, void *arg), void *arg)
 {
-	for (struct greq *g = greqs; g; g = g->next)
+	struct greq *g;
+
+	LIST_FOREACH(g, &greqs, link)
 		fn(g, arg);
 }
 
@@ -138,89 +110,52 @@ static void greq_free(struct greq *g)
 	ev_del(&g->gev);
 	if (fd >= 0)
 		close(fd);
-	if (g->hev.fd >= 0) {
-		fd = g->hev.fd;
-		ev_del(&g->hev);
-		close(fd);
-	}
+	if (g->state == G_DIRECT)
+		direct_cancel(&g->direct);
 	timer_cancel(&g->timer);
-	if (pair_pending(&g->pair))
+	if (g->state == G_PAIR && pair_pending(&g->pair))
 		pair_cancel(&g->pair);
-	if (g->prev)
-		g->prev->next = g->next;
-	else
-		greqs = g->next;
-	if (g->next)
-		g->next->prev = g->prev;
+	LIST_REMOVE(g, link);
 	ngreqs--;
 	free(g);
 }
 
-void greq_reply(struct greq *g, int status, const struct so_addr *local,
-		const struct so_addr *peer, int fd)
+/**
+ * greq_reply() - answer the guest and free the request.
+ * @status: 0 or an errno for the guest
+ * @fd:     descriptor to pass (SCM_RIGHTS) or -1; closed here either way
+ */
+static void greq_reply(struct greq *g, int status, const struct so_addr *local,
+		       const struct so_addr *peer, int fd)
 {
 	struct gp_reply r = { .op = g->req.op ? g->req.op : GP_CONNECT,
 			      .status = (uint16_t)status };
 	uint8_t p[GP_REPLY_LEN];
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct iovec iov = { .iov_base = p, .iov_len = sizeof(p) };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int e;
 
 	if (local)
 		r.local = *local;
 	if (peer)
 		r.peer = *peer;
 	gp_reply_encode(p, &r);
-	if (fd >= 0) {
-		memset(&cm, 0, sizeof(cm));
-		m.msg_control = cm.b;
-		m.msg_controllen = sizeof(cm.b);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
 	/* The guest waits for exactly this message and the socket is
 	 * empty, so it fits; a failure means the guest is gone. */
-	if (g->gev.fd >= 0 &&
-	    sendmsg(g->gev.fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		debug("guest pid %u: reply lost: %s", g->pid, strerror(errno));
+	if (g->gev.fd >= 0 && (e = net_send_fd(g->gev.fd, p, sizeof(p), fd)) < 0)
+		debug("guest pid %u: reply lost: %s", g->who.pid, strerror(-e));
 	if (fd >= 0)
 		close(fd);
-	g->rc = NULL;
-	g->lis = NULL;
 	greq_free(g);
 }
 
-/* Give up on a waiting request: undo what it started, then answer. */
+/* Give up on a waiting request: cancel what its route started (the route
+ * then stays silent), then answer. */
 static void greq_abort(struct greq *g, int status)
 {
-	if (g->state == G_HELPER && g->rc) {
-		struct rconn *rc = g->rc;
-		g->rc = NULL;
-		relay_cancel(rc);
-	}
-	if (g->state == G_LISTEN && g->lis) {
-		struct glisten *l = g->lis;
-		g->lis = NULL;
-		l->greq = NULL;
-		glisten_close(l);
-	}
+	if (g->state == G_HELPER && g->rc)
+		relay_cancel(g->rc);
+	else if (g->state == G_LISTEN && g->hl)
+		relay_listen_cancel(g->hl);
 	greq_reply(g, status, NULL, NULL, -1);
-}
-
-void greq_rconn_gone(struct greq *g)
-{
-	g->rc = NULL;
-}
-
-void greq_glisten_gone(struct greq *g)
-{
-	g->lis = NULL;
 }
 
 static void greq_timeout(struct timer *t)
@@ -228,7 +163,7 @@ static void greq_timeout(struct timer *t)
 	struct greq *g = container_of(t, struct greq, timer);
 
 	if (g->state == G_READ) {
-		debug("guest pid %u: no complete request in time", g->pid);
+		debug("guest pid %u: no complete request in time", g->who.pid);
 		stats.bad_requests++;
 		greq_free(g);
 		return;
@@ -238,51 +173,119 @@ static void greq_timeout(struct timer *t)
 	greq_abort(g, ETIMEDOUT);
 }
 
-/* ---- routes ---- */
+/* ---- listeners: granting LISTEN ---- */
 
-static void direct_cb(struct ev *ev, uint32_t events)
+/* The guest's listener is ready (a host listener is up, or the helper said
+ * yes): count it and pass the guest its end. */
+static void listen_grant(struct greq *g, struct glisten *l)
 {
-	struct greq *g = container_of(ev, struct greq, hev);
-	struct sockaddr_storage ls, ps;
-	socklen_t ll = sizeof(ls), pl = sizeof(ps);
-	struct so_addr local, peer;
-	int fd = ev->fd, r;
 	char a[NET_ADDRSTRLEN];
 
-	(void)events;
-	r = direct_finish(fd);
-	if (r == -EINPROGRESS)
-		return;
-	if (r < 0) {
-		debug("guest pid %u: direct connect to %s: %s", g->pid,
-		      so_addr_str(&g->dst, a, sizeof(a)), strerror(-r));
-		stats.direct_failed++;
-		greq_reply(g, -r, NULL, NULL, -1);
-		return;
-	}
-	if (getsockname(fd, (struct sockaddr *)&ls, &ll) < 0 ||
-	    getpeername(fd, (struct sockaddr *)&ps, &pl) < 0) {
-		stats.direct_failed++;
-		greq_reply(g, errno ? errno : ECONNREFUSED, NULL, NULL, -1);
-		return;
-	}
-	so_addr_from_sa(&local, (struct sockaddr *)&ls);
-	so_addr_from_sa(&peer, (struct sockaddr *)&ps);
-	/* The guest asked for this address; a rewrite is ours to know.
-	 * An IPv6 guest socket rewritten to an IPv4 host gets its local
-	 * address IPv4-mapped, as its own socket would report it. */
-	peer = g->req.addr;
-	if (peer.family == 6)
-		so_addr_map(&local);
-	ev_del(&g->hev);
-	g->hev.fd = -1;
-	/* The program decides blocking mode; the shim applies it. */
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	stats.direct++;
-	debug("guest pid %u: direct %s handed off", g->pid,
-	      so_addr_str(&g->dst, a, sizeof(a)));
-	greq_reply(g, 0, &local, &peer, fd);
+	stats.listeners++;
+	if (l->feed)
+		info("guest pid %u: port %u served by %s", g->who.pid,
+		     l->bound.port, l->feed->name);
+	else
+		info("guest pid %u: port %u served on host %s", g->who.pid,
+		     g->req.addr.port, so_addr_str(&l->host, a, sizeof(a)));
+	greq_reply(g, 0, &l->bound, NULL, glisten_grant(l));
 }
+
+/* The route's answer for whatever the request waited on. */
+static void greq_done(struct waiter *w, int status, const struct so_addr *local,
+		      const struct so_addr *peer, int fd)
+{
+	struct greq *g = container_of(w, struct greq, w);
+
+	if (g->state == G_LISTEN && status == 0) {
+		listen_grant(g, g->lis);
+		return;
+	}
+	greq_reply(g, status, local, peer, fd);
+}
+
+/* The rule for @m (the request's address, unmapped), counted: its hits,
+ * or a request no rule matched. */
+static struct rule *match(struct greq *g, int dir, struct so_addr *m)
+{
+	struct rule *r;
+
+	*m = g->req.addr;
+	so_addr_unmap(m);
+	r = dconf_match(cfg, dir, m);
+	if (r)
+		r->hits++;
+	else
+		stats.no_rule++;
+	return r;
+}
+
+static void listen_helper(struct greq *g, const struct rule *r)
+{
+	struct helper *h = helper_find(cfg->helpers[r->helper].name);
+	struct glisten *l;
+	int e;
+
+	if (!h || h->state != H_UP) {
+		greq_reply(g, EADDRNOTAVAIL, NULL, NULL, -1);
+		return;
+	}
+	if ((e = glisten_new(&g->req, g->who.pid, &l)) < 0) {
+		greq_reply(g, -e, NULL, NULL, -1);
+		return;
+	}
+	g->state = G_LISTEN;
+	g->lis = l;
+	g->hl = NULL;
+	timer_set(&g->timer, cfg->connect_timeout_ms);
+	if ((e = relay_listen(h, l, r->target, &g->w, &g->hl)) < 0)
+		greq_reply(g, -e, NULL, NULL, -1);
+}
+
+/* direct: a host listener on the address the rule makes of the guest's. */
+static void listen_direct(struct greq *g, const struct rule *r,
+			  const struct so_addr *m)
+{
+	struct so_addr host;
+	struct glisten *l;
+	char a[NET_ADDRSTRLEN];
+	int e;
+
+	direct_listen_host(r, &g->req.addr, m, &host);
+	if ((e = glisten_new(&g->req, g->who.pid, &l)) < 0) {
+		greq_reply(g, -e, NULL, NULL, -1);
+		return;
+	}
+	if ((e = glisten_direct(l, &host, g->req.flags & GP_F_V6ONLY)) < 0) {
+		info("guest pid %u: listen on host %s: %s", g->who.pid,
+		     so_addr_str(&host, a, sizeof(a)), strerror(-e));
+		glisten_close(l);
+		greq_reply(g, -e, NULL, NULL, -1);
+		return;
+	}
+	listen_grant(g, l);
+}
+
+static void do_listen(struct greq *g)
+{
+	struct so_addr m;
+	struct rule *r = match(g, RULE_ACCEPT, &m);
+	char a[NET_ADDRSTRLEN];
+
+	if (!r || r->action == ACT_DENY) {
+		stats.denied++;
+		debug("guest pid %u: listen %s: denied", g->who.pid,
+		      so_addr_str(&m, a, sizeof(a)));
+		greq_reply(g, EACCES, NULL, NULL, -1);
+		return;
+	}
+	if (r->action == ACT_HELPER)
+		listen_helper(g, r);
+	else
+		listen_direct(g, r, &m);
+}
+
+/* ---- connects ---- */
 
 static void loop_pair_done(struct pair_req *p, int gfd, int kfd)
 {
@@ -315,182 +318,87 @@ static void loop_pair_done(struct pair_req *p, int gfd, int kfd)
 	greq_reply(g, 0, &local, &peer, gfd);
 }
 
-static void do_connect(struct greq *g)
+/* To a listener of the same guest: a loopback TCP pair, one end each. */
+static void connect_loopback(struct greq *g)
 {
-	struct so_addr m = g->req.addr;
-	struct rule *r;
-	char a[NET_ADDRSTRLEN];
-	int fd, e;
-
-	if (g->req.flags & GP_F_LOOPBACK) {
-		struct glisten *l = glisten_find(g->req.netns, g->req.addr.port);
-		if (!l || l->greq) {
-			greq_reply(g, ENOENT, NULL, NULL, -1);
-			return;
-		}
-		g->state = G_PAIR;
-		if ((e = pair_start(&g->pair, loop_pair_done)) < 0)
-			greq_reply(g, -e, NULL, NULL, -1);
-		return;
-	}
-	so_addr_unmap(&m);
-	r = dconf_match(cfg, RULE_CONNECT, &m);
-	if (!r) {
-		stats.no_rule++;
-		debug("guest pid %u: connect %s: no rule, denied", g->pid,
-		      so_addr_str(&m, a, sizeof(a)));
-		greq_reply(g, ECONNREFUSED, NULL, NULL, -1);
-		return;
-	}
-	r->hits++;
-	switch (r->action) {
-	case ACT_DENY:
-		stats.denied++;
-		debug("guest pid %u: connect %s: denied by line %d", g->pid,
-		      so_addr_str(&m, a, sizeof(a)), r->line);
-		greq_reply(g, ECONNREFUSED, NULL, NULL, -1);
-		return;
-	case ACT_DIRECT:
-		g->dst = g->req.addr;
-		if (r->rw_family) {
-			g->dst.family = r->rw_family;
-			memcpy(g->dst.addr, r->rw_addr, 16);
-		}
-		if (r->rw_port)
-			g->dst.port = r->rw_port;
-		e = direct_connect(g, &g->dst, &fd);
-		if (e < 0) {
-			stats.direct_failed++;
-			greq_reply(g, -e, NULL, NULL, -1);
-			return;
-		}
-		if ((e = ev_add(&g->hev, fd, EPOLLOUT, direct_cb)) < 0) {
-			close(fd);
-			greq_reply(g, -e, NULL, NULL, -1);
-			return;
-		}
-		g->state = G_DIRECT;
-		timer_set(&g->timer, cfg->connect_timeout_ms);
-		return;
-	case ACT_HELPER: {
-		struct helper *h = helper_find(cfg->helpers[r->helper].name);
-		/* A helper that is down answers at once: never hang. */
-		if (!h || h->state != H_UP) {
-			stats.relay_failed++;
-			greq_reply(g, ECONNREFUSED, NULL, NULL, -1);
-			return;
-		}
-		g->state = G_HELPER;
-		timer_set(&g->timer, cfg->connect_timeout_ms);
-		if ((e = relay_connect(h, g, &g->req.addr, r->target)) < 0) {
-			stats.relay_failed++;
-			greq_reply(g, -e, NULL, NULL, -1);
-		}
-		return;
-	}
-	}
-}
-
-void greq_set_rconn(struct greq *g, struct rconn *c)
-{
-	g->rc = c;
-}
-
-static void do_listen(struct greq *g)
-{
-	struct so_addr m = g->req.addr;
-	struct glisten *l;
-	struct rule *r;
-	char a[NET_ADDRSTRLEN];
+	struct glisten *l = glisten_find(g->req.netns, g->req.addr.port);
 	int e;
 
-	so_addr_unmap(&m);
-	r = dconf_match(cfg, RULE_ACCEPT, &m);
-	if (!r || r->action == ACT_DENY) {
-		if (r)
-			r->hits++;
-		else
-			stats.no_rule++;
-		stats.denied++;
-		debug("guest pid %u: listen %s: denied", g->pid,
-		      so_addr_str(&m, a, sizeof(a)));
-		greq_reply(g, EACCES, NULL, NULL, -1);
+	if (!l || !glisten_granted(l)) {
+		greq_reply(g, ENOENT, NULL, NULL, -1);
 		return;
 	}
-	r->hits++;
-	if (r->action == ACT_HELPER) {
-		struct helper *h = helper_find(cfg->helpers[r->helper].name);
-		if (!h || h->state != H_UP) {
-			greq_reply(g, EADDRNOTAVAIL, NULL, NULL, -1);
-			return;
-		}
-		if ((e = glisten_new(&g->req, &l)) < 0) {
-			greq_reply(g, -e, NULL, NULL, -1);
-			return;
-		}
-		l->pid = g->pid;
-		l->greq = g;
-		g->lis = l;
-		g->state = G_LISTEN;
-		timer_set(&g->timer, cfg->connect_timeout_ms);
-		if ((e = relay_listen(h, l, r->target)) < 0) {
-			g->lis = NULL;
-			l->greq = NULL;
-			glisten_close(l);
-			greq_reply(g, -e, NULL, NULL, -1);
-		}
-		return;
-	}
-	/* direct: a host listener on listen-address (or the rule's address)
-	 * and the rule's port (or the guest's).  A guest that bound its
-	 * loopback address meant "local only": it gets the host's loopback,
-	 * never listen-address, unless the rule names an address. */
-	struct so_addr host;
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	memset(&host, 0, sizeof(host));
-	if (r->rw_family) {
-		host.family = r->rw_family;
-		memcpy(host.addr, r->rw_addr, 16);
-	} else if (so_addr_is_loopback(&m)) {
-		host.family = m.family;
-		if (m.family == 4) {
-			host.addr[0] = 127;
-			host.addr[3] = 1;
-		} else {
-			host.addr[15] = 1;
-		}
-	} else if (net_parse_ip(cfg->listen_address, 0, &ss, &sl) == 0) {
-		so_addr_from_sa(&host, (struct sockaddr *)&ss);
-		/* An IPv6 guest socket on the default IPv4 wildcard gets the
-		 * IPv6 wildcard, dual-stack or not as the guest asked, so a
-		 * program listening on both families gets both. */
-		static const uint8_t zero[16];
-		if (m.family == 6 && host.family == 4 &&
-		    !memcmp(host.addr, zero, 4))
-			host.family = 6;
-	}
-	host.port = r->rw_port ? r->rw_port : g->req.addr.port;
-	if ((e = glisten_new(&g->req, &l)) < 0) {
+	g->state = G_PAIR;
+	g->pair.cfd = -1;
+	if ((e = pair_start(&g->pair, loop_pair_done)) < 0)
 		greq_reply(g, -e, NULL, NULL, -1);
-		return;
-	}
-	l->pid = g->pid;
-	if ((e = glisten_direct(l, &host,
-				  g->req.flags & GP_F_V6ONLY)) < 0) {
-		info("guest pid %u: listen on host %s: %s", g->pid,
-		     so_addr_str(&host, a, sizeof(a)), strerror(-e));
-		glisten_close(l);
-		greq_reply(g, -e, NULL, NULL, -1);
-		return;
-	}
-	stats.listeners++;
-	info("guest pid %u: port %u served on host %s", g->pid,
-	     g->req.addr.port, so_addr_str(&l->host, a, sizeof(a)));
-	int gfd = l->guest_end;
-	l->guest_end = -1;
-	greq_reply(g, 0, &l->bound, NULL, gfd);
 }
+
+static void connect_direct(struct greq *g, const struct rule *r)
+{
+	int e;
+
+	direct_init(&g->direct);
+	if ((e = direct_start(&g->direct, r, &g->req.addr, g->who.pid, &g->w)) < 0) {
+		stats.direct_failed++;
+		greq_reply(g, -e, NULL, NULL, -1);
+		return;
+	}
+	g->state = G_DIRECT;
+	timer_set(&g->timer, cfg->connect_timeout_ms);
+}
+
+static void connect_helper(struct greq *g, const struct rule *r)
+{
+	struct helper *h = helper_find(cfg->helpers[r->helper].name);
+	int e;
+
+	/* A helper that is down answers at once: never hang. */
+	if (!h || h->state != H_UP) {
+		stats.relay_failed++;
+		greq_reply(g, ECONNREFUSED, NULL, NULL, -1);
+		return;
+	}
+	g->state = G_HELPER;
+	g->rc = NULL;
+	timer_set(&g->timer, cfg->connect_timeout_ms);
+	if ((e = relay_connect(h, &g->req.addr, r->target, g->req.pid, &g->w,
+			       &g->rc)) < 0) {
+		stats.relay_failed++;
+		greq_reply(g, -e, NULL, NULL, -1);
+	}
+}
+
+static void do_connect(struct greq *g)
+{
+	struct so_addr m;
+	struct rule *r;
+	char a[NET_ADDRSTRLEN];
+
+	if (g->req.flags & GP_F_LOOPBACK) {
+		connect_loopback(g);
+		return;
+	}
+	r = match(g, RULE_CONNECT, &m);
+	if (!r) {
+		debug("guest pid %u: connect %s: no rule, denied", g->who.pid,
+		      so_addr_str(&m, a, sizeof(a)));
+		greq_reply(g, ECONNREFUSED, NULL, NULL, -1);
+		return;
+	}
+	if (r->action == ACT_DENY) {
+		stats.denied++;
+		debug("guest pid %u: connect %s: denied by line %d", g->who.pid,
+		      so_addr_str(&m, a, sizeof(a)), r->line);
+		greq_reply(g, ECONNREFUSED, NULL, NULL, -1);
+	} else if (r->action == ACT_DIRECT) {
+		connect_direct(g, r);
+	} else {
+		connect_helper(g, r);
+	}
+}
+
+/* ---- reading requests ---- */
 
 static void dispatch(struct greq *g)
 {
@@ -501,6 +409,21 @@ static void dispatch(struct greq *g)
 		do_listen(g);
 }
 
+/* Nothing more may come while a request waits: EOF or stray bytes mean
+ * the guest gave up. */
+static void greq_watch(struct greq *g)
+{
+	char junk[64];
+	ssize_t n = recv(g->gev.fd, junk, sizeof(junk), MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	debug("guest pid %u hung up while waiting", g->who.pid);
+	if (g->state == G_DIRECT)
+		stats.direct_failed++;
+	greq_abort(g, ECONNABORTED);
+}
+
 static void greq_cb(struct ev *ev, uint32_t events)
 {
 	struct greq *g = container_of(ev, struct greq, gev);
@@ -508,23 +431,14 @@ static void greq_cb(struct ev *ev, uint32_t events)
 
 	(void)events;
 	if (g->state != G_READ) {
-		/* Nothing more may come while the request waits: EOF or
-		 * stray bytes mean the guest gave up. */
-		char junk[64];
-		n = recv(ev->fd, junk, sizeof(junk), MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		debug("guest pid %u hung up while waiting", g->pid);
-		if (g->state == G_DIRECT)
-			stats.direct_failed++;
-		greq_abort(g, ECONNABORTED);
+		greq_watch(g);
 		return;
 	}
 	n = recv(ev->fd, g->buf + g->got, GP_REQ_LEN - g->got, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		debug("guest pid %u hung up mid-request", g->pid);
+		debug("guest pid %u hung up mid-request", g->who.pid);
 		stats.bad_requests++;
 		greq_free(g);
 		return;
@@ -535,12 +449,47 @@ static void greq_cb(struct ev *ev, uint32_t events)
 	timer_cancel(&g->timer);
 	if (gp_req_decode(g->buf, &g->req) < 0) {
 		/* No reply: it does not speak our protocol. */
-		debug("guest pid %u: malformed request, dropped", g->pid);
+		debug("guest pid %u: malformed request, dropped", g->who.pid);
 		stats.bad_requests++;
 		greq_free(g);
 		return;
 	}
 	dispatch(g);
+}
+
+/* The one place a request's identity is read: the kernel's word for who
+ * is on the other end of @fd. */
+static void guest_identify(struct greq *g, int fd)
+{
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
+		g->who = (struct guest_id){ .pid = (uint32_t)cr.pid,
+					    .uid = (uint32_t)cr.uid,
+					    .gid = (uint32_t)cr.gid };
+}
+
+static void greq_new(int fd)
+{
+	struct greq *g = calloc(1, sizeof(*g));
+
+	if (!g) {
+		close(fd);
+		return;
+	}
+	guest_identify(g, fd);
+	g->w.done = greq_done;
+	timer_init(&g->timer, greq_timeout);
+	if (ev_add(&g->gev, fd, EPOLLIN, greq_cb) < 0) {
+		close(fd);
+		free(g);
+		return;
+	}
+	g->since = now_ms();
+	LIST_INSERT_HEAD(&greqs, g, link);
+	ngreqs++;
+	timer_set(&g->timer, guest_req_timeout_ms);
 }
 
 static void guest_accept_cb(struct ev *ev, uint32_t events)
@@ -549,44 +498,13 @@ static void guest_accept_cb(struct ev *ev, uint32_t events)
 	/* Bounded batch so a flood cannot starve the rest of the loop. */
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(ev->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		static uint64_t last;
+
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE) {
-				/* Out of descriptors: the pending connection
-				 * stays readable, so stop watching for a while
-				 * instead of spinning. */
-				static uint64_t last;
-				if (ratelimit(&last))
-					warn("guest socket: %s: pausing accepts",
-					     strerror(errno));
-				ev_mod(ev, 0);
-				timer_set(&guest_pause, ACCEPT_PAUSE_MS);
-			}
+			accept_pause(ev, &guest_pause, &last, "guest socket");
 			return;
 		}
-		struct greq *g = calloc(1, sizeof(*g));
-		if (!g) {
-			close(fd);
-			return;
-		}
-		struct ucred cr;
-		socklen_t cl = sizeof(cr);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
-			g->pid = (uint32_t)cr.pid;
-		g->hev.fd = -1;
-		g->pair.cfd = -1;
-		timer_init(&g->timer, greq_timeout);
-		if (ev_add(&g->gev, fd, EPOLLIN, greq_cb) < 0) {
-			close(fd);
-			free(g);
-			return;
-		}
-		g->since = now_ms();
-		g->next = greqs;
-		if (greqs)
-			greqs->prev = g;
-		greqs = g;
-		ngreqs++;
-		timer_set(&g->timer, guest_req_timeout_ms);
+		greq_new(fd);
 	}
 }
 
@@ -608,15 +526,8 @@ int guest_init(const char *path, mode_t mode)
 
 void guest_shutdown(void)
 {
-	while (greqs)
-		greq_abort(greqs, ECONNREFUSED);
+	while (!LIST_EMPTY(&greqs))
+		greq_abort(LIST_FIRST(&greqs), ECONNREFUSED);
 	timer_cancel(&guest_pause);
-	if (guest_path) {
-		int fd = guest_lev.fd;
-		ev_del(&guest_lev);
-		close(fd);
-		unlink(guest_path);
-		free(guest_path);
-		guest_path = NULL;
-	}
+	unix_unlisten(&guest_lev, &guest_path);
 }

@@ -9,9 +9,13 @@
  * (type, id) says what each reply answers.  Events arrive on the event
  * socket at any time.
  *
+ * Replies and events go up through the struct helper_link_ops relay.c
+ * registered; this file never names the layers above it.
+ *
  * A helper that closes a socket or breaks the framing is dropped as a
- * whole: its relayed connections are reset (the guests see ECONNRESET), its
- * listeners are closed (the guests' accept sees HUP), and it is redialed
+ * whole: ops->down() resets its relayed connections (the guests see
+ * ECONNRESET) and closes its listeners (the guests' accept sees HUP); it is
+ * redialed
  * with a backoff of 200 ms doubling to 5 s.  State changes are logged once,
  * retries only at debug level.  Nothing else in sockoutd is affected.
  */
@@ -36,7 +40,15 @@
 #define READ_CHUNK (SO_MAX_PAYLOAD + SO_HDR_LEN)
 #define HELLO_TIMEOUT_MS 5000
 
-struct helper *helpers;
+struct helper_list helpers = TAILQ_HEAD_INITIALIZER(helpers);
+static const struct helper_link_ops *ops;
+/* who asked for STATUS (control.c); told as each helper answers */
+static void (*status_cb)(uint32_t ctl, struct helper *h);
+
+void helper_link_init(const struct helper_link_ops *o)
+{
+	ops = o;
+}
 
 const char *helper_state_name(const struct helper *h)
 {
@@ -46,7 +58,9 @@ const char *helper_state_name(const struct helper *h)
 
 struct helper *helper_find(const char *name)
 {
-	for (struct helper *h = helpers; h; h = h->next)
+	struct helper *h;
+
+	TAILQ_FOREACH(h, &helpers, link)
 		if (!h->removed && strcmp(h->name, name) == 0)
 			return h;
 	return NULL;
@@ -82,8 +96,8 @@ static void helper_drop(struct helper *h, const char *why)
 	/* Control clients waiting for STATUS must not wait forever. */
 	for (size_t i = 0; i < h->fifo_n; i++) {
 		struct hreq *q = &h->fifo[(h->fifo_head + i) % h->fifo_cap];
-		if (q->type == SO_STATUS)
-			control_status_done(q->id, NULL);
+		if (q->type == SO_STATUS && status_cb)
+			status_cb(q->id, NULL);
 	}
 	h->fifo_n = h->fifo_head = 0;
 	close_ev(&h->dev);
@@ -95,7 +109,7 @@ static void helper_drop(struct helper *h, const char *why)
 	h->broken = false;
 	timer_cancel(&h->kill);
 	snprintf(h->last_error, sizeof(h->last_error), "%s", why);
-	relay_helper_down(h);
+	ops->down(h);
 	if (h->removed)
 		info("helper %s disconnected: %s", h->name, why);
 	else if (was_up || !h->down_logged)
@@ -156,17 +170,10 @@ static void h_update_events(struct helper *h)
 		ev_mod(&h->dev, EPOLLIN | (buf_len(&h->out) ? EPOLLOUT : 0));
 }
 
-/* The helper's buffers stay allocated while it is connected: buf_consume()
- * gives back big emptied buffers, which in a bulk transfer would mean a
- * fresh 256 KiB block (and its page faults) for every chunk.  There are only
- * a few helpers, so keeping theirs costs little. */
-static void consume_keep(struct buf *b, size_t n)
-{
-	b->head += n;
-	if (b->head >= b->tail)
-		b->head = b->tail = 0;
-}
-
+/* The helper's buffers stay allocated while it is connected
+ * (buf_consume_keep): buf_consume() gives back big emptied buffers, which in
+ * a bulk transfer would mean a fresh 256 KiB block (and its page faults) for
+ * every chunk.  There are only a few helpers, so keeping theirs costs little. */
 static void flush(struct helper *h)
 {
 	if (h->dev.fd < 0 || h->broken)
@@ -175,7 +182,7 @@ static void flush(struct helper *h)
 		ssize_t n = send(h->dev.fd, buf_peek(&h->out), buf_len(&h->out),
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
-			consume_keep(&h->out, (size_t)n);
+			buf_consume_keep(&h->out, (size_t)n);
 		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			char why[96];
 			snprintf(why, sizeof(why), "data socket: %s", strerror(errno));
@@ -184,10 +191,10 @@ static void flush(struct helper *h)
 		}
 	}
 	h_update_events(h);
-	if (h->blocked && !h->unblocking && buf_len(&h->out) < OUT_LOW) {
+	if (!LIST_EMPTY(&h->blocked) && !h->unblocking && buf_len(&h->out) < OUT_LOW) {
 		/* relays write requests while being unblocked: no re-entry */
 		h->unblocking = true;
-		relay_unblock(h);
+		ops->unblock(h);
 		h->unblocking = false;
 	}
 }
@@ -298,6 +305,22 @@ static void hello_reply(struct helper *h, const struct so_hdr *hd)
 	info("helper %s up (session %u)", h->name, h->token);
 }
 
+/* Read what the helper's @which socket has; EOF or an error drops it. */
+static void read_socket(struct helper *h, struct buf *in, int fd, size_t max,
+			const char *which)
+{
+	ssize_t n = buf_read_fd(in, fd, max);
+	char why[96];
+
+	if (n == 0) {
+		snprintf(why, sizeof(why), "closed the %s socket", which);
+		helper_break(h, why);
+	} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		snprintf(why, sizeof(why), "%s socket: %s", which, strerror(errno));
+		helper_break(h, why);
+	}
+}
+
 static void data_cb(struct ev *ev, uint32_t events)
 {
 	struct helper *h = container_of(ev, struct helper, dev);
@@ -308,14 +331,7 @@ static void data_cb(struct ev *ev, uint32_t events)
 	if (events & EPOLLOUT)
 		flush(h);
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-		ssize_t n = buf_read_fd(&h->in, ev->fd, READ_CHUNK);
-		if (n == 0) {
-			helper_break(h, "closed the data socket");
-		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			char why[96];
-			snprintf(why, sizeof(why), "data socket: %s", strerror(errno));
-			helper_break(h, why);
-		}
+		read_socket(h, &h->in, ev->fd, READ_CHUNK, "data");
 	}
 	while (!h->broken && (r = so_next(&h->in, &hd, &p)) > 0) {
 		if (hd.type != SO_REPLY || !h->fifo_n) {
@@ -337,12 +353,13 @@ static void data_cb(struct ev *ev, uint32_t events)
 			h->status_json = NULL;
 			if (!(hd.flags & SO_F_ERROR) && hd.len)
 				h->status_json = strndup((const char *)p, hd.len);
-			control_status_done(q.id, h);
+			if (status_cb)
+				status_cb(q.id, h);
 			break;
 		default:
-			relay_reply(h, &q, &hd, p);
+			ops->reply(h, &q, &hd, p);
 		}
-		consume_keep(&h->in, SO_HDR_LEN + hd.len);
+		buf_consume_keep(&h->in, SO_HDR_LEN + hd.len);
 	}
 	if (r < 0)
 		helper_break(h, "protocol error: malformed reply");
@@ -361,14 +378,7 @@ static void event_cb(struct ev *ev, uint32_t events)
 	int r = 0;
 
 	(void)events;
-	ssize_t n = buf_read_fd(&h->evin, ev->fd, 65536);
-	if (n == 0) {
-		helper_break(h, "closed the event socket");
-	} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-		char why[96];
-		snprintf(why, sizeof(why), "event socket: %s", strerror(errno));
-		helper_break(h, why);
-	}
+	read_socket(h, &h->evin, ev->fd, 65536, "event");
 	while (!h->broken && (r = so_next(&h->evin, &hd, &p)) > 0) {
 		if (hd.type < SO_CONNECTED || hd.type > SO_LISTEN_FAILED) {
 			char why[96];
@@ -377,7 +387,7 @@ static void event_cb(struct ev *ev, uint32_t events)
 			helper_break(h, why);
 			break;
 		}
-		relay_event(h, &hd, p);
+		ops->event(h, &hd, p);
 		so_done(&h->evin, &hd);
 	}
 	if (r < 0)
@@ -448,6 +458,9 @@ static struct helper *helper_new(const struct helper_conf *hc)
 	}
 	h->dev.fd = h->eev.fd = -1;
 	h->backoff_ms = BACKOFF_MIN_MS;
+	LIST_INIT(&h->conns);
+	LIST_INIT(&h->listeners);
+	LIST_INIT(&h->blocked);
 	timer_init(&h->redial, redial_cb);
 	timer_init(&h->kill, kill_cb);
 	return h;
@@ -467,20 +480,38 @@ static void helper_free(struct helper *h, const char *why)
 	free(h);
 }
 
+/* Free every helper still on the list. */
+static void helpers_shutdown_why(const char *why)
+{
+	while (!TAILQ_EMPTY(&helpers)) {
+		struct helper *h = TAILQ_FIRST(&helpers);
+		TAILQ_REMOVE(&helpers, h, link);
+		helper_free(h, why);
+	}
+}
+
+static struct helper *take_helper(struct helper_list *from, const char *name)
+{
+	struct helper *h;
+
+	TAILQ_FOREACH(h, from, link)
+		if (strcmp(h->name, name) == 0)
+			return h;
+	return NULL;
+}
+
 void helpers_apply(const struct dconf *c)
 {
-	struct helper *keep = NULL, **tail = &keep, *h, *next;
+	struct helper_list keep = TAILQ_HEAD_INITIALIZER(keep);
+	struct helper *h;
 
 	/* take the helpers that stay, in the new order */
 	for (size_t i = 0; i < c->nhelpers; i++) {
 		const struct helper_conf *hc = &c->helpers[i];
-		struct helper **pp = &helpers;
-		while (*pp && strcmp((*pp)->name, hc->name) != 0)
-			pp = &(*pp)->next;
-		h = *pp;
+		h = take_helper(&helpers, hc->name);
 		if (h && strcmp(h->data_path, hc->data) == 0 &&
 		    strcmp(h->event_path, hc->event) == 0) {
-			*pp = h->next;
+			TAILQ_REMOVE(&helpers, h, link);
 		} else {
 			h = helper_new(hc);
 			if (!h) {
@@ -489,17 +520,12 @@ void helpers_apply(const struct dconf *c)
 			}
 			h->dialing_new = true;
 		}
-		h->next = NULL;
-		*tail = h;
-		tail = &h->next;
+		TAILQ_INSERT_TAIL(&keep, h, link);
 	}
 	/* what is left was removed (or changed its paths) */
-	for (h = helpers; h; h = next) {
-		next = h->next;
-		helper_free(h, "removed from the configuration");
-	}
-	helpers = keep;
-	for (h = helpers; h; h = h->next) {
+	helpers_shutdown_why("removed from the configuration");
+	TAILQ_CONCAT(&helpers, &keep, link);
+	TAILQ_FOREACH(h, &helpers, link) {
 		if (h->dialing_new) {
 			h->dialing_new = false;
 			helper_dial(h);
@@ -509,18 +535,16 @@ void helpers_apply(const struct dconf *c)
 
 void helpers_shutdown(void)
 {
-	while (helpers) {
-		struct helper *h = helpers;
-		helpers = h->next;
-		helper_free(h, "sockoutd stopping");
-	}
+	helpers_shutdown_why("sockoutd stopping");
 }
 
-unsigned helper_status_all(uint32_t ctl)
+unsigned helper_status_all(uint32_t ctl, void (*done)(uint32_t ctl, struct helper *h))
 {
+	struct helper *h;
 	unsigned n = 0;
 
-	for (struct helper *h = helpers; h; h = h->next)
+	status_cb = done;
+	TAILQ_FOREACH(h, &helpers, link)
 		if (h->state == H_UP && helper_send(h, SO_STATUS, ctl, 0, NULL, 0) == 0)
 			n++;
 	return n;

@@ -17,30 +17,34 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/hash.h"
 #include "../common/log.h"
 #include "../common/net.h"
 #include "sockoutd.h"
 
 #define LTAB 256u
 
-static struct glisten *ltab[LTAB];
-static struct glisten *all;
+LIST_HEAD(glisten_list, glisten);
+static struct glisten_list ltab[LTAB];
+static struct glisten_list all = LIST_HEAD_INITIALIZER(all);
 static unsigned nlisteners;
-static uint32_t next_lid = 1;
 
-static unsigned lkey(uint64_t netns, uint16_t port)
+static struct glisten_list *bucket(uint64_t netns, uint16_t port)
 {
-	return (unsigned)((netns ^ (netns >> 17) ^ port) % LTAB);
+	return &ltab[hash_slot(hash_pair(netns, port), LTAB)];
 }
 
 struct glisten *glisten_find(uint64_t netns, uint16_t port)
 {
-	for (struct glisten *l = ltab[lkey(netns, port)]; l; l = l->tnext)
+	struct glisten *l;
+
+	LIST_FOREACH(l, bucket(netns, port), tlink)
 		if (l->netns == netns && l->bound.port == port)
 			return l;
 	return NULL;
@@ -53,7 +57,9 @@ unsigned glisten_count(void)
 
 void glisten_foreach(void (*fn)(struct glisten *l, void *arg), void *arg)
 {
-	for (struct glisten *l = all; l; l = l->next)
+	struct glisten *l;
+
+	LIST_FOREACH(l, &all, link)
 		fn(l, arg);
 }
 
@@ -61,13 +67,7 @@ static void table_del(struct glisten *l)
 {
 	if (!l->in_table)
 		return;
-	for (struct glisten **p = &ltab[lkey(l->netns, l->bound.port)]; *p;
-	     p = &(*p)->tnext) {
-		if (*p == l) {
-			*p = l->tnext;
-			break;
-		}
-	}
+	LIST_REMOVE(l, tlink);
 	l->in_table = false;
 }
 
@@ -75,46 +75,54 @@ static void table_add(struct glisten *l)
 {
 	/* A second listener on the same (netns, port) is possible with
 	 * SO_REUSEPORT in the guest; loopback connects go to the newest. */
-	unsigned k = lkey(l->netns, l->bound.port);
-	l->tnext = ltab[k];
-	ltab[k] = l;
+	LIST_INSERT_HEAD(bucket(l->netns, l->bound.port), l, tlink);
 	l->in_table = true;
+}
+
+void glisten_set_feed(struct glisten *l, struct glisten_feed *f)
+{
+	l->feed = f;
+}
+
+int glisten_grant(struct glisten *l)
+{
+	int fd = l->guest_end;
+
+	l->guest_end = -1;
+	return fd;
+}
+
+bool glisten_granted(const struct glisten *l)
+{
+	return l->guest_end < 0;
+}
+
+static void close_watched(struct ev *ev)
+{
+	int fd = ev->fd;
+
+	if (fd >= 0) {
+		ev_del(ev);
+		close(fd);
+	}
 }
 
 void glisten_close(struct glisten *l)
 {
-	int fd;
+	struct glisten_feed *f = l->feed;
 
-	if (l->greq) {
-		struct greq *g = l->greq;
-		l->greq = NULL;
-		greq_glisten_gone(g);
-		greq_reply(g, EADDRNOTAVAIL, NULL, NULL, -1);
-	}
-	if (l->kind == GL_HELPER)
-		relay_unlisten(l);
+	l->feed = NULL;
+	if (f)
+		f->gone(f);
 	table_del(l);
 	timer_cancel(&l->pause);
-	if (l->lev.fd >= 0) {
-		fd = l->lev.fd;
-		ev_del(&l->lev);
-		close(fd);
-	}
-	if (l->sev.fd >= 0) {
-		fd = l->sev.fd;
-		ev_del(&l->sev);
-		close(fd);
-	}
+	close_watched(&l->lev);
+	close_watched(&l->sev);
 	if (l->guest_end >= 0)
 		close(l->guest_end);
 	if (l->held_fd >= 0)
 		close(l->held_fd);
-	if (l->prev)
-		l->prev->next = l->next;
-	else
-		all = l->next;
-	if (l->next)
-		l->next->prev = l->prev;
+	LIST_REMOVE(l, link);
 	nlisteners--;
 	free(l);
 }
@@ -124,15 +132,7 @@ int glisten_deliver(struct glisten *l, int fd, const struct so_addr *local,
 {
 	struct gp_reply r = { .op = GP_ACCEPT, .status = 0 };
 	uint8_t p[GP_REPLY_LEN];
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct iovec iov = { .iov_base = p, .iov_len = sizeof(p) };
-	struct msghdr m = { .msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = cm.b,
-			    .msg_controllen = sizeof(cm.b) };
+	int e;
 
 	/* Before the guest has its end (a helper listener whose LISTEN reply
 	 * is still on its way) messages simply queue for it. */
@@ -141,14 +141,8 @@ int glisten_deliver(struct glisten *l, int fd, const struct so_addr *local,
 	r.local = *local;
 	r.peer = *peer;
 	gp_reply_encode(p, &r);
-	memset(&cm, 0, sizeof(cm));
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	if (sendmsg(l->sev.fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		return errno == EAGAIN || errno == ETOOMANYREFS ? -EAGAIN : -errno;
+	if ((e = net_send_fd(l->sev.fd, p, sizeof(p), fd)) < 0)
+		return e == -EAGAIN || e == -ETOOMANYREFS ? -EAGAIN : e;
 	close(fd);
 	l->accepted++;
 	stats.accepted++;
@@ -204,15 +198,13 @@ static void host_accept_cb(struct ev *ev, uint32_t events)
 	for (int i = 0; i < 64 && l->held_fd < 0; i++) {
 		socklen_t sl = sizeof(ss);
 		int fd = accept4(ev->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		static uint64_t last;
+
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE) {
-				static uint64_t last;
-				if (ratelimit(&last))
-					warn("accept on host port %u: %s: pausing accepts",
-					     l->host.port, strerror(errno));
-				ev_mod(&l->lev, 0);
-				timer_set(&l->pause, ACCEPT_PAUSE_MS);
-			}
+			char what[48];
+			snprintf(what, sizeof(what), "accept on host port %u",
+				 l->host.port);
+			accept_pause(&l->lev, &l->pause, &last, what);
 			return;
 		}
 		struct so_addr peer;
@@ -245,7 +237,7 @@ static void host_accept_cb(struct ev *ev, uint32_t events)
 	}
 }
 
-int glisten_new(const struct gp_req *req, struct glisten **out)
+int glisten_new(const struct gp_req *req, uint32_t pid, struct glisten **out)
 {
 	int sv[2], r;
 	struct glisten *l = calloc(1, sizeof(*l));
@@ -264,22 +256,15 @@ int glisten_new(const struct gp_req *req, struct glisten **out)
 	l->guest_end = sv[1];
 	l->bound = req->addr;
 	l->netns = req->netns;
-	l->pid = req->pid;
+	l->pid = pid;
 	l->backlog = req->backlog;
-	l->kind = GL_DIRECT;
 	if ((r = ev_add(&l->sev, sv[0], EPOLLIN, seq_cb)) < 0) {
 		close(sv[0]);
 		close(sv[1]);
 		free(l);
 		return r;
 	}
-	do {
-		l->id = next_lid++ & ~SO_ID_HELPER;
-	} while (!l->id);
-	l->next = all;
-	if (all)
-		all->prev = l;
-	all = l;
+	LIST_INSERT_HEAD(&all, l, link);
 	nlisteners++;
 	if (l->bound.port)
 		table_add(l);
@@ -330,6 +315,6 @@ fail:
 
 void glisten_shutdown(void)
 {
-	while (all)
-		glisten_close(all);
+	while (!LIST_EMPTY(&all))
+		glisten_close(LIST_FIRST(&all));
 }

@@ -28,7 +28,13 @@ struct stats stats;
 static struct timer watchdog;
 static uint64_t watchdog_ms;
 
-int reload_config(char **errors)
+/**
+ * reload_config() - reparse the configuration and swap the table.
+ * @errors: set to a malloc'ed error text when the new file is broken
+ *          (the old table keeps running); NULL on success
+ * Returns 0 or -EINVAL.
+ */
+static int reload_config(char **errors)
 {
 	struct conf_errors e = { 0 };
 	struct dconf *n;
@@ -76,6 +82,8 @@ int reload_config(char **errors)
 	sd_notifyf("READY=1\nSTATUS=running");
 	return 0;
 }
+
+static const struct control_hooks control_hooks = { .reload = reload_config };
 
 static void on_hup(void)
 {
@@ -145,6 +153,7 @@ int main(int argc, char **argv)
 	start_ms = now_ms();
 	if ((r = loop_init()) < 0 || (r = daemon_signals(on_hup)) < 0)
 		die("loop: %s", strerror(-r));
+	relay_init();
 	if ((r = pair_init()) < 0)
 		die("loopback pair listener: %s", strerror(-r));
 	if ((r = make_parent_dir(cfg->guest_socket, 0755)) < 0)
@@ -153,7 +162,7 @@ int main(int argc, char **argv)
 		die("guest socket %s: %s", cfg->guest_socket, strerror(-r));
 	if ((r = make_parent_dir(cfg->control_socket, 0755)) < 0)
 		die("%s: directory: %s", cfg->control_socket, strerror(-r));
-	if ((r = control_init(cfg->control_socket)) < 0)
+	if ((r = control_init(cfg->control_socket, &control_hooks)) < 0)
 		die("control socket %s: %s", cfg->control_socket, strerror(-r));
 	helpers_apply(cfg);
 

@@ -26,3 +26,7 @@ LDLIBS_tests_unit_test-table := $(DISPATCHER_LIBS)
 SOCKOUTD_LIBOBJ := $(filter-out $(B)/dispatcher/main.o,$(SOCKOUTD_OBJ))
 $(B)/tests/unit/test-rules-guest: $(SOCKOUTD_LIBOBJ)
 LDLIBS_tests_unit_test-rules-guest := $(LIBCOMMON) $(DISPATCHER_LIBS)
+
+# test-pump #includes pump.c and drives it against the real helper link.
+$(B)/tests/unit/test-pump: $(B)/dispatcher/helper-link.o
+LDLIBS_tests_unit_test-pump := $(LIBCOMMON)

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/hash.h"
 #include "../common/log.h"
 #include "sockoutd.h"
 
@@ -37,28 +38,23 @@ static void pair_resume(struct timer *t)
 	ev_mod(&pair_lev, EPOLLIN);
 }
 static struct sockaddr_in pair_addr;
-static struct pair_req *ptab[PTAB];
+static LIST_HEAD(, pair_req) ptab[PTAB];
+
+static unsigned pkey(uint16_t port)
+{
+	return hash_slot(hash_u64(port), PTAB);
+}
 
 bool pair_pending(const struct pair_req *p)
 {
 	return p->cfd >= 0;
 }
 
-static void unlink_req(struct pair_req *p)
-{
-	for (struct pair_req **pp = &ptab[p->port % PTAB]; *pp; pp = &(*pp)->next) {
-		if (*pp == p) {
-			*pp = p->next;
-			return;
-		}
-	}
-}
-
 void pair_cancel(struct pair_req *p)
 {
 	if (p->cfd < 0)
 		return;
-	unlink_req(p);
+	LIST_REMOVE(p, link);
 	close(p->cfd);
 	p->cfd = -1;
 }
@@ -72,27 +68,23 @@ static void pair_accept_cb(struct ev *ev, uint32_t events)
 		socklen_t sl = sizeof(peer);
 		int afd = accept4(ev->fd, (struct sockaddr *)&peer, &sl,
 				  SOCK_NONBLOCK | SOCK_CLOEXEC);
+		static uint64_t last;
+
 		if (afd < 0) {
-			if (errno == EMFILE || errno == ENFILE) {
-				static uint64_t last;
-				if (ratelimit(&last))
-					warn("pair listener: %s: pausing accepts",
-					     strerror(errno));
-				ev_mod(ev, 0);
-				timer_set(&pair_pause, ACCEPT_PAUSE_MS);
-			}
+			accept_pause(ev, &pair_pause, &last, "pair listener");
 			return;
 		}
 		uint16_t port = ntohs(peer.sin_port);
-		struct pair_req *p = ptab[port % PTAB];
-		while (p && p->port != port)
-			p = p->next;
+		struct pair_req *p;
+		LIST_FOREACH(p, &ptab[pkey(port)], link)
+			if (p->port == port)
+				break;
 		if (!p || peer.sin_addr.s_addr != htonl(INADDR_LOOPBACK)) {
 			debug("pair listener: stray connection from port %u", port);
 			close(afd);
 			continue;
 		}
-		unlink_req(p);
+		LIST_REMOVE(p, link);
 		int cfd = p->cfd;
 		p->cfd = -1;
 		/* The guest's end goes out blocking, like a fresh socket; the
@@ -147,8 +139,7 @@ int pair_start(struct pair_req *p, pair_cb done)
 	p->cfd = fd;
 	p->port = ntohs(la.sin_port);
 	p->done = done;
-	p->next = ptab[p->port % PTAB];
-	ptab[p->port % PTAB] = p;
+	LIST_INSERT_HEAD(&ptab[pkey(p->port)], p, link);
 	return 0;
 }
 
@@ -156,8 +147,8 @@ void pair_shutdown(void)
 {
 	timer_cancel(&pair_pause);
 	for (unsigned i = 0; i < PTAB; i++)
-		while (ptab[i])
-			pair_cancel(ptab[i]);
+		while (!LIST_EMPTY(&ptab[i]))
+			pair_cancel(LIST_FIRST(&ptab[i]));
 	if (pair_lev.fd >= 0) {
 		int fd = pair_lev.fd;
 		ev_del(&pair_lev);

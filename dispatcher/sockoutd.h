@@ -2,26 +2,39 @@
 /*
  * sockoutd.h - what the parts of the dispatcher share.
  *
+ * The files form a stack; each calls only the ones below it, and reports
+ * upward through a callback it was handed (struct waiter, struct
+ * glisten_feed, struct helper_link_ops, struct control_hooks):
+ *
  *   main.c     start-up, signals, reload, systemd notification
- *   table.c    configuration and the dispatch table
- *   guest.c    guest socket: one request per connection, replies with fds
+ *   control.c  control socket (JSON lines) for sockoutctl
+ *   guest.c    guest socket: one request per connection, matched against
+ *              the dispatch table, answered with an fd
  *   direct.c   the `direct' route: host connects handed to the guest
  *   listen.c   guest listeners: seqpacket to the guest, host listeners,
  *              the (netns, port) table for guest-internal loopback
  *   pair.c     connected TCP socket pairs on 127.0.0.1
+ *   relay.c    the helper route: connect, listen and accept through a helper
+ *   pump.c     the helper route's byte pump: guest TCP end <-> READ/WRITE
  *   helper-link.c  connections to helpers (data + event sockets, redial)
- *   relay.c    relayed connections: guest TCP end <-> helper protocol
- *   control.c  control socket (JSON lines) for sockoutctl
+ *   table.c    configuration and the dispatch table
  */
 #ifndef SOCKOUT_SOCKOUTD_H
 #define SOCKOUT_SOCKOUTD_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "../common/buf.h"
+#include "../common/log.h"
 #include "../common/loop.h"
+#include "../protocol/addr.h"
 #include "../protocol/guestproto.h"
 #include "../protocol/helperproto.h"
 #include "table.h"
@@ -46,6 +59,45 @@ static inline bool ratelimit(uint64_t *last)
 	return true;
 }
 
+/**
+ * accept_pause() - accept4() on @ev just failed.  Out of descriptors, the
+ * pending connection stays readable and would wake the loop at once: stop
+ * watching @ev for ACCEPT_PAUSE_MS (@pause's callback resumes it) and say
+ * so, at most once per 10 s per @last.  @what names the listener.
+ */
+static inline void accept_pause(struct ev *ev, struct timer *pause,
+				uint64_t *last, const char *what)
+{
+	if (errno != EMFILE && errno != ENFILE)
+		return;
+	if (ratelimit(last))
+		warn("%s: %s: pausing accepts", what, strerror(errno));
+	ev_mod(ev, 0);
+	timer_set(pause, ACCEPT_PAUSE_MS);
+}
+
+/** reply_errno() - the errno an error reply or event carries in its arg,
+ *  @dflt when it carries none that makes sense. */
+static inline int reply_errno(const struct so_hdr *hd, int dflt)
+{
+	return hd->arg && hd->arg < 4096 ? (int)hd->arg : dflt;
+}
+
+/** unix_unlisten() - stop a Unix listener: close it, remove its socket
+ *  file *@path and forget the path.  Nothing when *@path is NULL. */
+static inline void unix_unlisten(struct ev *ev, char **path)
+{
+	int fd = ev->fd;
+
+	if (!*path)
+		return;
+	ev_del(ev);
+	close(fd);
+	unlink(*path);
+	free(*path);
+	*path = NULL;
+}
+
 /* ---- main.c ---- */
 extern struct dconf *cfg; /* the running configuration */
 extern uint64_t start_ms;
@@ -66,89 +118,119 @@ struct stats {
 };
 extern struct stats stats;
 
-/**
- * reload_config() - reparse the configuration and swap the table.
- * @errors: set to a malloc'ed error text when the new file is broken
- *          (the old table keeps running); NULL on success
- * Returns 0 or -EINVAL.
+/*
+ * A guest request waiting on a route (a host connect, a helper's CONNECTED
+ * or LISTEN reply) is a completion handed to the route: the route calls
+ * done() once, with 0 or an errno for the guest and the descriptor to pass
+ * (or -1), unless the guest cancelled first through the route's cancel
+ * function.  Routes never see the request itself.
  */
-int reload_config(char **errors);
-
-/* ---- pair.c ---- */
-struct pair_req;
-typedef void (*pair_cb)(struct pair_req *p, int guest_fd, int keep_fd);
-
-struct pair_req {
-	int cfd;	 /* connecting end, becomes the guest's end */
-	uint16_t port;	 /* its local port: how the accepted end is matched */
-	pair_cb done;	 /* called from the loop; fds are -1 on failure */
-	struct pair_req *next;
+struct waiter {
+	void (*done)(struct waiter *w, int status, const struct so_addr *local,
+		     const struct so_addr *peer, int fd);
 };
 
-int pair_init(void);
-void pair_shutdown(void);
-/** pair_start() - begin a pair; @done is called later, never inside. */
-int pair_start(struct pair_req *p, pair_cb done);
-void pair_cancel(struct pair_req *p);
-bool pair_pending(const struct pair_req *p);
+/** waiter_finish() - complete *@wp and forget it; with nobody waiting any
+ *  more, @fd is closed instead. */
+static inline void waiter_finish(struct waiter **wp, int status,
+				 const struct so_addr *local,
+				 const struct so_addr *peer, int fd)
+{
+	struct waiter *w = *wp;
+
+	if (!w) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	*wp = NULL;
+	w->done(w, status, local, peer, fd);
+}
+
+/* ---- control.c ---- */
+struct control_hooks {
+	/* reparse the configuration and swap the table; on a broken file
+	 * *errors is a malloc'ed text and the old table keeps running.
+	 * Returns 0 or -errno. */
+	int (*reload)(char **errors);
+};
+int control_init(const char *path, const struct control_hooks *hooks);
+void control_shutdown(void);
 
 /* ---- guest.c ---- */
 struct greq;
-struct rconn;
-struct glisten;
 
 int guest_init(const char *path, mode_t mode);
 void guest_shutdown(void);
-/**
- * greq_reply() - answer a guest request and free it.
- * @status: 0 or an errno for the guest
- * @fd:     descriptor to pass (SCM_RIGHTS) or -1; closed here either way
- */
-void greq_reply(struct greq *g, int status, const struct so_addr *local,
-		const struct so_addr *peer, int fd);
 const struct gp_req *greq_req(const struct greq *g);
-/** greq_set_rconn()/greq_rconn_gone() - the relay connection @g waits on. */
-void greq_set_rconn(struct greq *g, struct rconn *c);
-void greq_rconn_gone(struct greq *g);
-void greq_glisten_gone(struct greq *g);
 void guest_foreach_pending(void (*fn)(struct greq *g, void *arg), void *arg);
 const char *greq_state(const struct greq *g);
 unsigned guest_pending_count(void);
 
 /* ---- direct.c ---- */
-/** direct_connect() - start a host connect for @g to @dst; 0 or -errno. */
-int direct_connect(struct greq *g, const struct so_addr *dst, int *hostfd);
-int direct_finish(int fd);
+struct direct {		/* a host connect for one guest request */
+	struct ev ev;	/* the host socket while it connects */
+	struct waiter *w;
+	struct so_addr dst;   /* where we connect */
+	struct so_addr asked; /* what the guest asked for */
+	uint32_t pid;	      /* for logs */
+};
+
+void direct_init(struct direct *d);
+/**
+ * direct_start() - connect a host socket to what @r makes of @asked; @w is
+ * told when it is connected (the socket then goes to the guest) or failed.
+ * Returns 0 or -errno (then @w is not called).
+ */
+int direct_start(struct direct *d, const struct rule *r,
+		 const struct so_addr *asked, uint32_t pid, struct waiter *w);
+/** direct_cancel() - give up a connect in progress; @w is not called. */
+void direct_cancel(struct direct *d);
+/**
+ * direct_listen_host() - the host address a guest listener on @asked is
+ * served on by the direct rule @r (@m: @asked unmapped).
+ */
+void direct_listen_host(const struct rule *r, const struct so_addr *asked,
+			const struct so_addr *m, struct so_addr *host);
 
 /* ---- listen.c ---- */
-enum glisten_kind { GL_DIRECT, GL_HELPER };
+/* What feeds a guest listener besides a host listener (a helper's LISTEN):
+ * told once, from glisten_close(), that the listener is gone. */
+struct glisten_feed {
+	void (*gone)(struct glisten_feed *f);
+	const char *name; /* for listings: "helper NAME" */
+};
 
 struct glisten {
 	struct ev sev;	     /* our end of the guest's seqpacket */
-	struct ev lev;	     /* GL_DIRECT: the host listener */
+	struct ev lev;	     /* direct: the host listener */
 	struct timer pause;  /* out of descriptors: accept again later */
-	int guest_end;	     /* the guest's end until the reply passes it */
+	int guest_end;	     /* the guest's end until the grant passes it */
 	int held_fd;	     /* accepted, waiting for room on the seqpacket */
 	struct so_addr held_peer;
 	struct so_addr bound; /* what the guest bound: its local address */
-	struct so_addr host;  /* GL_DIRECT: host listener address */
+	struct so_addr host;  /* direct: host listener address */
 	uint64_t netns;
 	uint32_t pid;
 	uint32_t backlog;
-	uint32_t id;	    /* GL_HELPER: listener id */
-	uint8_t kind;
 	bool in_table;
 	bool paused_logged;
-	struct helper *h;   /* GL_HELPER */
-	struct greq *greq;  /* GL_HELPER: waiting for the LISTEN reply */
+	struct glisten_feed *feed; /* NULL: direct */
 	uint64_t accepted;
-	struct glisten *tnext; /* (netns, port) table chain */
-	struct glisten *hnext, *hprev; /* helper's listeners */
-	struct glisten *next, *prev;   /* all listeners */
+	LIST_ENTRY(glisten) tlink; /* (netns, port) table chain */
+	LIST_ENTRY(glisten) link;  /* all listeners */
 };
 
-int glisten_new(const struct gp_req *req, struct glisten **out);
+/** glisten_new() - a listener for the guest's LISTEN @req from @pid. */
+int glisten_new(const struct gp_req *req, uint32_t pid, struct glisten **out);
 int glisten_direct(struct glisten *l, const struct so_addr *host, bool v6only);
+/** glisten_set_feed() - @f feeds @l from now on; told when @l goes. */
+void glisten_set_feed(struct glisten *l, struct glisten_feed *f);
+/** glisten_grant() - the guest's end of @l, to pass in the LISTEN reply
+ *  (once; -1 after that). */
+int glisten_grant(struct glisten *l);
+/** glisten_granted() - the guest has its end: connections may come. */
+bool glisten_granted(const struct glisten *l);
 /** glisten_deliver() - pass an accepted @fd to the guest; 0, -EAGAIN or
  *  -errno.  The fd is consumed only on 0. */
 int glisten_deliver(struct glisten *l, int fd, const struct so_addr *local,
@@ -159,6 +241,112 @@ struct glisten *glisten_find(uint64_t netns, uint16_t port);
 void glisten_foreach(void (*fn)(struct glisten *l, void *arg), void *arg);
 unsigned glisten_count(void);
 void glisten_shutdown(void);
+
+/* ---- pair.c ---- */
+struct pair_req;
+typedef void (*pair_cb)(struct pair_req *p, int guest_fd, int keep_fd);
+
+struct pair_req {
+	int cfd;	 /* connecting end, becomes the guest's end */
+	uint16_t port;	 /* its local port: how the accepted end is matched */
+	pair_cb done;	 /* called from the loop; fds are -1 on failure */
+	LIST_ENTRY(pair_req) link;
+};
+
+int pair_init(void);
+void pair_shutdown(void);
+/** pair_start() - begin a pair; @done is called later, never inside. */
+int pair_start(struct pair_req *p, pair_cb done);
+void pair_cancel(struct pair_req *p);
+bool pair_pending(const struct pair_req *p);
+
+/* ---- pump.c ---- */
+/*
+ * One direction of a relayed connection, written once for both:
+ *   up:   guest -> helper; the request is WRITE, its event WRITABLE
+ *   down: helper -> guest; the request is READ, its event ARRIVED
+ * A short answer (a partial WRITE, an empty READ) means "wait for the
+ * event before asking again".
+ */
+struct half {
+	uint8_t out;  /* requests outstanding (WRITE: 1; READ: up to 2) */
+	bool waiting; /* a short answer came: wait for the event */
+	bool early;   /* the event came before the short answer it follows */
+	bool eof;     /* this direction's sender finished */
+	bool done;    /* ... and that was passed on (SHUTDOWN, SHUT_WR) */
+};
+
+/* The byte pump of one relayed connection: our end of the guest's TCP
+ * pair on one side, the helper's connection @id on the other. */
+struct pump {
+	uint32_t id;
+	bool open;	   /* moving bytes */
+	bool blocked;	   /* on h->blocked: the data socket is congested */
+	bool up_bulk;	   /* the last guest read filled the room */
+	uint32_t inflight; /* bytes of upq in the outstanding WRITE */
+	struct half up, down;
+	struct helper *h;
+	struct ev ev;	   /* our end of the guest's TCP pair */
+	struct buf upq, downq;
+	uint64_t bytes_up, bytes_down;
+	/* the pump is done (@err 0: both directions finished) or broken:
+	 * the owner closes the connection; the pump is not touched after */
+	void (*end)(struct pump *p, int err);
+	LIST_ENTRY(pump) blink; /* helper's blocked list */
+};
+
+void pump_init(struct pump *p, struct helper *h, uint32_t id,
+	       void (*end)(struct pump *p, int err));
+/** pump_open() - start moving bytes over @fd (consumed: reset and closed
+ *  on failure).  Returns 0 or -errno. */
+int pump_open(struct pump *p, int fd);
+/** pump_stop() - close the guest end (abortively when @reset), drop the
+ *  buffers.  Safe on a pump never opened. */
+void pump_stop(struct pump *p, bool reset);
+/** pump_reply() - the helper's reply to a WRITE or READ (@type). */
+void pump_reply(struct pump *p, uint8_t type, const struct so_hdr *hd,
+		const uint8_t *data);
+/** pump_notify() - a WRITABLE or ARRIVED event (@type). */
+void pump_notify(struct pump *p, uint8_t type);
+/** pump_unblock() - @h's data socket drained: let blocked pumps go on. */
+void pump_unblock(struct helper *h);
+
+/* ---- relay.c ---- */
+struct rconn;
+struct hlisten;
+struct helper;
+
+/** relay_init() - register with the helper link for its replies and events. */
+void relay_init(void);
+/** relay_connect() - SO_CONNECT through @h for @pid; @w is told when the
+ *  connection is ready for the guest.  *@out is the handle to cancel with.
+ *  Returns 0 or -errno (then @w is not called). */
+int relay_connect(struct helper *h, const struct so_addr *dst,
+		  const char *target, uint32_t pid, struct waiter *w,
+		  struct rconn **out);
+/** relay_cancel() - the guest gave up: close the connection, @w untold. */
+void relay_cancel(struct rconn *c);
+/** relay_listen() - SO_LISTEN through @h for the guest listener @l; @w is
+ *  told the helper's answer (0: grant it).  Returns 0 or -errno (then
+ *  @w is not called and @l is closed). */
+int relay_listen(struct helper *h, struct glisten *l, const char *target,
+		 struct waiter *w, struct hlisten **out);
+/** relay_listen_cancel() - the guest gave up waiting: close the listener,
+ *  @w untold. */
+void relay_listen_cancel(struct hlisten *hl);
+void relay_foreach(void (*fn)(struct rconn *c, void *arg), void *arg);
+unsigned relay_count(void);
+/* read-only view for control.c */
+struct rconn_info {
+	uint32_t id;
+	const char *helper;
+	const char *state;
+	uint32_t pid;
+	struct so_addr dst;
+	uint64_t bytes_up, bytes_down;
+	uint64_t age_ms;
+};
+void rconn_info(const struct rconn *c, struct rconn_info *i);
 
 /* ---- helper-link.c ---- */
 enum helper_state { H_DOWN, H_CONNECTING, H_UP };
@@ -186,15 +374,30 @@ struct helper {
 	struct timer kill;
 	uint64_t backoff_ms;
 	char *status_json;    /* last STATUS reply */
+	/* what rides on the helper: owned by relay.c */
 	unsigned nconns;
 	uint64_t total_conns;
-	struct rconn *conns;
-	struct glisten *listeners;
-	struct rconn *blocked; /* waiting for the data socket to drain */
-	struct helper *next;
+	LIST_HEAD(, rconn) conns;
+	LIST_HEAD(, hlisten) listeners;
+	LIST_HEAD(, pump) blocked; /* waiting for the data socket to drain */
+	TAILQ_ENTRY(helper) link;
 };
 
-extern struct helper *helpers;
+TAILQ_HEAD(helper_list, helper);
+extern struct helper_list helpers;
+
+/* What the helper link reports upward (filled by relay.c). */
+struct helper_link_ops {
+	/* the reply to request @q */
+	void (*reply)(struct helper *h, const struct hreq *q,
+		      const struct so_hdr *hd, const uint8_t *p);
+	void (*event)(struct helper *h, const struct so_hdr *hd, const uint8_t *p);
+	/* the helper's sockets are gone: drop what rode on them */
+	void (*down)(struct helper *h);
+	/* the data socket drained below its low mark */
+	void (*unblock)(struct helper *h);
+};
+void helper_link_init(const struct helper_link_ops *ops);
 
 /** helpers_apply() - dial new helpers, drop removed ones (reload). */
 void helpers_apply(const struct dconf *c);
@@ -208,51 +411,10 @@ int helper_send(struct helper *h, uint8_t type, uint32_t id, uint32_t arg,
 void helper_fail(struct helper *h, const char *why);
 /** helper_congested() - the data socket has too much unsent. */
 bool helper_congested(const struct helper *h);
-/** helper_status_all() - send STATUS to every up helper; @ctl is echoed
- *  to control_status_done() as each replies.  Returns how many asked. */
-unsigned helper_status_all(uint32_t ctl);
+/** helper_status_all() - send STATUS to every up helper; @done(@ctl, h) is
+ *  called as each replies (h NULL: it went down first).  Returns how many
+ *  were asked. */
+unsigned helper_status_all(uint32_t ctl, void (*done)(uint32_t ctl, struct helper *h));
 const char *helper_state_name(const struct helper *h);
-
-/* ---- relay.c ---- */
-struct rconn;
-/** relay_connect() - SO_CONNECT through @h for @g; 0 or -errno. */
-int relay_connect(struct helper *h, struct greq *g, const struct so_addr *dst,
-		  const char *target);
-void relay_cancel(struct rconn *c);
-/* called by helper-link.c */
-void relay_reply(struct helper *h, const struct hreq *q,
-		 const struct so_hdr *hd, const uint8_t *p);
-void relay_event(struct helper *h, const struct so_hdr *hd, const uint8_t *p);
-void relay_helper_down(struct helper *h);
-void relay_unblock(struct helper *h);
-/* listeners through a helper */
-int relay_listen(struct helper *h, struct glisten *l, const char *target);
-void relay_unlisten(struct glisten *l);
-void relay_foreach(void (*fn)(struct rconn *c, void *arg), void *arg);
-unsigned relay_count(void);
-/* read-only view for control.c */
-struct rconn_info {
-	uint32_t id;
-	const char *helper;
-	const char *state;
-	uint32_t pid;
-	struct so_addr dst;
-	uint64_t bytes_up, bytes_down;
-	uint64_t age_ms;
-};
-void rconn_info(const struct rconn *c, struct rconn_info *i);
-
-/* ---- control.c ---- */
-int control_init(const char *path);
-void control_shutdown(void);
-void control_status_done(uint32_t ctl, struct helper *h);
-
-/* shared small things */
-const char *so_addr_str(const struct so_addr *a, char *buf, size_t len);
-void so_addr_unmap(struct so_addr *a);
-/** so_addr_is_loopback() - 127.0.0.0/8 or ::1 (after so_addr_unmap). */
-bool so_addr_is_loopback(const struct so_addr *a);
-/** so_addr_map() - IPv4 a.b.c.d to IPv6 ::ffff:a.b.c.d (else unchanged). */
-void so_addr_map(struct so_addr *a);
 
 #endif

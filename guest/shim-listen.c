@@ -48,7 +48,7 @@ static int unbound_inet(int fd, struct sk_entry *e)
 	     ((struct sockaddr_in6 *)&ss)->sin6_port))
 		return 0; /* bound natively, to loopback */
 	e->family = family;
-	addr_any(&e->local, family);
+	so_addr_any(&e->local, family);
 	return 1;
 }
 
@@ -263,8 +263,8 @@ static void concrete_local(int nfd, struct so_addr *local)
 
 	if (memcmp(local->addr, zero, 16) != 0 ||
 	    real_getsockname(nfd, (struct sockaddr *)&ss, &l) < 0 ||
-	    addr_from_user(&h, (struct sockaddr *)&ss, l) < 0 ||
-	    addr_is_loopback(&h))
+	    so_addr_from_user(&h, (struct sockaddr *)&ss, l) < 0 ||
+	    so_addr_is_loopback(&h))
 		goto out;
 	h.port = local->port;
 	*local = h;
@@ -308,8 +308,8 @@ static int accept_listener(int fd, const struct sk_entry *l,
 		 * loopback address the client used, which the listener
 		 * (never bound to loopback, those stay native) was not. */
 		e.family = rep.local.family == 6 ? AF_INET6 : AF_INET;
-		if (addr_is_loopback(&rep.local)) {
-			addr_any(&e.local, e.family);
+		if (so_addr_is_loopback(&rep.local)) {
+			so_addr_any(&e.local, e.family);
 			e.local.port = rep.local.port;
 		} else {
 			e.local = rep.local;
@@ -337,7 +337,7 @@ static int accept_listener(int fd, const struct sk_entry *l,
 		return shim_fail(-r);
 	}
 	if (sa && len)
-		addr_to_user(&e.peer, e.family, sa, len);
+		so_addr_to_user(&e.peer, e.family, sa, len);
 	errno = saved;
 	return nfd;
 }

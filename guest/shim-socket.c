@@ -25,7 +25,7 @@ static int connect_via(int fd, struct sk_entry *e, const struct so_addr *dst)
 {
 	struct gp_req req = { .op = GP_CONNECT, .addr = *dst };
 	struct gp_reply rep = { 0 };
-	int lo = addr_is_loopback(dst), nfd, fake, r;
+	int lo = so_addr_is_loopback(dst), nfd, fake, r;
 
 	if (lo)
 		req.flags = GP_F_LOOPBACK;
@@ -100,7 +100,7 @@ SHIM_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
 	    !sk_inet_stream(fd, &family) ||
 	    (sa->sa_family == AF_INET6 && family == AF_INET) ||
-	    addr_from_user(&dst, sa, len) < 0)
+	    so_addr_from_user(&dst, sa, len) < 0)
 		return real_connect(fd, sa, len);
 	e.family = family;
 	r = connect_via(fd, &e, &dst);
@@ -123,8 +123,8 @@ SHIM_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 	int saved = errno, family, r;
 
 	if (!sa || len < sizeof(sa_family_t) || !sk_inet_stream(fd, &family) ||
-	    sa->sa_family != family || addr_from_user(&a, sa, len) < 0 ||
-	    addr_is_loopback(&a))
+	    sa->sa_family != family || so_addr_from_user(&a, sa, len) < 0 ||
+	    so_addr_is_loopback(&a))
 		return real_bind(fd, sa, len);
 	if (fdt_get(fd, &e)) {
 		if (e.kind != SK_NONE)

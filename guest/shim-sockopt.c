@@ -45,14 +45,14 @@ static int names(int fd, struct sockaddr *sa, socklen_t *len, int peer)
 	if (!peer) {
 		if (!e.local.family && !e.fake)
 			goto native;
-		addr_to_user(&e.local, e.family, sa, len);
+		so_addr_to_user(&e.local, e.family, sa, len);
 		return 0;
 	}
 	if (e.kind != SK_CONNECTED)
 		return shim_fail(ENOTCONN);
 	if (!e.peer.family && !e.fake)
 		goto native;
-	addr_to_user(&e.peer, e.family, sa, len);
+	so_addr_to_user(&e.peer, e.family, sa, len);
 	return 0;
 native:
 	return peer ? real_getpeername(fd, sa, len)

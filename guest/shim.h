@@ -150,21 +150,10 @@ void ep_attach(int fd, const struct sk_entry *e);
 int sk_inet_stream(int fd, int *family);
 /** sk_domain() - SO_DOMAIN of @fd or -1; errno is left alone. */
 int sk_domain(int fd);
-/** addr_from_user() - @sa into @a, v4-mapped IPv6 turned into IPv4 so the
- * dispatch table sees one form.  0, or -EINVAL if @len is too short. */
-int addr_from_user(struct so_addr *a, const struct sockaddr *sa,
-		   socklen_t len);
-/** addr_to_user() - write @a as the program's @family would show it
- * (IPv4 as v4-mapped for AF_INET6) into @sa, truncated to *@len, and set
- * *@len to the full length, as getsockname(2) does. */
-void addr_to_user(const struct so_addr *a, int family, struct sockaddr *sa,
-		  socklen_t *len);
-int addr_is_loopback(const struct so_addr *a);
 int is_socket_fd(int fd);
 /** is_fake() - 1 if the kernel would describe @nfd differently from the
  * @family TCP socket the program made (see struct sk_entry.fake). */
 int is_fake(int nfd, int family);
-void addr_any(struct so_addr *a, int family);
 
 /* shim-client.c */
 /**

@@ -21,7 +21,7 @@
 #include "../common/log.h"
 #include "../common/net.h"
 
-#define SH_HASH 4096u /* a power of two: hash_u64() & (SH_HASH - 1) */
+#define SH_HASH 4096u /* a power of two (hash_slot) */
 /* Stop taking requests while this much reply data waits to be sent (the
  * dispatcher is not reading, so do not queue without bound), and take them
  * again once it is down to SH_OUT_LOW. */
@@ -73,7 +73,7 @@ static LIST_HEAD(, sh_conn) htab[SH_HASH];
 
 static unsigned hkey(const struct sh_client *cl, uint32_t id)
 {
-	return hash_u64((uint64_t)cl->token << 32 | id) & (SH_HASH - 1);
+	return hash_slot(hash_u64((uint64_t)cl->token << 32 | id), SH_HASH);
 }
 
 static struct sh_conn *conn_find(struct sh_client *cl, uint32_t id)

@@ -70,45 +70,6 @@ int so_addr_decode(const uint8_t *p, struct so_addr *a)
 	return 0;
 }
 
-void so_addr_from_sa(struct so_addr *a, const struct sockaddr *sa)
-{
-	memset(a, 0, sizeof(*a));
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-		a->family = 4;
-		a->port = ntohs(in->sin_port);
-		memcpy(a->addr, &in->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-		a->family = 6;
-		a->port = ntohs(in6->sin6_port);
-		memcpy(a->addr, &in6->sin6_addr, 16);
-	}
-}
-
-int so_addr_to_sa(const struct so_addr *a, struct sockaddr_storage *ss,
-		  socklen_t *len)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (a->family == 4) {
-		struct sockaddr_in *in = (void *)ss;
-		in->sin_family = AF_INET;
-		in->sin_port = htons(a->port);
-		memcpy(&in->sin_addr, a->addr, 4);
-		*len = sizeof(*in);
-		return 0;
-	}
-	if (a->family == 6) {
-		struct sockaddr_in6 *in6 = (void *)ss;
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(a->port);
-		memcpy(&in6->sin6_addr, a->addr, 16);
-		*len = sizeof(*in6);
-		return 0;
-	}
-	return -EINVAL;
-}
-
 size_t so_connect_encode(uint8_t *p, const struct so_connect *c)
 {
 	size_t tl = strnlen(c->target, SO_MAX_TARGET);

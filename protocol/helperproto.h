@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "../common/buf.h"
+#include "addr.h"
 
 /* Bump this when the layout of any message changes. */
 #define SO_PROTO_VERSION 1
@@ -73,13 +74,8 @@ struct so_hdr {
 	uint32_t arg;
 };
 
-/* An IPv4/IPv6 address as it travels: 20 bytes. */
+/* An IPv4/IPv6 address (struct so_addr, addr.h) as it travels: 20 bytes. */
 #define SO_ADDR_LEN 20
-struct so_addr {
-	uint8_t family; /* 0 none, 4, 6 */
-	uint16_t port;
-	uint8_t addr[16]; /* IPv4 in the first 4 bytes */
-};
 
 /* SO_CONNECT / SO_LISTEN payload */
 struct so_connect {
@@ -100,10 +96,6 @@ void so_hdr_encode(uint8_t *p, const struct so_hdr *h);
 
 void so_addr_encode(uint8_t *p, const struct so_addr *a);
 int so_addr_decode(const uint8_t *p, struct so_addr *a);
-/** so_addr_from_sa()/so_addr_to_sa() - convert; to_sa returns 0 or -EINVAL. */
-void so_addr_from_sa(struct so_addr *a, const struct sockaddr *sa);
-int so_addr_to_sa(const struct so_addr *a, struct sockaddr_storage *ss,
-		  socklen_t *len);
 
 /* payload encoders return the payload length written into @p (which must
  * hold SO_ADDR_LEN + 1 + SO_MAX_TARGET / 2 * SO_ADDR_LEN bytes) */

@@ -1,35 +1,27 @@
 // SPDX-License-Identifier: MIT
 /* libFuzzer target: the guest protocol decoders (gp_req_decode,
- * gp_reply_decode) as sockoutd and the shim meet them, plus the shim's
- * conversion of the decoded addresses into what getsockname() returns.
+ * gp_reply_decode) as sockoutd and the shim meet them, plus the
+ * conversion of the decoded addresses into what getsockname() returns
+ * (protocol/addr.c, as the shim does it).
  * Whatever decodes must encode back to the same bytes: every reserved
  * byte is checked, so there is exactly one encoding of each message. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "guest/shim-addr.c"
+#include "protocol/addr.h"
 #include "protocol/guestproto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* shim-addr.c asks the kernel about descriptors only in sk_domain() and
- * sk_inet_stream(), which this target does not call. */
-int real_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
-{
-	(void)fd, (void)level, (void)name, (void)val, (void)len;
-	errno = ENOTSOCK;
-	return -1;
-}
 
 static void show(const struct so_addr *a, socklen_t cap)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = cap;
 
-	addr_to_user(a, AF_INET, (struct sockaddr *)&ss, &len);
+	so_addr_to_user(a, AF_INET, (struct sockaddr *)&ss, &len);
 	len = cap;
-	addr_to_user(a, AF_INET6, (struct sockaddr *)&ss, &len);
-	addr_is_loopback(a);
+	so_addr_to_user(a, AF_INET6, (struct sockaddr *)&ss, &len);
+	so_addr_is_loopback(a);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -18,16 +18,21 @@
 #include "../../dispatcher/helper-link.c"
 #include "../../dispatcher/listen.c"
 #include "../../dispatcher/pair.c"
+#include "../../dispatcher/pump.c"
 #include "../../dispatcher/relay.c"
 
 /* what main.c provides in sockoutd */
 struct dconf *cfg;
 uint64_t start_ms;
 struct stats stats;
-int reload_config(char **errors)
+
+/* the guest waiting for the LISTEN reply */
+static void fz_done(struct waiter *w, int status, const struct so_addr *local,
+		    const struct so_addr *peer, int fd)
 {
-	*errors = NULL;
-	return 0;
+	(void)w, (void)status, (void)local, (void)peer;
+	if (fd >= 0)
+		close(fd);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -59,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		log_init("fuzz-helper-input", 0);
 		if (loop_init() < 0 || pair_init() < 0)
 			abort();
+		relay_init();
 		ready = 1;
 	}
 	if (size < 1)
@@ -74,8 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct helper *h = helper_new(&hc);
 	if (!h)
 		abort();
-	h->next = helpers;
-	helpers = h;
+	TAILQ_INSERT_HEAD(&helpers, h, link);
 	net_set_nonblock(ds[0]);
 	net_set_nonblock(es[0]);
 	ev_add(&h->dev, ds[0], EPOLLIN, data_cb);
@@ -86,9 +91,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* a guest listener through it: id 1, LISTEN outstanding */
 	struct gp_req req = { .op = GP_LISTEN, .netns = 1, .pid = 1,
 			      .addr = { .family = 4, .port = 9000 } };
+	struct waiter w = { .done = fz_done };
 	struct glisten *l;
-	if (glisten_new(&req, &l) == 0 && relay_listen(h, l, "x") < 0)
-		glisten_close(l);
+	struct hlisten *hl;
+	if (glisten_new(&req, 1, &l) == 0)
+		relay_listen(h, l, "x", &w, &hl); /* closes l on failure */
 
 	/* first byte: where the data stream ends and the event stream starts */
 	size_t split = (size_t)data[0] * (size - 1) / 255;
@@ -109,12 +116,7 @@ out:
 	if (es[1] >= 0)
 		close(es[1]);
 	/* forget the helper, its connections and its listeners */
-	for (struct helper **pp = &helpers; *pp; pp = &(*pp)->next) {
-		if (*pp == h) {
-			*pp = h->next;
-			break;
-		}
-	}
+	TAILQ_REMOVE(&helpers, h, link);
 	helper_free(h, "fuzz case over");
 	glisten_shutdown();
 	spin(1);

@@ -23,11 +23,6 @@
 struct dconf *cfg;
 uint64_t start_ms;
 struct stats stats;
-int reload_config(char **errors)
-{
-	*errors = NULL;
-	return 0;
-}
 
 static char dir[] = "/tmp/test-rules-guest.XXXXXX";
 static char sock[128];

@@ -33,28 +33,14 @@ static volatile int listen_reqs;
 static void send_reply(int c, const struct gp_reply *r, int fd)
 {
 	uint8_t p[GP_REPLY_LEN];
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct iovec iov = { p, sizeof(p) };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int e;
 
 	gp_reply_encode(p, r);
 	if (fake_mode == 1)
 		p[7] = 1; /* a reserved byte: the shim must refuse it */
-	if (fd >= 0) {
-		memset(&cm, 0, sizeof(cm));
-		m.msg_control = cm.b;
-		m.msg_controllen = sizeof(cm.b);
-		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-		h->cmsg_level = SOL_SOCKET;
-		h->cmsg_type = SCM_RIGHTS;
-		h->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(h), &fd, sizeof(int));
-	}
-	if (sendmsg(c, &m, MSG_NOSIGNAL) < 0)
-		perror("fake sendmsg");
+	/* a fresh reply socket: the 64 bytes always fit */
+	if ((e = net_send_fd(c, p, sizeof(p), fd)) < 0)
+		fprintf(stderr, "fake sendmsg: %s\n", strerror(-e));
 }
 
 /* The fake sockoutd: CONNECT to port 81 is refused, loopback is ENOENT,
@@ -174,30 +160,30 @@ static void test_addr(void)
 	socklen_t l;
 
 	inet_pton(AF_INET6, "::ffff:198.51.100.7", &s6.sin6_addr);
-	CHECK_EQ(addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6)), 0);
+	CHECK_EQ(so_addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6)), 0);
 	CHECK(a.family == 4 && a.port == 80 && a.addr[0] == 198 && a.addr[3] == 7);
-	CHECK_EQ(addr_from_user(&a, (struct sockaddr *)&s6, 10), -EINVAL);
+	CHECK_EQ(so_addr_from_user(&a, (struct sockaddr *)&s6, 10), -EINVAL);
 	/* an IPv4 address shown to an AF_INET6 socket is v4-mapped */
 	l = sizeof(out);
-	addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6));
-	addr_to_user(&a, AF_INET6, (struct sockaddr *)&out, &l);
+	so_addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6));
+	so_addr_to_user(&a, AF_INET6, (struct sockaddr *)&out, &l);
 	CHECK_EQ(l, sizeof(s6));
 	CHECK(!memcmp(&((struct sockaddr_in6 *)&out)->sin6_addr, &s6.sin6_addr, 16));
 	/* truncation: copy what fits, report the full length */
 	memset(&out, 0xaa, sizeof(out));
 	l = 4;
-	addr_to_user(&a, AF_INET, (struct sockaddr *)&out, &l);
+	so_addr_to_user(&a, AF_INET, (struct sockaddr *)&out, &l);
 	CHECK_EQ(l, sizeof(struct sockaddr_in));
 	CHECK_EQ(((unsigned char *)&out)[4], 0xaa);
 	sin_set(&s4, "127.9.9.9", 1);
-	addr_from_user(&a, (struct sockaddr *)&s4, sizeof(s4));
-	CHECK(addr_is_loopback(&a));
+	so_addr_from_user(&a, (struct sockaddr *)&s4, sizeof(s4));
+	CHECK(so_addr_is_loopback(&a));
 	inet_pton(AF_INET6, "::ffff:127.0.0.1", &s6.sin6_addr);
-	addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6));
-	CHECK(addr_is_loopback(&a));
+	so_addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6));
+	CHECK(so_addr_is_loopback(&a));
 	inet_pton(AF_INET6, "::1", &s6.sin6_addr);
-	addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6));
-	CHECK(addr_is_loopback(&a));
+	so_addr_from_user(&a, (struct sockaddr *)&s6, sizeof(s6));
+	CHECK(so_addr_is_loopback(&a));
 }
 
 static void test_opts(void)
