@@ -24,7 +24,7 @@ static uint64_t cached_now;
 static struct timer **heap;
 static size_t heap_n, heap_cap;
 
-static uint64_t clock_ms(void)
+uint64_t mono_ms(void)
 {
 	struct timespec ts;
 
@@ -37,7 +37,7 @@ static uint64_t clock_ms(void)
 uint64_t now_ms(void)
 {
 	if (!cached_now)
-		cached_now = clock_ms();
+		cached_now = mono_ms();
 	return cached_now;
 }
 
@@ -173,7 +173,7 @@ static int next_timeout(void)
 {
 	if (!heap_n)
 		return -1;
-	uint64_t now = clock_ms();
+	uint64_t now = mono_ms();
 	if (heap[0]->when <= now)
 		return 0;
 	uint64_t d = heap[0]->when - now;
@@ -199,7 +199,7 @@ int loop_run(void)
 				continue;
 			return -errno;
 		}
-		cached_now = clock_ms();
+		cached_now = mono_ms();
 		batch_n = n;
 		for (batch_i = 0; batch_i < batch_n; batch_i++) {
 			struct ev *ev = batch[batch_i].data.ptr;

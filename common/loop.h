@@ -55,6 +55,9 @@ void ev_del(struct ev *ev);
 
 /** now_ms() - monotonic milliseconds, cached per loop iteration. */
 uint64_t now_ms(void);
+/** mono_ms() - monotonic milliseconds read now (never 0), for code that
+ *  runs outside the loop's iterations. */
+uint64_t mono_ms(void);
 
 void timer_init(struct timer *t, timer_cb cb);
 /** timer_set() - (re)arm @t to fire @ms milliseconds from now. */

@@ -38,6 +38,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/loop.h"
 #include "../common/net.h"
 
 struct parse {
@@ -963,14 +964,6 @@ static struct {
 	unsigned long reads; /* getifaddrs() calls, for tests */
 } hostaddrs;
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int hostaddr_refresh(void)
 {
 	struct ifaddrs *ifs, *i;
@@ -979,7 +972,7 @@ int hostaddr_refresh(void)
 	/* counted as a try even if it fails: a failing getifaddrs() is
 	 * retried a second later, not on every lookup */
 	hostaddrs.reads++;
-	hostaddrs.at_ms = now_ms();
+	hostaddrs.at_ms = mono_ms();
 	hostaddrs.stale = false;
 	if (getifaddrs(&ifs) < 0)
 		return -errno;
@@ -1032,7 +1025,7 @@ bool hostaddr_is_local(const struct so_addr *a)
 		return false;
 	}
 	if (!hostaddrs.loaded || hostaddrs.stale ||
-	    now_ms() - hostaddrs.at_ms >= 1000)
+	    mono_ms() - hostaddrs.at_ms >= 1000)
 		(void)hostaddr_refresh(); /* on failure the old list stays */
 	if (!hostaddrs.loaded)
 		return true; /* never read: fail closed */
