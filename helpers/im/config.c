@@ -173,7 +173,8 @@ static void conf_line(void *ctx, const struct conf_line *l,
 			free(p);
 			return;
 		}
-		for (struct im_peer_conf *q = c->peers; q; q = q->next) {
+		struct im_peer_conf *q;
+		SLIST_FOREACH(q, &c->peers, link) {
 			if (!strcmp(q->jid, p->jid)) {
 				conf_error(e, l->file, l->line,
 					   "peer: `%s' appears twice", v);
@@ -181,8 +182,7 @@ static void conf_line(void *ctx, const struct conf_line *l,
 				return;
 			}
 		}
-		p->next = c->peers;
-		c->peers = p;
+		SLIST_INSERT_HEAD(&c->peers, p, link);
 	} else {
 		conf_error(e, l->file, l->line, "unknown keyword: `%s'", k);
 	}
@@ -227,8 +227,9 @@ int im_conf_load(const char *path, struct im_conf *c, char **errtext)
 	}
 	if (c->jid[0]) {
 		char me[IM_JID_MAX];
+		struct im_peer_conf *p;
 		im_jid_bare(c->jid, me, sizeof(me));
-		for (struct im_peer_conf *p = c->peers; p; p = p->next)
+		SLIST_FOREACH(p, &c->peers, link)
 			if (!strcmp(p->jid, me))
 				conf_error(&e, path, 0,
 					   "peer %s is this helper's own JID",
@@ -256,9 +257,10 @@ void im_conf_free(struct im_conf *c)
 	}
 	free(c->identity);
 	free(c->tls_trust);
-	while (c->peers) {
-		struct im_peer_conf *p = c->peers;
-		c->peers = p->next;
+	struct im_peer_conf *p;
+
+	while ((p = SLIST_FIRST(&c->peers))) {
+		SLIST_REMOVE_HEAD(&c->peers, link);
 		free(p);
 	}
 	memset(c, 0, sizeof(*c));

@@ -49,18 +49,18 @@ struct ic {
 	struct buf held;     /* received, not yet taken by the runtime */
 	struct buf linger;   /* guest bytes left when the dispatcher closed */
 	bool shut_sent, peer_shut, peer_closed, activating;
-	struct ic *next, *prev;
+	LIST_ENTRY(ic) link;
 };
 
 static const struct im_conf *cf;
-static struct ic *ics;
+static LIST_HEAD(, ic) ics = LIST_HEAD_INITIALIZER(ics);
 static uint32_t next_cid = 1;
 /* Listeners are kept by the runtime; we index them to find a port. */
 struct lent {
 	struct sh_listener *l;
-	struct lent *next;
+	LIST_ENTRY(lent) link;
 };
-static struct lent *lents;
+static LIST_HEAD(, lent) lents = LIST_HEAD_INITIALIZER(lents);
 
 void im_conn_set_conf(const struct im_conf *c)
 {
@@ -69,7 +69,9 @@ void im_conn_set_conf(const struct im_conf *c)
 
 static struct ic *ic_find(struct im_peer *p, bool mine, uint32_t cid)
 {
-	for (struct ic *i = ics; i; i = i->next)
+	struct ic *i;
+
+	LIST_FOREACH(i, &ics, link)
 		if (i->peer == p && i->mine == mine && i->cid == cid)
 			return i;
 	return NULL;
@@ -89,10 +91,7 @@ static struct ic *ic_new(struct im_peer *p, bool mine, uint32_t cid)
 	buf_init(&i->held);
 	buf_init(&i->linger);
 	timer_init(&i->timer, timer_fire);
-	i->next = ics;
-	if (ics)
-		ics->prev = i;
-	ics = i;
+	LIST_INSERT_HEAD(&ics, i, link);
 	return i;
 }
 
@@ -105,12 +104,7 @@ static void ic_free(struct ic *i)
 		im_bs_close(i->bs, ECONNRESET, NULL);
 	if (i->c)
 		i->c->priv = NULL;
-	if (i->prev)
-		i->prev->next = i->next;
-	else
-		ics = i->next;
-	if (i->next)
-		i->next->prev = i->prev;
+	LIST_REMOVE(i, link);
 	buf_free(&i->held);
 	buf_free(&i->linger);
 	free(i);
@@ -222,8 +216,10 @@ void im_conn_xmpp_writable(void)
 {
 	struct ic *i, *n;
 
-	for (i = ics; i; i = n) {
-		n = i->next;
+	/* glibc's <sys/queue.h> has no LIST_FOREACH_SAFE: @n is taken
+	 * before @i may be freed. */
+	for (i = LIST_FIRST(&ics); i; i = n) {
+		n = LIST_NEXT(i, link);
 		if (!i->bs && (i->st == IC_OPEN || i->st == IC_LINGER) &&
 		    (buf_len(outq(i)) || (guest_done(i) && !i->shut_sent)))
 			inband_pump(i);
@@ -384,7 +380,9 @@ static int bs_open(struct ic *i)
 
 static struct sh_listener *listener_for(struct im_peer *p, uint16_t port)
 {
-	for (struct lent *e = lents; e; e = e->next) {
+	struct lent *e;
+
+	LIST_FOREACH(e, &lents, link) {
 		struct sh_listener *l = e->l;
 		if (l->req.dst.port != port)
 			continue;
@@ -409,7 +407,8 @@ static void on_connect(struct im_peer *p, const struct im_rpc *r)
 		return;
 	}
 	unsigned n = 0;
-	for (struct ic *j = ics; j; j = j->next)
+	struct ic *j;
+	LIST_FOREACH(j, &ics, link)
 		n += j->peer == p && !j->mine;
 	if (!(i = ic_new(p, false, r->cid)))
 		return;
@@ -553,8 +552,8 @@ void im_conn_peer_ready(struct im_peer *p)
 {
 	struct ic *i, *n;
 
-	for (i = ics; i; i = n) {
-		n = i->next;
+	for (i = LIST_FIRST(&ics); i; i = n) {
+		n = LIST_NEXT(i, link);
 		if (i->peer == p && i->st == IC_WAIT)
 			send_connect(i);
 	}
@@ -564,8 +563,8 @@ void im_conn_peer_lost(struct im_peer *p, int err)
 {
 	struct ic *i, *n;
 
-	for (i = ics; i; i = n) {
-		n = i->next;
+	for (i = LIST_FIRST(&ics); i; i = n) {
+		n = LIST_NEXT(i, link);
 		if (i->peer != p)
 			continue;
 		if (i->c)
@@ -638,8 +637,7 @@ static int im_listen(struct sh_listener *l)
 	if (!e)
 		return -ENOMEM;
 	e->l = l;
-	e->next = lents;
-	lents = e;
+	LIST_INSERT_HEAD(&lents, e, link);
 	info("accepting port %u%s%s", l->req.dst.port,
 	     l->req.target[0] ? " from " : "", l->req.target);
 	return 0;
@@ -647,10 +645,11 @@ static int im_listen(struct sh_listener *l)
 
 static void im_unlisten(struct sh_listener *l)
 {
-	for (struct lent **pp = &lents; *pp; pp = &(*pp)->next) {
-		if ((*pp)->l == l) {
-			struct lent *e = *pp;
-			*pp = e->next;
+	struct lent *e;
+
+	LIST_FOREACH(e, &lents, link) {
+		if (e->l == l) {
+			LIST_REMOVE(e, link);
 			free(e);
 			return;
 		}
@@ -717,8 +716,9 @@ static void im_status(struct buf *j)
 {
 	char s[64];
 	unsigned n = 0, bs = 0;
+	struct ic *i;
 
-	for (struct ic *i = ics; i; i = i->next) {
+	LIST_FOREACH(i, &ics, link) {
 		n++;
 		bs += i->bs != NULL;
 	}

@@ -13,7 +13,13 @@
  *                proxy discovery, reconnect with backoff
  *   peer.c       per-peer secure sessions: handshake state, seal/open
  *   conn.c       the struct sh_ops: connect/accept, in-band data, closing
- *   main.c       command line, keygen, start-up
+ *   main.c       command line, keygen, start-up; wires the layers
+ *
+ * Calls go downward only: conn.c -> peer.c -> xmpp.c (and conn.c ->
+ * bytestream.c).  A lower file reports upward through an ops table it is
+ * given at start-up (struct im_xmpp_ops, struct im_peer_ops, im_bs_event)
+ * and never names a function of the files above it; main.c fills the
+ * tables.
  */
 #ifndef SOCKOUT_IM_H
 #define SOCKOUT_IM_H
@@ -21,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "common/buf.h"
 #include "common/loop.h"
@@ -44,7 +51,7 @@ struct im_peer;
 struct im_peer_conf {
 	char jid[IM_JID_MAX]; /* bare JID */
 	uint8_t pk[32];	      /* pinned Ed25519 identity */
-	struct im_peer_conf *next;
+	SLIST_ENTRY(im_peer_conf) link;
 };
 
 struct im_conf {
@@ -60,7 +67,7 @@ struct im_conf {
 	bool tls;		/* false: plain XMPP (test setups only) */
 	char *tls_trust;	/* CA/cert file for the server, or NULL */
 	uint64_t connect_timeout_ms;
-	struct im_peer_conf *peers;
+	SLIST_HEAD(, im_peer_conf) peers;
 };
 
 int im_conf_load(const char *path, struct im_conf *c, char **errtext);
@@ -214,7 +221,20 @@ int s5_parse_reply(const uint8_t *p, size_t len);
 
 /* ---- xmpp.c ---- */
 
-int im_xmpp_start(const struct im_conf *c);
+/* What the XMPP session reports to the layers above it (main.c wires
+ * them): stanzas and link changes for peer.c, send-queue room for conn.c. */
+struct im_xmpp_ops {
+	/* an available/unavailable presence from a full JID */
+	void (*presence)(const char *from_full, bool available, bool marked,
+			 bool probe);
+	/* the base64 text of our element in a <message> */
+	void (*message)(const char *from_full, const char *b64);
+	void (*link_up)(void);	 /* logged in (again) */
+	void (*link_down)(void); /* a logged-in session ended */
+	void (*writable)(void);	 /* the send queue has room again */
+};
+
+int im_xmpp_start(const struct im_conf *c, const struct im_xmpp_ops *ops);
 void im_xmpp_stop(void);
 bool im_xmpp_online(void);
 const char *im_xmpp_my_jid(void); /* full, as bound by the server */
@@ -245,14 +265,24 @@ struct im_peer {
 	uint64_t last_hello_ts;
 	uint64_t last_hello_sent;
 	unsigned hello_budget;
-	struct im_peer *next;
+	SLIST_ENTRY(im_peer) link;
 };
 
-int im_peers_init(const struct im_conf *c, struct im_identity *id);
+/* What a peer's session reports to conn.c (main.c wires it). */
+struct im_peer_ops {
+	/* a control message that opened and parsed */
+	void (*rpc)(struct im_peer *p, const struct im_rpc *r);
+	/* a new secure session: connections may be asked for */
+	void (*ready)(struct im_peer *p);
+	/* the session (or the peer) is gone: fail its connections */
+	void (*lost)(struct im_peer *p, int err);
+};
+
+int im_peers_init(const struct im_conf *c, struct im_identity *id,
+		  const struct im_peer_ops *ops);
 void im_peers_free(void);
 struct im_peer *im_peer_find(const char *bare);
-struct im_peer *im_peer_first(void);
-/* from xmpp.c */
+/* the struct im_xmpp_ops side */
 void im_peer_presence(const char *from_full, bool available, bool marked,
 		      bool probe);
 void im_peer_stanza(const char *from_full, const char *b64);
@@ -266,6 +296,7 @@ void im_peers_status(struct buf *j);
 /* ---- conn.c ---- */
 
 extern const struct sh_ops im_ops;
+/* the struct im_peer_ops side, and im_xmpp_ops.writable */
 void im_conn_rpc(struct im_peer *p, const struct im_rpc *r);
 void im_conn_peer_ready(struct im_peer *p);
 void im_conn_peer_lost(struct im_peer *p, int err);

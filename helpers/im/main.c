@@ -18,6 +18,22 @@
 #include "common/net.h"
 #include "helpers/im/im.h"
 
+/* The layers report upward through these tables; only this file knows
+ * who sits above whom (im.h). */
+static const struct im_peer_ops peer_ops = {
+	.rpc = im_conn_rpc,
+	.ready = im_conn_peer_ready,
+	.lost = im_conn_peer_lost,
+};
+
+static const struct im_xmpp_ops xmpp_ops = {
+	.presence = im_peer_presence,
+	.message = im_peer_stanza,
+	.link_up = im_peers_link_up,
+	.link_down = im_peers_link_down,
+	.writable = im_conn_xmpp_writable,
+};
+
 static int keygen(const char *path)
 {
 	char pk[64];
@@ -81,7 +97,7 @@ int main(int argc, char **argv)
 	}
 	if ((r = loop_init()) < 0 || (r = daemon_signals(NULL)) < 0)
 		die("event loop: %s", strerror(-r));
-	if ((r = im_peers_init(&c, &id)) < 0)
+	if ((r = im_peers_init(&c, &id, &peer_ops)) < 0)
 		die("peers: %s", strerror(-r));
 	im_conn_set_conf(&c);
 	if ((r = sh_listen(c.data_socket, c.event_socket, &im_ops)) < 0)
@@ -91,7 +107,7 @@ int main(int argc, char **argv)
 	 * and goes, and connections fail fast while it is down. */
 	info("ready: data %s, event %s", c.data_socket, c.event_socket);
 	sd_notifyf("READY=1\nSTATUS=logging in");
-	if ((r = im_xmpp_start(&c)) < 0)
+	if ((r = im_xmpp_start(&c, &xmpp_ops)) < 0)
 		die("xmpp: %s", strerror(-r));
 	r = loop_run();
 	sd_notifyf("STOPPING=1");

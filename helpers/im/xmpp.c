@@ -14,6 +14,10 @@
  * marker element, directed presence to each configured peer (no roster
  * changes needed), our own message stanzas, and XEP-0065 proxy discovery
  * and activation IQs.  When the link drops we log in again with backoff.
+ *
+ * What arrives (presence, our messages, link up/down, room in the send
+ * queue) goes up through the struct im_xmpp_ops given to im_xmpp_start():
+ * this file never names peer.c or conn.c.
  */
 #include <errno.h>
 #include <sodium.h>
@@ -44,10 +48,11 @@ struct activation {
 	char id[32];
 	im_activate_cb cb;
 	void *arg;
-	struct activation *next;
+	LIST_ENTRY(activation) link;
 };
 
 static const struct im_conf *cf;
+static const struct im_xmpp_ops *up;
 static xmpp_ctx_t *ctx;
 static xmpp_conn_t *conn, *dead_conn;
 static struct ev sock_ev = { .fd = -1 };
@@ -56,7 +61,7 @@ static bool online, stopping;
 static char my_jid[IM_JID_MAX];
 static uint64_t backoff_ms = BACKOFF_MIN_MS;
 static unsigned iq_seq;
-static struct activation *activations;
+static LIST_HEAD(, activation) activations = LIST_HEAD_INITIALIZER(activations);
 static struct {
 	bool ok;
 	char jid[IM_JID_MAX];
@@ -194,7 +199,7 @@ static int on_message(xmpp_conn_t *cn, xmpp_stanza_t *st, void *ud)
 	}
 	char *text = xmpp_stanza_get_text(x);
 	if (text) {
-		im_peer_stanza(from, text);
+		up->message(from, text);
 		xmpp_free(ctx, text);
 	}
 	return 1;
@@ -214,9 +219,9 @@ static int on_presence(xmpp_conn_t *cn, xmpp_stanza_t *st, void *ud)
 	if (!from || !strchr(from, '/'))
 		return 1;
 	if (!type)
-		im_peer_presence(from, true, marked, probe != NULL);
+		up->presence(from, true, marked, probe != NULL);
 	else if (!strcmp(type, "unavailable") || !strcmp(type, "error"))
-		im_peer_presence(from, false, marked, false);
+		up->presence(from, false, marked, false);
 	/* subscribe requests etc.: we use directed presence, ignore them */
 	return 1;
 }
@@ -344,11 +349,11 @@ static int on_activated(xmpp_conn_t *cn, xmpp_stanza_t *st, void *ud)
 	(void)ud;
 	const char *id = xmpp_stanza_get_id(st);
 	const char *type = xmpp_stanza_get_type(st);
+	struct activation *a;
 
-	for (struct activation **pp = &activations; *pp; pp = &(*pp)->next) {
-		struct activation *a = *pp;
+	LIST_FOREACH(a, &activations, link) {
 		if (id && !strcmp(a->id, id)) {
-			*pp = a->next;
+			LIST_REMOVE(a, link);
 			if (a->cb)
 				a->cb(a->arg, type && !strcmp(type, "result") ?
 						      0 :
@@ -376,8 +381,7 @@ int im_xmpp_activate(const char *sid, const char *target, im_activate_cb cb,
 	snprintf(a->id, sizeof(a->id), "act%u", ++iq_seq);
 	a->cb = cb;
 	a->arg = arg;
-	a->next = activations;
-	activations = a;
+	LIST_INSERT_HEAD(&activations, a, link);
 	xmpp_id_handler_add(conn, on_activated, a->id, NULL);
 	xmpp_send_raw_string(conn,
 			     "<iq type='set' id='%s' to='%s'><query xmlns='" NS_BYTESTREAMS
@@ -389,16 +393,19 @@ int im_xmpp_activate(const char *sid, const char *target, im_activate_cb cb,
 
 void im_xmpp_activate_cancel(void *arg)
 {
-	for (struct activation *a = activations; a; a = a->next)
+	struct activation *a;
+
+	LIST_FOREACH(a, &activations, link)
 		if (a->arg == arg)
 			a->cb = NULL;
 }
 
 static void fail_activations(void)
 {
-	while (activations) {
-		struct activation *a = activations;
-		activations = a->next;
+	struct activation *a;
+
+	while ((a = LIST_FIRST(&activations))) {
+		LIST_REMOVE(a, link);
 		if (a->cb)
 			a->cb(a->arg, -ENOTCONN);
 		free(a);
@@ -441,7 +448,7 @@ static void on_conn(xmpp_conn_t *cn, xmpp_conn_event_t status, int error,
 				}
 			}
 		}
-		im_peers_link_up();
+		up->link_up();
 		sd_notifyf("STATUS=logged in as %s", my_jid);
 		update_events();
 		return;
@@ -461,7 +468,7 @@ static void on_conn(xmpp_conn_t *cn, xmpp_conn_event_t status, int error,
 	fail_activations();
 	proxy.ok = false;
 	if (was)
-		im_peers_link_down();
+		up->link_down();
 	sd_notifyf("STATUS=XMPP link down, retrying");
 	dead_conn = cn;
 	conn = NULL;
@@ -532,7 +539,7 @@ static void pump(void)
 	/* Room in the send queue again: let blocked connections go on. */
 	if (online && qlen0 >= SENDQ_HIGH / 2 &&
 	    xmpp_conn_send_queue_len(conn) < SENDQ_HIGH)
-		im_conn_xmpp_writable();
+		up->writable();
 }
 
 static void tick_cb(struct timer *t)
@@ -595,9 +602,16 @@ static void connect_now(void)
 	}
 }
 
-int im_xmpp_start(const struct im_conf *c)
+/**
+ * im_xmpp_start() - log in as configured and keep the session up.
+ * @c: the config (kept)
+ * @ops: where stanzas and link changes go (kept)
+ * Returns 0 or -ENOMEM.
+ */
+int im_xmpp_start(const struct im_conf *c, const struct im_xmpp_ops *ops)
 {
 	cf = c;
+	up = ops;
 	sock_ev.cb = sock_cb;
 	xmpp_initialize();
 	ctx = xmpp_ctx_new(NULL, &logger);

@@ -49,7 +49,7 @@ int main(void)
 	CHECK_EQ(c.server_port, 5222);
 	CHECK(c.inband && c.tls);
 	CHECK_EQ(c.connect_timeout_ms, 2000u);
-	CHECK(c.peers && !strcmp(c.peers->jid, "bob@example.org")); /* lower-cased */
+	CHECK(SLIST_FIRST(&c.peers) && !strcmp(SLIST_FIRST(&c.peers)->jid, "bob@example.org")); /* lower-cased */
 	im_conf_free(&c);
 
 	snprintf(good, sizeof(good),
