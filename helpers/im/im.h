@@ -48,6 +48,12 @@
 
 struct im_peer;
 
+/* Our long-term identity (crypto.c reads and writes its file). */
+struct im_identity {
+	uint8_t pk[32];
+	uint8_t *sk; /* 64 bytes, sodium_malloc */
+};
+
 struct im_peer_conf {
 	char jid[IM_JID_MAX]; /* bare JID */
 	uint8_t pk[32];	      /* pinned Ed25519 identity */
@@ -59,9 +65,11 @@ struct im_conf {
 	char jid[IM_JID_MAX]; /* full JID we log in as */
 	char *password_file;
 	char *password;
+	int password_line, identity_line; /* where they were set */
 	char server_host[256];
 	uint16_t server_port;
 	char *identity;
+	struct im_identity id; /* loaded from `identity' */
 	char proxy[IM_JID_MAX]; /* "" = discover */
 	bool inband;		/* never use bytestreams */
 	bool tls;		/* false: plain XMPP (test setups only) */
@@ -90,11 +98,6 @@ bool im_jid_ok(const char *jid);
 #define IM_REPLAY_WINDOW 64
 /* A hello older than this (or this far in the future) is refused. */
 #define IM_HELLO_MAX_AGE_MS ((uint64_t)5 * 60 * 1000)
-
-struct im_identity {
-	uint8_t pk[32];
-	uint8_t *sk; /* 64 bytes, sodium_malloc */
-};
 
 struct im_hello {
 	uint64_t ts_ms;

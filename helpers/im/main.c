@@ -60,7 +60,6 @@ int main(int argc, char **argv)
 {
 	struct daemon_opts o;
 	struct im_conf c;
-	struct im_identity id = { 0 };
 	char *errs = NULL;
 	int r;
 
@@ -80,24 +79,16 @@ int main(int argc, char **argv)
 		free(errs);
 		return 1;
 	}
-	if ((r = im_identity_load(c.identity, &id)) < 0) {
-		fprintf(stderr, "%s: identity %s: %s%s\n", o.config, c.identity,
-			strerror(-r),
-			r == -EPERM ? " (mode must be 0600 or stricter)" : "");
-		im_conf_free(&c);
-		return 1;
-	}
 	if (o.check_only) {
 		char pk[64];
-		im_pubkey_format(id.pk, pk, sizeof(pk));
+		im_pubkey_format(c.id.pk, pk, sizeof(pk));
 		printf("configuration OK (identity %s)\n", pk);
-		im_identity_free(&id);
 		im_conf_free(&c);
 		return 0;
 	}
 	if ((r = loop_init()) < 0 || (r = daemon_signals(NULL)) < 0)
 		die("event loop: %s", strerror(-r));
-	if ((r = im_peers_init(&c, &id, &peer_ops)) < 0)
+	if ((r = im_peers_init(&c, &c.id, &peer_ops)) < 0)
 		die("peers: %s", strerror(-r));
 	im_conn_set_conf(&c);
 	if ((r = sh_listen(c.data_socket, c.event_socket, &im_ops)) < 0)
@@ -114,7 +105,6 @@ int main(int argc, char **argv)
 	sh_shutdown();
 	im_xmpp_stop();
 	im_peers_free();
-	im_identity_free(&id);
 	im_conf_free(&c);
 	return r < 0 ? 1 : 0;
 }
