@@ -11,7 +11,13 @@
  * Data: on a SOCKS5 bytestream through the server's proxy when both ends
  * have one (bytestream.c), else in-band: chunks inside sealed "data"
  * messages, at most IM_INBAND_WINDOW bytes unacknowledged per connection
- * so the server's rate limits and stanza cap are respected.
+ * so the server's rate limits and stanza cap are respected.  Each chunk
+ * names its offset in the stream, and "shut"/"close" the stream's length:
+ * the server cannot forge a message, but it can drop one or swap two
+ * (the replay window lets a few through out of order); any offset but the
+ * next expected one resets the connection, so a guest gets its peer's
+ * bytes exactly, in order, or a reset -- never a silently wrong stream
+ * with a clean EOF.
  *
  * Closing: the guest's half-close becomes "shut" (or a FIN frame), a reset
  * becomes "reset".  When the dispatcher closes a connection while guest
@@ -46,6 +52,8 @@ struct ic {
 	char sid[48];
 	/* in-band */
 	uint64_t inflight;   /* sent, not acknowledged */
+	uint64_t tx_off;     /* bytes sent so far (the next chunk's offset) */
+	uint64_t rx_off;     /* bytes received so far (the offset expected) */
 	struct buf held;     /* received, not yet taken by the runtime */
 	struct buf linger;   /* guest bytes left when the dispatcher closed */
 	bool shut_sent, peer_shut, peer_closed, activating;
@@ -182,22 +190,25 @@ static void inband_pump(struct ic *i)
 		if (n > IM_INBAND_WINDOW - i->inflight)
 			n = IM_INBAND_WINDOW - i->inflight;
 		struct im_rpc r = { .type = RPC_DATA, .data = buf_peek(q),
-				    .dlen = n };
+				    .dlen = n, .off = i->tx_off };
 		if (send_rpc(i, &r) < 0)
 			break;
 		buf_consume(q, n);
 		i->inflight += n;
+		i->tx_off += n;
 		took = true;
 	}
 	if (took && i->c)
 		sh_output_taken(i->c);
 	if (!buf_len(q) && guest_done(i) && !i->shut_sent) {
-		if (send_rpc(i, &(struct im_rpc){ .type = RPC_SHUT }) == 0)
+		if (send_rpc(i, &(struct im_rpc){ .type = RPC_SHUT,
+						  .off = i->tx_off }) == 0)
 			i->shut_sent = true;
 	}
 	if (!i->c && i->shut_sent && !buf_len(q)) {
 		/* Lingering is over: everything is out. */
-		send_simple(i, RPC_CLOSE, 0);
+		send_rpc(i, &(struct im_rpc){ .type = RPC_CLOSE,
+					      .off = i->tx_off });
 		ic_free(i);
 	}
 }
@@ -247,10 +258,31 @@ static void held_flush(struct ic *i)
 		sh_eof(i->c);
 }
 
+/*
+ * A data, shut or close message must sit exactly where the stream
+ * received so far ends: anything else means a message was lost, swapped
+ * or repeated on the way (the server did it, or it broke).  Returns false
+ * after resetting @i.
+ */
+static bool in_order(struct ic *i, const struct im_rpc *r)
+{
+	if (r->off == i->rx_off)
+		return true;
+	warn("%s: connection %u: %s at offset %llu, expected %llu (lost, "
+	     "reordered or repeated on the way); resetting",
+	     i->peer->conf->jid, i->cid, im_rpc_name(r->type),
+	     (unsigned long long)r->off, (unsigned long long)i->rx_off);
+	ic_fail(i, ECONNRESET, true);
+	return false;
+}
+
 static void on_data(struct ic *i, const struct im_rpc *r)
 {
 	size_t n = 0;
 
+	if (!in_order(i, r))
+		return;
+	i->rx_off += r->dlen;
 	if (i->peer_shut || buf_len(&i->held) + r->dlen > IM_INBAND_WINDOW) {
 		warn("%s: connection %u: data beyond the window or after "
 		     "shutdown; resetting",
@@ -510,6 +542,9 @@ void im_conn_rpc(struct im_peer *p, const struct im_rpc *r)
 		return;
 	case RPC_SHUT:
 	case RPC_CLOSE:
+		/* The end must be where the data we have ends. */
+		if (!in_order(i, r))
+			return;
 		if (r->type == RPC_CLOSE)
 			i->peer_closed = true;
 		if (!i->peer_shut) {

@@ -34,7 +34,9 @@
 #include "protocol/helper-runtime.h"
 
 #define IM_JID_MAX 512
-#define IM_NS "urn:sockout:im:1"
+/* Bump with IM_VERSION (docs/im.md): helpers of different versions then
+ * do not take each other for helpers at all. */
+#define IM_NS "urn:sockout:im:2"
 /* Largest base64 text we accept in one stanza: anything bigger is dropped
  * before decoding (Prosody caps stanzas at 256 KiB anyway). */
 #define IM_B64_MAX ((size_t)200 * 1024)
@@ -88,7 +90,9 @@ bool im_jid_ok(const char *jid);
 /* ---- crypto.c ---- */
 
 #define IM_MAGIC "SOIM"
-#define IM_VERSION 1
+/* The layout of everything in docs/im.md: bump it (and IM_NS) whenever
+ * any of it changes.  2: in-band data, shut and close carry offsets. */
+#define IM_VERSION 2
 #define IM_T_HELLO 1
 #define IM_T_SEALED 2
 #define IM_SID_LEN 16
@@ -176,11 +180,11 @@ enum im_rpc_type {
 	RPC_CONNECT = 1, /* c, p, [bs] */
 	RPC_ACCEPT,	 /* c, [sid] */
 	RPC_REFUSE,	 /* c, e */
-	RPC_DATA,	 /* c, d */
+	RPC_DATA,	 /* c, a, d */
 	RPC_ACK,	 /* c, n */
-	RPC_SHUT,	 /* c */
+	RPC_SHUT,	 /* c, a */
 	RPC_RESET,	 /* c, e */
-	RPC_CLOSE,	 /* c */
+	RPC_CLOSE,	 /* c, a */
 };
 
 struct im_rpc {
@@ -190,6 +194,9 @@ struct im_rpc {
 	uint16_t port;
 	int err;
 	uint64_t n;
+	/* "a": data: the offset of its first byte in the sender's in-band
+	 * stream; shut, close: the stream's length */
+	uint64_t off;
 	char sid[48]; /* bytestream id; "" = in-band */
 	bool want_bs;
 	char proxy[256]; /* connect: the opener's proxy JID when want_bs */
