@@ -26,10 +26,13 @@ im_setup
 cat >"$T/mitm.py" <<'PY'
 # mitm.py LISTEN_HOST LISTEN_PORT UP_HOST UP_PORT MODEFILE
 # MODEFILE holds the action for alice's data chunks to bob: "pass",
-# "drop K", "dup K", "swap K" (the K-th and K+1-th), "droplast" (the one
-# right before a small message, i.e. before "shut").  Counting restarts
-# whenever the mode changes.
-import socket, sys, threading
+# "drop K", "dup K", "swap K" (the K-th and K+1-th), "droplast": from the
+# first data chunk on, the message right before one that comes after a
+# pause of a second or more -- the sender pauses before it half-closes, so
+# that is the last data chunk before the "shut" (sizes cannot tell: a
+# short chunk is as small as a shut).  Counting restarts whenever the mode
+# changes.
+import socket, sys, threading, time
 LHOST, LPORT, UHOST, UPORT, MODEF = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
 BIG = 1500
 
@@ -38,7 +41,7 @@ def log(*a):
 
 class Tamper:
     def __init__(self):
-        self.mode, self.n, self.held = None, 0, None
+        self.mode, self.n, self.held, self.held_t, self.done = None, 0, None, 0, False
 
     def _reload(self):
         try:
@@ -48,7 +51,7 @@ class Tamper:
         if m == self.mode:
             return []
         out = [self.held] if self.held else []
-        self.mode, self.n, self.held = m, 0, None
+        self.mode, self.n, self.held, self.done = m, 0, None, False
         log("mode", m)
         return out
 
@@ -59,15 +62,17 @@ class Tamper:
         big = len(st) > BIG
         kind, _, arg = self.mode.partition(" ")
         if kind == "droplast":
-            if big:
-                if self.held:
-                    out.append(self.held)
-                self.held = st
-                return out
-            if self.held:
+            if self.done or (not self.held and not big):
+                return out + [st]  # before the data (connect), after the drop
+            now = time.monotonic()
+            if self.held and now - self.held_t >= 1.0:
                 log("dropped the last data chunk", len(self.held))
-                self.held = None
-            return out + [st]
+                self.held, self.done = None, True
+                return out + [st]
+            if self.held:
+                out.append(self.held)
+            self.held, self.held_t = st, now
+            return out
         if not big or kind == "pass":
             return out + [st]
         self.n += 1
@@ -136,6 +141,13 @@ class Splitter:
             self.start -= cut
         return out
 
+def shut_both(*socks):
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
 def up(c, u):
     try:
         while True:
@@ -145,11 +157,7 @@ def up(c, u):
             u.sendall(d)
     except OSError:
         pass
-    for s in (u, c):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+    shut_both(u, c)
 
 def down(u, c):
     sp, t = Splitter(), Tamper()
@@ -163,11 +171,7 @@ def down(u, c):
                     c.sendall(x)
     except OSError:
         pass
-    for s in (u, c):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+    shut_both(u, c)
 
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -201,13 +205,14 @@ while True:
         print("RESET", n, e, flush=True)
     c.close()
 PY
-# Guest A: send a file, half-close, print the answer or RESET.
+# Guest A: send a file, wait PAUSE seconds, half-close, print the answer
+# or RESET.
 cat >"$T/send.py" <<'PY'
-import socket, sys
+import socket, sys, time
 data = open(sys.argv[1], "rb").read()
 s = socket.create_connection(("203.0.113.99", 9000)); s.settimeout(90)
 try:
-    s.sendall(data); s.shutdown(socket.SHUT_WR); r = b""
+    s.sendall(data); time.sleep(float(sys.argv[2])); s.shutdown(socket.SHUT_WR); r = b""
     while True:
         d = s.recv(100)
         if not d:
@@ -238,14 +243,18 @@ wait_for 20 grep -q "accepting port 9000" "$T/im-b.log" || fail "no listener for
 mkdata "$T/up.bin" 1
 want=$(sha "$T/up.bin")
 
-# transfer MODE EXPECT: one connection with the middle doing MODE; EXPECT
-# "exact" (the stream must arrive whole) or "reset" (both guests must be
-# reset).  Whatever happens, a stream that ends cleanly must be exact.
+# transfer MODE EXPECT [PAUSE]: one connection with the middle doing MODE;
+# EXPECT "exact" (the stream must arrive whole) or "reset" (both guests
+# must be reset).  Whatever happens, a stream that ends cleanly must be
+# exact.  Guest A pauses PAUSE seconds before it half-closes.
 transfer() {
-	local mode=$1 expect=$2 n0 got srv
+	local mode=$1 expect=$2 pause=${3:-0} n0 got srv
+	# Chunks of a connection just reset may still be on their way: let
+	# them pass before the middle counts again.
+	sleep 1.5
 	echo "$mode" >"$T/mode"
 	n0=$(wc -l <"$T/sink.log")
-	got=$(guest_a timeout 120 python3 "$T/send.py" "$T/up.bin" 2>>"$T/send.err")
+	got=$(guest_a timeout 120 python3 "$T/send.py" "$T/up.bin" "$pause" 2>>"$T/send.err")
 	wait_for 20 sh -c "[ \$(wc -l <$T/sink.log) -gt $n0 ]" || fail "$mode: guest B saw no end (client: $got)"
 	srv=$(tail -n +$((n0 + 1)) "$T/sink.log" | head -1)
 	log "$mode: guest A: $got; guest B: $srv"
@@ -282,7 +291,7 @@ log "a data chunk dropped: reset"
 transfer "drop 5" reset
 grep -q "dropped data chunk 5" "$T/mitm.log" || fail "the middle did not drop"
 log "the last data chunk dropped (the end names the length): reset"
-transfer droplast reset
+transfer droplast reset 3
 grep -q "dropped the last data chunk" "$T/mitm.log" || fail "the middle did not drop the last chunk"
 grep -q "alice@example.org: connection [0-9]*: shut at offset [0-9]*, expected" "$T/im-b.log" ||
 	fail "B did not notice the missing end"
