@@ -49,6 +49,8 @@ im_topo() {
 }
 
 # prosody_config [EXTRA_LUA] - write $PDIR/prosody.cfg.lua (and the cert).
+# IM_C2S_PLAIN=1 lets clients log in without TLS (a test that puts a man in
+# the middle of a helper's XMPP link).
 prosody_config() {
 	mkdir -p "$PDIR/data" "$PDIR/certs"
 	if [ ! -f "$PDIR/example.org.crt" ]; then
@@ -77,7 +79,7 @@ modules_disabled = { "s2s", "offline", "c2s_bidi" }
 allow_registration = false
 authentication = "internal_hashed"
 storage = "internal"
-c2s_require_encryption = true
+c2s_require_encryption = $([ "${IM_C2S_PLAIN:-0}" = 1 ] && echo false || echo true)
 ssl = { certificate = "$PDIR/example.org.crt", key = "$PDIR/example.org.key" }
 ${1:-}
 VirtualHost "example.org"

@@ -3,7 +3,9 @@
  * config.c - the sockout-im config file (see conf/sockout-im.conf).
  *
  * Every error is collected with its file:line; the password is read from
- * its own file (mode 0600 expected) so the config itself can be readable.
+ * its own file (mode 0600 expected) so the config itself can be readable,
+ * and the identity is loaded here too, so that a missing or unreadable
+ * one is reported at the line that names it, with the other errors.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -95,13 +97,33 @@ static int yesno(const char *s, bool *out)
 	return 0;
 }
 
+/* Every keyword with its word count (the keyword included).  Looked up
+ * before the count is checked: a misspelt keyword is "unknown", whatever
+ * follows it. */
+static const struct {
+	const char *k;
+	int argc;
+} keywords[] = {
+	{ "data-socket", 2 }, { "event-socket", 2 }, { "jid", 2 },
+	{ "password-file", 2 }, { "identity", 2 }, { "tls-trust", 2 },
+	{ "server", 2 }, { "proxy", 2 }, { "inband", 2 }, { "tls", 2 },
+	{ "connect-timeout", 2 }, { "peer", 3 },
+};
+
 static void conf_line(void *ctx, const struct conf_line *l,
 		      struct conf_errors *e)
 {
 	struct im_conf *c = ctx;
 	const char *k = l->argv[0];
-	int want = !strcmp(k, "peer") ? 3 : 2;
+	int want = 0;
 
+	for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++)
+		if (!strcmp(k, keywords[i].k))
+			want = keywords[i].argc;
+	if (!want) {
+		conf_error(e, l->file, l->line, "unknown keyword: `%s'", k);
+		return;
+	}
 	if (l->argc != want) {
 		conf_error(e, l->file, l->line, "%s takes %d argument%s", k,
 			   want - 1, want > 2 ? "s" : "");
@@ -121,8 +143,10 @@ static void conf_line(void *ctx, const struct conf_line *l,
 			snprintf(c->jid, sizeof(c->jid), "%s", v);
 	} else if (!strcmp(k, "password-file")) {
 		set_str(&c->password_file, v);
+		c->password_line = l->line;
 	} else if (!strcmp(k, "identity")) {
 		set_str(&c->identity, v);
+		c->identity_line = l->line;
 	} else if (!strcmp(k, "tls-trust")) {
 		set_str(&c->tls_trust, v);
 	} else if (!strcmp(k, "server")) {
@@ -173,7 +197,8 @@ static void conf_line(void *ctx, const struct conf_line *l,
 			free(p);
 			return;
 		}
-		for (struct im_peer_conf *q = c->peers; q; q = q->next) {
+		struct im_peer_conf *q;
+		SLIST_FOREACH(q, &c->peers, link) {
 			if (!strcmp(q->jid, p->jid)) {
 				conf_error(e, l->file, l->line,
 					   "peer: `%s' appears twice", v);
@@ -181,15 +206,13 @@ static void conf_line(void *ctx, const struct conf_line *l,
 				return;
 			}
 		}
-		p->next = c->peers;
-		c->peers = p;
-	} else {
-		conf_error(e, l->file, l->line, "unknown keyword: `%s'", k);
+		SLIST_INSERT_HEAD(&c->peers, p, link);
 	}
 }
 
 /**
- * im_conf_load() - read and check @path into @c.
+ * im_conf_load() - read and check @path into @c, read the password file
+ * and load the identity (libsodium must be initialised: im_crypto_init()).
  * @errtext: on failure, all error lines (caller frees)
  * Returns 0 or -EINVAL.
  */
@@ -210,10 +233,16 @@ int im_conf_load(const char *path, struct im_conf *c, char **errtext)
 		conf_error(&e, path, 0, "jid is required");
 	if (!c->identity)
 		conf_error(&e, path, 0, "identity is required (make one with `sockout-im keygen FILE')");
+	else if ((r = im_identity_load(c->identity, &c->id)) < 0)
+		conf_error(&e, path, c->identity_line, "identity %s: %s%s",
+			   c->identity, strerror(-r),
+			   r == -EPERM ? " (mode must be 0600 or stricter)" :
+			   r == -EINVAL ? " (not an identity: make one with `sockout-im keygen FILE')" :
+					  "");
 	if (!c->password_file)
 		conf_error(&e, path, 0, "password-file is required");
 	else if ((r = read_password(c->password_file, &c->password)) < 0)
-		conf_error(&e, path, 0, "password-file %s: %s",
+		conf_error(&e, path, c->password_line, "password-file %s: %s",
 			   c->password_file, strerror(-r));
 	if (!c->server_host[0] && c->jid[0]) {
 		/* Default: the JID's domain. */
@@ -227,8 +256,9 @@ int im_conf_load(const char *path, struct im_conf *c, char **errtext)
 	}
 	if (c->jid[0]) {
 		char me[IM_JID_MAX];
+		struct im_peer_conf *p;
 		im_jid_bare(c->jid, me, sizeof(me));
-		for (struct im_peer_conf *p = c->peers; p; p = p->next)
+		SLIST_FOREACH(p, &c->peers, link)
 			if (!strcmp(p->jid, me))
 				conf_error(&e, path, 0,
 					   "peer %s is this helper's own JID",
@@ -255,10 +285,12 @@ void im_conf_free(struct im_conf *c)
 		free(c->password);
 	}
 	free(c->identity);
+	im_identity_free(&c->id);
 	free(c->tls_trust);
-	while (c->peers) {
-		struct im_peer_conf *p = c->peers;
-		c->peers = p->next;
+	struct im_peer_conf *p;
+
+	while ((p = SLIST_FIRST(&c->peers))) {
+		SLIST_REMOVE_HEAD(&c->peers, link);
 		free(p);
 	}
 	memset(c, 0, sizeof(*c));

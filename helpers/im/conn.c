@@ -11,7 +11,13 @@
  * Data: on a SOCKS5 bytestream through the server's proxy when both ends
  * have one (bytestream.c), else in-band: chunks inside sealed "data"
  * messages, at most IM_INBAND_WINDOW bytes unacknowledged per connection
- * so the server's rate limits and stanza cap are respected.
+ * so the server's rate limits and stanza cap are respected.  Each chunk
+ * names its offset in the stream, and "shut"/"close" the stream's length:
+ * the server cannot forge a message, but it can drop one or swap two
+ * (the replay window lets a few through out of order); any offset but the
+ * next expected one resets the connection, so a guest gets its peer's
+ * bytes exactly, in order, or a reset -- never a silently wrong stream
+ * with a clean EOF.
  *
  * Closing: the guest's half-close becomes "shut" (or a FIN frame), a reset
  * becomes "reset".  When the dispatcher closes a connection while guest
@@ -46,21 +52,23 @@ struct ic {
 	char sid[48];
 	/* in-band */
 	uint64_t inflight;   /* sent, not acknowledged */
+	uint64_t tx_off;     /* bytes sent so far (the next chunk's offset) */
+	uint64_t rx_off;     /* bytes received so far (the offset expected) */
 	struct buf held;     /* received, not yet taken by the runtime */
 	struct buf linger;   /* guest bytes left when the dispatcher closed */
 	bool shut_sent, peer_shut, peer_closed, activating;
-	struct ic *next, *prev;
+	LIST_ENTRY(ic) link;
 };
 
 static const struct im_conf *cf;
-static struct ic *ics;
+static LIST_HEAD(, ic) ics = LIST_HEAD_INITIALIZER(ics);
 static uint32_t next_cid = 1;
 /* Listeners are kept by the runtime; we index them to find a port. */
 struct lent {
 	struct sh_listener *l;
-	struct lent *next;
+	LIST_ENTRY(lent) link;
 };
-static struct lent *lents;
+static LIST_HEAD(, lent) lents = LIST_HEAD_INITIALIZER(lents);
 
 void im_conn_set_conf(const struct im_conf *c)
 {
@@ -69,7 +77,9 @@ void im_conn_set_conf(const struct im_conf *c)
 
 static struct ic *ic_find(struct im_peer *p, bool mine, uint32_t cid)
 {
-	for (struct ic *i = ics; i; i = i->next)
+	struct ic *i;
+
+	LIST_FOREACH(i, &ics, link)
 		if (i->peer == p && i->mine == mine && i->cid == cid)
 			return i;
 	return NULL;
@@ -89,10 +99,7 @@ static struct ic *ic_new(struct im_peer *p, bool mine, uint32_t cid)
 	buf_init(&i->held);
 	buf_init(&i->linger);
 	timer_init(&i->timer, timer_fire);
-	i->next = ics;
-	if (ics)
-		ics->prev = i;
-	ics = i;
+	LIST_INSERT_HEAD(&ics, i, link);
 	return i;
 }
 
@@ -105,12 +112,7 @@ static void ic_free(struct ic *i)
 		im_bs_close(i->bs, ECONNRESET, NULL);
 	if (i->c)
 		i->c->priv = NULL;
-	if (i->prev)
-		i->prev->next = i->next;
-	else
-		ics = i->next;
-	if (i->next)
-		i->next->prev = i->prev;
+	LIST_REMOVE(i, link);
 	buf_free(&i->held);
 	buf_free(&i->linger);
 	free(i);
@@ -188,22 +190,25 @@ static void inband_pump(struct ic *i)
 		if (n > IM_INBAND_WINDOW - i->inflight)
 			n = IM_INBAND_WINDOW - i->inflight;
 		struct im_rpc r = { .type = RPC_DATA, .data = buf_peek(q),
-				    .dlen = n };
+				    .dlen = n, .off = i->tx_off };
 		if (send_rpc(i, &r) < 0)
 			break;
 		buf_consume(q, n);
 		i->inflight += n;
+		i->tx_off += n;
 		took = true;
 	}
 	if (took && i->c)
 		sh_output_taken(i->c);
 	if (!buf_len(q) && guest_done(i) && !i->shut_sent) {
-		if (send_rpc(i, &(struct im_rpc){ .type = RPC_SHUT }) == 0)
+		if (send_rpc(i, &(struct im_rpc){ .type = RPC_SHUT,
+						  .off = i->tx_off }) == 0)
 			i->shut_sent = true;
 	}
 	if (!i->c && i->shut_sent && !buf_len(q)) {
 		/* Lingering is over: everything is out. */
-		send_simple(i, RPC_CLOSE, 0);
+		send_rpc(i, &(struct im_rpc){ .type = RPC_CLOSE,
+					      .off = i->tx_off });
 		ic_free(i);
 	}
 }
@@ -222,8 +227,10 @@ void im_conn_xmpp_writable(void)
 {
 	struct ic *i, *n;
 
-	for (i = ics; i; i = n) {
-		n = i->next;
+	/* glibc's <sys/queue.h> has no LIST_FOREACH_SAFE: @n is taken
+	 * before @i may be freed. */
+	for (i = LIST_FIRST(&ics); i; i = n) {
+		n = LIST_NEXT(i, link);
 		if (!i->bs && (i->st == IC_OPEN || i->st == IC_LINGER) &&
 		    (buf_len(outq(i)) || (guest_done(i) && !i->shut_sent)))
 			inband_pump(i);
@@ -251,10 +258,31 @@ static void held_flush(struct ic *i)
 		sh_eof(i->c);
 }
 
+/*
+ * A data, shut or close message must sit exactly where the stream
+ * received so far ends: anything else means a message was lost, swapped
+ * or repeated on the way (the server did it, or it broke).  Returns false
+ * after resetting @i.
+ */
+static bool in_order(struct ic *i, const struct im_rpc *r)
+{
+	if (r->off == i->rx_off)
+		return true;
+	warn("%s: connection %u: %s at offset %llu, expected %llu (lost, "
+	     "reordered or repeated on the way); resetting",
+	     i->peer->conf->jid, i->cid, im_rpc_name(r->type),
+	     (unsigned long long)r->off, (unsigned long long)i->rx_off);
+	ic_fail(i, ECONNRESET, true);
+	return false;
+}
+
 static void on_data(struct ic *i, const struct im_rpc *r)
 {
 	size_t n = 0;
 
+	if (!in_order(i, r))
+		return;
+	i->rx_off += r->dlen;
 	if (i->peer_shut || buf_len(&i->held) + r->dlen > IM_INBAND_WINDOW) {
 		warn("%s: connection %u: data beyond the window or after "
 		     "shutdown; resetting",
@@ -384,7 +412,9 @@ static int bs_open(struct ic *i)
 
 static struct sh_listener *listener_for(struct im_peer *p, uint16_t port)
 {
-	for (struct lent *e = lents; e; e = e->next) {
+	struct lent *e;
+
+	LIST_FOREACH(e, &lents, link) {
 		struct sh_listener *l = e->l;
 		if (l->req.dst.port != port)
 			continue;
@@ -409,7 +439,8 @@ static void on_connect(struct im_peer *p, const struct im_rpc *r)
 		return;
 	}
 	unsigned n = 0;
-	for (struct ic *j = ics; j; j = j->next)
+	struct ic *j;
+	LIST_FOREACH(j, &ics, link)
 		n += j->peer == p && !j->mine;
 	if (!(i = ic_new(p, false, r->cid)))
 		return;
@@ -511,6 +542,9 @@ void im_conn_rpc(struct im_peer *p, const struct im_rpc *r)
 		return;
 	case RPC_SHUT:
 	case RPC_CLOSE:
+		/* The end must be where the data we have ends. */
+		if (!in_order(i, r))
+			return;
 		if (r->type == RPC_CLOSE)
 			i->peer_closed = true;
 		if (!i->peer_shut) {
@@ -553,8 +587,8 @@ void im_conn_peer_ready(struct im_peer *p)
 {
 	struct ic *i, *n;
 
-	for (i = ics; i; i = n) {
-		n = i->next;
+	for (i = LIST_FIRST(&ics); i; i = n) {
+		n = LIST_NEXT(i, link);
 		if (i->peer == p && i->st == IC_WAIT)
 			send_connect(i);
 	}
@@ -564,8 +598,8 @@ void im_conn_peer_lost(struct im_peer *p, int err)
 {
 	struct ic *i, *n;
 
-	for (i = ics; i; i = n) {
-		n = i->next;
+	for (i = LIST_FIRST(&ics); i; i = n) {
+		n = LIST_NEXT(i, link);
 		if (i->peer != p)
 			continue;
 		if (i->c)
@@ -638,8 +672,7 @@ static int im_listen(struct sh_listener *l)
 	if (!e)
 		return -ENOMEM;
 	e->l = l;
-	e->next = lents;
-	lents = e;
+	LIST_INSERT_HEAD(&lents, e, link);
 	info("accepting port %u%s%s", l->req.dst.port,
 	     l->req.target[0] ? " from " : "", l->req.target);
 	return 0;
@@ -647,10 +680,11 @@ static int im_listen(struct sh_listener *l)
 
 static void im_unlisten(struct sh_listener *l)
 {
-	for (struct lent **pp = &lents; *pp; pp = &(*pp)->next) {
-		if ((*pp)->l == l) {
-			struct lent *e = *pp;
-			*pp = e->next;
+	struct lent *e;
+
+	LIST_FOREACH(e, &lents, link) {
+		if (e->l == l) {
+			LIST_REMOVE(e, link);
 			free(e);
 			return;
 		}
@@ -717,8 +751,9 @@ static void im_status(struct buf *j)
 {
 	char s[64];
 	unsigned n = 0, bs = 0;
+	struct ic *i;
 
-	for (struct ic *i = ics; i; i = i->next) {
+	LIST_FOREACH(i, &ics, link) {
 		n++;
 		bs += i->bs != NULL;
 	}

@@ -13,7 +13,13 @@
  *                proxy discovery, reconnect with backoff
  *   peer.c       per-peer secure sessions: handshake state, seal/open
  *   conn.c       the struct sh_ops: connect/accept, in-band data, closing
- *   main.c       command line, keygen, start-up
+ *   main.c       command line, keygen, start-up; wires the layers
+ *
+ * Calls go downward only: conn.c -> peer.c -> xmpp.c (and conn.c ->
+ * bytestream.c).  A lower file reports upward through an ops table it is
+ * given at start-up (struct im_xmpp_ops, struct im_peer_ops, im_bs_event)
+ * and never names a function of the files above it; main.c fills the
+ * tables.
  */
 #ifndef SOCKOUT_IM_H
 #define SOCKOUT_IM_H
@@ -21,13 +27,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "common/buf.h"
 #include "common/loop.h"
 #include "protocol/helper-runtime.h"
 
 #define IM_JID_MAX 512
-#define IM_NS "urn:sockout:im:1"
+/* Bump with IM_VERSION (docs/im.md): helpers of different versions then
+ * do not take each other for helpers at all. */
+#define IM_NS "urn:sockout:im:2"
 /* Largest base64 text we accept in one stanza: anything bigger is dropped
  * before decoding (Prosody caps stanzas at 256 KiB anyway). */
 #define IM_B64_MAX ((size_t)200 * 1024)
@@ -41,10 +50,16 @@
 
 struct im_peer;
 
+/* Our long-term identity (crypto.c reads and writes its file). */
+struct im_identity {
+	uint8_t pk[32];
+	uint8_t *sk; /* 64 bytes, sodium_malloc */
+};
+
 struct im_peer_conf {
 	char jid[IM_JID_MAX]; /* bare JID */
 	uint8_t pk[32];	      /* pinned Ed25519 identity */
-	struct im_peer_conf *next;
+	SLIST_ENTRY(im_peer_conf) link;
 };
 
 struct im_conf {
@@ -52,15 +67,17 @@ struct im_conf {
 	char jid[IM_JID_MAX]; /* full JID we log in as */
 	char *password_file;
 	char *password;
+	int password_line, identity_line; /* where they were set */
 	char server_host[256];
 	uint16_t server_port;
 	char *identity;
+	struct im_identity id; /* loaded from `identity' */
 	char proxy[IM_JID_MAX]; /* "" = discover */
 	bool inband;		/* never use bytestreams */
 	bool tls;		/* false: plain XMPP (test setups only) */
 	char *tls_trust;	/* CA/cert file for the server, or NULL */
 	uint64_t connect_timeout_ms;
-	struct im_peer_conf *peers;
+	SLIST_HEAD(, im_peer_conf) peers;
 };
 
 int im_conf_load(const char *path, struct im_conf *c, char **errtext);
@@ -73,7 +90,9 @@ bool im_jid_ok(const char *jid);
 /* ---- crypto.c ---- */
 
 #define IM_MAGIC "SOIM"
-#define IM_VERSION 1
+/* The layout of everything in docs/im.md: bump it (and IM_NS) whenever
+ * any of it changes.  2: in-band data, shut and close carry offsets. */
+#define IM_VERSION 2
 #define IM_T_HELLO 1
 #define IM_T_SEALED 2
 #define IM_SID_LEN 16
@@ -83,11 +102,6 @@ bool im_jid_ok(const char *jid);
 #define IM_REPLAY_WINDOW 64
 /* A hello older than this (or this far in the future) is refused. */
 #define IM_HELLO_MAX_AGE_MS ((uint64_t)5 * 60 * 1000)
-
-struct im_identity {
-	uint8_t pk[32];
-	uint8_t *sk; /* 64 bytes, sodium_malloc */
-};
 
 struct im_hello {
 	uint64_t ts_ms;
@@ -166,11 +180,11 @@ enum im_rpc_type {
 	RPC_CONNECT = 1, /* c, p, [bs] */
 	RPC_ACCEPT,	 /* c, [sid] */
 	RPC_REFUSE,	 /* c, e */
-	RPC_DATA,	 /* c, d */
+	RPC_DATA,	 /* c, a, d */
 	RPC_ACK,	 /* c, n */
-	RPC_SHUT,	 /* c */
+	RPC_SHUT,	 /* c, a */
 	RPC_RESET,	 /* c, e */
-	RPC_CLOSE,	 /* c */
+	RPC_CLOSE,	 /* c, a */
 };
 
 struct im_rpc {
@@ -180,6 +194,9 @@ struct im_rpc {
 	uint16_t port;
 	int err;
 	uint64_t n;
+	/* "a": data: the offset of its first byte in the sender's in-band
+	 * stream; shut, close: the stream's length */
+	uint64_t off;
 	char sid[48]; /* bytestream id; "" = in-band */
 	bool want_bs;
 	char proxy[256]; /* connect: the opener's proxy JID when want_bs */
@@ -214,7 +231,20 @@ int s5_parse_reply(const uint8_t *p, size_t len);
 
 /* ---- xmpp.c ---- */
 
-int im_xmpp_start(const struct im_conf *c);
+/* What the XMPP session reports to the layers above it (main.c wires
+ * them): stanzas and link changes for peer.c, send-queue room for conn.c. */
+struct im_xmpp_ops {
+	/* an available/unavailable presence from a full JID */
+	void (*presence)(const char *from_full, bool available, bool marked,
+			 bool probe);
+	/* the base64 text of our element in a <message> */
+	void (*message)(const char *from_full, const char *b64);
+	void (*link_up)(void);	 /* logged in (again) */
+	void (*link_down)(void); /* a logged-in session ended */
+	void (*writable)(void);	 /* the send queue has room again */
+};
+
+int im_xmpp_start(const struct im_conf *c, const struct im_xmpp_ops *ops);
 void im_xmpp_stop(void);
 bool im_xmpp_online(void);
 const char *im_xmpp_my_jid(void); /* full, as bound by the server */
@@ -245,14 +275,24 @@ struct im_peer {
 	uint64_t last_hello_ts;
 	uint64_t last_hello_sent;
 	unsigned hello_budget;
-	struct im_peer *next;
+	SLIST_ENTRY(im_peer) link;
 };
 
-int im_peers_init(const struct im_conf *c, struct im_identity *id);
+/* What a peer's session reports to conn.c (main.c wires it). */
+struct im_peer_ops {
+	/* a control message that opened and parsed */
+	void (*rpc)(struct im_peer *p, const struct im_rpc *r);
+	/* a new secure session: connections may be asked for */
+	void (*ready)(struct im_peer *p);
+	/* the session (or the peer) is gone: fail its connections */
+	void (*lost)(struct im_peer *p, int err);
+};
+
+int im_peers_init(const struct im_conf *c, struct im_identity *id,
+		  const struct im_peer_ops *ops);
 void im_peers_free(void);
 struct im_peer *im_peer_find(const char *bare);
-struct im_peer *im_peer_first(void);
-/* from xmpp.c */
+/* the struct im_xmpp_ops side */
 void im_peer_presence(const char *from_full, bool available, bool marked,
 		      bool probe);
 void im_peer_stanza(const char *from_full, const char *b64);
@@ -266,6 +306,7 @@ void im_peers_status(struct buf *j);
 /* ---- conn.c ---- */
 
 extern const struct sh_ops im_ops;
+/* the struct im_peer_ops side, and im_xmpp_ops.writable */
 void im_conn_rpc(struct im_peer *p, const struct im_rpc *r);
 void im_conn_peer_ready(struct im_peer *p);
 void im_conn_peer_lost(struct im_peer *p, int err);

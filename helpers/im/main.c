@@ -18,6 +18,22 @@
 #include "common/net.h"
 #include "helpers/im/im.h"
 
+/* The layers report upward through these tables; only this file knows
+ * who sits above whom (im.h). */
+static const struct im_peer_ops peer_ops = {
+	.rpc = im_conn_rpc,
+	.ready = im_conn_peer_ready,
+	.lost = im_conn_peer_lost,
+};
+
+static const struct im_xmpp_ops xmpp_ops = {
+	.presence = im_peer_presence,
+	.message = im_peer_stanza,
+	.link_up = im_peers_link_up,
+	.link_down = im_peers_link_down,
+	.writable = im_conn_xmpp_writable,
+};
+
 static int keygen(const char *path)
 {
 	char pk[64];
@@ -44,7 +60,6 @@ int main(int argc, char **argv)
 {
 	struct daemon_opts o;
 	struct im_conf c;
-	struct im_identity id = { 0 };
 	char *errs = NULL;
 	int r;
 
@@ -64,24 +79,16 @@ int main(int argc, char **argv)
 		free(errs);
 		return 1;
 	}
-	if ((r = im_identity_load(c.identity, &id)) < 0) {
-		fprintf(stderr, "%s: identity %s: %s%s\n", o.config, c.identity,
-			strerror(-r),
-			r == -EPERM ? " (mode must be 0600 or stricter)" : "");
-		im_conf_free(&c);
-		return 1;
-	}
 	if (o.check_only) {
 		char pk[64];
-		im_pubkey_format(id.pk, pk, sizeof(pk));
+		im_pubkey_format(c.id.pk, pk, sizeof(pk));
 		printf("configuration OK (identity %s)\n", pk);
-		im_identity_free(&id);
 		im_conf_free(&c);
 		return 0;
 	}
 	if ((r = loop_init()) < 0 || (r = daemon_signals(NULL)) < 0)
 		die("event loop: %s", strerror(-r));
-	if ((r = im_peers_init(&c, &id)) < 0)
+	if ((r = im_peers_init(&c, &c.id, &peer_ops)) < 0)
 		die("peers: %s", strerror(-r));
 	im_conn_set_conf(&c);
 	if ((r = sh_listen(c.data_socket, c.event_socket, &im_ops)) < 0)
@@ -91,14 +98,13 @@ int main(int argc, char **argv)
 	 * and goes, and connections fail fast while it is down. */
 	info("ready: data %s, event %s", c.data_socket, c.event_socket);
 	sd_notifyf("READY=1\nSTATUS=logging in");
-	if ((r = im_xmpp_start(&c)) < 0)
+	if ((r = im_xmpp_start(&c, &xmpp_ops)) < 0)
 		die("xmpp: %s", strerror(-r));
 	r = loop_run();
 	sd_notifyf("STOPPING=1");
 	sh_shutdown();
 	im_xmpp_stop();
 	im_peers_free();
-	im_identity_free(&id);
 	im_conf_free(&c);
 	return r < 0 ? 1 : 0;
 }

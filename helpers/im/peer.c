@@ -16,6 +16,10 @@
  * signature must verify against the pinned key (or the envelope must open
  * under the session key, inside the replay window) -- only then is JSON
  * parsed.
+ *
+ * What the sessions produce (parsed control messages, a session up, a
+ * session lost) goes up through the struct im_peer_ops given to
+ * im_peers_init(): this file never names conn.c.
  */
 #include <errno.h>
 #include <sodium.h>
@@ -32,7 +36,8 @@
 /* Log lines about dropped input: at most one per peer per interval. */
 #define DROPLOG_INTERVAL_MS 2000
 
-static struct im_peer *peers;
+static SLIST_HEAD(, im_peer) peers = SLIST_HEAD_INITIALIZER(peers);
+static const struct im_peer_ops *up;
 static struct im_identity *me;
 static char my_bare[IM_JID_MAX];
 static uint8_t *sbuf; /* scratch: decoded stanza, plaintext, sealed out */
@@ -40,14 +45,11 @@ static uint8_t *sbuf; /* scratch: decoded stanza, plaintext, sealed out */
 static uint64_t unknown_drops, bad_drops, replay_drops;
 static uint64_t last_unknown_log;
 
-struct im_peer *im_peer_first(void)
-{
-	return peers;
-}
-
 struct im_peer *im_peer_find(const char *bare)
 {
-	for (struct im_peer *p = peers; p; p = p->next)
+	struct im_peer *p;
+
+	SLIST_FOREACH(p, &peers, link)
 		if (!strcmp(p->conf->jid, bare))
 			return p;
 	return NULL;
@@ -114,7 +116,7 @@ static void peer_down(struct im_peer *p, int err)
 
 	p->online = false;
 	session_reset(p);
-	im_conn_peer_lost(p, err);
+	up->lost(p, err);
 	if (was)
 		info("%s: session closed", p->conf->jid);
 }
@@ -203,7 +205,7 @@ static void on_hello(struct im_peer *p, const char *from, const uint8_t *m,
 		if (p->keys->ready) {
 			/* The peer started over: whatever we carried with
 			 * its old session is gone on its side. */
-			im_conn_peer_lost(p, ECONNRESET);
+			up->lost(p, ECONNRESET);
 			sodium_memzero(p->keys, sizeof(*p->keys));
 		}
 		if (im_keys_derive(p->keys, p->eph, me->pk, &h, p->conf->pk) <
@@ -219,7 +221,7 @@ static void on_hello(struct im_peer *p, const char *from, const uint8_t *m,
 	if (sodium_memcmp(h.echo, p->eph->sid, IM_SID_LEN) != 0)
 		send_hello(p, fresh);
 	if (fresh)
-		im_conn_peer_ready(p);
+		up->ready(p);
 }
 
 void im_peer_stanza(const char *from, const char *b64)
@@ -295,7 +297,7 @@ void im_peer_stanza(const char *from, const char *b64)
 		warn("%s: malformed control message dropped", p->conf->jid);
 		return;
 	}
-	im_conn_rpc(p, &r);
+	up->rpc(p, &r);
 }
 
 int im_peer_send(struct im_peer *p, const struct buf *json)
@@ -316,7 +318,9 @@ int im_peer_send(struct im_peer *p, const struct buf *json)
 
 void im_peers_link_up(void)
 {
-	for (struct im_peer *p = peers; p; p = p->next) {
+	struct im_peer *p;
+
+	SLIST_FOREACH(p, &peers, link) {
 		session_reset(p);
 		im_xmpp_directed_presence(p->conf->jid, true);
 	}
@@ -324,19 +328,32 @@ void im_peers_link_up(void)
 
 void im_peers_link_down(void)
 {
-	for (struct im_peer *p = peers; p; p = p->next)
+	struct im_peer *p;
+
+	SLIST_FOREACH(p, &peers, link)
 		if (p->online || p->keys->ready)
 			peer_down(p, ECONNRESET);
 }
 
-int im_peers_init(const struct im_conf *c, struct im_identity *id)
+/**
+ * im_peers_init() - one session slot per configured peer.
+ * @c: the config (its peer list is kept)
+ * @id: our identity (kept)
+ * @ops: where control messages and session changes go (kept)
+ * Returns 0 or -ENOMEM.
+ */
+int im_peers_init(const struct im_conf *c, struct im_identity *id,
+		  const struct im_peer_ops *ops)
 {
+	struct im_peer_conf *pc;
+
+	up = ops;
 	me = id;
 	im_jid_bare(c->jid, my_bare, sizeof(my_bare));
 	sbuf = malloc(SBUF_LEN);
 	if (!sbuf)
 		return -ENOMEM;
-	for (struct im_peer_conf *pc = c->peers; pc; pc = pc->next) {
+	SLIST_FOREACH(pc, &c->peers, link) {
 		struct im_peer *p = calloc(1, sizeof(*p));
 		if (!p)
 			return -ENOMEM;
@@ -352,17 +369,17 @@ int im_peers_init(const struct im_conf *c, struct im_identity *id)
 			return -ENOMEM;
 		}
 		session_reset(p);
-		p->next = peers;
-		peers = p;
+		SLIST_INSERT_HEAD(&peers, p, link);
 	}
 	return 0;
 }
 
 void im_peers_free(void)
 {
-	while (peers) {
-		struct im_peer *p = peers;
-		peers = p->next;
+	struct im_peer *p;
+
+	while ((p = SLIST_FIRST(&peers))) {
+		SLIST_REMOVE_HEAD(&peers, link);
 		sodium_free(p->eph);
 		sodium_free(p->keys);
 		free(p);
@@ -374,12 +391,13 @@ void im_peers_free(void)
 void im_peers_status(struct buf *j)
 {
 	char s[IM_JID_MAX + 128];
+	struct im_peer *p;
 
 	buf_append(j, ",\"peers\":[", 10);
-	for (struct im_peer *p = peers; p; p = p->next) {
+	SLIST_FOREACH(p, &peers, link) {
 		int n = snprintf(s, sizeof(s),
 				 "%s{\"jid\":\"%s\",\"online\":%s,\"session\":%s}",
-				 p == peers ? "" : ",", p->conf->jid,
+				 p == SLIST_FIRST(&peers) ? "" : ",", p->conf->jid,
 				 p->online ? "true" : "false",
 				 p->keys->ready ? "true" : "false");
 		if (n > 0 && (size_t)n < sizeof(s))

@@ -18,6 +18,9 @@
 
 /* Objects nest one level; allow a little slack, refuse deep garbage. */
 #define RPC_MAX_DEPTH 3
+/* In-band stream offsets: far beyond any real stream, exact in a JSON
+ * number (2^53). */
+#define RPC_OFF_MAX ((UINT64_C(1) << 53) - 1)
 
 static const char *const names[] = {
 	[RPC_CONNECT] = "connect", [RPC_ACCEPT] = "accept",
@@ -89,7 +92,8 @@ int im_rpc_encode(const struct im_rpc *r, struct buf *out)
 		size_t bl = sodium_base64_ENCODED_LEN(
 			r->dlen, sodium_base64_VARIANT_ORIGINAL);
 		char *p;
-		if ((e = buf_append(out, ",\"d\":\"", 6)) < 0)
+		if ((e = put(out, ",\"a\":%llu,\"d\":\"",
+			     (unsigned long long)r->off)) < 0)
 			return e;
 		if (!(p = (char *)buf_reserve(out, bl)))
 			return -ENOMEM;
@@ -101,6 +105,7 @@ int im_rpc_encode(const struct im_rpc *r, struct buf *out)
 	}
 	case RPC_SHUT:
 	case RPC_CLOSE:
+		e = put(out, ",\"a\":%llu", (unsigned long long)r->off);
 		break;
 	}
 	return e ? e : buf_append(out, "}", 1);
@@ -203,6 +208,8 @@ int im_rpc_decode(const uint8_t *p, size_t len, struct im_rpc *r,
 		r->n = v;
 		break;
 	case RPC_DATA: {
+		if (get_uint(o, "a", RPC_OFF_MAX, true, &r->off) < 0)
+			goto out;
 		if (!json_object_object_get_ex(o, "d", &x) ||
 		    !json_object_is_type(x, json_type_string))
 			goto out;
@@ -220,6 +227,8 @@ int im_rpc_decode(const uint8_t *p, size_t len, struct im_rpc *r,
 	}
 	case RPC_SHUT:
 	case RPC_CLOSE:
+		if (get_uint(o, "a", RPC_OFF_MAX, true, &r->off) < 0)
+			goto out;
 		break;
 	}
 	ret = 0;

@@ -14,6 +14,10 @@
  * marker element, directed presence to each configured peer (no roster
  * changes needed), our own message stanzas, and XEP-0065 proxy discovery
  * and activation IQs.  When the link drops we log in again with backoff.
+ *
+ * What arrives (presence, our messages, link up/down, room in the send
+ * queue) goes up through the struct im_xmpp_ops given to im_xmpp_start():
+ * this file never names peer.c or conn.c.
  */
 #include <errno.h>
 #include <sodium.h>
@@ -39,15 +43,26 @@
 #define TICK_MS 200
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
+/* Random bytes in an IQ id (hex on the wire). */
+#define IQ_ID_BYTES 12
+/* Log lines about forged IQ answers: at most one per interval. */
+#define DROPLOG_MS 2000
 
-struct activation {
-	char id[32];
-	im_activate_cb cb;
+struct iq;
+typedef void (*iq_answer_fn)(struct iq *q, xmpp_stanza_t *st, bool ok);
+
+/* An IQ we sent, waiting for its answer (see on_iq_answer()). */
+struct iq {
+	char id[IQ_ID_BYTES * 2 + 1];
+	char to[IM_JID_MAX]; /* who must answer */
+	iq_answer_fn answer;
+	im_activate_cb cb;   /* activations: the caller's callback */
 	void *arg;
-	struct activation *next;
+	LIST_ENTRY(iq) link;
 };
 
 static const struct im_conf *cf;
+static const struct im_xmpp_ops *up;
 static xmpp_ctx_t *ctx;
 static xmpp_conn_t *conn, *dead_conn;
 static struct ev sock_ev = { .fd = -1 };
@@ -55,8 +70,8 @@ static struct timer tick, retry;
 static bool online, stopping;
 static char my_jid[IM_JID_MAX];
 static uint64_t backoff_ms = BACKOFF_MIN_MS;
-static unsigned iq_seq;
-static struct activation *activations;
+static LIST_HEAD(, iq) iqs = LIST_HEAD_INITIALIZER(iqs);
+static uint64_t iq_drops, iq_droplog;
 static struct {
 	bool ok;
 	char jid[IM_JID_MAX];
@@ -194,7 +209,7 @@ static int on_message(xmpp_conn_t *cn, xmpp_stanza_t *st, void *ud)
 	}
 	char *text = xmpp_stanza_get_text(x);
 	if (text) {
-		im_peer_stanza(from, text);
+		up->message(from, text);
 		xmpp_free(ctx, text);
 	}
 	return 1;
@@ -214,9 +229,9 @@ static int on_presence(xmpp_conn_t *cn, xmpp_stanza_t *st, void *ud)
 	if (!from || !strchr(from, '/'))
 		return 1;
 	if (!type)
-		im_peer_presence(from, true, marked, probe != NULL);
+		up->presence(from, true, marked, probe != NULL);
 	else if (!strcmp(type, "unavailable") || !strcmp(type, "error"))
-		im_peer_presence(from, false, marked, false);
+		up->presence(from, false, marked, false);
 	/* subscribe requests etc.: we use directed presence, ignore them */
 	return 1;
 }
@@ -244,35 +259,110 @@ static int on_iq(xmpp_conn_t *cn, xmpp_stanza_t *st, void *ud)
 	return 1;
 }
 
-static void send_iq_get(const char *to, const char *ns, xmpp_handler h)
-{
-	char id[32], eto[IM_JID_MAX * 6];
+/* ---- our IQs and their answers ---- */
 
-	if (!xml_esc(to, eto, sizeof(eto)))
-		return;
-	snprintf(id, sizeof(id), "so%u", ++iq_seq);
-	xmpp_id_handler_add(conn, h, id, NULL);
-	xmpp_send_raw_string(conn,
-			     "<iq type='get' id='%s' to='%s'><query xmlns='%s'/></iq>",
-			     id, eto, ns);
-	update_events();
+/*
+ * Anyone on the XMPP network can send us an <iq type='result'>: the server
+ * routes it to our full JID whatever its id.  So an answer counts only if
+ * it carries the random id we chose and comes from the JID we asked (for
+ * the server's disco, its domain): otherwise any user could name the
+ * bytestream proxy and make us dial an address of its choosing.  A forged
+ * answer is logged and dropped, and we go on waiting for the real one.
+ */
+static int on_iq_answer(xmpp_conn_t *cn, xmpp_stanza_t *st, void *ud)
+{
+	struct iq *q = ud;
+	const char *from = xmpp_stanza_get_from(st);
+	const char *type = xmpp_stanza_get_type(st);
+
+	(void)cn;
+	if (!type || (strcmp(type, "result") != 0 && strcmp(type, "error") != 0))
+		return 1; /* not an answer: on_iq deals with it */
+	/* JIDs compare case-insensitively in their domain (and, after
+	 * nodeprep, local) parts; the server sends them lower-cased. */
+	if (!from || strcasecmp(from, q->to) != 0) {
+		uint64_t t = now_ms();
+		iq_drops++;
+		if (!iq_droplog || t - iq_droplog >= DROPLOG_MS) {
+			iq_droplog = t;
+			warn("xmpp: dropped an IQ %s from %s: we asked %s", type,
+			     from ? from : "(no sender)", q->to);
+		}
+		return 1;
+	}
+	LIST_REMOVE(q, link);
+	q->answer(q, st, !strcmp(type, "result"));
+	free(q);
+	return 0;
 }
 
-static int on_streamhost(xmpp_conn_t *cn, xmpp_stanza_t *st, void *ud)
+/**
+ * iq_send() - send an IQ to @to and wait for its answer.
+ * @type: "get" or "set"
+ * @to: the JID asked; only it may answer
+ * @body: the IQ's child element (XML, escaped)
+ * @answer: called once with the answer (ok: type result), never if the
+ *	link drops first
+ * Returns the pending IQ (to attach a callback to) or NULL.
+ */
+static struct iq *iq_send(const char *type, const char *to, const char *body,
+			  iq_answer_fn answer)
 {
-	(void)cn;
-	(void)ud;
-	const char *type = xmpp_stanza_get_type(st);
-	xmpp_stanza_t *q = xmpp_stanza_get_child_by_name_and_ns(st, "query",
-								 NS_BYTESTREAMS);
-	xmpp_stanza_t *sh = q ? xmpp_stanza_get_child_by_name(q, "streamhost") :
-				NULL;
+	char eto[IM_JID_MAX * 6];
+	uint8_t rnd[IQ_ID_BYTES];
+	struct iq *q;
 
-	if (proxy.ok || !type || strcmp(type, "result") != 0 || !sh) {
+	if (!conn || !im_jid_ok(to) || strlen(to) >= sizeof(q->to) ||
+	    !xml_esc(to, eto, sizeof(eto)) || !(q = calloc(1, sizeof(*q))))
+		return NULL;
+	/* Unguessable, so an answer cannot be forged ahead of time. */
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(q->id, sizeof(q->id), rnd, sizeof(rnd));
+	snprintf(q->to, sizeof(q->to), "%s", to);
+	q->answer = answer;
+	LIST_INSERT_HEAD(&iqs, q, link);
+	xmpp_id_handler_add(conn, on_iq_answer, q->id, q);
+	xmpp_send_raw_string(conn, "<iq type='%s' id='%s' to='%s'>%s</iq>", type,
+			     q->id, eto, body);
+	update_events();
+	return q;
+}
+
+static void iq_get(const char *to, const char *ns, iq_answer_fn answer)
+{
+	char body[128];
+
+	snprintf(body, sizeof(body), "<query xmlns='%s'/>", ns);
+	iq_send("get", to, body, answer);
+}
+
+/* The link is gone (@cn, NULL if it was released): every pending IQ
+ * fails, activations call back. */
+static void iq_fail_all(xmpp_conn_t *cn)
+{
+	struct iq *q;
+
+	while ((q = LIST_FIRST(&iqs))) {
+		LIST_REMOVE(q, link);
+		if (cn)
+			xmpp_id_handler_delete(cn, on_iq_answer, q->id);
+		if (q->cb)
+			q->cb(q->arg, -ENOTCONN);
+		free(q);
+	}
+}
+
+static void on_streamhost(struct iq *q, xmpp_stanza_t *st, bool ok)
+{
+	xmpp_stanza_t *qu = xmpp_stanza_get_child_by_name_and_ns(st, "query",
+								  NS_BYTESTREAMS);
+	xmpp_stanza_t *sh = qu ? xmpp_stanza_get_child_by_name(qu, "streamhost") :
+				 NULL;
+
+	if (proxy.ok || !ok || !sh) {
 		if (!proxy.ok)
-			warn("xmpp: proxy %s gave no streamhost",
-			     xmpp_stanza_get_from(st) ? xmpp_stanza_get_from(st) : "?");
-		return 0;
+			warn("xmpp: proxy %s gave no streamhost", q->to);
+		return;
 	}
 	const char *jid = xmpp_stanza_get_attribute(sh, "jid");
 	const char *host = xmpp_stanza_get_attribute(sh, "host");
@@ -280,129 +370,93 @@ static int on_streamhost(xmpp_conn_t *cn, xmpp_stanza_t *st, void *ud)
 	unsigned long p = port ? strtoul(port, NULL, 10) : 0;
 	if (!jid || !host || !im_jid_ok(jid) || strlen(host) >= sizeof(proxy.host) ||
 	    !p || p > 65535)
-		return 0;
+		return;
 	snprintf(proxy.jid, sizeof(proxy.jid), "%s", jid);
 	snprintf(proxy.host, sizeof(proxy.host), "%s", host);
 	proxy.port = (uint16_t)p;
 	proxy.ok = true;
 	info("xmpp: bytestream proxy %s at %s:%u", proxy.jid, proxy.host,
 	     proxy.port);
-	return 0;
 }
 
-static int on_disco_info(xmpp_conn_t *cn, xmpp_stanza_t *st, void *ud)
+static void on_disco_info(struct iq *q, xmpp_stanza_t *st, bool ok)
 {
-	(void)cn;
-	(void)ud;
-	const char *from = xmpp_stanza_get_from(st);
-	xmpp_stanza_t *q = xmpp_stanza_get_child_by_name_and_ns(st, "query",
-								 NS_DISCO_INFO);
+	xmpp_stanza_t *qu = xmpp_stanza_get_child_by_name_and_ns(st, "query",
+								  NS_DISCO_INFO);
 
-	if (!q || !from || proxy.ok || !im_jid_ok(from))
-		return 0;
-	for (xmpp_stanza_t *c = xmpp_stanza_get_children(q); c;
+	if (!ok || !qu || proxy.ok)
+		return;
+	for (xmpp_stanza_t *c = xmpp_stanza_get_children(qu); c;
 	     c = xmpp_stanza_get_next(c)) {
 		const char *n = xmpp_stanza_get_name(c);
 		const char *cat = xmpp_stanza_get_attribute(c, "category");
 		const char *ty = xmpp_stanza_get_attribute(c, "type");
 		if (n && !strcmp(n, "identity") && cat && ty &&
 		    !strcmp(cat, "proxy") && !strcmp(ty, "bytestreams")) {
-			send_iq_get(from, NS_BYTESTREAMS, on_streamhost);
+			iq_get(q->to, NS_BYTESTREAMS, on_streamhost);
 			break;
 		}
 	}
-	return 0;
 }
 
-static int on_disco_items(xmpp_conn_t *cn, xmpp_stanza_t *st, void *ud)
+static void on_disco_items(struct iq *q, xmpp_stanza_t *st, bool ok)
 {
-	(void)cn;
-	(void)ud;
-	xmpp_stanza_t *q = xmpp_stanza_get_child_by_name_and_ns(st, "query",
-								 NS_DISCO_ITEMS);
+	xmpp_stanza_t *qu = xmpp_stanza_get_child_by_name_and_ns(st, "query",
+								  NS_DISCO_ITEMS);
 	unsigned n = 0;
 
-	if (!q)
-		return 0;
-	for (xmpp_stanza_t *c = xmpp_stanza_get_children(q); c && n < 32;
+	(void)q;
+	if (!ok || !qu)
+		return;
+	for (xmpp_stanza_t *c = xmpp_stanza_get_children(qu); c && n < 32;
 	     c = xmpp_stanza_get_next(c)) {
 		const char *name = xmpp_stanza_get_name(c);
 		const char *jid = xmpp_stanza_get_attribute(c, "jid");
 		if (name && !strcmp(name, "item") && jid && im_jid_ok(jid)) {
-			send_iq_get(jid, NS_DISCO_INFO, on_disco_info);
+			iq_get(jid, NS_DISCO_INFO, on_disco_info);
 			n++;
 		}
 	}
 	if (!n)
 		info("xmpp: the server lists no services: in-band data only");
-	return 0;
 }
 
-static int on_activated(xmpp_conn_t *cn, xmpp_stanza_t *st, void *ud)
+static void on_activated(struct iq *q, xmpp_stanza_t *st, bool ok)
 {
-	(void)cn;
-	(void)ud;
-	const char *id = xmpp_stanza_get_id(st);
-	const char *type = xmpp_stanza_get_type(st);
-
-	for (struct activation **pp = &activations; *pp; pp = &(*pp)->next) {
-		struct activation *a = *pp;
-		if (id && !strcmp(a->id, id)) {
-			*pp = a->next;
-			if (a->cb)
-				a->cb(a->arg, type && !strcmp(type, "result") ?
-						      0 :
-						      -ECONNREFUSED);
-			free(a);
-			break;
-		}
-	}
-	return 0;
+	(void)st;
+	if (q->cb)
+		q->cb(q->arg, ok ? 0 : -ECONNREFUSED);
 }
 
 int im_xmpp_activate(const char *sid, const char *target, im_activate_cb cb,
 		     void *arg)
 {
-	char eto[IM_JID_MAX * 6], ep[IM_JID_MAX * 6];
-	struct activation *a;
+	char body[IM_JID_MAX * 7 + 200], esid[200], etarget[IM_JID_MAX * 6];
+	struct iq *q;
 
 	if (!online || !proxy.ok)
 		return -ENOTCONN;
-	if (!xml_esc(target, eto, sizeof(eto)) ||
-	    !xml_esc(proxy.jid, ep, sizeof(ep)))
+	if (!xml_esc(sid, esid, sizeof(esid)) ||
+	    !xml_esc(target, etarget, sizeof(etarget)))
 		return -EINVAL;
-	if (!(a = calloc(1, sizeof(*a))))
+	snprintf(body, sizeof(body),
+		 "<query xmlns='" NS_BYTESTREAMS "' sid='%s'>"
+		 "<activate>%s</activate></query>",
+		 esid, etarget);
+	if (!(q = iq_send("set", proxy.jid, body, on_activated)))
 		return -ENOMEM;
-	snprintf(a->id, sizeof(a->id), "act%u", ++iq_seq);
-	a->cb = cb;
-	a->arg = arg;
-	a->next = activations;
-	activations = a;
-	xmpp_id_handler_add(conn, on_activated, a->id, NULL);
-	xmpp_send_raw_string(conn,
-			     "<iq type='set' id='%s' to='%s'><query xmlns='" NS_BYTESTREAMS
-			     "' sid='%s'><activate>%s</activate></query></iq>",
-			     a->id, ep, sid, eto);
-	update_events();
+	q->cb = cb;
+	q->arg = arg;
 	return 0;
 }
 
 void im_xmpp_activate_cancel(void *arg)
 {
-	for (struct activation *a = activations; a; a = a->next)
-		if (a->arg == arg)
-			a->cb = NULL;
-}
+	struct iq *q;
 
-static void fail_activations(void)
-{
-	while (activations) {
-		struct activation *a = activations;
-		activations = a->next;
-		if (a->cb)
-			a->cb(a->arg, -ENOTCONN);
-		free(a);
-	}
+	LIST_FOREACH(q, &iqs, link)
+		if (q->cb && q->arg == arg)
+			q->cb = NULL;
 }
 
 /* ---- connection life ---- */
@@ -427,8 +481,8 @@ static void on_conn(xmpp_conn_t *cn, xmpp_conn_event_t status, int error,
 		proxy.ok = false;
 		if (!cf->inband) {
 			if (cf->proxy[0])
-				send_iq_get(cf->proxy, NS_BYTESTREAMS,
-					    on_streamhost);
+				iq_get(cf->proxy, NS_BYTESTREAMS,
+				       on_streamhost);
 			else {
 				const char *at = strchr(my_jid, '@');
 				char dom[256];
@@ -436,12 +490,12 @@ static void on_conn(xmpp_conn_t *cn, xmpp_conn_event_t status, int error,
 				if (at && n < sizeof(dom)) {
 					memcpy(dom, at + 1, n);
 					dom[n] = '\0';
-					send_iq_get(dom, NS_DISCO_ITEMS,
-						    on_disco_items);
+					iq_get(dom, NS_DISCO_ITEMS,
+					       on_disco_items);
 				}
 			}
 		}
-		im_peers_link_up();
+		up->link_up();
 		sd_notifyf("STATUS=logged in as %s", my_jid);
 		update_events();
 		return;
@@ -458,10 +512,10 @@ static void on_conn(xmpp_conn_t *cn, xmpp_conn_event_t status, int error,
 		warn("xmpp: cannot log in as %s via %s:%u (%s)", cf->jid,
 		     cf->server_host, cf->server_port,
 		     error ? strerror(error) : "refused");
-	fail_activations();
+	iq_fail_all(cn);
 	proxy.ok = false;
 	if (was)
-		im_peers_link_down();
+		up->link_down();
 	sd_notifyf("STATUS=XMPP link down, retrying");
 	dead_conn = cn;
 	conn = NULL;
@@ -532,7 +586,7 @@ static void pump(void)
 	/* Room in the send queue again: let blocked connections go on. */
 	if (online && qlen0 >= SENDQ_HIGH / 2 &&
 	    xmpp_conn_send_queue_len(conn) < SENDQ_HIGH)
-		im_conn_xmpp_writable();
+		up->writable();
 }
 
 static void tick_cb(struct timer *t)
@@ -595,9 +649,16 @@ static void connect_now(void)
 	}
 }
 
-int im_xmpp_start(const struct im_conf *c)
+/**
+ * im_xmpp_start() - log in as configured and keep the session up.
+ * @c: the config (kept)
+ * @ops: where stanzas and link changes go (kept)
+ * Returns 0 or -ENOMEM.
+ */
+int im_xmpp_start(const struct im_conf *c, const struct im_xmpp_ops *ops)
 {
 	cf = c;
+	up = ops;
 	sock_ev.cb = sock_cb;
 	xmpp_initialize();
 	ctx = xmpp_ctx_new(NULL, &logger);
@@ -625,7 +686,7 @@ void im_xmpp_stop(void)
 	}
 	if (sock_ev.fd >= 0)
 		ev_del(&sock_ev);
-	fail_activations();
+	iq_fail_all(conn);
 	if (conn)
 		xmpp_conn_release(conn);
 	if (dead_conn)
@@ -642,10 +703,10 @@ void im_xmpp_status(struct buf *j)
 	char s[IM_JID_MAX * 2 + 300];
 	int n = snprintf(s, sizeof(s),
 			 ",\"xmpp\":{\"online\":%s,\"jid\":\"%s\",\"logins\":%u,"
-			 "\"proxy\":%s%s%s}",
+			 "\"proxy\":%s%s%s,\"iq_dropped\":%llu}",
 			 online ? "true" : "false", cf->jid,
 			 logins, proxy.ok ? "\"" : "", proxy.ok ? proxy.jid : "null",
-			 proxy.ok ? "\"" : "");
+			 proxy.ok ? "\"" : "", (unsigned long long)iq_drops);
 	if (n > 0 && (size_t)n < sizeof(s))
 		buf_append(j, s, (size_t)n);
 }

@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (im_rpc_encode(&r, &b) == 0) {
 		if (im_rpc_decode(buf_peek(&b), buf_len(&b), &r2, scratch2,
 				  sizeof(scratch2)) != 0 ||
-		    r2.type != r.type || r2.cid != r.cid || r2.dlen != r.dlen ||
+		    r2.type != r.type || r2.cid != r.cid || r2.off != r.off ||
+		    r2.dlen != r.dlen ||
 		    (r.dlen && memcmp(r.data, r2.data, r.dlen)))
 			__builtin_trap();
 	}

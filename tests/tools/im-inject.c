@@ -12,6 +12,8 @@
  *                 handshake, a sealed "connect" to port 9 (expects the
  *                 sealed "refuse"), then that message replayed, a tampered
  *                 copy, and the first hello replayed.
+ *   raw FILE      each line of FILE sent as it is (forged IQ answers:
+ *                 the server still stamps our own JID as the sender)
  *
  * and, as baselines for bench/im.sh (TO is our own full JID):
  *
@@ -194,6 +196,28 @@ static int do_session(void)
 	return 0;
 }
 
+static int do_raw(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[8192];
+	int n = 0;
+
+	if (!f) {
+		fprintf(stderr, "im-inject: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!line[0])
+			continue;
+		xmpp_send_raw_string(conn, "%s", line);
+		n++;
+		run_for(20);
+	}
+	fclose(f);
+	fprintf(stderr, "im-inject: sent %d raw stanzas\n", n);
+	return 0;
+}
 
 static double mono(void)
 {
@@ -344,7 +368,7 @@ int main(int argc, char **argv)
 
 	if (argc < 8) {
 		fprintf(stderr, "usage: im-inject HOST PORT JID PASSWORD CAFILE TO "
-				"junk|forged-hello|session [IDENTITY PEERKEY]\n"
+				"junk|forged-hello|session [IDENTITY PEERKEY] | raw FILE\n"
 				"       ... s5bench PROXYJID HOST PORT SECS | msgbench COUNT SIZE INFLIGHT\n");
 		return 2;
 	}
@@ -402,6 +426,8 @@ int main(int argc, char **argv)
 		send_b64(m, sizeof(m));
 	} else if (!strcmp(mode, "session")) {
 		rc = do_session();
+	} else if (!strcmp(mode, "raw") && argc >= 9) {
+		rc = do_raw(argv[8]);
 	} else if (!strcmp(mode, "s5bench") && argc >= 12) {
 		rc = do_s5bench(argv + 8);
 	} else if (!strcmp(mode, "msgbench") && argc >= 11) {

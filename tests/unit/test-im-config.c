@@ -12,7 +12,7 @@
 #include "t.h"
 
 static char dir[] = "/tmp/test-im-config.XXXXXX";
-static char path[300], pw[300];
+static char path[300], pw[300], idf[300];
 
 static int load(const char *text, struct im_conf *c, char **errs)
 {
@@ -29,9 +29,13 @@ int main(void)
 	char *errs = NULL, good[2048];
 	const char *key = "q2zW0XlQ6l1a4pJzWm5S6d0Yqf3yq7GfJx2cXg0qkUo=";
 
+	CHECK_EQ(im_crypto_init(), 0);
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/im.conf", dir);
 	snprintf(pw, sizeof(pw), "%s/pw", dir);
+	snprintf(idf, sizeof(idf), "%s/id", dir);
+	char idpk[64];
+	CHECK_EQ(im_identity_generate(idf, idpk, sizeof(idpk)), 0);
 	FILE *f = fopen(pw, "w");
 	fputs("secret\n", f);
 	fclose(f);
@@ -40,16 +44,76 @@ int main(void)
 	snprintf(good, sizeof(good),
 		 "data-socket /run/x.data\nevent-socket /run/x.event\n"
 		 "jid Alice@example.org/sockout\npassword-file %s\n"
-		 "identity /etc/id\npeer Bob@Example.org %s\n"
+		 "identity %s\npeer Bob@Example.org %s\n"
 		 "inband yes\ntls-trust /etc/ca.pem\nconnect-timeout 2s\n",
-		 pw, key);
+		 pw, idf, key);
 	CHECK_EQ(load(good, &c, &errs), 0);
 	CHECK_STR(c.password, "secret");
 	CHECK_STR(c.server_host, "example.org"); /* default: the domain */
 	CHECK_EQ(c.server_port, 5222);
 	CHECK(c.inband && c.tls);
 	CHECK_EQ(c.connect_timeout_ms, 2000u);
-	CHECK(c.peers && !strcmp(c.peers->jid, "bob@example.org")); /* lower-cased */
+	CHECK(SLIST_FIRST(&c.peers) && !strcmp(SLIST_FIRST(&c.peers)->jid, "bob@example.org")); /* lower-cased */
+	char pk[64];
+	im_pubkey_format(c.id.pk, pk, sizeof(pk));
+	CHECK_STR(pk, idpk); /* the identity is loaded */
+	im_conf_free(&c);
+	CHECK(c.id.sk == NULL);
+
+	/* Files the config names but that cannot be used: each error at the
+	 * line that names the file, collected with the others.  (Root reads
+	 * any mode, so "unreadable" is a missing file or a directory.) */
+	snprintf(good, sizeof(good),
+		 "data-socket /a\nevent-socket /b\njid alice@x/r\n"
+		 "password-file %s/none\n"		/* line 4: missing */
+		 "identity %s\n",			/* line 5: a directory */
+		 dir, dir);
+	CHECK_EQ(load(good, &c, &errs), -EINVAL);
+	CHECK(errs != NULL);
+	if (errs) {
+		fputs(errs, stderr);
+		CHECK(strstr(errs, ":4: password-file ") != NULL);
+		CHECK(strstr(errs, "/none: No such file or directory") != NULL);
+		CHECK(strstr(errs, ":5: identity ") != NULL);
+	}
+	free(errs);
+	im_conf_free(&c);
+
+	/* an identity others can read, and a file that is not one */
+	chmod(idf, 0644);
+	snprintf(good, sizeof(good),
+		 "data-socket /a\nevent-socket /b\njid alice@x/r\n"
+		 "identity %s\npassword-file %s\n", idf, pw);
+	CHECK_EQ(load(good, &c, &errs), -EINVAL);
+	CHECK(errs && strstr(errs, ":4: identity ") &&
+	      strstr(errs, "(mode must be 0600 or stricter)"));
+	free(errs);
+	im_conf_free(&c);
+	snprintf(good, sizeof(good),
+		 "data-socket /a\nevent-socket /b\njid alice@x/r\n"
+		 "identity %s\npassword-file %s\n", pw, pw);
+	CHECK_EQ(load(good, &c, &errs), -EINVAL);
+	CHECK(errs && strstr(errs, ":4: identity ") &&
+	      strstr(errs, "not an identity"));
+	free(errs);
+	im_conf_free(&c);
+
+	/* An unknown keyword is unknown whatever its word count. */
+	snprintf(good, sizeof(good),
+		 "data-socket /a\nevent-socket /b\njid alice@x/r\n"
+		 "frobnicate\n"			/* line 4 */
+		 "frobnicate a b c\n"			/* line 5 */
+		 "peer bob@x\n");			/* line 6: known, short */
+	CHECK_EQ(load(good, &c, &errs), -EINVAL);
+	CHECK(errs != NULL);
+	if (errs) {
+		fputs(errs, stderr);
+		CHECK(strstr(errs, ":4: unknown keyword: `frobnicate'") != NULL);
+		CHECK(strstr(errs, ":5: unknown keyword: `frobnicate'") != NULL);
+		CHECK(strstr(errs, ":6: peer takes 2 arguments") != NULL);
+		CHECK(strstr(errs, "takes 1 argument\n") == NULL);
+	}
+	free(errs);
 	im_conf_free(&c);
 
 	snprintf(good, sizeof(good),
@@ -99,6 +163,7 @@ int main(void)
 	CHECK(im_jid_ok("proxy.example.org"));
 
 	unlink(pw);
+	unlink(idf);
 	unlink(path);
 	rmdir(dir);
 	T_DONE();

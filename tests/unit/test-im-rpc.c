@@ -33,6 +33,7 @@ static void roundtrip(struct im_rpc *in)
 	CHECK_EQ(out.port, in->port);
 	CHECK_EQ(out.err, in->err);
 	CHECK_EQ(out.n, in->n);
+	CHECK_EQ(out.off, in->off);
 	CHECK_EQ(out.want_bs, in->want_bs);
 	CHECK_STR(out.sid, in->sid);
 	CHECK_STR(out.proxy, in->proxy);
@@ -60,26 +61,31 @@ int main(void)
 	roundtrip(&(struct im_rpc){ .type = RPC_DATA, .cid = 4, .opener = true,
 				    .data = data, .dlen = sizeof(data) });
 	roundtrip(&(struct im_rpc){ .type = RPC_DATA, .cid = 4, .data = data,
-				    .dlen = 1 });
+				    .dlen = 1, .off = 123456789012345 });
 	roundtrip(&(struct im_rpc){ .type = RPC_ACK, .cid = 5, .n = IM_INBAND_WINDOW });
-	roundtrip(&(struct im_rpc){ .type = RPC_SHUT, .cid = 6 });
+	roundtrip(&(struct im_rpc){ .type = RPC_SHUT, .cid = 6, .off = 65536 });
 	roundtrip(&(struct im_rpc){ .type = RPC_RESET, .cid = 7, .err = 104 });
-	roundtrip(&(struct im_rpc){ .type = RPC_CLOSE, .cid = 8, .opener = true });
+	roundtrip(&(struct im_rpc){ .type = RPC_CLOSE, .cid = 8, .opener = true,
+				    .off = (UINT64_C(1) << 53) - 1 });
 
-	CHECK_EQ(dec("{\"t\":\"shut\",\"c\":1,\"o\":0}", &r), 0);
+	CHECK_EQ(dec("{\"t\":\"shut\",\"c\":1,\"o\":0,\"a\":0}", &r), 0);
+	CHECK_EQ(dec("{\"t\":\"data\",\"c\":1,\"o\":0,\"a\":9007199254740991,"
+		     "\"d\":\"QUJD\"}", &r), 0);
+	CHECK_EQ(r.off, (UINT64_C(1) << 53) - 1);
+	CHECK_EQ(r.dlen, 3u);
 	const char *bad[] = {
 		"",
 		"[]",
 		"{}",
-		"{\"t\":\"shut\",\"c\":1}",			/* no o */
-		"{\"t\":\"shut\",\"c\":-1,\"o\":0}",		/* negative */
-		"{\"t\":\"shut\",\"c\":4294967296,\"o\":0}",	/* > u32 */
-		"{\"t\":\"shut\",\"c\":\"1\",\"o\":0}",		/* string */
-		"{\"t\":\"shut\",\"c\":1.5,\"o\":0}",		/* double */
-		"{\"t\":\"shut\",\"c\":1,\"o\":2}",
+		"{\"t\":\"shut\",\"c\":1,\"a\":0}",			/* no o */
+		"{\"t\":\"shut\",\"c\":-1,\"o\":0,\"a\":0}",		/* negative */
+		"{\"t\":\"shut\",\"c\":4294967296,\"o\":0,\"a\":0}",	/* > u32 */
+		"{\"t\":\"shut\",\"c\":\"1\",\"o\":0,\"a\":0}",		/* string */
+		"{\"t\":\"shut\",\"c\":1.5,\"o\":0,\"a\":0}",		/* double */
+		"{\"t\":\"shut\",\"c\":1,\"o\":2,\"a\":0}",
 		"{\"t\":\"nope\",\"c\":1,\"o\":0}",
 		"{\"t\":7,\"c\":1,\"o\":0}",
-		"{\"t\":\"shut\",\"c\":1,\"o\":0}{}",
+		"{\"t\":\"shut\",\"c\":1,\"o\":0,\"a\":0}{}",
 		"{\"t\":\"connect\",\"c\":1,\"o\":1}",		/* no port */
 		"{\"t\":\"connect\",\"c\":1,\"o\":1,\"p\":65536}",
 		"{\"t\":\"connect\",\"c\":1,\"o\":1,\"p\":1,\"x\":\"a'b\"}",
@@ -89,10 +95,18 @@ int main(void)
 		"{\"t\":\"ack\",\"c\":1,\"o\":0,\"n\":65537}",
 		"{\"t\":\"accept\",\"c\":1,\"o\":0,\"s\":\"../x\"}",
 		"{\"t\":\"accept\",\"c\":1,\"o\":0,\"s\":\"\"}",
-		"{\"t\":\"data\",\"c\":1,\"o\":0}",
-		"{\"t\":\"data\",\"c\":1,\"o\":0,\"d\":\"\"}",
-		"{\"t\":\"data\",\"c\":1,\"o\":0,\"d\":\"!!!!\"}",
-		"{\"t\":\"shut\",\"c\":1,\"o\":0,\"x\":{\"y\":{\"z\":{}}}}", /* deep */
+		"{\"t\":\"data\",\"c\":1,\"o\":0,\"a\":0}",
+		"{\"t\":\"data\",\"c\":1,\"o\":0,\"a\":0,\"d\":\"\"}",
+		"{\"t\":\"data\",\"c\":1,\"o\":0,\"a\":0,\"d\":\"!!!!\"}",
+		/* in-band offsets: required, whole, in range */
+		"{\"t\":\"data\",\"c\":1,\"o\":0,\"d\":\"QUJD\"}",
+		"{\"t\":\"data\",\"c\":1,\"o\":0,\"a\":-1,\"d\":\"QUJD\"}",
+		"{\"t\":\"data\",\"c\":1,\"o\":0,\"a\":\"0\",\"d\":\"QUJD\"}",
+		"{\"t\":\"data\",\"c\":1,\"o\":0,\"a\":9007199254740992,\"d\":\"QUJD\"}",
+		"{\"t\":\"shut\",\"c\":1,\"o\":0}",
+		"{\"t\":\"close\",\"c\":1,\"o\":0}",
+		"{\"t\":\"close\",\"c\":1,\"o\":0,\"a\":1.0}",
+		"{\"t\":\"shut\",\"c\":1,\"o\":0,\"a\":0,\"x\":{\"y\":{\"z\":{}}}}", /* deep */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int e = dec(bad[i], &r);
@@ -101,7 +115,7 @@ int main(void)
 		CHECK_EQ(e, -EBADMSG);
 	}
 	/* an embedded NUL hides the rest from json-c: refused */
-	const char nul[] = "{\"t\":\"shut\",\"c\":1,\"o\":0}\0garbage";
+	const char nul[] = "{\"t\":\"shut\",\"c\":1,\"o\":0,\"a\":0}\0garbage";
 	CHECK_EQ(im_rpc_decode((const uint8_t *)nul, sizeof(nul) - 1, &r,
 			       scratch, sizeof(scratch)), -EBADMSG);
 	/* data larger than a chunk is refused even if it decodes */
