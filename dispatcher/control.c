@@ -454,6 +454,26 @@ static void ctl_resume(struct timer *t)
 	ev_mod(&ctl_lev, EPOLLIN);
 }
 
+/* Serve a new client on @fd (taken over, closed on failure). */
+static void ctl_new(int fd)
+{
+	struct ctl *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->id = next_ctl++;
+	timer_init(&c->timer, status_timeout);
+	if (ev_add(&c->ev, fd, EPOLLIN, ctl_cb) < 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	LIST_INSERT_HEAD(&ctls, c, link);
+	nctls++;
+}
+
 static void ctl_accept_cb(struct ev *ev, uint32_t events)
 {
 	static uint64_t last_pause, last_full;
@@ -481,20 +501,7 @@ static void ctl_accept_cb(struct ev *ev, uint32_t events)
 		close(fd);
 		return;
 	}
-	struct ctl *c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		return;
-	}
-	c->id = next_ctl++;
-	timer_init(&c->timer, status_timeout);
-	if (ev_add(&c->ev, fd, EPOLLIN, ctl_cb) < 0) {
-		close(fd);
-		free(c);
-		return;
-	}
-	LIST_INSERT_HEAD(&ctls, c, link);
-	nctls++;
+	ctl_new(fd);
 }
 
 int control_init(const char *path, const struct control_hooks *h)
