@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *log_prog = "sockout";
@@ -54,6 +55,46 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vmsg(lvl, fmt, ap);
 	va_end(ap);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* +1: 0 means "never" in the callers' state */
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + 1;
+}
+
+bool ratelimit(uint64_t *last)
+{
+	uint64_t now = mono_ms();
+
+	if (*last && now - *last < RATELIMIT_MS)
+		return false;
+	*last = now;
+	return true;
+}
+
+bool ratelimit_burst(struct ratelimit *rl, unsigned burst)
+{
+	uint64_t now = mono_ms();
+
+	if (!rl->since || now - rl->since >= RATELIMIT_MS) {
+		if (rl->suppressed)
+			log_msg(LOG_LVL_WARN,
+				"(%lu similar messages suppressed)",
+				rl->suppressed);
+		rl->since = now;
+		rl->n = 0;
+		rl->suppressed = 0;
+	}
+	if (rl->n < burst) {
+		rl->n++;
+		return true;
+	}
+	rl->suppressed++;
+	return false;
 }
 
 void die(const char *fmt, ...)

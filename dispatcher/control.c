@@ -14,6 +14,13 @@
  * Every reply has "ok": true or false ("error" says why).  The socket is
  * 0600 and the peer's uid must be 0 or ours: the control socket can reload
  * the configuration, so it is for the administrator only.
+ *
+ * Memory per client is bounded all the same (a stuck or careless script
+ * must not grow the daemon that carries every guest's traffic): a request
+ * line is at most CTL_LINE_MAX bytes; while a client's unsent replies pass
+ * CTL_OUT_HIGH, its further requests wait unread in the kernel (its own
+ * writes then block) until it reads; at most CTL_CLIENTS_MAX clients are
+ * served at once.
  */
 #include <errno.h>
 #include <json.h>
@@ -30,6 +37,11 @@
 
 #define CTL_LINE_MAX 4096
 #define CTL_STATUS_TIMEOUT_MS 2000
+/* Unsent reply bytes past which a client's requests are left unread.  One
+ * reply may overshoot it (a "connections" listing of 10,000 is ~2 MB), a
+ * client that never reads cannot make it grow further. */
+#define CTL_OUT_HIGH (256 * 1024)
+#define CTL_CLIENTS_MAX 64
 
 struct ctl {
 	struct ev ev;
@@ -38,6 +50,7 @@ struct ctl {
 	unsigned waiting; /* helper STATUS replies still due */
 	bool busy;	  /* a "helpers" request is waiting for them */
 	bool closing;	  /* close once out is flushed */
+	bool eof;	  /* the client sent everything: answer, then close */
 	struct timer timer;
 	LIST_ENTRY(ctl) link;
 };
@@ -46,11 +59,14 @@ static struct ev ctl_lev = { .fd = -1 };
 static char *ctl_path;
 static LIST_HEAD(, ctl) ctls = LIST_HEAD_INITIALIZER(ctls);
 static uint32_t next_ctl = 1;
+static unsigned nctls;
+static struct timer ctl_pause; /* out of descriptors: accepts resume */
 static const struct control_hooks *hooks;
 
 static void ctl_free(struct ctl *c)
 {
 	LIST_REMOVE(c, link);
+	nctls--;
 	int fd = c->ev.fd;
 	ev_del(&c->ev);
 	close(fd);
@@ -60,18 +76,12 @@ static void ctl_free(struct ctl *c)
 	free(c);
 }
 
-static void ctl_update(struct ctl *c)
+static json_object *reply_new(bool ok)
 {
-	if (buf_len(&c->out) && buf_write_fd(&c->out, c->ev.fd) < 0 &&
-	    errno != EAGAIN) {
-		ctl_free(c);
-		return;
-	}
-	if (c->closing && !buf_len(&c->out)) {
-		ctl_free(c);
-		return;
-	}
-	ev_mod(&c->ev, (c->busy ? 0 : EPOLLIN) | (buf_len(&c->out) ? EPOLLOUT : 0));
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "ok", json_object_new_boolean(ok));
+	return o;
 }
 
 static void ctl_send(struct ctl *c, json_object *o)
@@ -83,6 +93,86 @@ static void ctl_send(struct ctl *c, json_object *o)
 	json_object_put(o);
 }
 
+static void ctl_error(struct ctl *c, const char *why)
+{
+	json_object *o = reply_new(false);
+
+	json_object_object_add(o, "error", json_object_new_string(why));
+	ctl_send(c, o);
+}
+
+static void handle_line(struct ctl *c, const char *line);
+
+/* A client's requests are answered while the replies before them have
+ * mostly gone out, and one at a time while a "helpers" request waits. */
+static bool ctl_can_answer(const struct ctl *c)
+{
+	return !c->busy && !c->closing && buf_len(&c->out) < CTL_OUT_HIGH;
+}
+
+/* Answer the complete request lines buffered in c->in, as many as may be
+ * answered now.  ctl_update() calls it again as the replies drain: no new
+ * input will come to wake us for the lines already read. */
+static void ctl_parse(struct ctl *c)
+{
+	while (ctl_can_answer(c) && buf_len(&c->in)) {
+		const uint8_t *p = buf_peek(&c->in);
+		size_t avail = buf_len(&c->in);
+		const uint8_t *nl = memchr(p, '\n', avail);
+		size_t len = nl ? (size_t)(nl - p) : avail;
+
+		if (len >= CTL_LINE_MAX) {
+			ctl_error(c, "request line too long");
+			c->closing = true;
+			return;
+		}
+		/* an unterminated last line counts once the client is done */
+		if (!nl && !c->eof)
+			return;
+		char *line = strndup((const char *)p, len);
+		buf_consume(&c->in, nl ? len + 1 : len);
+		if (!line) {
+			c->closing = true;
+			return;
+		}
+		handle_line(c, line);
+		free(line);
+	}
+}
+
+/* ctl_flush() - write what c->out holds.  Returns 0, or -1 when the client
+ * is gone (and @c freed). */
+static int ctl_flush(struct ctl *c)
+{
+	if (buf_len(&c->out) && buf_write_fd(&c->out, c->ev.fd) < 0 &&
+	    errno != EAGAIN && errno != EINTR) {
+		ctl_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* Write what may be written, answer what may be answered, and watch for
+ * what can move next.  May free @c. */
+static void ctl_update(struct ctl *c)
+{
+	if (ctl_flush(c) < 0)
+		return;
+	ctl_parse(c);
+	if (ctl_flush(c) < 0)
+		return;
+	if (!buf_len(&c->out) &&
+	    (c->closing || (c->eof && !c->busy && !buf_len(&c->in)))) {
+		ctl_free(c);
+		return;
+	}
+	/* Not reading while the replies pile up is the bound: the client's
+	 * further requests wait in the kernel, then block its writes. */
+	bool want_in = ctl_can_answer(c) && !c->eof &&
+		       buf_len(&c->in) < CTL_LINE_MAX;
+	ev_mod(&c->ev, (want_in ? EPOLLIN : 0) | (buf_len(&c->out) ? EPOLLOUT : 0));
+}
+
 static json_object *jaddr(const struct so_addr *a)
 {
 	char b[NET_ADDRSTRLEN];
@@ -90,14 +180,6 @@ static json_object *jaddr(const struct so_addr *a)
 	if (!a->family)
 		return NULL;
 	return json_object_new_string(so_addr_str(a, b, sizeof(b)));
-}
-
-static json_object *reply_new(bool ok)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "ok", json_object_new_boolean(ok));
-	return o;
 }
 
 static void add_u64(json_object *o, const char *k, uint64_t v)
@@ -306,10 +388,7 @@ static void handle_line(struct ctl *c, const char *line)
 
 	if (!req || !json_object_object_get_ex(req, "cmd", &cmd) ||
 	    !json_object_is_type(cmd, json_type_string)) {
-		o = reply_new(false);
-		json_object_object_add(o, "error",
-				       json_object_new_string("expected {\"cmd\": \"...\"}"));
-		ctl_send(c, o);
+		ctl_error(c, "expected {\"cmd\": \"...\"}");
 		json_object_put(req);
 		return;
 	}
@@ -341,10 +420,7 @@ static void handle_line(struct ctl *c, const char *line)
 		free(errors);
 		ctl_send(c, o);
 	} else {
-		o = reply_new(false);
-		json_object_object_add(o, "error",
-				       json_object_new_string("unknown command"));
-		ctl_send(c, o);
+		ctl_error(c, "unknown command");
 	}
 	json_object_put(req);
 }
@@ -359,51 +435,30 @@ static void ctl_cb(struct ev *ev, uint32_t events)
 		ctl_free(c);
 		return;
 	}
-
-	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->busy) {
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && ctl_can_answer(c) &&
+	    !c->eof && buf_len(&c->in) < CTL_LINE_MAX) {
 		ssize_t n = buf_read_fd(&c->in, ev->fd, CTL_LINE_MAX);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		if (n == 0) {
+			c->eof = true; /* answer what came, then close */
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			ctl_free(c);
 			return;
-		}
-		while (!c->busy && !c->closing) {
-			const uint8_t *p = buf_peek(&c->in);
-			const uint8_t *nl = memchr(p, '\n', buf_len(&c->in));
-			if (!nl) {
-				if (buf_len(&c->in) >= CTL_LINE_MAX)
-					c->closing = true; /* no line that long */
-				break;
-			}
-			size_t len = (size_t)(nl - p);
-			char *line = strndup((const char *)p, len);
-			buf_consume(&c->in, len + 1);
-			if (!line) {
-				c->closing = true;
-				break;
-			}
-			handle_line(c, line);
-			free(line);
 		}
 	}
 	ctl_update(c);
 }
 
-static void ctl_accept_cb(struct ev *ev, uint32_t events)
+static void ctl_resume(struct timer *t)
 {
-	(void)events;
-	int fd = accept4(ev->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	uid_t uid;
+	(void)t;
+	ev_mod(&ctl_lev, EPOLLIN);
+}
 
-	if (fd < 0)
-		return;
-	/* The 0600 socket file is the real gate; this checks again in case
-	 * the directory or the file were opened up by hand. */
-	if (net_peer_uid(fd, &uid) < 0 || (uid != 0 && uid != geteuid())) {
-		warn("control socket: refusing uid %u", (unsigned)uid);
-		close(fd);
-		return;
-	}
+/* Serve a new client on @fd (taken over, closed on failure). */
+static void ctl_new(int fd)
+{
 	struct ctl *c = calloc(1, sizeof(*c));
+
 	if (!c) {
 		close(fd);
 		return;
@@ -416,6 +471,37 @@ static void ctl_accept_cb(struct ev *ev, uint32_t events)
 		return;
 	}
 	LIST_INSERT_HEAD(&ctls, c, link);
+	nctls++;
+}
+
+static void ctl_accept_cb(struct ev *ev, uint32_t events)
+{
+	static uint64_t last_pause, last_full;
+	uid_t uid;
+
+	(void)events;
+	int fd = accept4(ev->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		accept_pause(ev, &ctl_pause, &last_pause, "control socket");
+		return;
+	}
+	/* The 0600 socket file is the real gate; this checks again in case
+	 * the directory or the file were opened up by hand. */
+	if (net_peer_uid(fd, &uid) < 0 || (uid != 0 && uid != geteuid())) {
+		warn("control socket: refusing uid %u", (unsigned)uid);
+		close(fd);
+		return;
+	}
+	/* Closing at once tells the surplus client so, where not accepting
+	 * would leave it hanging on a full backlog. */
+	if (nctls >= CTL_CLIENTS_MAX) {
+		if (ratelimit(&last_full))
+			warn("control socket: %u clients already, refusing more",
+			     nctls);
+		close(fd);
+		return;
+	}
+	ctl_new(fd);
 }
 
 int control_init(const char *path, const struct control_hooks *h)
@@ -423,6 +509,7 @@ int control_init(const char *path, const struct control_hooks *h)
 	int fd, r;
 
 	hooks = h;
+	timer_init(&ctl_pause, ctl_resume);
 	fd = net_unix_listen(path, 0600);
 	if (fd < 0)
 		return fd;
@@ -438,5 +525,6 @@ void control_shutdown(void)
 {
 	while (!LIST_EMPTY(&ctls))
 		ctl_free(LIST_FIRST(&ctls));
+	timer_cancel(&ctl_pause);
 	unix_unlisten(&ctl_lev, &ctl_path);
 }

@@ -49,15 +49,7 @@ extern uint64_t guest_req_timeout_ms;
  * pending connection would otherwise wake the loop again at once). */
 #define ACCEPT_PAUSE_MS 100
 
-/* ratelimit() - true at most once per 10 s per @last: for warnings that a
- * fault could otherwise repeat every few milliseconds. */
-static inline bool ratelimit(uint64_t *last)
-{
-	if (*last && now_ms() - *last < 10000)
-		return false;
-	*last = now_ms();
-	return true;
-}
+/* ratelimit() is in common/log.h (included above). */
 
 /**
  * accept_pause() - accept4() on @ev just failed.  Out of descriptors, the

@@ -386,8 +386,9 @@ static void do_read(struct sh_client *cl, struct sh_conn *c, uint32_t want)
 	}
 	if (n == have && c->overlay_eof)
 		flags |= SO_F_EOF;
-	client_out(cl, SO_REPLY, flags, c->id, (uint32_t)n, buf_peek(&c->to_guest),
-		   n);
+	/* an empty queue may have no block yet: no pointer arithmetic on it */
+	client_out(cl, SO_REPLY, flags, c->id, (uint32_t)n,
+		   n ? buf_peek(&c->to_guest) : NULL, n);
 	buf_consume(&c->to_guest, n);
 	account(c);
 	if (!n && !flags)

@@ -170,15 +170,20 @@ static int answer(struct ssh_chan *ch, int err)
 /* B: the request is not authentic, or not a request: no answer. */
 static int unauth(struct ssh_chan *ch, int r)
 {
+	static struct ratelimit rl; /* anyone on the gateway can send these */
+
 	ssh_peer_unauth++;
 	timer_cancel(&ch->t);
-	warn("rendezvous %s:%u: refused a connection: %s; closing it",
-	     ch->host, ch->port,
-	     r == -EBADMSG ? "its header is not authentic (forged, replayed, "
-			     "or made with another rendezvous-key)" :
-	     r == -EPROTONOSUPPORT ? "another header version" :
-	     r == -ESTALE ? "the request was made for another rendezvous" :
-				     "not a sockout peer");
+	if (ratelimit_burst(&rl, 5))
+		warn("rendezvous %s:%u: refused a connection: %s; closing it",
+		     ch->host, ch->port,
+		     r == -EBADMSG ? "its header is not authentic (forged, "
+				     "replayed, or made with another "
+				     "rendezvous-key)" :
+		     r == -EPROTONOSUPPORT ? "another header version" :
+		     r == -ESTALE ? "the request was made for another "
+				    "rendezvous" :
+				    "not a sockout peer");
 	ch->st = CS_FREEING;
 	return 1;
 }
