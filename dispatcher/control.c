@@ -197,7 +197,7 @@ static void add_greq(struct greq *g, void *arg)
 	j = json_object_new_object();
 	add_u64(j, "id", 0);
 	json_object_object_add(j, "route", json_object_new_string("direct"));
-	add_u64(j, "pid", r->pid);
+	add_u64(j, "pid", greq_pid(g));
 	json_object_object_add(j, "dst", jaddr(&r->addr));
 	json_object_object_add(j, "state", json_object_new_string("connecting"));
 	json_object_array_add(arg, j);

@@ -55,7 +55,7 @@ static int dial(void)
 static void mkreq(uint8_t *p, uint8_t op, const char *ip, uint16_t port,
 		  uint8_t flags)
 {
-	struct gp_req r = { .op = op, .flags = flags, .netns = 1, .pid = 42 };
+	struct gp_req r = { .op = op, .flags = flags };
 	struct sockaddr_storage ss;
 	socklen_t sl;
 
@@ -190,7 +190,9 @@ static void test_garbage(void)
 		uint8_t val;
 	} breaks[] = {
 		{ 0, 0x00 },  /* magic */
-		{ 5, 0x02 },  /* version */
+		{ 5, 0x01 },  /* version 1: guest-supplied netns and pid */
+		{ 5, 0x03 },  /* version 3 */
+		{ 33, 0x01 }, /* where version 1 had the pid: reserved */
 		{ 6, 0x03 },  /* op: ACCEPT is not a request */
 		{ 6, 0x00 },  /* op 0 */
 		{ 7, 0x80 },  /* unknown flag */
