@@ -99,6 +99,10 @@ static int exchange(int s, const uint8_t *q, uint8_t *p, int *fd)
 		n = send(s, q + off, GP_REQ_LEN - off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
+		/* sockoutd may refuse (GP_REFUSED) and close before it has
+		 * read anything: its answer is still there to read */
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+			break;
 		if (n < 0)
 			return -errno;
 		off += (size_t)n;

@@ -61,10 +61,17 @@ def recv_reply(s):
     return dec_reply(msg), fds
 
 
+def send_req(s, p):
+    try:
+        s.sendall(p)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # refused unread (op 0): the reply is there to read
+
+
 def ask(sock, op, host, port, flags=0, netns=1, pid=None):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(sock)
-    s.sendall(req(op, host, port, flags, netns, pid))
+    send_req(s, req(op, host, port, flags, netns, pid))
     r, fds = recv_reply(s)
     s.close()
     return r, fds
@@ -140,7 +147,7 @@ def main():
         host, port = a.args[0], int(a.args[1])
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(a.sock)
-        s.sendall(req(LISTEN, host, port, 0, a.netns, a.pid))
+        send_req(s, req(LISTEN, host, port, 0, a.netns, a.pid))
         r, fds = recv_reply(s)
         s.close()
         op, status, local, peer = r
