@@ -3,9 +3,11 @@
  * quota.c - per-uid limits: requests pending, listeners held, relayed
  * connections open (`limit pending|listeners|connections N').
  *
- * A uid's entry exists while it holds anything; every holder (a pending
- * request, a listener, a relayed connection) took one unit of one kind and
- * gives it back when it goes, and the entry is freed with its last unit.
+ * Every holder (a pending request, a listener, a relayed connection) took
+ * one unit of one kind from its uid's entry and gives it back when it
+ * goes.  An entry that holds nothing is kept for the next request of that
+ * uid (no allocation per request) while there are at most QKEEP entries;
+ * past that, it is freed with its last unit.
  * A uid at its limit is refused at once (the caller answers EAGAIN), the
  * refusal is counted and said in the log at most once per 10 s per kind,
  * and nothing another uid holds is touched: the limits are per uid so that
@@ -19,6 +21,7 @@
 #include "sockoutd.h"
 
 #define QTAB 64u
+#define QKEEP 256u
 
 struct quota {
 	uint32_t uid;
@@ -28,9 +31,10 @@ struct quota {
 
 LIST_HEAD(quota_list, quota);
 static struct quota_list qtab[QTAB];
+static unsigned nquotas;
 struct quota_stats quota_stats;
 
-static struct quota_list *bucket(uint32_t uid)
+static struct quota_list *qbucket(uint32_t uid)
 {
 	return &qtab[hash_slot(hash_u64(uid), QTAB)];
 }
@@ -76,7 +80,7 @@ int quota_take_q(struct quota *q, int kind)
 
 int quota_take(uint32_t uid, int kind, struct quota **out)
 {
-	struct quota_list *b = bucket(uid);
+	struct quota_list *b = qbucket(uid);
 	struct quota *q;
 	int r;
 
@@ -88,14 +92,10 @@ int quota_take(uint32_t uid, int kind, struct quota **out)
 			return -ENOMEM;
 		q->uid = uid;
 		LIST_INSERT_HEAD(b, q, link);
+		nquotas++;
 	}
-	if ((r = quota_take_q(q, kind)) < 0) {
-		if (holds_nothing(q)) {
-			LIST_REMOVE(q, link);
-			free(q);
-		}
-		return r;
-	}
+	if ((r = quota_take_q(q, kind)) < 0)
+		return r; /* at a limit of at least 1: q holds something */
 	*out = q;
 	return 0;
 }
@@ -105,8 +105,9 @@ void quota_give(struct quota *q, int kind)
 	if (!q || !q->n[kind])
 		return;
 	q->n[kind]--;
-	if (holds_nothing(q)) {
+	if (nquotas > QKEEP && holds_nothing(q)) {
 		LIST_REMOVE(q, link);
+		nquotas--;
 		free(q);
 	}
 }
@@ -115,7 +116,7 @@ unsigned quota_held(uint32_t uid, int kind)
 {
 	struct quota *q;
 
-	LIST_FOREACH(q, bucket(uid), link)
+	LIST_FOREACH(q, qbucket(uid), link)
 		if (q->uid == uid)
 			return q->n[kind];
 	return 0;

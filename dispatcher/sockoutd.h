@@ -166,8 +166,7 @@ extern struct quota_stats quota_stats;
 int quota_take(uint32_t uid, int kind, struct quota **out);
 /** quota_take_q() - the same for a holder that has the entry already. */
 int quota_take_q(struct quota *q, int kind);
-/** quota_give() - give one unit back (@q may be NULL: nothing taken);
- *  @q is freed with its last unit. */
+/** quota_give() - give one unit back (@q may be NULL: nothing taken). */
 void quota_give(struct quota *q, int kind);
 /** quota_held() - what @uid holds of @kind now (for tests). */
 unsigned quota_held(uint32_t uid, int kind);

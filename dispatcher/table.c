@@ -953,7 +953,7 @@ static struct {
 	unsigned long reads; /* getifaddrs() calls, for tests */
 } hostaddrs;
 
-static uint64_t now_ms(void)
+static uint64_t hostaddr_now_ms(void)
 {
 	struct timespec ts;
 
@@ -969,7 +969,7 @@ int hostaddr_refresh(void)
 	/* counted as a try even if it fails: a failing getifaddrs() is
 	 * retried a second later, not on every lookup */
 	hostaddrs.reads++;
-	hostaddrs.at_ms = now_ms();
+	hostaddrs.at_ms = hostaddr_now_ms();
 	hostaddrs.stale = false;
 	if (getifaddrs(&ifs) < 0)
 		return -errno;
@@ -1022,7 +1022,7 @@ bool hostaddr_is_local(const struct so_addr *a)
 		return false;
 	}
 	if (!hostaddrs.loaded || hostaddrs.stale ||
-	    now_ms() - hostaddrs.at_ms >= 1000)
+	    hostaddr_now_ms() - hostaddrs.at_ms >= 1000)
 		(void)hostaddr_refresh(); /* on failure the old list stays */
 	if (!hostaddrs.loaded)
 		return true; /* never read: fail closed */

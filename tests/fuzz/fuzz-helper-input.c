@@ -19,6 +19,7 @@
 #include "../../dispatcher/listen.c"
 #include "../../dispatcher/pair.c"
 #include "../../dispatcher/pump.c"
+#include "../../dispatcher/quota.c"
 #include "../../dispatcher/relay.c"
 
 /* what main.c provides in sockoutd */
