@@ -213,6 +213,11 @@ static json_object *do_status(void)
 	add_u64(cnt, "pending", guest_pending_count());
 	add_u64(cnt, "bytes_up", stats.bytes_up);
 	add_u64(cnt, "bytes_down", stats.bytes_down);
+	/* refusals by limit (quota.c) */
+	add_u64(cnt, "refused_pending", quota_stats.refused[Q_PENDING]);
+	add_u64(cnt, "refused_listeners", quota_stats.refused[Q_LISTENERS]);
+	add_u64(cnt, "refused_connections", quota_stats.refused[Q_CONNECTIONS]);
+	add_u64(cnt, "refused_guests", quota_stats.refused_guests);
 	json_object_object_add(o, "counts", cnt);
 	for (size_t i = 0; i < cfg->nrules; i++) {
 		const struct rule *r = &cfg->rules[i];
@@ -279,7 +284,7 @@ static void add_greq(struct greq *g, void *arg)
 	j = json_object_new_object();
 	add_u64(j, "id", 0);
 	json_object_object_add(j, "route", json_object_new_string("direct"));
-	add_u64(j, "pid", r->pid);
+	add_u64(j, "pid", greq_pid(g));
 	json_object_object_add(j, "dst", jaddr(&r->addr));
 	json_object_object_add(j, "state", json_object_new_string("connecting"));
 	json_object_array_add(arg, j);

@@ -14,13 +14,25 @@
  * socket is watched: a guest that hangs up or sends more than one request
  * cancels it (through the route's cancel function), and nothing it does
  * touches any other request.
+ *
+ * Who asks is what the kernel says about the connection, read on the
+ * accepted socket: uid, gid and pid (SO_PEERCRED), the network namespace
+ * (SO_NETNS_COOKIE: the accepted end of a Unix stream lives in the
+ * connecting process's namespace) and, when the table asks for them, the
+ * supplementary groups (SO_PEERGROUPS) and the cgroup (/proc/PID/cgroup,
+ * checked against a pidfd from SO_PEERPIDFD so that a reused pid cannot
+ * lend its cgroup).  The request itself carries no identity.  Limits are
+ * per uid (quota.c) and, for guest-socket connections, global; a refusal
+ * is answered at once.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -35,11 +47,15 @@ enum greq_state {
 	G_PAIR,	  /* making a loopback pair */
 };
 
-/* Who is asking: read from the kernel (SO_PEERCRED) when the guest
- * connects, never from the request's own fields. */
-struct guest_id {
-	uint32_t pid, uid, gid;
-};
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
 
 struct greq {
 	struct ev gev;	/* the guest's request socket */
@@ -47,7 +63,8 @@ struct greq {
 	uint8_t state;
 	uint8_t got;
 	struct gp_req req;
-	struct guest_id who;
+	struct peer_id who;  /* uid, gid, pid, netns; groups/cgroup: match() */
+	struct quota *quota; /* the uid's pending unit */
 	struct waiter w; /* G_DIRECT, G_HELPER, G_LISTEN */
 	union {		 /* what the state needs: requests stay small */
 		uint8_t buf[GP_REQ_LEN]; /* G_READ */
@@ -87,6 +104,11 @@ unsigned guest_pending_count(void)
 	return ngreqs;
 }
 
+uint32_t greq_pid(const struct greq *g)
+{
+	return (uint32_t)g->who.pid;
+}
+
 const char *greq_state(const struct greq *g)
 {
 	static const char *const n[] = { "request", "connecting",
@@ -117,6 +139,7 @@ static void greq_free(struct greq *g)
 		pair_cancel(&g->pair);
 	LIST_REMOVE(g, link);
 	ngreqs--;
+	quota_give(g->quota, Q_PENDING);
 	free(g);
 }
 
@@ -141,7 +164,7 @@ static void greq_reply(struct greq *g, int status, const struct so_addr *local,
 	/* The guest waits for exactly this message and the socket is
 	 * empty, so it fits; a failure means the guest is gone. */
 	if (g->gev.fd >= 0 && (e = net_send_fd(g->gev.fd, p, sizeof(p), fd)) < 0)
-		debug("guest pid %u: reply lost: %s", g->who.pid, strerror(-e));
+		debug("guest pid %d: reply lost: %s", g->who.pid, strerror(-e));
 	if (fd >= 0)
 		close(fd);
 	greq_free(g);
@@ -163,7 +186,7 @@ static void greq_timeout(struct timer *t)
 	struct greq *g = container_of(t, struct greq, timer);
 
 	if (g->state == G_READ) {
-		debug("guest pid %u: no complete request in time", g->who.pid);
+		debug("guest pid %d: no complete request in time", g->who.pid);
 		stats.bad_requests++;
 		greq_free(g);
 		return;
@@ -183,10 +206,10 @@ static void listen_grant(struct greq *g, struct glisten *l)
 
 	stats.listeners++;
 	if (l->feed)
-		info("guest pid %u: port %u served by %s", g->who.pid,
+		info("guest pid %d: port %u served by %s", g->who.pid,
 		     l->bound.port, l->feed->name);
 	else
-		info("guest pid %u: port %u served on host %s", g->who.pid,
+		info("guest pid %d: port %u served on host %s", g->who.pid,
 		     g->req.addr.port, so_addr_str(&l->host, a, sizeof(a)));
 	greq_reply(g, 0, &l->bound, NULL, glisten_grant(l));
 }
@@ -204,15 +227,107 @@ static void greq_done(struct waiter *w, int status, const struct so_addr *local,
 	greq_reply(g, status, local, peer, fd);
 }
 
-/* The rule for @m (the request's address, unmapped), counted: its hits,
- * or a request no rule matched. */
-static struct rule *match(struct greq *g, int dir, struct so_addr *m)
+/* Is the process behind @pidfd still alive?  A process we may not signal
+ * (EPERM) exists all the same. */
+static bool pidfd_alive(int pidfd)
 {
-	struct rule *r;
+	return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0 ||
+	       errno == EPERM;
+}
+
+/*
+ * The guest's cgroup into @buf: /proc/PID/cgroup of the SO_PEERCRED pid,
+ * trusted only if a pidfd taken from the socket (SO_PEERPIDFD, before
+ * /proc is read) shows that the process is still alive afterwards, hence
+ * that the pid was not reused in between.  Kernels without SO_PEERPIDFD
+ * (before 6.5) get the unchecked answer.  Returns 0 or -errno.
+ */
+static int guest_cgroup(struct greq *g, char *buf, size_t len)
+{
+	int pidfd = -1, r;
+	socklen_t l = sizeof(pidfd);
+
+	if (getsockopt(g->gev.fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &l) < 0) {
+		if (errno != ENOPROTOOPT && errno != EINVAL)
+			return -errno;
+		pidfd = -1;
+	}
+	r = peer_id_cgroup(g->who.pid, buf, len);
+	if (r == 0 && pidfd >= 0 && !pidfd_alive(pidfd))
+		r = -ESRCH;
+	if (pidfd >= 0)
+		close(pidfd);
+	return r;
+}
+
+/* Does the running table have a `from' clause of kind @k? */
+static bool table_uses(uint8_t k)
+{
+	for (size_t i = 0; i < cfg->nrules; i++)
+		if (cfg->rules[i].from == k)
+			return true;
+	return false;
+}
+
+/* Say why a request ended denied when broad rules were passed over: the
+ * one hint an administrator needs ("add an explicit rule"). */
+static void log_why(struct greq *g, const char *what, const struct so_addr *m,
+		    unsigned why)
+{
+	char a[NET_ADDRSTRLEN];
+
+	if (why & TABLE_SKIP_LOCAL)
+		info("guest pid %d (uid %u): %s %s: host-local, rules not naming it were skipped",
+		     g->who.pid, (unsigned)g->who.uid, what,
+		     so_addr_str(m, a, sizeof(a)));
+	if (why & TABLE_SKIP_PRIVPORT)
+		info("guest pid %d (uid %u): %s %s: port below 1024, accept direct rules not naming the port were skipped",
+		     g->who.pid, (unsigned)g->who.uid, what,
+		     so_addr_str(m, a, sizeof(a)));
+}
+
+/*
+ * The rule for @m (the request's address, unmapped) for this guest,
+ * counted: its hits, or a request no rule matched.  *@why: the rules
+ * passed over (TABLE_SKIP_*).  The groups and the cgroup are read only
+ * when the table has rules that look at them; when one of them cannot be
+ * established the request matches nothing (fail closed: it could be the
+ * subject of a deny).
+ */
+static struct rule *match(struct greq *g, int dir, struct so_addr *m,
+			  unsigned *why)
+{
+	char cg[DCONF_CGROUP_MAX + 1];
+	gid_t gbuf[64], *groups = gbuf;
+	size_t ng = 0;
+	struct peer_id who = g->who;
+	struct rule *r = NULL;
+	int e = 0;
 
 	*m = g->req.addr;
 	so_addr_unmap(m);
-	r = dconf_match(cfg, dir, m);
+	*why = 0;
+	if (table_uses(FROM_GID)) {
+		e = peer_id_groups(g->gev.fd, gbuf, 64, &ng);
+		if (e == -ERANGE && (groups = calloc(65536, sizeof(gid_t))))
+			e = peer_id_groups(g->gev.fd, groups, 65536, &ng);
+		else if (e == -ERANGE)
+			e = -ENOMEM;
+		who.groups = groups;
+		who.ngroups = ng;
+	}
+	if (!e && table_uses(FROM_CGROUP)) {
+		e = guest_cgroup(g, cg, sizeof(cg));
+		who.cgroup = cg;
+	}
+	if (e)
+		warn("guest pid %d (uid %u): cannot tell its %s: %s; no rule matches",
+		     g->who.pid, (unsigned)g->who.uid,
+		     who.cgroup ? "cgroup" : "groups", strerror(-e));
+	else
+		r = table_match(cfg, dir, m, &who, why);
+	if (groups != gbuf)
+		free(groups);
 	if (r)
 		r->hits++;
 	else
@@ -230,7 +345,7 @@ static void listen_helper(struct greq *g, const struct rule *r)
 		greq_reply(g, EADDRNOTAVAIL, NULL, NULL, -1);
 		return;
 	}
-	if ((e = glisten_new(&g->req, g->who.pid, &l)) < 0) {
+	if ((e = glisten_new(&g->req, &g->who, g->quota, &l)) < 0) {
 		greq_reply(g, -e, NULL, NULL, -1);
 		return;
 	}
@@ -252,12 +367,12 @@ static void listen_direct(struct greq *g, const struct rule *r,
 	int e;
 
 	direct_listen_host(r, &g->req.addr, m, &host);
-	if ((e = glisten_new(&g->req, g->who.pid, &l)) < 0) {
+	if ((e = glisten_new(&g->req, &g->who, g->quota, &l)) < 0) {
 		greq_reply(g, -e, NULL, NULL, -1);
 		return;
 	}
 	if ((e = glisten_direct(l, &host, g->req.flags & GP_F_V6ONLY)) < 0) {
-		info("guest pid %u: listen on host %s: %s", g->who.pid,
+		info("guest pid %d: listen on host %s: %s", g->who.pid,
 		     so_addr_str(&host, a, sizeof(a)), strerror(-e));
 		glisten_close(l);
 		greq_reply(g, -e, NULL, NULL, -1);
@@ -269,12 +384,14 @@ static void listen_direct(struct greq *g, const struct rule *r,
 static void do_listen(struct greq *g)
 {
 	struct so_addr m;
-	struct rule *r = match(g, RULE_ACCEPT, &m);
+	unsigned why;
+	struct rule *r = match(g, RULE_ACCEPT, &m, &why);
 	char a[NET_ADDRSTRLEN];
 
 	if (!r || r->action == ACT_DENY) {
 		stats.denied++;
-		debug("guest pid %u: listen %s: denied", g->who.pid,
+		log_why(g, "listen", &m, why);
+		debug("guest pid %d: listen %s: denied", g->who.pid,
 		      so_addr_str(&m, a, sizeof(a)));
 		greq_reply(g, EACCES, NULL, NULL, -1);
 		return;
@@ -290,7 +407,7 @@ static void do_listen(struct greq *g)
 static void loop_pair_done(struct pair_req *p, int gfd, int kfd)
 {
 	struct greq *g = container_of(p, struct greq, pair);
-	struct glisten *l = glisten_find(g->req.netns, g->req.addr.port);
+	struct glisten *l = glisten_find(g->who.netns, g->req.addr.port);
 	struct so_addr local = g->req.addr, peer = g->req.addr;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -318,13 +435,15 @@ static void loop_pair_done(struct pair_req *p, int gfd, int kfd)
 	greq_reply(g, 0, &local, &peer, gfd);
 }
 
-/* To a listener of the same guest: a loopback TCP pair, one end each. */
+/* To a listener of the same guest (the same network namespace, as the
+ * kernel says): a loopback TCP pair, one end each. */
 static void connect_loopback(struct greq *g)
 {
-	struct glisten *l = glisten_find(g->req.netns, g->req.addr.port);
+	struct glisten *l = glisten_find(g->who.netns, g->req.addr.port);
 	int e;
 
-	if (!l || !glisten_granted(l)) {
+	/* no cookie (a kernel before 5.14): no namespace is told apart */
+	if (!g->who.netns || !l || !glisten_granted(l)) {
 		greq_reply(g, ENOENT, NULL, NULL, -1);
 		return;
 	}
@@ -339,7 +458,8 @@ static void connect_direct(struct greq *g, const struct rule *r)
 	int e;
 
 	direct_init(&g->direct);
-	if ((e = direct_start(&g->direct, r, &g->req.addr, g->who.pid, &g->w)) < 0) {
+	if ((e = direct_start(&g->direct, r, &g->req.addr, (uint32_t)g->who.pid,
+			      &g->w)) < 0) {
 		stats.direct_failed++;
 		greq_reply(g, -e, NULL, NULL, -1);
 		return;
@@ -362,8 +482,8 @@ static void connect_helper(struct greq *g, const struct rule *r)
 	g->state = G_HELPER;
 	g->rc = NULL;
 	timer_set(&g->timer, cfg->connect_timeout_ms);
-	if ((e = relay_connect(h, &g->req.addr, r->target, g->req.pid, &g->w,
-			       &g->rc)) < 0) {
+	if ((e = relay_connect(h, &g->req.addr, r->target, (uint32_t)g->who.pid,
+			       g->quota, &g->w, &g->rc)) < 0) {
 		stats.relay_failed++;
 		greq_reply(g, -e, NULL, NULL, -1);
 	}
@@ -373,22 +493,25 @@ static void do_connect(struct greq *g)
 {
 	struct so_addr m;
 	struct rule *r;
+	unsigned why;
 	char a[NET_ADDRSTRLEN];
 
 	if (g->req.flags & GP_F_LOOPBACK) {
 		connect_loopback(g);
 		return;
 	}
-	r = match(g, RULE_CONNECT, &m);
+	r = match(g, RULE_CONNECT, &m, &why);
+	if (!r || r->action == ACT_DENY)
+		log_why(g, "connect", &m, why);
 	if (!r) {
-		debug("guest pid %u: connect %s: no rule, denied", g->who.pid,
+		debug("guest pid %d: connect %s: no rule, denied", g->who.pid,
 		      so_addr_str(&m, a, sizeof(a)));
 		greq_reply(g, ECONNREFUSED, NULL, NULL, -1);
 		return;
 	}
 	if (r->action == ACT_DENY) {
 		stats.denied++;
-		debug("guest pid %u: connect %s: denied by line %d", g->who.pid,
+		debug("guest pid %d: connect %s: denied by line %d", g->who.pid,
 		      so_addr_str(&m, a, sizeof(a)), r->line);
 		greq_reply(g, ECONNREFUSED, NULL, NULL, -1);
 	} else if (r->action == ACT_DIRECT) {
@@ -418,7 +541,7 @@ static void greq_watch(struct greq *g)
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	debug("guest pid %u hung up while waiting", g->who.pid);
+	debug("guest pid %d hung up while waiting", g->who.pid);
 	if (g->state == G_DIRECT)
 		stats.direct_failed++;
 	greq_abort(g, ECONNABORTED);
@@ -438,7 +561,7 @@ static void greq_cb(struct ev *ev, uint32_t events)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		debug("guest pid %u hung up mid-request", g->who.pid);
+		debug("guest pid %d hung up mid-request", g->who.pid);
 		stats.bad_requests++;
 		greq_free(g);
 		return;
@@ -449,7 +572,7 @@ static void greq_cb(struct ev *ev, uint32_t events)
 	timer_cancel(&g->timer);
 	if (gp_req_decode(g->buf, &g->req) < 0) {
 		/* No reply: it does not speak our protocol. */
-		debug("guest pid %u: malformed request, dropped", g->who.pid);
+		debug("guest pid %d: malformed request, dropped", g->who.pid);
 		stats.bad_requests++;
 		greq_free(g);
 		return;
@@ -457,31 +580,78 @@ static void greq_cb(struct ev *ev, uint32_t events)
 	dispatch(g);
 }
 
-/* The one place a request's identity is read: the kernel's word for who
- * is on the other end of @fd. */
-static void guest_identify(struct greq *g, int fd)
+/*
+ * The one place a request's identity is read: the kernel's word for who
+ * is on the other end of @fd (fixed when the guest connected).  Without
+ * credentials nothing can be decided: -errno.  Without a netns cookie
+ * (kernels before 5.14) netns stays 0 and loopback is refused.
+ */
+static int guest_identify(struct peer_id *who, int fd)
 {
 	struct ucred cr;
 	socklen_t cl = sizeof(cr);
+	uint64_t cookie = 0;
+	socklen_t kl = sizeof(cookie);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
-		g->who = (struct guest_id){ .pid = (uint32_t)cr.pid,
-					    .uid = (uint32_t)cr.uid,
-					    .gid = (uint32_t)cr.gid };
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0)
+		return -errno;
+	*who = (struct peer_id){ .uid = cr.uid, .gid = cr.gid, .pid = cr.pid };
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &kl) == 0 &&
+	    kl == sizeof(cookie))
+		who->netns = cookie;
+	return 0;
+}
+
+/* Turn a guest away before reading its request: op GP_REFUSED answers
+ * whatever it was going to ask. */
+static void guest_refuse(int fd, int status)
+{
+	struct gp_reply r = { .op = GP_REFUSED, .status = (uint16_t)status };
+	uint8_t p[GP_REPLY_LEN];
+
+	gp_reply_encode(p, &r);
+	(void)!send(fd, p, sizeof(p), MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
 }
 
 static void greq_new(int fd)
 {
-	struct greq *g = calloc(1, sizeof(*g));
+	static uint64_t last;
+	struct peer_id who;
+	struct quota *q;
+	struct greq *g;
+	int e;
 
-	if (!g) {
+	if ((e = guest_identify(&who, fd)) < 0) {
+		warn("guest socket: no peer credentials: %s", strerror(-e));
 		close(fd);
 		return;
 	}
-	guest_identify(g, fd);
+	/* the global cap first, then the uid's own: a uid at its limit
+	 * takes nothing from the others */
+	if (ngreqs >= cfg->limits.guests) {
+		quota_stats.refused_guests++;
+		if (ratelimit(&last))
+			warn("guest socket: %u connections held (limit guests): refusing",
+			     ngreqs);
+		guest_refuse(fd, EAGAIN);
+		return;
+	}
+	if ((e = quota_take((uint32_t)who.uid, Q_PENDING, &q)) < 0) {
+		guest_refuse(fd, -e);
+		return;
+	}
+	if (!(g = calloc(1, sizeof(*g)))) {
+		quota_give(q, Q_PENDING);
+		close(fd);
+		return;
+	}
+	g->who = who;
+	g->quota = q;
 	g->w.done = greq_done;
 	timer_init(&g->timer, greq_timeout);
 	if (ev_add(&g->gev, fd, EPOLLIN, greq_cb) < 0) {
+		quota_give(q, Q_PENDING);
 		close(fd);
 		free(g);
 		return;

@@ -122,6 +122,7 @@ void glisten_close(struct glisten *l)
 		close(l->guest_end);
 	if (l->held_fd >= 0)
 		close(l->held_fd);
+	quota_give(l->quota, Q_LISTENERS);
 	LIST_REMOVE(l, link);
 	nlisteners--;
 	free(l);
@@ -237,15 +238,21 @@ static void host_accept_cb(struct ev *ev, uint32_t events)
 	}
 }
 
-int glisten_new(const struct gp_req *req, uint32_t pid, struct glisten **out)
+int glisten_new(const struct gp_req *req, const struct peer_id *who,
+		struct quota *q, struct glisten **out)
 {
 	int sv[2], r;
-	struct glisten *l = calloc(1, sizeof(*l));
+	struct glisten *l;
 
-	if (!l)
+	if (q && (r = quota_take_q(q, Q_LISTENERS)) < 0)
+		return r;
+	if (!(l = calloc(1, sizeof(*l)))) {
+		quota_give(q, Q_LISTENERS);
 		return -ENOMEM;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		r = -errno;
+		quota_give(q, Q_LISTENERS);
 		free(l);
 		return r;
 	}
@@ -255,15 +262,19 @@ int glisten_new(const struct gp_req *req, uint32_t pid, struct glisten **out)
 	timer_init(&l->pause, host_resume);
 	l->guest_end = sv[1];
 	l->bound = req->addr;
-	l->netns = req->netns;
-	l->pid = pid;
+	/* keyed by the kernel's word for the guest's namespace: loopback
+	 * connects find only listeners of their own namespace */
+	l->netns = who->netns;
+	l->pid = (uint32_t)who->pid;
 	l->backlog = req->backlog;
 	if ((r = ev_add(&l->sev, sv[0], EPOLLIN, seq_cb)) < 0) {
 		close(sv[0]);
 		close(sv[1]);
+		quota_give(q, Q_LISTENERS);
 		free(l);
 		return r;
 	}
+	l->quota = q;
 	LIST_INSERT_HEAD(&all, l, link);
 	nlisteners++;
 	if (l->bound.port)

@@ -40,6 +40,7 @@ struct rconn {
 	bool accepted;	    /* came from a helper listener */
 	uint32_t lid;	    /* accepted: the listener */
 	uint32_t pid;
+	struct quota *quota; /* the guest uid's connections unit */
 	struct waiter *w;   /* outbound: the guest waiting for CONNECTED */
 	struct pair_req pair;
 	struct so_addr dst;   /* outbound: destination; accepted: peer */
@@ -146,6 +147,7 @@ static void rconn_free(struct rconn *c)
 	stats.bytes_down += c->pump.bytes_down;
 	h->nconns--;
 	nrconns--;
+	quota_give(c->quota, Q_CONNECTIONS);
 	free(c);
 }
 
@@ -246,20 +248,27 @@ static size_t encode_target(uint8_t *p, const struct so_addr *a, const char *tar
 }
 
 int relay_connect(struct helper *h, const struct so_addr *dst,
-		  const char *target, uint32_t pid, struct waiter *w,
-		  struct rconn **out)
+		  const char *target, uint32_t pid, struct quota *q,
+		  struct waiter *w, struct rconn **out)
 {
 	uint8_t p[SO_ADDR_LEN + 1 + SO_MAX_TARGET];
 	size_t n = encode_target(p, dst, target);
 	struct rconn *c;
 	uint32_t id;
 
+	int r;
+
+	if (q && (r = quota_take_q(q, Q_CONNECTIONS)) < 0)
+		return r;
 	do {
 		id = next_id++ & ~SO_ID_HELPER;
 	} while (!id || rfind(h, id));
 	c = rconn_new(h, id);
-	if (!c)
+	if (!c) {
+		quota_give(q, Q_CONNECTIONS);
 		return -ENOMEM;
+	}
+	c->quota = q;
 	c->dst = *dst;
 	/* until CONNECTED says better: the unspecified address, port 0 */
 	c->local.family = dst->family;
@@ -421,11 +430,17 @@ static void accepted(struct helper *h, const struct so_hdr *hd, const uint8_t *p
 		return;
 	}
 	hl = hlisten_find(h, hd->arg);
+	/* an accepted connection counts against the listener's owner */
+	if (hl && hl->l->quota && quota_take_q(hl->l->quota, Q_CONNECTIONS) < 0)
+		hl = NULL;
 	c = hl ? rconn_new(h, hd->id) : NULL;
 	if (!c) {
+		if (hl)
+			quota_give(hl->l->quota, Q_CONNECTIONS);
 		helper_send(h, SO_CLOSE, hd->id, ECONNREFUSED, NULL, 0);
 		return;
 	}
+	c->quota = hl->l->quota;
 	c->accepted = true;
 	c->lid = hl->id;
 	c->pid = hl->l->pid;

@@ -167,6 +167,11 @@ static void show_status(json_object *o)
 		printf("listeners %lld, accepted %lld, pending requests %lld\n",
 		       (long long)ji(cnt, "listeners"), (long long)ji(cnt, "accepted"),
 		       (long long)ji(cnt, "pending"));
+		printf("refused by limits: pending %lld, listeners %lld, connections %lld, guests %lld\n",
+		       (long long)ji(cnt, "refused_pending"),
+		       (long long)ji(cnt, "refused_listeners"),
+		       (long long)ji(cnt, "refused_connections"),
+		       (long long)ji(cnt, "refused_guests"));
 	}
 	json_object *hs = jarr(o, "helpers");
 	if (hs && json_object_array_length(hs)) {

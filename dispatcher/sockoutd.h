@@ -14,6 +14,7 @@
  *   listen.c   guest listeners: seqpacket to the guest, host listeners,
  *              the (netns, port) table for guest-internal loopback
  *   pair.c     connected TCP socket pairs on 127.0.0.1
+ *   quota.c    per-uid limits (pending requests, listeners, connections)
  *   relay.c    the helper route: connect, listen and accept through a helper
  *   pump.c     the helper route's byte pump: guest TCP end <-> READ/WRITE
  *   helper-link.c  connections to helpers (data + event sockets, redial)
@@ -139,6 +140,29 @@ static inline void waiter_finish(struct waiter **wp, int status,
 	w->done(w, status, local, peer, fd);
 }
 
+/* ---- quota.c ---- */
+enum quota_kind { Q_PENDING, Q_LISTENERS, Q_CONNECTIONS, Q_NKINDS };
+struct quota; /* what one uid holds */
+
+struct quota_stats {
+	uint64_t refused[Q_NKINDS]; /* per-uid limit reached */
+	uint64_t refused_guests;    /* `limit guests' reached (guest.c) */
+};
+extern struct quota_stats quota_stats;
+
+/**
+ * quota_take() - one more unit of @kind for @uid, within its limit;
+ * *@out is the uid's entry, to give the unit back to.  Returns 0, -EAGAIN
+ * at the limit (counted, logged at most once per 10 s), or -ENOMEM.
+ */
+int quota_take(uint32_t uid, int kind, struct quota **out);
+/** quota_take_q() - the same for a holder that has the entry already. */
+int quota_take_q(struct quota *q, int kind);
+/** quota_give() - give one unit back (@q may be NULL: nothing taken). */
+void quota_give(struct quota *q, int kind);
+/** quota_held() - what @uid holds of @kind now (for tests). */
+unsigned quota_held(uint32_t uid, int kind);
+
 /* ---- control.c ---- */
 struct control_hooks {
 	/* reparse the configuration and swap the table; on a broken file
@@ -157,6 +181,8 @@ void guest_shutdown(void);
 const struct gp_req *greq_req(const struct greq *g);
 void guest_foreach_pending(void (*fn)(struct greq *g, void *arg), void *arg);
 const char *greq_state(const struct greq *g);
+/** greq_pid() - the kernel's pid of the guest (SO_PEERCRED). */
+uint32_t greq_pid(const struct greq *g);
 unsigned guest_pending_count(void);
 
 /* ---- direct.c ---- */
@@ -202,9 +228,10 @@ struct glisten {
 	struct so_addr held_peer;
 	struct so_addr bound; /* what the guest bound: its local address */
 	struct so_addr host;  /* direct: host listener address */
-	uint64_t netns;
+	uint64_t netns;	     /* the kernel's netns cookie of the guest */
 	uint32_t pid;
 	uint32_t backlog;
+	struct quota *quota; /* the owner's listeners unit */
 	bool in_table;
 	bool paused_logged;
 	struct glisten_feed *feed; /* NULL: direct */
@@ -213,8 +240,11 @@ struct glisten {
 	LIST_ENTRY(glisten) link;  /* all listeners */
 };
 
-/** glisten_new() - a listener for the guest's LISTEN @req from @pid. */
-int glisten_new(const struct gp_req *req, uint32_t pid, struct glisten **out);
+/** glisten_new() - a listener for the guest's LISTEN @req from @who,
+ *  counted against @q's listeners (NULL: uncounted).  Returns 0, -EAGAIN
+ *  at the limit, or -errno. */
+int glisten_new(const struct gp_req *req, const struct peer_id *who,
+		struct quota *q, struct glisten **out);
 int glisten_direct(struct glisten *l, const struct so_addr *host, bool v6only);
 /** glisten_set_feed() - @f feeds @l from now on; told when @l goes. */
 void glisten_set_feed(struct glisten *l, struct glisten_feed *f);
@@ -312,10 +342,11 @@ struct helper;
 void relay_init(void);
 /** relay_connect() - SO_CONNECT through @h for @pid; @w is told when the
  *  connection is ready for the guest.  *@out is the handle to cancel with.
- *  Returns 0 or -errno (then @w is not called). */
+ *  The connection holds one unit of @q's connections while it lives.
+ *  Returns 0, -EAGAIN at that limit, or -errno (then @w is not called). */
 int relay_connect(struct helper *h, const struct so_addr *dst,
-		  const char *target, uint32_t pid, struct waiter *w,
-		  struct rconn **out);
+		  const char *target, uint32_t pid, struct quota *q,
+		  struct waiter *w, struct rconn **out);
 /** relay_cancel() - the guest gave up: close the connection, @w untold. */
 void relay_cancel(struct rconn *c);
 /** relay_listen() - SO_LISTEN through @h for the guest listener @l; @w is

@@ -843,16 +843,6 @@ static bool plain_match(const struct rule *r, int dir, const struct so_addr *a)
 	       addr_match(r, a);
 }
 
-struct rule *dconf_match(struct dconf *c, int dir, const struct so_addr *a)
-{
-	for (size_t i = 0; i < c->nrules; i++) {
-		struct rule *r = &c->rules[i];
-		if (plain_match(r, dir, a) && r->from == FROM_ANY)
-			return r;
-	}
-	return NULL;
-}
-
 struct rule *table_match(struct dconf *c, int dir, const struct so_addr *a,
 			 const struct peer_id *who, unsigned *why)
 {

@@ -192,14 +192,6 @@ enum {
 struct rule *table_match(struct dconf *c, int dir, const struct so_addr *a,
 			 const struct peer_id *who, unsigned *why);
 
-/**
- * dconf_match() - the matcher of old: first rule of direction @dir
- * matching address @a (address and port), or NULL when none does (deny).
- * No host-local or privileged-port rule; rules with "from" never match.
- * Kept until every caller has moved to table_match().
- */
-struct rule *dconf_match(struct dconf *c, int dir, const struct so_addr *a);
-
 /** dconf_helper_index() - index of helper @name or -1. */
 int dconf_helper_index(const struct dconf *c, const char *name);
 

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -73,13 +72,6 @@ const char *shim_socket_path(void)
 	return socket_path[0] ? socket_path : SHIM_DEFAULT_SOCKET;
 }
 
-static uint64_t netns_ino(void)
-{
-	struct stat st;
-
-	return stat("/proc/self/ns/net", &st) < 0 ? 0 : (uint64_t)st.st_ino;
-}
-
 void take_fds(struct msghdr *m, int *fd)
 {
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
@@ -107,6 +99,10 @@ static int exchange(int s, const uint8_t *q, uint8_t *p, int *fd)
 		n = send(s, q + off, GP_REQ_LEN - off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
+		/* sockoutd may refuse (GP_REFUSED) and close before it has
+		 * read anything: its answer is still there to read */
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+			break;
 		if (n < 0)
 			return -errno;
 		off += (size_t)n;
@@ -152,8 +148,6 @@ int gp_call(struct gp_req *req, struct gp_reply *rep, int *fd, int quiet)
 		goto out;
 	}
 	memcpy(sun.sun_path, path, strlen(path) + 1);
-	req->pid = (uint32_t)getpid();
-	req->netns = netns_ino();
 	gp_req_encode(q, req);
 
 	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -173,7 +167,10 @@ int gp_call(struct gp_req *req, struct gp_reply *rep, int *fd, int quiet)
 	}
 	if ((r = exchange(s, q, p, fd)) < 0)
 		goto out;
-	if (gp_reply_decode(p, rep) < 0 || rep->op != req->op) {
+	/* GP_REFUSED: sockoutd turned the connection away unread (a
+	 * limit); its status is the answer to whatever we asked. */
+	if (gp_reply_decode(p, rep) < 0 ||
+	    (rep->op != req->op && rep->op != GP_REFUSED)) {
 		why = "malformed reply";
 		r = -EPROTO;
 		goto out;

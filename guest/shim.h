@@ -158,13 +158,14 @@ int is_fake(int nfd, int family);
 /* shim-client.c */
 /**
  * gp_call() - one exchange with sockoutd.
- * @req:    the request (pid and netns are filled in here)
+ * @req:    the request (sockoutd learns who sends it from the kernel)
  * @rep:    the decoded reply
  * @fd:     set to the received descriptor (close-on-exec) or -1
  * @quiet:  do not print the once-per-process line when sockoutd is
  *          unreachable (loopback connects fall back silently)
  *
- * Returns 0 when a well-formed reply of the same op arrived (then
+ * Returns 0 when a well-formed reply of the same op (or a GP_REFUSED
+ * one, always with a status) arrived (then
  * @rep->status may still be an errno for the program), -ENETUNREACH if
  * sockoutd could not be reached or answered nonsense.
  */

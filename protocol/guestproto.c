@@ -29,7 +29,9 @@ static uint32_t get32(const uint8_t *p)
 
 /* Layout of a request (64 bytes):
  *   0 magic u32 | 4 version u16 | 6 op u8 | 7 flags u8 | 8 addr (20)
- *  28 netns u64 | 36 pid u32 | 40 backlog u32 | 44 zero (20) */
+ *  28 backlog u32 | 32 zero (32)
+ * Version 1 had the guest's netns (28, u64) and pid (36) before the
+ * backlog (40): claims a guest could forge, so version 2 dropped them. */
 void gp_req_encode(uint8_t p[GP_REQ_LEN], const struct gp_req *r)
 {
 	memset(p, 0, GP_REQ_LEN);
@@ -38,10 +40,7 @@ void gp_req_encode(uint8_t p[GP_REQ_LEN], const struct gp_req *r)
 	p[6] = r->op;
 	p[7] = r->flags;
 	so_addr_encode(p + 8, &r->addr);
-	put32(p + 28, (uint32_t)(r->netns >> 32));
-	put32(p + 32, (uint32_t)r->netns);
-	put32(p + 36, r->pid);
-	put32(p + 40, r->backlog);
+	put32(p + 28, r->backlog);
 }
 
 int gp_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r)
@@ -56,10 +55,8 @@ int gp_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r)
 		return -EPROTO;
 	if (so_addr_decode(p + 8, &r->addr) < 0 || r->addr.family == 0)
 		return -EPROTO;
-	r->netns = (uint64_t)get32(p + 28) << 32 | get32(p + 32);
-	r->pid = get32(p + 36);
-	r->backlog = get32(p + 40);
-	for (int i = 44; i < GP_REQ_LEN; i++)
+	r->backlog = get32(p + 28);
+	for (int i = 32; i < GP_REQ_LEN; i++)
 		if (p[i])
 			return -EPROTO;
 	return 0;
@@ -86,9 +83,9 @@ int gp_reply_decode(const uint8_t p[GP_REPLY_LEN], struct gp_reply *r)
 	    p[10] || p[11])
 		return -EPROTO;
 	r->op = p[6];
-	if (r->op < GP_CONNECT || r->op > GP_ACCEPT)
-		return -EPROTO;
 	r->status = get16(p + 8);
+	if (r->op > GP_ACCEPT || (r->op == GP_REFUSED && !r->status))
+		return -EPROTO;
 	if (so_addr_decode(p + 12, &r->local) < 0 ||
 	    so_addr_decode(p + 32, &r->peer) < 0)
 		return -EPROTO;

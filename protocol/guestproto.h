@@ -27,13 +27,16 @@
 #include "helperproto.h"
 
 /* Bump when the layout of a guest message changes. */
-#define GP_VERSION 1
+#define GP_VERSION 2 /* 2: no guest-supplied netns/pid; op 0 refusals */
 #define GP_MAGIC 0x534f4731u /* "SOG1" */
 
 #define GP_REQ_LEN 64
 #define GP_REPLY_LEN 56
 
 enum gp_op {
+	/* reply only: sockoutd refused the connection before reading its
+	 * request (a limit); status says why.  Answers any request. */
+	GP_REFUSED = 0,
 	GP_CONNECT = 1,
 	GP_LISTEN = 2,
 	GP_ACCEPT = 3, /* sockoutd -> shim, on a listener's seqpacket */
@@ -55,9 +58,9 @@ struct gp_req {
 	uint8_t op;
 	uint8_t flags;
 	struct so_addr addr; /* CONNECT: destination; LISTEN: bound address */
-	uint64_t netns;	     /* inode of the guest's network namespace */
-	uint32_t pid;
 	uint32_t backlog;
+	/* No identity fields: who asks (uid, pid, network namespace) is
+	 * what the kernel says about the connection, never what it says. */
 };
 
 struct gp_reply {
@@ -71,6 +74,7 @@ void gp_req_encode(uint8_t p[GP_REQ_LEN], const struct gp_req *r);
 /** gp_req_decode() - 0 or -EPROTO (bad magic, version, op or address). */
 int gp_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r);
 void gp_reply_encode(uint8_t p[GP_REPLY_LEN], const struct gp_reply *r);
+/** gp_reply_decode() - 0 or -EPROTO; op GP_REFUSED only with a status. */
 int gp_reply_decode(const uint8_t p[GP_REPLY_LEN], struct gp_reply *r);
 
 #endif

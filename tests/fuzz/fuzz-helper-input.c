@@ -19,6 +19,7 @@
 #include "../../dispatcher/listen.c"
 #include "../../dispatcher/pair.c"
 #include "../../dispatcher/pump.c"
+#include "../../dispatcher/quota.c"
 #include "../../dispatcher/relay.c"
 
 /* what main.c provides in sockoutd */
@@ -89,12 +90,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	h->down_logged = true;
 
 	/* a guest listener through it: id 1, LISTEN outstanding */
-	struct gp_req req = { .op = GP_LISTEN, .netns = 1, .pid = 1,
+	struct gp_req req = { .op = GP_LISTEN,
 			      .addr = { .family = 4, .port = 9000 } };
+	struct peer_id who = { .uid = 1, .pid = 1, .netns = 1 };
 	struct waiter w = { .done = fz_done };
 	struct glisten *l;
 	struct hlisten *hl;
-	if (glisten_new(&req, 1, &l) == 0)
+	if (glisten_new(&req, &who, NULL, &l) == 0)
 		relay_listen(h, l, "x", &w, &hl); /* closes l on failure */
 
 	/* first byte: where the data stream ends and the event stream starts */

@@ -42,15 +42,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const struct peer_id *whos[] = { NULL, &who, &root };
 		unsigned why;
 		for (int dir = 0; dir < 2; dir++) {
-			struct rule *r = dconf_match(c, dir, &a);
-			if (r && r->action == ACT_HELPER &&
-			    (r->helper < 0 || (size_t)r->helper >= c->nhelpers))
-				abort();
-			dconf_match(c, dir, &b);
+			struct rule *r;
 			for (size_t w = 0; w < 3; w++) {
 				const struct so_addr *as[] = { &a, &b, &lo };
 				for (size_t k = 0; k < 3; k++) {
 					r = table_match(c, dir, as[k], whos[w], &why);
+					if (r && r->action == ACT_HELPER &&
+					    (r->helper < 0 || (size_t)r->helper >= c->nhelpers))
+						abort();
 					/* a grant to loopback names it */
 					if (r && dir == RULE_CONNECT && k == 2 &&
 					    r->action != ACT_DENY &&

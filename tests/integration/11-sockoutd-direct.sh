@@ -82,14 +82,15 @@ $G listen 0.0.0.0 9001 --expect-status 98 >/dev/null || fail "second listen on 9
 kill $LP; wait $LP 2>/dev/null
 
 log "guest-internal loopback: only the same netns finds the listener"
-$G listen 127.0.0.1 9000 --netns 77 --echo --ready "$T/l9000.ready" >"$T/l9000.out" 2>&1 &
+$G listen 127.0.0.1 9000 --echo --ready "$T/l9000.ready" >"$T/l9000.out" 2>&1 &
 LP=$!
 wait_for 10 test -e "$T/l9000.ready" || fail "listen 9000"
 log "a guest bound to its loopback is served on the host's loopback only"
 ip netns exec "$NS_H" ss -Hltn 'sport = :9000' | grep -q "127.0.0.1:9000" ||
 	fail "host listener: $(ip netns exec "$NS_H" ss -Hltn 'sport = :9000')"
-$G connect 127.0.0.1 9000 --loopback --netns 78 --expect-status 2 >/dev/null || fail "other netns got the listener"
-$G connect 127.0.0.1 9000 --loopback --netns 77 --send "$T/data.bin" --recv "$T/got4.bin" >"$T/lo.out" || fail "loopback: $(cat "$T/lo.out")"
+# the namespace is the kernel's word (SO_NETNS_COOKIE), not the request's
+ip netns exec "$NS_S" $GP "$GUEST_SOCK" connect 127.0.0.1 9000 --loopback --expect-status 2 >/dev/null || fail "other netns got the listener"
+$G connect 127.0.0.1 9000 --loopback --send "$T/data.bin" --recv "$T/got4.bin" >"$T/lo.out" || fail "loopback: $(cat "$T/lo.out")"
 cmp -s "$T/got4.bin" "$T/data.bin" || fail "loopback data differs"
 grep -q "peer 127.0.0.1:9000 " "$T/lo.out" || fail "loopback reply: $(cat "$T/lo.out")"
 wait $LP || fail "loopback listener: $(cat "$T/l9000.out")"

@@ -20,6 +20,7 @@ guest-socket    $GUEST_SOCK
 control-socket  $T/run/control.sock
 helper plain    data $T/run/p.data event $T/run/p.event
 connect port 7000 helper plain to 198.51.100.2:7000
+limit connections 20000
 CONF
 start_sockoutd "$T/sockoutd.conf"
 CTL="$BIN/sockoutctl -s $T/run/control.sock"

@@ -2,7 +2,7 @@
 # gpclient.py - a tiny guest that speaks protocol/guestproto.h directly, for
 # the dispatcher's protocol-level tests (no shim involved).
 #
-#   gpclient.py SOCK connect ADDR PORT [--loopback] [--netns N] [--send FILE]
+#   gpclient.py SOCK connect ADDR PORT [--loopback] [--send FILE]
 #                                      [--expect-status N] [--recv FILE]
 #   gpclient.py SOCK listen ADDR PORT [--accept N] [--echo]
 #   gpclient.py SOCK raw HEXBYTES      (send raw bytes, print what comes back)
@@ -10,10 +10,15 @@
 #
 # Prints "status N local A peer B" for the reply; exits 0 when the status
 # matches --expect-status (default 0).
+#
+# Protocol version: 2 (no identity fields), or the one in $GP_VERSION.  With
+# GP_VERSION=1 the request carries the claims version 1 had, --netns N and
+# --pid N (default: 1 and our pid), so that the tests of the trust boundary
+# can show what a daemon speaking version 1 believed.
 import argparse, ipaddress, os, socket, struct, sys, threading, time
 
 MAGIC = 0x534f4731
-VERSION = 1
+VERSION = int(os.environ.get("GP_VERSION", "2"))
 CONNECT, LISTEN, ACCEPT = 1, 2, 3
 F_LOOPBACK = 1
 
@@ -36,7 +41,10 @@ def dec_addr(b):
 
 def req(op, host, port, flags=0, netns=1, pid=None, backlog=16):
     p = struct.pack(">IHBB", MAGIC, VERSION, op, flags) + enc_addr(host, port)
-    p += struct.pack(">QII", netns, pid if pid is not None else os.getpid(), backlog)
+    if VERSION == 1:
+        p += struct.pack(">QII", netns, pid if pid is not None else os.getpid(), backlog)
+    else:
+        p += struct.pack(">I", backlog)
     return p + bytes(64 - len(p))
 
 
@@ -53,10 +61,17 @@ def recv_reply(s):
     return dec_reply(msg), fds
 
 
-def ask(sock, op, host, port, flags=0, netns=1):
+def send_req(s, p):
+    try:
+        s.sendall(p)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # refused unread (op 0): the reply is there to read
+
+
+def ask(sock, op, host, port, flags=0, netns=1, pid=None):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(sock)
-    s.sendall(req(op, host, port, flags, netns))
+    send_req(s, req(op, host, port, flags, netns, pid))
     r, fds = recv_reply(s)
     s.close()
     return r, fds
@@ -69,6 +84,7 @@ def main():
     ap.add_argument("args", nargs="*")
     ap.add_argument("--loopback", action="store_true")
     ap.add_argument("--netns", type=int, default=1)
+    ap.add_argument("--pid", type=int)
     ap.add_argument("--send")
     ap.add_argument("--recv")
     ap.add_argument("--expect-status", type=int, default=0)
@@ -81,7 +97,8 @@ def main():
 
     if a.cmd == "connect":
         host, port = a.args[0], int(a.args[1])
-        r, fds = ask(a.sock, CONNECT, host, port, F_LOOPBACK if a.loopback else 0, a.netns)
+        r, fds = ask(a.sock, CONNECT, host, port, F_LOOPBACK if a.loopback else 0,
+                     a.netns, a.pid)
         if r is None:
             print("no reply")
             return 1
@@ -130,7 +147,7 @@ def main():
         host, port = a.args[0], int(a.args[1])
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(a.sock)
-        s.sendall(req(LISTEN, host, port, 0, a.netns))
+        send_req(s, req(LISTEN, host, port, 0, a.netns, a.pid))
         r, fds = recv_reply(s)
         s.close()
         op, status, local, peer = r

@@ -88,14 +88,20 @@ static void test_guest(void)
 	struct gp_req r = { .op = GP_CONNECT,
 			    .flags = GP_F_LOOPBACK,
 			    .addr = { .family = 6, .port = 443 },
-			    .netns = 0x1122334455667788ull,
-			    .pid = 99 },
+			    .backlog = 0x11223344 },
 		      r2;
 	uint8_t p[GP_REQ_LEN];
 
 	gp_req_encode(p, &r);
 	CHECK_EQ(gp_req_decode(p, &r2), 0);
-	CHECK_EQ(r2.netns, r.netns);
+	CHECK_EQ(r2.backlog, r.backlog);
+	/* version 1 (guest-supplied netns and pid) is refused */
+	p[5] = 1;
+	CHECK_EQ(gp_req_decode(p, &r2), -EPROTO);
+	p[5] = GP_VERSION;
+	p[33] = 1; /* where version 1 had the pid: reserved now */
+	CHECK_EQ(gp_req_decode(p, &r2), -EPROTO);
+	p[33] = 0;
 	CHECK_EQ(r2.addr.port, 443);
 	CHECK_EQ(r2.flags, GP_F_LOOPBACK);
 	p[50] = 1;
@@ -111,6 +117,14 @@ static void test_guest(void)
 	CHECK_EQ(a2.peer.port, 5555);
 	q[0] ^= 1;
 	CHECK_EQ(gp_reply_decode(q, &a2), -EPROTO);
+	/* a refusal before the request was read: op 0, always with a status */
+	struct gp_reply f = { .op = GP_REFUSED, .status = EAGAIN }, f2;
+	gp_reply_encode(q, &f);
+	CHECK_EQ(gp_reply_decode(q, &f2), 0);
+	CHECK_EQ(f2.status, EAGAIN);
+	f.status = 0;
+	gp_reply_encode(q, &f);
+	CHECK_EQ(gp_reply_decode(q, &f2), -EPROTO);
 }
 
 int main(void)

@@ -55,7 +55,7 @@ static int dial(void)
 static void mkreq(uint8_t *p, uint8_t op, const char *ip, uint16_t port,
 		  uint8_t flags)
 {
-	struct gp_req r = { .op = op, .flags = flags, .netns = 1, .pid = 42 };
+	struct gp_req r = { .op = op, .flags = flags };
 	struct sockaddr_storage ss;
 	socklen_t sl;
 
@@ -181,6 +181,70 @@ static void test_mapped_v6(void)
 	close(fd);
 }
 
+/* `connect any' is no rule for the host itself: no direct connect is even
+ * tried for loopback, the unspecified address, in any spelling. */
+static void test_host_local(void)
+{
+	static const char *const local[] = { "127.0.0.1", "127.9.9.9", "0.0.0.0",
+					     "::ffff:127.0.0.1", "::1", "::" };
+	uint8_t p[GP_REQ_LEN];
+
+	for (size_t i = 0; i < sizeof(local) / sizeof(*local); i++) {
+		uint64_t none = stats.no_rule, failed = stats.direct_failed;
+		int fd = dial();
+		mkreq(p, GP_CONNECT, local[i], 70, 0);
+		CHECK_EQ(write(fd, p, sizeof(p)), (ssize_t)sizeof(p));
+		spin(20);
+		CHECK_EQ(reply_of(fd, NULL), ECONNREFUSED);
+		CHECK_EQ(stats.no_rule, none + 1);
+		CHECK_EQ(stats.direct_failed, failed);
+		close(fd);
+	}
+}
+
+/* limit pending and limit guests: a guest-socket connection past either
+ * is answered at once, unread (GP_REFUSED, EAGAIN), and counted; units
+ * come back when the held connections go. */
+static void test_limits(void)
+{
+	struct dconf_limits saved = cfg->limits;
+	uint32_t me = (uint32_t)getuid();
+	uint64_t refused = quota_stats.refused[Q_PENDING];
+	int held[2], fd;
+
+	cfg->limits.pending = 2;
+	for (int i = 0; i < 2; i++)
+		held[i] = dial();
+	spin(20);
+	CHECK_EQ(quota_held(me, Q_PENDING), 2u);
+	fd = dial();
+	spin(20);
+	CHECK_EQ(reply_of(fd, NULL), EAGAIN);
+	close(fd);
+	CHECK_EQ(quota_stats.refused[Q_PENDING], refused + 1);
+	CHECK_EQ(guest_pending_count(), 2u);
+	for (int i = 0; i < 2; i++)
+		close(held[i]);
+	spin(20);
+	CHECK_EQ(quota_held(me, Q_PENDING), 0u);
+	CHECK_EQ(guest_pending_count(), 0u);
+
+	cfg->limits = saved;
+	cfg->limits.guests = 1;
+	refused = quota_stats.refused_guests;
+	held[0] = dial();
+	spin(20);
+	fd = dial();
+	spin(20);
+	CHECK_EQ(reply_of(fd, NULL), EAGAIN);
+	close(fd);
+	close(held[0]);
+	CHECK_EQ(quota_stats.refused_guests, refused + 1);
+	spin(20);
+	CHECK_EQ(guest_pending_count(), 0u);
+	cfg->limits = saved;
+}
+
 static void test_garbage(void)
 {
 	uint8_t p[GP_REQ_LEN];
@@ -190,7 +254,9 @@ static void test_garbage(void)
 		uint8_t val;
 	} breaks[] = {
 		{ 0, 0x00 },  /* magic */
-		{ 5, 0x02 },  /* version */
+		{ 5, 0x01 },  /* version 1: guest-supplied netns and pid */
+		{ 5, 0x03 },  /* version 3 */
+		{ 33, 0x01 }, /* where version 1 had the pid: reserved */
 		{ 6, 0x03 },  /* op: ACCEPT is not a request */
 		{ 6, 0x00 },  /* op 0 */
 		{ 7, 0x80 },  /* unknown flag */
@@ -245,7 +311,8 @@ int main(void)
 		"connect port 81 deny\n"		 /* 1 */
 		"connect 198.51.100.9 port 82 deny\n"	 /* 2 */
 		"accept port 81 deny\n"			 /* 3 */
-		"connect 198.51.100.0/24 port 1-80 direct\n"; /* 4 */
+		"connect 198.51.100.0/24 port 1-80 direct\n" /* 4 */
+		"connect any port 70 direct\n";	/* 5: never the host */
 	char path[160];
 	struct conf_errors e = { 0 };
 
@@ -272,6 +339,8 @@ int main(void)
 
 	test_basic_and_pieces();
 	test_mapped_v6();
+	test_host_local();
+	test_limits();
 	test_garbage();
 
 	spin(20);

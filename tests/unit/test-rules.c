@@ -40,7 +40,7 @@ static struct so_addr A(const char *ip, uint16_t port)
 static int m(struct dconf *c, int dir, const char *ip, uint16_t port)
 {
 	struct so_addr a = A(ip, port);
-	struct rule *r = dconf_match(c, dir, &a);
+	struct rule *r = table_match(c, dir, &a, NULL, NULL);
 
 	return r ? r->line : 0;
 }

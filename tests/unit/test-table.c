@@ -184,14 +184,6 @@ static int tm(struct dconf *c, int dir, const char *ip, uint16_t port,
 	return r ? r->line : 0;
 }
 
-static int old(struct dconf *c, int dir, const char *ip, uint16_t port)
-{
-	struct so_addr a = A(ip, port);
-	struct rule *r = dconf_match(c, dir, &a);
-
-	return r ? r->line : 0;
-}
-
 /* The address plan of the host-local test: in a network namespace of our
  * own (root) lo is up and also holds 198.51.100.77/24 and 2001:db8::77;
  * without one, the first non-loopback IPv4 address of the machine. */
@@ -357,8 +349,6 @@ static void test_host_local(void)
 	/* accept: the bound address 0.0.0.0 or 127.0.0.1 is no destination */
 	CHECK_EQ(tm(c, RULE_ACCEPT, "0.0.0.0", 8080, NULL), 15);
 	CHECK_EQ(tm(c, RULE_ACCEPT, "127.0.0.1", 8080, NULL), 15);
-	/* dconf_match() keeps its old meaning until callers move */
-	CHECK_EQ(old(c, C, "127.0.0.1", 80), 14);
 	CHECK(c->rules[0].names_local && c->rules[2].names_local &&
 	      c->rules[3].names_local && c->rules[9].names_local);
 	CHECK(!c->rules[6].names_local && !c->rules[7].names_local &&
@@ -433,7 +423,6 @@ static void test_privileged_ports(void)
 	CHECK_EQ(tm(c, A_, "127.0.0.1", 80, NULL), 5);
 	CHECK_EQ(tm(c, A_, "0.0.0.0", 1023, NULL), 6); /* host port 8080 */
 	CHECK_EQ(tm(c, A_, "0.0.0.0", 110, NULL), 6);
-	CHECK_EQ(old(c, A_, "0.0.0.0", 22), 2);
 	CHECK(c->rules[0].names_port && !c->rules[1].names_port &&
 	      c->rules[2].names_port && c->rules[4].names_port &&
 	      c->rules[5].names_port);
@@ -501,9 +490,6 @@ static void test_from(void)
 	CHECK_EQ(tm(c, C, d, 9999, &alice), 0);
 	CHECK_EQ(tm(c, RULE_ACCEPT, "0.0.0.0", 8080, &alice), 9);
 	CHECK_EQ(tm(c, RULE_ACCEPT, "0.0.0.0", 8080, &root), 0);
-	/* the old matcher never lets a "from" rule match */
-	CHECK_EQ(old(c, C, d, 80), 7);
-	CHECK_EQ(old(c, C, d, 9999), 0);
 	CHECK_EQ(c->rules[1].from, FROM_UID);
 	CHECK_EQ(c->rules[1].from_id, 0u);
 	CHECK_EQ(c->rules[2].from, FROM_GID);
