@@ -19,20 +19,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "../../dispatcher/control.c"
-#include "../../dispatcher/table.c"
-#include "../../dispatcher/direct.c"
-#include "../../dispatcher/guest.c"
-#include "../../dispatcher/helper-link.c"
-#include "../../dispatcher/listen.c"
-#include "../../dispatcher/pair.c"
-#include "../../dispatcher/pump.c"
-#include "../../dispatcher/relay.c"
-
-/* what main.c provides in sockoutd */
-struct dconf *cfg;
-uint64_t start_ms;
-struct stats stats;
+#include "sockoutd-in-one.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -11,21 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "../../dispatcher/control.c"
-#include "../../dispatcher/table.c"
-#include "../../dispatcher/direct.c"
-#include "../../dispatcher/guest.c"
-#include "../../dispatcher/helper-link.c"
-#include "../../dispatcher/listen.c"
-#include "../../dispatcher/pair.c"
-#include "../../dispatcher/pump.c"
-#include "../../dispatcher/quota.c"
-#include "../../dispatcher/relay.c"
-
-/* what main.c provides in sockoutd */
-struct dconf *cfg;
-uint64_t start_ms;
-struct stats stats;
+#include "sockoutd-in-one.h"
 
 /* the guest waiting for the LISTEN reply */
 static void fz_done(struct waiter *w, int status, const struct so_addr *local,
