@@ -20,23 +20,28 @@
 #     SOCKOUT_GUEST_LIB, finds the unpacked shim and brings a guest with
 #     no network to a server through the unpacked sockoutd.
 . "$(dirname "$0")/../lib.sh"
-need make dpkg-deb python3 curl systemd-sysusers ssh-keygen
+need make dpkg-deb dpkg-parsechangelog python3 curl systemd-sysusers ssh-keygen
 OUT=$TOP/build/deb
+# One version: the package's (debian/changelog) is the one sockoutd reports.
+ARCH=$(dpkg --print-architecture)
+VER=$(dpkg-parsechangelog -l "$TOP/debian/changelog" -S Version) || fail "debian/changelog"
+grep -q "define SOCKOUTD_VERSION \"$VER\"" "$TOP/dispatcher/sockoutd.h" ||
+	fail "debian/changelog says $VER, dispatcher/sockoutd.h $(grep 'define SOCKOUTD_VERSION' "$TOP/dispatcher/sockoutd.h")"
 
 log "make deb"
 make -C "$TOP" --no-print-directory deb >"$T/make-deb.log" 2>&1 || fail "make deb failed"
 grep -q 'dpkg-buildpackage -b -us -uc' "$T/make-deb.log" || fail "make deb did not run dpkg-buildpackage -b"
 debs=$(cd "$OUT" && ls *.deb 2>/dev/null | tr '\n' ' ')
-[ "$debs" = "sockout-im_0.1.0_amd64.deb sockout-ssh_0.1.0_amd64.deb sockout_0.1.0_amd64.deb " ] ||
+[ "$debs" = "sockout-im_${VER}_${ARCH}.deb sockout-ssh_${VER}_${ARCH}.deb sockout_${VER}_${ARCH}.deb " ] ||
 	fail "build/deb holds: $debs"
-[ -f "$OUT/sockout_0.1.0_amd64.changes" ] || fail "no .changes in build/deb"
+[ -f "$OUT/sockout_${VER}_${ARCH}.changes" ] || fail "no .changes in build/deb"
 # The build ran in a copy: nothing of it is left in the tree or beside it.
 [ ! -e "$TOP/debian/tmp" ] && [ ! -e "$TOP/debian/files" ] && [ ! -e "$OUT/src" ] ||
 	fail "make deb left build files in the tree"
 
 log "lintian"
 if command -v lintian >/dev/null; then
-	lintian -I --pedantic "$OUT/sockout_0.1.0_amd64.changes" >"$T/lintian.log" 2>&1 || fail "lintian failed"
+	lintian -I --pedantic "$OUT/sockout_${VER}_${ARCH}.changes" >"$T/lintian.log" 2>&1 || fail "lintian failed"
 	grep -E '^[EWIPXCO]: ' "$T/lintian.log" && fail "lintian tags (see above)"
 else
 	[ "${CI:-}" = true ] && fail "lintian not installed (scripts/install-deps should have)"
@@ -51,7 +56,7 @@ have() {
 	dpkg-deb -c "$d" | awk '{print substr($6, 2)}' >"$T/list"
 	for p in "$@"; do grep -qx "$p" "$T/list" || fail "$(basename "$d") lacks $p"; done
 }
-have sockout_0.1.0_amd64.deb /usr/sbin/sockoutd /usr/sbin/sockout-plain /usr/bin/sockoutctl \
+have sockout_${VER}_${ARCH}.deb /usr/sbin/sockoutd /usr/sbin/sockout-plain /usr/bin/sockoutctl \
 	/usr/bin/sockout-run /usr/lib/sockout/libsockout-guest.so \
 	/lib/systemd/system/sockoutd.service /lib/systemd/system/sockout-plain@.service \
 	/usr/lib/sysusers.d/sockout.conf /etc/sockout/sockoutd.conf \
@@ -61,18 +66,18 @@ have sockout_0.1.0_amd64.deb /usr/sbin/sockoutd /usr/sbin/sockout-plain /usr/bin
 	/usr/share/doc/sockout/examples/sockoutd.conf /usr/share/doc/sockout/examples/sockout-plain.conf \
 	/usr/share/doc/sockout/examples/sockout-ssh.conf /usr/share/doc/sockout/examples/sockout-im.conf
 grep -q '^/usr/lib/debug' "$T/list" && fail "debug files in the sockout package"
-have sockout-ssh_0.1.0_amd64.deb /usr/sbin/sockout-ssh /lib/systemd/system/sockout-ssh@.service \
+have sockout-ssh_${VER}_${ARCH}.deb /usr/sbin/sockout-ssh /lib/systemd/system/sockout-ssh@.service \
 	/usr/share/man/man8/sockout-ssh.8.gz /usr/share/doc/sockout-ssh/copyright
-have sockout-im_0.1.0_amd64.deb /usr/sbin/sockout-im /lib/systemd/system/sockout-im@.service \
+have sockout-im_${VER}_${ARCH}.deb /usr/sbin/sockout-im /lib/systemd/system/sockout-im@.service \
 	/usr/share/man/man8/sockout-im.8.gz /usr/share/doc/sockout-im/copyright
 for h in ssh im; do
-	dpkg-deb -f "$OUT/sockout-${h}_0.1.0_amd64.deb" Depends | grep -q 'sockout (= 0.1.0)' ||
-		fail "sockout-$h does not depend on sockout (= 0.1.0)"
+	dpkg-deb -f "$OUT/sockout-${h}_${VER}_${ARCH}.deb" Depends | grep -qF "sockout (= $VER)" ||
+		fail "sockout-$h does not depend on sockout (= $VER)"
 done
-dpkg-deb -f "$OUT/sockout-im_0.1.0_amd64.deb" Depends | grep -q libstrophe || fail "sockout-im: no libstrophe dependency"
-dpkg-deb -f "$OUT/sockout_0.1.0_amd64.deb" Depends | grep -q libstrophe && fail "sockout depends on libstrophe"
+dpkg-deb -f "$OUT/sockout-im_${VER}_${ARCH}.deb" Depends | grep -q libstrophe || fail "sockout-im: no libstrophe dependency"
+dpkg-deb -f "$OUT/sockout_${VER}_${ARCH}.deb" Depends | grep -q libstrophe && fail "sockout depends on libstrophe"
 
-dpkg-deb -e "$OUT/sockout_0.1.0_amd64.deb" "$T/ctl"
+dpkg-deb -e "$OUT/sockout_${VER}_${ARCH}.deb" "$T/ctl"
 grep -qx /etc/sockout/sockoutd.conf "$T/ctl/conffiles" || fail "sockoutd.conf is not a conffile"
 pi=$T/ctl/postinst
 grep -q "deb-systemd-helper enable 'sockoutd.service'" "$pi" || fail "postinst does not enable sockoutd"
@@ -80,7 +85,7 @@ su=$(grep -n 'systemd-sysusers .*sockout.conf' "$pi" | cut -d: -f1 | head -1)
 st=$(grep -n "deb-systemd-invoke .*'sockoutd.service'" "$pi" | cut -d: -f1 | head -1)
 [ -n "$su" ] && [ -n "$st" ] && [ "$su" -lt "$st" ] || fail "postinst: users (line $su) not created before sockoutd starts (line $st)"
 for h in ssh im; do
-	dpkg-deb -e "$OUT/sockout-${h}_0.1.0_amd64.deb" "$T/ctl-$h"
+	dpkg-deb -e "$OUT/sockout-${h}_${VER}_${ARCH}.deb" "$T/ctl-$h"
 	cat "$T/ctl-$h/postinst" 2>/dev/null
 done >"$T/helper-postinst"
 grep -q 'enable .*@' "$pi" "$T/helper-postinst" && fail "a template unit is enabled by a postinst"
@@ -143,5 +148,5 @@ ip netns exec "$NS_G" curl -sS -m 3 http://198.51.100.2:8000/hello.txt >/dev/nul
 got=$(ip netns exec "$NS_G" env -u SOCKOUT_GUEST_LIB "$R/usr/bin/sockout-run" -s "$T/guest.sock" -- \
 	curl -sS -m 10 http://198.51.100.2:8000/hello.txt 2>"$T/curl.log") || fail "curl under the packaged sockout-run: $(cat "$T/curl.log")"
 [ "$got" = "served to a packaged guest" ] || fail "got '$got'"
-"$R/usr/bin/sockoutctl" -s "$T/control.sock" status | grep -q . || fail "packaged sockoutctl status"
+"$R/usr/bin/sockoutctl" -s "$T/control.sock" status | grep -q "^sockoutd $VER " || fail "packaged sockoutctl status"
 pass
