@@ -137,7 +137,8 @@ install: all
 # sources (the files git knows, or the whole tree outside git) in
 # build/deb/src/sockout: the working tree, its test builds and its parent
 # directory stay as they were.  The packages, .buildinfo and .changes end
-# up in build/deb/.
+# up in build/deb/.  This make's variables (SAN=1, B=...) are not passed on:
+# the package is always the plain build with Debian's flags.
 DEBOUT := build/deb
 deb: deps
 	rm -rf $(DEBOUT)
@@ -147,7 +148,7 @@ deb: deps
 	else \
 		find . \( -path ./.git -o -path ./build -o -path ./build-san -o -path ./build-fuzz \) -prune -o -type f -print0; \
 	fi | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(DEBOUT)/src/sockout
-	cd $(DEBOUT)/src/sockout && dpkg-buildpackage -b -us -uc -Jauto
+	cd $(DEBOUT)/src/sockout && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL dpkg-buildpackage -b -us -uc -Jauto
 	mv $(DEBOUT)/src/*.deb $(DEBOUT)/src/*.buildinfo $(DEBOUT)/src/*.changes $(DEBOUT)/
 	rm -rf $(DEBOUT)/src
 	@ls -l $(DEBOUT)
