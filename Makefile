@@ -8,6 +8,7 @@
 #   make bench      throughput/latency/memory ratios against same-run baselines
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make deb        Debian packages (debian/, dpkg-buildpackage) into build/deb/
 #
 # Modules add themselves through their module.mk files.
 
@@ -130,10 +131,32 @@ install: all
 	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v systemd-sysusers >/dev/null; then \
 		systemd-sysusers $(SYSUSERSDIR)/sockout.conf; fi
 
+# The Debian packages, built by Debian's tools (debian/rules: dh, with this
+# Makefile's install).  dpkg-buildpackage builds in the tree it is given and
+# writes its results to the parent directory, so it is given a copy of the
+# sources (the files git knows, or the whole tree outside git) in
+# build/deb/src/sockout: the working tree, its test builds and its parent
+# directory stay as they were.  The packages, .buildinfo and .changes end
+# up in build/deb/.  This make's variables (SAN=1, B=...) are not passed on:
+# the package is always the plain build with Debian's flags.
+DEBOUT := build/deb
+deb: deps
+	rm -rf $(DEBOUT)
+	mkdir -p $(DEBOUT)/src/sockout
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z --cached --others --exclude-standard; \
+	else \
+		find . \( -path ./.git -o -path ./build -o -path ./build-san -o -path ./build-fuzz \) -prune -o -type f -print0; \
+	fi | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(DEBOUT)/src/sockout
+	cd $(DEBOUT)/src/sockout && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL dpkg-buildpackage -b -us -uc -Jauto
+	mv $(DEBOUT)/src/*.deb $(DEBOUT)/src/*.buildinfo $(DEBOUT)/src/*.changes $(DEBOUT)/
+	rm -rf $(DEBOUT)/src
+	@ls -l $(DEBOUT)
+
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all build-all deps demo check test bench fuzz lint format install clean
+.PHONY: all build-all deps demo check test bench fuzz lint format install deb clean
 
 -include $(COMMON_OBJ:.o=.d)
 .SECONDARY:
