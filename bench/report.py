@@ -42,7 +42,8 @@ def main():
                 if len(p) == 4 and not line.startswith("#"):
                     prev[p[2]] = (p[0], p[1], p[3])
     w = max([len(f[0]) for f in figs] + [6])
-    hdr = "%-*s %9s %9s  %-8s %s" % (w, "figure", "value", "target",
+    vw = max([len(f[1]) for f in figs] + [9])
+    hdr = "%-*s %*s %9s  %-8s %s" % (w, "figure", vw, "value", "target",
                                       "verdict", "previous run")
     print(hdr)
     print("-" * len(hdr))
@@ -54,7 +55,7 @@ def main():
         t = "-" if target == "-" else "%s %s" % (op, target)
         pv = prev.get(name)
         p = "%s (%s, %s)" % (pv[2], pv[0], pv[1]) if pv else "(none)"
-        print("%-*s %9s %9s  %-8s %s" % (w, name, value, t, v, p))
+        print("%-*s %*s %9s  %-8s %s" % (w, name, vw, value, t, v, p))
     print("%d met, %d NOT met" % (met, notmet))
     date = time.strftime("%Y-%m-%dT%H:%M:%S")
     new = not os.path.exists(hist_path)
