@@ -31,3 +31,43 @@ else:
         print("NOT met")
 PY
 }
+
+# bench_core_up - the core bench topology, shared by bench/run and
+# bench/connect-profile.sh:
+#   $NS_H  "host": sockoutd, sockout-plain, the servers on 198.51.100.1 (lo)
+#   $NS_G  guest: only lo; `guest CMD' runs CMD through sockoutd
+# with the sockbench echo server on 198.51.100.1:7001.  Guest ports:
+#   5201 7001 6379  direct          5202 7002 6380  plain helper to
+#                                                   5201 7001 6379
+# sockoutd runs as in production, without -v: a debug line per connection
+# would be part of what is measured.  Sets SOCKOUTD_PID, PLAIN_PID,
+# ECHO_PID, GUEST_SOCK.
+bench_core_up() {
+	NS_H="${P}h" NS_G="${P}g"
+	ns_new "$NS_H"; ns_new "$NS_G"
+	ip -n "$NS_H" addr add 198.51.100.1/32 dev lo
+	# 198.51.100.1 is an address of sockoutd's own namespace, a host-local
+	# destination: only rules that name it (a /32) reach it, `any' does not.
+	cat >"$T/sockoutd.conf" <<EOC
+guest-socket   $T/guest.sock
+control-socket $T/control.sock
+helper plain data $T/plain.data event $T/plain.event
+connect 198.51.100.1 port 5202 helper plain to 198.51.100.1:5201
+connect 198.51.100.1 port 7002 helper plain to 198.51.100.1:7001
+connect 198.51.100.1 port 6380 helper plain to 198.51.100.1:6379
+connect 198.51.100.1 port 5201 direct
+connect 198.51.100.1 port 7001 direct
+connect 198.51.100.1 port 6379 direct
+connect any  deny
+accept  any  deny
+EOC
+	start_plain "$T/plain.data" "$T/plain.event"
+	GUEST_SOCK=$T/guest.sock
+	bgns "$NS_H" "$BIN/sockoutd" -f -c "$T/sockoutd.conf" >"$T/sockoutd.log" 2>&1
+	SOCKOUTD_PID=$(echo $_pids | cut -d' ' -f1)
+	wait_sock "$GUEST_SOCK"
+	wait_for 10 grep -q "helper plain up" "$T/sockoutd.log" || fail "sockoutd did not reach the plain helper"
+	bgns "$NS_H" "$BIN/sockbench" echo 198.51.100.1 7001 >"$T/echo.log" 2>&1
+	ECHO_PID=$(echo $_pids | cut -d' ' -f1)
+	wait_tcp "$NS_H" 7001
+}
