@@ -8,6 +8,14 @@
  *   sockbench hold ADDR PORT N SECS    open N connections, confirm each with a
  *                                      1-byte round trip, print "held N", keep
  *                                      them SECS seconds
+ *   sockbench phases ADDR PORT N       latency's N connections, each split into
+ *                                      socket(), connect(), the first byte's
+ *                                      round trip and close(); prints the
+ *                                      median of each phase in microseconds
+ *   sockbench sink ADDR PORT           server: read each connection to EOF,
+ *                                      then close it (for bench/ssh-ceiling)
+ *   sockbench source ADDR PORT         server: write to each connection until
+ *                                      the peer goes away (ssh-ceiling -R)
  *
  * It is an ordinary dynamically linked program, so under sockout-run it is
  * carried by the guest shim like any other.
@@ -16,6 +24,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +98,104 @@ static int do_latency(int n)
 	return 0;
 }
 
+/*
+ * The phases of one connect + first byte, timed apart so that
+ * bench/connect-profile.sh can say which one grows under sockout: under
+ * the guest shim connect() holds the whole exchange with sockoutd (request,
+ * table, host connect or helper CONNECT, reply with the fd, dup3).
+ */
+static int do_phases(int n)
+{
+	enum { P_SOCKET, P_CONNECT, P_BYTE, P_CLOSE, P_TOTAL, NP };
+	static const char *const name[NP] = { "socket", "connect",
+					      "first_byte", "close", "total" };
+	double *t[NP];
+	int one = 1, rc = 1;
+
+	for (int p = 0; p < NP; p++)
+		t[p] = calloc((size_t)n, sizeof(double));
+	for (int p = 0; p < NP; p++)
+		if (!t[p])
+			goto out;
+	for (int i = 0; i < n; i++) {
+		double t0 = now_us(), t1, t2, t3, t4;
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		t1 = now_us();
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			fprintf(stderr, "sockbench: connection %d: %s\n", i,
+				strerror(errno));
+			goto out;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		t2 = now_us();
+		if (roundtrip(fd) < 0) {
+			fprintf(stderr, "sockbench: connection %d: %s\n", i,
+				strerror(errno));
+			goto out;
+		}
+		t3 = now_us();
+		close(fd);
+		t4 = now_us();
+		t[P_SOCKET][i] = t1 - t0;
+		t[P_CONNECT][i] = t2 - t1;
+		t[P_BYTE][i] = t3 - t2;
+		t[P_CLOSE][i] = t4 - t3;
+		t[P_TOTAL][i] = t4 - t0;
+	}
+	for (int p = 0; p < NP; p++) {
+		qsort(t[p], (size_t)n, sizeof(double), cmp_d);
+		printf("%s %.1f%s", name[p], t[p][n / 2], p + 1 < NP ? " " : "");
+	}
+	printf(" n %d\n", n);
+	rc = 0;
+out:
+	for (int p = 0; p < NP; p++)
+		free(t[p]);
+	return rc;
+}
+
+static int listen_on(void)
+{
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	if (lfd >= 0)
+		setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(lfd, 64) < 0) {
+		perror("sockbench: listen");
+		return -1;
+	}
+	return lfd;
+}
+
+/* One connection at a time: ssh-ceiling makes exactly one. */
+static int do_sink(int source)
+{
+	static char buf[65536];
+	int lfd = listen_on();
+
+	if (lfd < 0)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	memset(buf, 'y', sizeof(buf));
+	for (;;) {
+		int c = accept(lfd, NULL, NULL);
+		if (c < 0 && (errno == EINTR || errno == ECONNABORTED))
+			continue;
+		if (c < 0) {
+			perror("sockbench: accept");
+			return 1;
+		}
+		if (source)
+			while (write(c, buf, sizeof(buf)) > 0)
+				;
+		else
+			while (read(c, buf, sizeof(buf)) > 0)
+				;
+		close(c);
+	}
+}
+
 static int do_hold(int n, int secs)
 {
 	struct rlimit rl = { (rlim_t)n + 64, (rlim_t)n + 64 };
@@ -153,8 +260,8 @@ static int do_echo(void)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: sockbench echo|latency|hold ADDR PORT "
-				"[N [SECS]]\n");
+		fprintf(stderr, "usage: sockbench echo|sink|source|latency|"
+				"phases|hold ADDR PORT [N [SECS]]\n");
 		return 2;
 	}
 	sa.sin_family = AF_INET;
@@ -167,6 +274,10 @@ int main(int argc, char **argv)
 		return do_echo();
 	if (strcmp(argv[1], "latency") == 0 && argc == 5)
 		return do_latency(atoi(argv[4]));
+	if (strcmp(argv[1], "sink") == 0 || strcmp(argv[1], "source") == 0)
+		return do_sink(argv[1][1] == 'o');
+	if (strcmp(argv[1], "phases") == 0 && argc == 5 && atoi(argv[4]) > 0)
+		return do_phases(atoi(argv[4]));
 	if (strcmp(argv[1], "hold") == 0 && argc == 6)
 		return do_hold(atoi(argv[4]), atoi(argv[5]));
 	fprintf(stderr, "sockbench: bad arguments\n");

@@ -1,0 +1,77 @@
+# bench/lib.sh - sourced by bench/run, bench/ssh.sh, bench/im.sh after
+# tests/lib.sh: the arithmetic and the record of each figure.
+#
+#   gbps JSONFILE               receiver throughput in Gbit/s from iperf3 -J
+#   ratio A B                   A / B to two decimals (0 when B is 0)
+#   figure NAME VALUE OP TARGET
+#                               record one figure (OP is >= or <=, TARGET a
+#                               number, or "-" for information only) and
+#                               print "met", "NOT met" or "info"
+#
+# Figures go to $BENCH_FIGURES (tab-separated: name, value, op, target),
+# which bench/run sets and turns into its table (bench/report.py); a
+# script run alone only prints.
+
+gbps() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"]/1e9))' "$1" 2>/dev/null || echo 0; }
+ratio() { python3 -c "import sys; b=float(sys.argv[2]); print('%.2f' % (float(sys.argv[1])/b if b else 0))" "$1" "$2" 2>/dev/null || echo 0; }
+
+figure() {
+	local name=$1 value=${2:-0} op=$3 target=$4
+	[ -n "${BENCH_FIGURES:-}" ] && printf '%s\t%s\t%s\t%s\n' "$name" "$value" "$op" "$target" >>"$BENCH_FIGURES"
+	python3 - "$value" "$op" "$target" <<'PY'
+import sys
+v, op, t = sys.argv[1:]
+if t == "-":
+    print("info")
+else:
+    try:
+        v, t = float(v), float(t)
+        print("met" if (v >= t if op == ">=" else v <= t) else "NOT met")
+    except ValueError:
+        print("NOT met")
+PY
+}
+
+# bench_core_up - the core bench topology, shared by bench/run and
+# bench/connect-profile.sh:
+#   $NS_H  "host": sockoutd, sockout-plain, the servers on 198.51.100.1 (lo)
+#   $NS_G  guest: only lo; `guest CMD' runs CMD through sockoutd
+# with the sockbench echo server on 198.51.100.1:7001.  Guest ports:
+#   5201 7001 6379  direct          5202 7002 6380  plain helper to
+#                                                   5201 7001 6379
+# sockoutd runs as in production, without -v: a debug line per connection
+# would be part of what is measured.  Sets SOCKOUTD_PID, PLAIN_PID,
+# ECHO_PID, GUEST_SOCK.
+bench_core_up() {
+	NS_H="${P}h" NS_G="${P}g"
+	ns_new "$NS_H"; ns_new "$NS_G"
+	ip -n "$NS_H" addr add 198.51.100.1/32 dev lo
+	# 198.51.100.1 is an address of sockoutd's own namespace, a host-local
+	# destination: only rules that name it (a /32) reach it, `any' does not.
+	cat >"$T/sockoutd.conf" <<EOC
+guest-socket   $T/guest.sock
+control-socket $T/control.sock
+helper plain data $T/plain.data event $T/plain.event
+connect 198.51.100.1 port 5202 helper plain to 198.51.100.1:5201
+connect 198.51.100.1 port 7002 helper plain to 198.51.100.1:7001
+connect 198.51.100.1 port 6380 helper plain to 198.51.100.1:6379
+connect 198.51.100.1 port 5201 direct
+connect 198.51.100.1 port 7001 direct
+connect 198.51.100.1 port 6379 direct
+connect any  deny
+# the hold test keeps $HOLD connections of one uid open at once
+limit pending     100000
+limit connections 100000
+limit guests      100000
+accept  any  deny
+EOC
+	start_plain "$T/plain.data" "$T/plain.event"
+	GUEST_SOCK=$T/guest.sock
+	bgns "$NS_H" "$BIN/sockoutd" -f -c "$T/sockoutd.conf" >"$T/sockoutd.log" 2>&1
+	SOCKOUTD_PID=$(echo $_pids | cut -d' ' -f1)
+	wait_sock "$GUEST_SOCK"
+	wait_for 10 grep -q "helper plain up" "$T/sockoutd.log" || fail "sockoutd did not reach the plain helper"
+	bgns "$NS_H" "$BIN/sockbench" echo 198.51.100.1 7001 >"$T/echo.log" 2>&1
+	ECHO_PID=$(echo $_pids | cut -d' ' -f1)
+	wait_tcp "$NS_H" 7001
+}
