@@ -18,6 +18,12 @@
  * redialed
  * with a backoff of 200 ms doubling to 5 s.  State changes are logged once,
  * retries only at debug level.  Nothing else in sockoutd is affected.
+ *
+ * Both sockets are dialed non-blocking: a Unix connect completes at once
+ * or, when the helper's accept queue is full, fails with EAGAIN.  That is
+ * a failed dial like any other (retried with the backoff); a blocking
+ * connect would freeze the whole loop, every guest and the control socket
+ * with it, for as long as the helper does not accept.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -73,6 +79,22 @@ bool helper_congested(const struct helper *h)
 
 static void helper_dial(struct helper *h);
 static void event_cb(struct ev *ev, uint32_t events);
+
+/**
+ * dial() - connect to the helper's socket @path without ever blocking.
+ * Returns the non-blocking fd, or -errno with a reason in @why.
+ */
+static int dial(const char *path, const char *which, char *why, size_t n)
+{
+	int fd = net_unix_connect(path, SOCK_STREAM | SOCK_NONBLOCK);
+
+	if (fd == -EAGAIN)
+		snprintf(why, n, "%s socket %s: not accepting (its queue is full)",
+			 which, path);
+	else if (fd < 0)
+		snprintf(why, n, "%s socket %s: %s", which, path, strerror(-fd));
+	return fd;
+}
 
 static void close_ev(struct ev *ev)
 {
@@ -277,14 +299,11 @@ static void hello_reply(struct helper *h, const struct so_hdr *hd)
 		return;
 	}
 	h->token = hd->id;
-	fd = net_unix_connect(h->event_path, SOCK_STREAM);
+	fd = dial(h->event_path, "event", why, sizeof(why));
 	if (fd < 0) {
-		snprintf(why, sizeof(why), "event socket %s: %s", h->event_path,
-			 strerror(-fd));
 		helper_break(h, why);
 		return;
 	}
-	net_set_nonblock(fd);
 	so_hdr_encode(m, &eh);
 	/* A fresh socket has room for 16 bytes. */
 	if (send(fd, m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m)) {
@@ -404,10 +423,8 @@ static void helper_dial(struct helper *h)
 	char why[160];
 	int fd;
 
-	fd = net_unix_connect(h->data_path, SOCK_STREAM);
+	fd = dial(h->data_path, "data", why, sizeof(why));
 	if (fd < 0) {
-		snprintf(why, sizeof(why), "data socket %s: %s", h->data_path,
-			 strerror(-fd));
 		/* not connected yet: nothing to drop, just log and retry */
 		snprintf(h->last_error, sizeof(h->last_error), "%s", why);
 		h->state = H_DOWN;
@@ -421,7 +438,6 @@ static void helper_dial(struct helper *h)
 								     h->backoff_ms * 2;
 		return;
 	}
-	net_set_nonblock(fd);
 	/* Room for a whole WRITE and more in the socket, so a 256 KiB chunk
 	 * usually goes in one call (FORCE needs CAP_NET_ADMIN; else the
 	 * sysctl maximum applies). */
