@@ -97,9 +97,19 @@ static bool half_notified(struct pump *p, struct half *d)
 	return false;
 }
 
+static void guest_cb(struct ev *ev, uint32_t events);
+
+/*
+ * The guest end is in epoll only while we wait on it.  EPOLLHUP cannot be
+ * masked: an end shut both ways (the guest's EOF read, ours sent) reports
+ * it for ever, and with the pump waiting on the helper (a WRITE reply, a
+ * WRITABLE) the loop would spin.  Out of epoll, a guest reset is seen at
+ * the next read or write of the end, which is when it matters.
+ */
 static void update_events(struct pump *p)
 {
 	uint32_t e = 0;
+	int r;
 
 	if (!p->open)
 		return;
@@ -107,7 +117,16 @@ static void update_events(struct pump *p)
 		e |= EPOLLIN;
 	if (buf_len(&p->downq))
 		e |= EPOLLOUT;
-	ev_mod(&p->ev, e);
+	if (!e) {
+		ev_del(&p->ev);
+		return;
+	}
+	if (p->ev.fd >= 0)
+		r = ev_mod(&p->ev, e);
+	else
+		r = ev_add(&p->ev, p->fd, e, guest_cb);
+	if (r < 0)
+		p->end(p, -r);
 }
 
 static void check_finish(struct pump *p)
@@ -172,7 +191,7 @@ static void pump_down(struct pump *p)
 static void down_eof(struct pump *p)
 {
 	if (p->down.eof && !buf_len(&p->downq) && !p->down.done) {
-		shutdown(p->ev.fd, SHUT_WR);
+		shutdown(p->fd, SHUT_WR);
 		p->down.done = true;
 	}
 }
@@ -196,9 +215,9 @@ static int guest_read(struct pump *p)
 		room = SO_MAX_DATA;
 	if (p->upq.data) {
 		/* data is flowing: read straight into the queue */
-		n = buf_read_fd(&p->upq, p->ev.fd, room);
+		n = buf_read_fd(&p->upq, p->fd, room);
 	} else {
-		n = recv(p->ev.fd, scratch, room, MSG_DONTWAIT);
+		n = recv(p->fd, scratch, room, MSG_DONTWAIT);
 		if (n > 0 && buf_put(&p->upq, scratch, (size_t)n) < 0)
 			return -ENOMEM;
 	}
@@ -231,7 +250,7 @@ static void guest_cb(struct ev *ev, uint32_t events)
 		return;
 	}
 	if (events & EPOLLOUT) {
-		if (buf_write_fd(&p->downq, ev->fd) < 0 && errno != EAGAIN &&
+		if (buf_write_fd(&p->downq, p->fd) < 0 && errno != EAGAIN &&
 		    errno != EINTR) {
 			p->end(p, ECONNRESET);
 			return;
@@ -254,7 +273,7 @@ static void deliver(struct pump *p, const uint8_t *data, size_t len)
 	ssize_t w = 0;
 
 	if (!buf_len(&p->downq) && len) {
-		w = send(p->ev.fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		w = send(p->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0) {
 			if (errno != EAGAIN && errno != EINTR) {
 				p->end(p, ECONNRESET);
@@ -292,7 +311,7 @@ static void write_answered(struct pump *p, const struct so_hdr *hd)
 	/* ... unless nothing is waiting: an idle connection must not keep a
 	 * chunk-sized block */
 	if (!buf_len(&p->upq) &&
-	    (!p->up_bulk || ioctl(p->ev.fd, FIONREAD, &pending) < 0 || pending <= 0))
+	    (!p->up_bulk || ioctl(p->fd, FIONREAD, &pending) < 0 || pending <= 0))
 		buf_free(&p->upq);
 	p->bytes_up += hd->arg;
 	p->inflight = 0;
@@ -349,6 +368,7 @@ void pump_init(struct pump *p, struct helper *h, uint32_t id,
 	memset(p, 0, sizeof(*p));
 	p->id = id;
 	p->h = h;
+	p->fd = -1;
 	p->ev.fd = -1;
 	p->end = end;
 }
@@ -361,6 +381,7 @@ int pump_open(struct pump *p, int fd)
 		net_close_reset(fd);
 		return e;
 	}
+	p->fd = fd;
 	p->open = true;
 	pump_down(p);
 	return 0;
@@ -368,16 +389,16 @@ int pump_open(struct pump *p, int fd)
 
 void pump_stop(struct pump *p, bool reset)
 {
-	int fd = p->ev.fd;
+	int fd = p->fd;
 
+	ev_del(&p->ev);
 	if (fd >= 0) {
-		ev_del(&p->ev);
 		if (reset)
 			net_close_reset(fd);
 		else
 			close(fd);
 	}
-	p->ev.fd = -1;
+	p->fd = -1;
 	p->open = false;
 	unblock(p);
 	buf_free(&p->upq);

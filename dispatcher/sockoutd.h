@@ -286,7 +286,8 @@ struct pump {
 	uint32_t inflight; /* bytes of upq in the outstanding WRITE */
 	struct half up, down;
 	struct helper *h;
-	struct ev ev;	   /* our end of the guest's TCP pair */
+	int fd;		   /* our end of the guest's TCP pair */
+	struct ev ev;	   /* fd, in epoll only while waited on */
 	struct buf upq, downq;
 	uint64_t bytes_up, bytes_down;
 	/* the pump is done (@err 0: both directions finished) or broken:
