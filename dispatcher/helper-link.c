@@ -14,8 +14,8 @@
  *
  * A helper that closes a socket or breaks the framing is dropped as a
  * whole: ops->down() resets its relayed connections (the guests see
- * ECONNRESET) and closes its listeners (the guests' accept sees HUP); it is
- * redialed
+ * ECONNRESET) and keeps its listeners for ops->up() to register again; it
+ * is redialed
  * with a backoff of 200 ms doubling to 5 s.  State changes are logged once,
  * retries only at debug level.  Nothing else in sockoutd is affected.
  *
@@ -322,6 +322,7 @@ static void hello_reply(struct helper *h, const struct so_hdr *hd)
 	h->down_logged = false;
 	h->last_error[0] = '\0';
 	info("helper %s up (session %u)", h->name, h->token);
+	ops->up(h);
 }
 
 /* Read what the helper's @which socket has; EOF or an error drops it. */

@@ -328,8 +328,9 @@ int relay_connect(struct helper *h, const struct so_addr *dst,
 /** relay_cancel() - the guest gave up: close the connection, @w untold. */
 void relay_cancel(struct rconn *c);
 /** relay_listen() - SO_LISTEN through @h for the guest listener @l; @w is
- *  told the helper's answer (0: grant it).  Returns 0 or -errno (then
- *  @w is not called and @l is closed). */
+ *  told the helper's answer (0: grant it), never inside; with @h down,
+ *  0 at once and the LISTEN goes when @h is up.  Returns 0 or -errno
+ *  (then @w is not called and @l is closed). */
 int relay_listen(struct helper *h, struct glisten *l, const char *target,
 		 struct waiter *w, struct hlisten **out);
 /** relay_listen_cancel() - the guest gave up waiting: close the listener,
@@ -395,6 +396,8 @@ struct helper_link_ops {
 	void (*event)(struct helper *h, const struct so_hdr *hd, const uint8_t *p);
 	/* the helper's sockets are gone: drop what rode on them */
 	void (*down)(struct helper *h);
+	/* the helper said HELLO back: requests may go (again) */
+	void (*up)(struct helper *h);
 	/* the data socket drained below its low mark */
 	void (*unblock)(struct helper *h);
 };
