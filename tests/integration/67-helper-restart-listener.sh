@@ -5,7 +5,9 @@
 # behind `accept port 9100 helper plain'; sockout-plain is killed (-9, then
 # SIGTERM) and started again: each time sockoutd keeps the guest's
 # listener, registers it again when the helper is back, and a fetch from
-# outside gets the file (sha256), from the same server process.  A helper that refuses the re-registration (its port taken meanwhile)
+# outside gets the file (sha256), from the same server process.  A listener
+# asked for while the helper is down is granted and served once it is up.
+# A helper that refuses the re-registration (its port taken meanwhile)
 # makes sockoutd close that guest listener, with a log line.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/sockoutd-lib.sh"
@@ -63,7 +65,22 @@ done
 [ "$(grep -c 'helper plain: listener on port 9100 registered again' "$T/sockoutd.log")" = 2 ] ||
 	fail "the re-registrations were not logged"
 
+log "a listener asked for while the helper is down is granted"
 G="ip netns exec $NS_G python3 $TOP/tests/integration/gpclient.py $GUEST_SOCK"
+kill -9 "$PLAIN_PID"
+wait_for 10 down || fail "helper not shown down"
+$G listen 0.0.0.0 9101 --echo --ready "$T/l.ready" >"$T/l.out" 2>&1 &
+LP=$!
+_pids="$LP $_pids"
+wait_for 10 test -e "$T/l.ready" || fail "listen while the helper is down: $(cat "$T/l.out")"
+restart_plain
+wait_for 15 up || fail "no redial"
+wait_tcp "$NS_H" 9101
+echo "registered late" | ip netns exec "$NS_S" timeout 20 nc -N 198.51.100.1 9101 >"$T/nc.out" || fail "nc"
+[ "$(cat "$T/nc.out")" = "registered late" ] || fail "echo: $(cat "$T/nc.out")"
+wait $LP || fail "listener: $(cat "$T/l.out")"
+fetch "after a late listener"
+
 log "a refused re-registration closes the guest's listener"
 $G listen 0.0.0.0 9102 --ready "$T/l2.ready" >"$T/l2.out" 2>&1 &
 LP2=$!
