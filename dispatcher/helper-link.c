@@ -77,6 +77,16 @@ bool helper_congested(const struct helper *h)
 	return buf_len(&h->out) > OUT_HIGH;
 }
 
+uint64_t helpers_queued(void)
+{
+	const struct helper *h;
+	uint64_t n = 0;
+
+	TAILQ_FOREACH(h, &helpers, link)
+		n += buf_len(&h->out) + buf_len(&h->in) + buf_len(&h->evin);
+	return n;
+}
+
 static void helper_dial(struct helper *h);
 static void event_cb(struct ev *ev, uint32_t events);
 

@@ -45,6 +45,19 @@
  * second while the first reply is being written to the guest, so data
  * from the helper never waits a whole round trip. */
 #define READS_MAX 2
+/*
+ * The queue budget (limit helper-queue): bytes held in all pumps' upq and
+ * downq plus the helpers' buffers.  While it is spent, a connection reads
+ * at most UP_MIN ahead from its guest and asks READs of DOWN_MIN, instead
+ * of growing to UP_MAX and READS_MAX * SO_MAX_DATA: fifty guests that do
+ * not read cost the budget plus fifty small windows.  The small windows are
+ * never taken away, so every connection still moves; each grows back at
+ * its next step once the budget has room.
+ */
+#define UP_MIN (64u * 1024u)
+#define DOWN_MIN (16u * 1024u)
+
+static uint64_t queued; /* bytes in every pump's upq and downq */
 
 /* Reads of idle connections land here first, so that a connection holds
  * only as many bytes as it has pending, not a read-sized buffer. */
@@ -99,6 +112,55 @@ static bool half_notified(struct pump *p, struct half *d)
 
 static void guest_cb(struct ev *ev, uint32_t events);
 
+uint64_t pump_queued(void)
+{
+	return queued + helpers_queued();
+}
+
+static uint64_t budget_left(void)
+{
+	uint64_t budget = cfg ? cfg->limits.helper_queue : DCONF_LIMIT_HELPER_QUEUE;
+	uint64_t q = pump_queued();
+
+	return q < budget ? budget - q : 0;
+}
+
+/* Bring the pump's share of the budget up to date after its queues
+ * changed. */
+static void account(struct pump *p)
+{
+	size_t now = buf_len(&p->upq) + buf_len(&p->downq);
+
+	queued += now;
+	queued -= p->counted;
+	p->counted = now;
+}
+
+/* Room for guest bytes in upq: up to UP_MAX, while the budget is spent up
+ * to UP_MIN. */
+static size_t up_room(const struct pump *p)
+{
+	size_t len = buf_len(&p->upq);
+	size_t room = len < UP_MAX ? UP_MAX - len : 0;
+	size_t floor = len < UP_MIN ? UP_MIN - len : 0;
+	uint64_t left;
+
+	if (room <= floor)
+		return room;
+	left = budget_left();
+	if (room > left)
+		room = floor > left ? floor : (size_t)left;
+	return room;
+}
+
+/* How much a READ asks for: SO_MAX_DATA while the budget has room for
+ * the replies of every READ in flight, else DOWN_MIN. */
+static uint32_t read_size(void)
+{
+	return budget_left() >= (uint64_t)READS_MAX * SO_MAX_DATA ? SO_MAX_DATA :
+								      DOWN_MIN;
+}
+
 /*
  * The guest end is in epoll only while we wait on it.  EPOLLHUP cannot be
  * masked: an end shut both ways (the guest's EOF read, ours sent) reports
@@ -111,9 +173,10 @@ static void update_events(struct pump *p)
 	uint32_t e = 0;
 	int r;
 
+	account(p);
 	if (!p->open)
 		return;
-	if (!p->up.eof && !p->blocked && buf_len(&p->upq) < UP_MAX)
+	if (!p->up.eof && !p->blocked && up_room(p))
 		e |= EPOLLIN;
 	if (buf_len(&p->downq))
 		e |= EPOLLOUT;
@@ -181,7 +244,7 @@ static void pump_down(struct pump *p)
 {
 	while (p->open && p->down.out < READS_MAX && !p->down.waiting &&
 	       !p->down.eof && !buf_len(&p->downq)) {
-		if (helper_send(p->h, SO_READ, p->id, SO_MAX_DATA, NULL, 0) < 0)
+		if (helper_send(p->h, SO_READ, p->id, read_size(), NULL, 0) < 0)
 			return;
 		p->down.out++;
 	}
@@ -208,7 +271,7 @@ void pump_unblock(struct helper *h)
 /* Read from the guest into upq.  Returns 0 or -errno (end the pump). */
 static int guest_read(struct pump *p)
 {
-	size_t room = UP_MAX - buf_len(&p->upq);
+	size_t room = up_room(p);
 	ssize_t n;
 
 	if (room > SO_MAX_DATA)
@@ -244,8 +307,8 @@ static void guest_cb(struct ev *ev, uint32_t events)
 		p->end(p, ECONNRESET);
 		return;
 	}
-	if ((events & (EPOLLIN | EPOLLHUP)) && !p->up.eof &&
-	    buf_len(&p->upq) < UP_MAX && (e = guest_read(p)) < 0) {
+	if ((events & (EPOLLIN | EPOLLHUP)) && !p->up.eof && up_room(p) &&
+	    (e = guest_read(p)) < 0) {
 		p->end(p, -e);
 		return;
 	}
@@ -403,4 +466,5 @@ void pump_stop(struct pump *p, bool reset)
 	unblock(p);
 	buf_free(&p->upq);
 	buf_free(&p->downq);
+	account(p);
 }

@@ -289,6 +289,7 @@ struct pump {
 	int fd;		   /* our end of the guest's TCP pair */
 	struct ev ev;	   /* fd, in epoll only while waited on */
 	struct buf upq, downq;
+	size_t counted;	   /* upq + downq as last added to the budget */
 	uint64_t bytes_up, bytes_down;
 	/* the pump is done (@err 0: both directions finished) or broken:
 	 * the owner closes the connection; the pump is not touched after */
@@ -311,6 +312,9 @@ void pump_reply(struct pump *p, uint8_t type, const struct so_hdr *hd,
 void pump_notify(struct pump *p, uint8_t type);
 /** pump_unblock() - @h's data socket drained: let blocked pumps go on. */
 void pump_unblock(struct helper *h);
+/** pump_queued() - bytes sockoutd queues on the helper route (every
+ *  pump's queues and the helpers' buffers), held to limit helper-queue. */
+uint64_t pump_queued(void);
 
 /* ---- relay.c ---- */
 struct rconn;
@@ -415,6 +419,9 @@ int helper_send(struct helper *h, uint8_t type, uint32_t id, uint32_t arg,
 void helper_fail(struct helper *h, const char *why);
 /** helper_congested() - the data socket has too much unsent. */
 bool helper_congested(const struct helper *h);
+/** helpers_queued() - bytes in all helpers' buffers (unsent requests,
+ *  unparsed replies and events). */
+uint64_t helpers_queued(void);
 /** helper_status_all() - send STATUS to every up helper; @done(@ctl, h) is
  *  called as each replies (h NULL: it went down first).  Returns how many
  *  were asked. */

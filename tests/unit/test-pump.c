@@ -19,10 +19,12 @@
 #include "../../dispatcher/pump.c"
 #include "t.h"
 
+struct dconf *cfg; /* main.c's: NULL here, the default limits apply */
 static struct helper h;
 static int helper_peer;	  /* the helper's end of the data socket */
 static int guest;	  /* the guest's end of the pair */
 static int ended = -1;	  /* the err the pump ended with, -1: not ended */
+static uint32_t last_arg; /* the arg of the last request sent() saw */
 
 static void on_end(struct pump *p, int err)
 {
@@ -41,8 +43,10 @@ static int sent(uint8_t type)
 	while (buf_read_fd(&in, helper_peer, 1 << 20) > 0)
 		;
 	while (so_next(&in, &hd, &pl) > 0) {
-		if (hd.type == type)
+		if (hd.type == type) {
 			n++;
+			last_arg = hd.arg;
+		}
 		so_done(&in, &hd);
 	}
 	return n;
@@ -275,6 +279,41 @@ static void test_rewatch(void)
 	teardown(&p);
 }
 
+/* With the queue budget spent, a connection still moves, in small
+ * windows: READs ask DOWN_MIN, the guest is read UP_MIN ahead at most.
+ * With room again, both grow back. */
+static void test_budget(void)
+{
+	static struct dconf c;
+	static char blob[UP_MAX];
+	struct pump p;
+
+	c.limits.helper_queue = 1 << 20;
+	cfg = &c;
+	setup(&p);
+	CHECK_EQ(last_arg, SO_MAX_DATA);
+	queued += c.limits.helper_queue; /* others spent it */
+	reply(&p, SO_READ, 0, 0, "abc", 3);
+	CHECK_EQ(sent(SO_READ), 1);
+	CHECK_EQ(last_arg, DOWN_MIN);
+	CHECK(send(guest, blob, sizeof(blob), MSG_DONTWAIT) > (ssize_t)UP_MIN);
+	for (int i = 0; i < 10 && p.ev.fd >= 0; i++)
+		guest_cb(&p.ev, EPOLLIN);
+	CHECK_EQ(buf_len(&p.upq), UP_MIN);
+	CHECK(p.ev.fd < 0); /* window full: not reading the guest */
+	queued -= c.limits.helper_queue;
+	reply(&p, SO_READ, 0, 0, "abc", 3);
+	CHECK_EQ(sent(SO_READ), 1);
+	CHECK_EQ(last_arg, SO_MAX_DATA);
+	reply(&p, SO_WRITE, p.inflight, 0, NULL, 0);
+	CHECK(p.ev.fd >= 0);
+	guest_cb(&p.ev, EPOLLIN);
+	CHECK(buf_len(&p.upq) > UP_MIN); /* the full window again */
+	teardown(&p);
+	CHECK_EQ(queued, 0);
+	cfg = NULL;
+}
+
 int main(void)
 {
 	log_init("test-pump", 0);
@@ -288,5 +327,6 @@ int main(void)
 	test_both_eof();
 	test_hup_while_writing();
 	test_rewatch();
+	test_budget();
 	T_DONE();
 }
