@@ -123,8 +123,13 @@ static void helper_drop(struct helper *h, const char *why)
 {
 	bool was_up = h->state == H_UP;
 
-	if (h->state == H_DOWN && h->dev.fd < 0)
+	if (h->state == H_DOWN && h->dev.fd < 0) {
+		/* down already, its listeners waiting for it: being removed,
+		 * it takes them along now */
+		if (h->removed)
+			ops->down(h);
 		return;
+	}
 	/* Control clients waiting for STATUS must not wait forever. */
 	for (size_t i = 0; i < h->fifo_n; i++) {
 		struct hreq *q = &h->fifo[(h->fifo_head + i) % h->fifo_cap];

@@ -12,7 +12,12 @@
 #include <unistd.h>
 
 #include "../../dispatcher/control.c"
+/* table.c keeps a static now_ms() of its own (coarse clock, for the host
+ * address cache); in this one translation unit it must not clash with
+ * loop.h's. */
+#define now_ms table_now_ms
 #include "../../dispatcher/table.c"
+#undef now_ms
 #include "../../dispatcher/direct.c"
 #include "../../dispatcher/guest.c"
 #include "../../dispatcher/helper-link.c"

@@ -8,7 +8,8 @@
 # outside gets the file (sha256), from the same server process.  A listener
 # asked for while the helper is down is granted and served once it is up.
 # A helper that refuses the re-registration (its port taken meanwhile)
-# makes sockoutd close that guest listener, with a log line.
+# makes sockoutd close that guest listener, with a log line.  A helper
+# removed by a reload while it is down takes its guest listeners along.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/sockoutd-lib.sh"
 need python3 curl nc
@@ -101,5 +102,17 @@ wait_for 10 grep -q "helper plain refused listening on port 9102 again" "$T/sock
 wait_for 10 sh -c "! kill -0 $LP2" || fail "the guest's listener was not closed"
 grep -qx "listener closed" "$T/l2.out" || fail "listener: $(cat "$T/l2.out")"
 fetch "at the end"
+
+log "a helper removed while it is down takes its listeners along"
+kill -9 "$PLAIN_PID"
+wait_for 10 down || fail "helper not shown down"
+cat >"$T/sockoutd.conf" <<CONF
+guest-socket    $GUEST_SOCK
+control-socket  $T/run/control.sock
+CONF
+$CTL reload >"$T/reload.out" 2>&1 || fail "reload: $(cat "$T/reload.out")"
+no_listeners() { [ "$($CTL connections --json | grep -o '"route"' | wc -l)" = 0 ]; }
+wait_for 10 no_listeners || fail "listeners left: $($CTL connections)"
+kill -0 "$SOCKOUTD_PID" || fail "sockoutd died"
 sockoutd_stop_clean
 pass
