@@ -341,7 +341,10 @@ static void listen_helper(struct greq *g, const struct rule *r)
 	struct glisten *l;
 	int e;
 
-	if (!h || h->state != H_UP) {
+	/* A helper that is down gets the listener when it is back
+	 * (relay_listen()); the guest's listener just has no connections
+	 * meanwhile. */
+	if (!h) {
 		greq_reply(g, EADDRNOTAVAIL, NULL, NULL, -1);
 		return;
 	}

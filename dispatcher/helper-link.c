@@ -14,10 +14,16 @@
  *
  * A helper that closes a socket or breaks the framing is dropped as a
  * whole: ops->down() resets its relayed connections (the guests see
- * ECONNRESET) and closes its listeners (the guests' accept sees HUP); it is
- * redialed
+ * ECONNRESET) and keeps its listeners for ops->up() to register again; it
+ * is redialed
  * with a backoff of 200 ms doubling to 5 s.  State changes are logged once,
  * retries only at debug level.  Nothing else in sockoutd is affected.
+ *
+ * Both sockets are dialed non-blocking: a Unix connect completes at once
+ * or, when the helper's accept queue is full, fails with EAGAIN.  That is
+ * a failed dial like any other (retried with the backoff); a blocking
+ * connect would freeze the whole loop, every guest and the control socket
+ * with it, for as long as the helper does not accept.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -71,8 +77,34 @@ bool helper_congested(const struct helper *h)
 	return buf_len(&h->out) > OUT_HIGH;
 }
 
+uint64_t helpers_queued(void)
+{
+	const struct helper *h;
+	uint64_t n = 0;
+
+	TAILQ_FOREACH(h, &helpers, link)
+		n += buf_len(&h->out) + buf_len(&h->in) + buf_len(&h->evin);
+	return n;
+}
+
 static void helper_dial(struct helper *h);
 static void event_cb(struct ev *ev, uint32_t events);
+
+/**
+ * dial() - connect to the helper's socket @path without ever blocking.
+ * Returns the non-blocking fd, or -errno with a reason in @why.
+ */
+static int dial(const char *path, const char *which, char *why, size_t n)
+{
+	int fd = net_unix_connect(path, SOCK_STREAM | SOCK_NONBLOCK);
+
+	if (fd == -EAGAIN)
+		snprintf(why, n, "%s socket %s: not accepting (its queue is full)",
+			 which, path);
+	else if (fd < 0)
+		snprintf(why, n, "%s socket %s: %s", which, path, strerror(-fd));
+	return fd;
+}
 
 static void close_ev(struct ev *ev)
 {
@@ -91,8 +123,13 @@ static void helper_drop(struct helper *h, const char *why)
 {
 	bool was_up = h->state == H_UP;
 
-	if (h->state == H_DOWN && h->dev.fd < 0)
+	if (h->state == H_DOWN && h->dev.fd < 0) {
+		/* down already, its listeners waiting for it: being removed,
+		 * it takes them along now */
+		if (h->removed)
+			ops->down(h);
 		return;
+	}
 	/* Control clients waiting for STATUS must not wait forever. */
 	for (size_t i = 0; i < h->fifo_n; i++) {
 		struct hreq *q = &h->fifo[(h->fifo_head + i) % h->fifo_cap];
@@ -277,14 +314,11 @@ static void hello_reply(struct helper *h, const struct so_hdr *hd)
 		return;
 	}
 	h->token = hd->id;
-	fd = net_unix_connect(h->event_path, SOCK_STREAM);
+	fd = dial(h->event_path, "event", why, sizeof(why));
 	if (fd < 0) {
-		snprintf(why, sizeof(why), "event socket %s: %s", h->event_path,
-			 strerror(-fd));
 		helper_break(h, why);
 		return;
 	}
-	net_set_nonblock(fd);
 	so_hdr_encode(m, &eh);
 	/* A fresh socket has room for 16 bytes. */
 	if (send(fd, m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m)) {
@@ -303,6 +337,7 @@ static void hello_reply(struct helper *h, const struct so_hdr *hd)
 	h->down_logged = false;
 	h->last_error[0] = '\0';
 	info("helper %s up (session %u)", h->name, h->token);
+	ops->up(h);
 }
 
 /* Read what the helper's @which socket has; EOF or an error drops it. */
@@ -404,10 +439,8 @@ static void helper_dial(struct helper *h)
 	char why[160];
 	int fd;
 
-	fd = net_unix_connect(h->data_path, SOCK_STREAM);
+	fd = dial(h->data_path, "data", why, sizeof(why));
 	if (fd < 0) {
-		snprintf(why, sizeof(why), "data socket %s: %s", h->data_path,
-			 strerror(-fd));
 		/* not connected yet: nothing to drop, just log and retry */
 		snprintf(h->last_error, sizeof(h->last_error), "%s", why);
 		h->state = H_DOWN;
@@ -421,7 +454,6 @@ static void helper_dial(struct helper *h)
 								     h->backoff_ms * 2;
 		return;
 	}
-	net_set_nonblock(fd);
 	/* Room for a whole WRITE and more in the socket, so a 256 KiB chunk
 	 * usually goes in one call (FORCE needs CAP_NET_ADMIN; else the
 	 * sysctl maximum applies). */

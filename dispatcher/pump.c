@@ -45,6 +45,19 @@
  * second while the first reply is being written to the guest, so data
  * from the helper never waits a whole round trip. */
 #define READS_MAX 2
+/*
+ * The queue budget (limit helper-queue): bytes held in all pumps' upq and
+ * downq plus the helpers' buffers.  While it is spent, a connection reads
+ * at most UP_MIN ahead from its guest and asks READs of DOWN_MIN, instead
+ * of growing to UP_MAX and READS_MAX * SO_MAX_DATA: fifty guests that do
+ * not read cost the budget plus fifty small windows.  The small windows are
+ * never taken away, so every connection still moves; each grows back at
+ * its next step once the budget has room.
+ */
+#define UP_MIN (64u * 1024u)
+#define DOWN_MIN (16u * 1024u)
+
+static uint64_t queued; /* bytes in every pump's upq and downq */
 
 /* Reads of idle connections land here first, so that a connection holds
  * only as many bytes as it has pending, not a read-sized buffer. */
@@ -97,17 +110,86 @@ static bool half_notified(struct pump *p, struct half *d)
 	return false;
 }
 
+static void guest_cb(struct ev *ev, uint32_t events);
+
+uint64_t pump_queued(void)
+{
+	return queued + helpers_queued();
+}
+
+static uint64_t budget_left(void)
+{
+	uint64_t budget = cfg ? cfg->limits.helper_queue : DCONF_LIMIT_HELPER_QUEUE;
+	uint64_t q = pump_queued();
+
+	return q < budget ? budget - q : 0;
+}
+
+/* Bring the pump's share of the budget up to date after its queues
+ * changed. */
+static void account(struct pump *p)
+{
+	size_t now = buf_len(&p->upq) + buf_len(&p->downq);
+
+	queued += now;
+	queued -= p->counted;
+	p->counted = now;
+}
+
+/* Room for guest bytes in upq: up to UP_MAX, while the budget is spent up
+ * to UP_MIN. */
+static size_t up_room(const struct pump *p)
+{
+	size_t len = buf_len(&p->upq);
+	size_t room = len < UP_MAX ? UP_MAX - len : 0;
+	size_t floor = len < UP_MIN ? UP_MIN - len : 0;
+	uint64_t left;
+
+	if (room <= floor)
+		return room;
+	left = budget_left();
+	if (room > left)
+		room = floor > left ? floor : (size_t)left;
+	return room;
+}
+
+/* How much a READ asks for: SO_MAX_DATA while the budget has room for
+ * the replies of every READ in flight, else DOWN_MIN. */
+static uint32_t read_size(void)
+{
+	return budget_left() >= (uint64_t)READS_MAX * SO_MAX_DATA ? SO_MAX_DATA :
+								      DOWN_MIN;
+}
+
+/*
+ * The guest end is in epoll only while we wait on it.  EPOLLHUP cannot be
+ * masked: an end shut both ways (the guest's EOF read, ours sent) reports
+ * it for ever, and with the pump waiting on the helper (a WRITE reply, a
+ * WRITABLE) the loop would spin.  Out of epoll, a guest reset is seen at
+ * the next read or write of the end, which is when it matters.
+ */
 static void update_events(struct pump *p)
 {
 	uint32_t e = 0;
+	int r;
 
+	account(p);
 	if (!p->open)
 		return;
-	if (!p->up.eof && !p->blocked && buf_len(&p->upq) < UP_MAX)
+	if (!p->up.eof && !p->blocked && up_room(p))
 		e |= EPOLLIN;
 	if (buf_len(&p->downq))
 		e |= EPOLLOUT;
-	ev_mod(&p->ev, e);
+	if (!e) {
+		ev_del(&p->ev);
+		return;
+	}
+	if (p->ev.fd >= 0)
+		r = ev_mod(&p->ev, e);
+	else
+		r = ev_add(&p->ev, p->fd, e, guest_cb);
+	if (r < 0)
+		p->end(p, -r);
 }
 
 static void check_finish(struct pump *p)
@@ -162,7 +244,7 @@ static void pump_down(struct pump *p)
 {
 	while (p->open && p->down.out < READS_MAX && !p->down.waiting &&
 	       !p->down.eof && !buf_len(&p->downq)) {
-		if (helper_send(p->h, SO_READ, p->id, SO_MAX_DATA, NULL, 0) < 0)
+		if (helper_send(p->h, SO_READ, p->id, read_size(), NULL, 0) < 0)
 			return;
 		p->down.out++;
 	}
@@ -172,7 +254,7 @@ static void pump_down(struct pump *p)
 static void down_eof(struct pump *p)
 {
 	if (p->down.eof && !buf_len(&p->downq) && !p->down.done) {
-		shutdown(p->ev.fd, SHUT_WR);
+		shutdown(p->fd, SHUT_WR);
 		p->down.done = true;
 	}
 }
@@ -189,16 +271,16 @@ void pump_unblock(struct helper *h)
 /* Read from the guest into upq.  Returns 0 or -errno (end the pump). */
 static int guest_read(struct pump *p)
 {
-	size_t room = UP_MAX - buf_len(&p->upq);
+	size_t room = up_room(p);
 	ssize_t n;
 
 	if (room > SO_MAX_DATA)
 		room = SO_MAX_DATA;
 	if (p->upq.data) {
 		/* data is flowing: read straight into the queue */
-		n = buf_read_fd(&p->upq, p->ev.fd, room);
+		n = buf_read_fd(&p->upq, p->fd, room);
 	} else {
-		n = recv(p->ev.fd, scratch, room, MSG_DONTWAIT);
+		n = recv(p->fd, scratch, room, MSG_DONTWAIT);
 		if (n > 0 && buf_put(&p->upq, scratch, (size_t)n) < 0)
 			return -ENOMEM;
 	}
@@ -225,13 +307,13 @@ static void guest_cb(struct ev *ev, uint32_t events)
 		p->end(p, ECONNRESET);
 		return;
 	}
-	if ((events & (EPOLLIN | EPOLLHUP)) && !p->up.eof &&
-	    buf_len(&p->upq) < UP_MAX && (e = guest_read(p)) < 0) {
+	if ((events & (EPOLLIN | EPOLLHUP)) && !p->up.eof && up_room(p) &&
+	    (e = guest_read(p)) < 0) {
 		p->end(p, -e);
 		return;
 	}
 	if (events & EPOLLOUT) {
-		if (buf_write_fd(&p->downq, ev->fd) < 0 && errno != EAGAIN &&
+		if (buf_write_fd(&p->downq, p->fd) < 0 && errno != EAGAIN &&
 		    errno != EINTR) {
 			p->end(p, ECONNRESET);
 			return;
@@ -254,7 +336,7 @@ static void deliver(struct pump *p, const uint8_t *data, size_t len)
 	ssize_t w = 0;
 
 	if (!buf_len(&p->downq) && len) {
-		w = send(p->ev.fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		w = send(p->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0) {
 			if (errno != EAGAIN && errno != EINTR) {
 				p->end(p, ECONNRESET);
@@ -292,7 +374,7 @@ static void write_answered(struct pump *p, const struct so_hdr *hd)
 	/* ... unless nothing is waiting: an idle connection must not keep a
 	 * chunk-sized block */
 	if (!buf_len(&p->upq) &&
-	    (!p->up_bulk || ioctl(p->ev.fd, FIONREAD, &pending) < 0 || pending <= 0))
+	    (!p->up_bulk || ioctl(p->fd, FIONREAD, &pending) < 0 || pending <= 0))
 		buf_free(&p->upq);
 	p->bytes_up += hd->arg;
 	p->inflight = 0;
@@ -349,6 +431,7 @@ void pump_init(struct pump *p, struct helper *h, uint32_t id,
 	memset(p, 0, sizeof(*p));
 	p->id = id;
 	p->h = h;
+	p->fd = -1;
 	p->ev.fd = -1;
 	p->end = end;
 }
@@ -361,6 +444,7 @@ int pump_open(struct pump *p, int fd)
 		net_close_reset(fd);
 		return e;
 	}
+	p->fd = fd;
 	p->open = true;
 	pump_down(p);
 	return 0;
@@ -368,18 +452,19 @@ int pump_open(struct pump *p, int fd)
 
 void pump_stop(struct pump *p, bool reset)
 {
-	int fd = p->ev.fd;
+	int fd = p->fd;
 
+	ev_del(&p->ev);
 	if (fd >= 0) {
-		ev_del(&p->ev);
 		if (reset)
 			net_close_reset(fd);
 		else
 			close(fd);
 	}
-	p->ev.fd = -1;
+	p->fd = -1;
 	p->open = false;
 	unblock(p);
 	buf_free(&p->upq);
 	buf_free(&p->downq);
+	account(p);
 }

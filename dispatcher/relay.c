@@ -17,8 +17,9 @@
  *
  * A connection stays in the table until its CLOSE is answered, so that an
  * id is never reused while the helper may still send replies or events for
- * it.  A helper that goes down takes its connections (reset) and its
- * listeners (closed) with it.
+ * it.  A helper that goes down takes its connections (reset) with it; its
+ * listeners stay with their guests and are registered again when it is
+ * back (struct hlisten).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -50,15 +51,26 @@ struct rconn {
 	LIST_ENTRY(rconn) link;	 /* helper's connections */
 };
 
-/* A guest listener registered with a helper (LISTEN). */
+/*
+ * A guest listener registered with a helper (LISTEN).  It outlives the
+ * helper's sessions: when the helper goes down the guest keeps its
+ * listener (it simply gets no connections), and when the helper is up
+ * again the same LISTEN goes out again, as sockout-ssh re-requests its
+ * forwards after a new login.  Only a refusal then closes the guest's
+ * listener.
+ */
 struct hlisten {
 	uint32_t id;
-	bool registered;	 /* on h->listeners: UNLISTEN when it goes */
+	bool live;		 /* the helper's session knows it: UNLISTEN */
+	bool again;		 /* the LISTEN out is a re-registration */
 	struct helper *h;
 	struct glisten *l;
 	struct waiter *w;	 /* the guest waiting for the LISTEN reply */
+	struct timer grant;	 /* helper down: grant from the loop */
+	size_t reqlen;		 /* the LISTEN payload, kept for re-sending */
+	uint8_t req[SO_ADDR_LEN + 1 + SO_MAX_TARGET];
 	struct glisten_feed feed;
-	LIST_ENTRY(hlisten) link;
+	LIST_ENTRY(hlisten) link; /* h->listeners, from creation to gone */
 };
 
 static LIST_HEAD(, rconn) rtab[RHASH];
@@ -291,35 +303,42 @@ void relay_cancel(struct rconn *c)
 
 /* ---- listeners through a helper ---- */
 
-/* No UNLISTEN for this one: the helper refused it or is gone. */
-static void hlisten_unregister(struct hlisten *hl)
-{
-	if (!hl->registered)
-		return;
-	LIST_REMOVE(hl, link);
-	hl->registered = false;
-}
-
 /* The guest listener went (glisten_close()): tell the helper and a guest
  * still waiting. */
 static void hlisten_gone(struct glisten_feed *f)
 {
 	struct hlisten *hl = container_of(f, struct hlisten, feed);
 
-	if (hl->registered) {
-		hlisten_unregister(hl);
+	LIST_REMOVE(hl, link);
+	timer_cancel(&hl->grant);
+	if (hl->live)
 		helper_send(hl->h, SO_UNLISTEN, hl->id, 0, NULL, 0);
-	}
 	waiter_finish(&hl->w, EADDRNOTAVAIL, NULL, NULL, -1);
 	free(hl);
+}
+
+/* Send (again) the LISTEN of @hl.  Returns 0 or -errno. */
+static int hlisten_send(struct hlisten *hl)
+{
+	int r = helper_send(hl->h, SO_LISTEN, hl->id, 0, hl->req, hl->reqlen);
+
+	hl->live = r == 0;
+	return r;
+}
+
+/* The helper is down: the guest's listener is granted as it is, and
+ * registered when the helper is back (relay_helper_up()). */
+static void grant_cb(struct timer *t)
+{
+	struct hlisten *hl = container_of(t, struct hlisten, grant);
+
+	waiter_finish(&hl->w, 0, &hl->l->bound, NULL, -1);
 }
 
 /* The one place a listener is registered with a helper. */
 int relay_listen(struct helper *h, struct glisten *l, const char *target,
 		 struct waiter *w, struct hlisten **out)
 {
-	uint8_t p[SO_ADDR_LEN + 1 + SO_MAX_TARGET];
-	size_t n = encode_target(p, &l->bound, target);
 	struct hlisten *hl = calloc(1, sizeof(*hl));
 
 	if (!hl) {
@@ -331,12 +350,17 @@ int relay_listen(struct helper *h, struct glisten *l, const char *target,
 	} while (!hl->id);
 	hl->h = h;
 	hl->l = l;
+	hl->reqlen = encode_target(hl->req, &l->bound, target);
 	hl->feed.gone = hlisten_gone;
 	hl->feed.name = h->name;
+	timer_init(&hl->grant, grant_cb);
 	LIST_INSERT_HEAD(&h->listeners, hl, link);
-	hl->registered = true;
 	glisten_set_feed(l, &hl->feed);
-	if (helper_send(h, SO_LISTEN, hl->id, 0, p, n) < 0) {
+	if (h->state != H_UP) {
+		debug("helper %s down: listener on port %u waits for it",
+		      h->name, l->bound.port);
+		timer_set(&hl->grant, 0); /* @w is never told inside */
+	} else if (hlisten_send(hl) < 0) {
 		glisten_close(l);
 		return -EADDRNOTAVAIL;
 	}
@@ -355,19 +379,28 @@ static void listen_reply(struct helper *h, uint32_t id, const struct so_hdr *hd)
 {
 	struct hlisten *hl = hlisten_find(h, id);
 	struct glisten *l = hl ? hl->l : NULL;
+	bool again = hl && hl->again;
+	int e = reply_errno(hd, EADDRNOTAVAIL);
 
-	if (!hl || !hl->w)
+	if (!hl)
 		return; /* the guest gave up meanwhile; UNLISTEN is on its way */
-	if (hd->flags & SO_F_ERROR) {
-		int e = reply_errno(hd, EADDRNOTAVAIL);
-		info("helper %s refused listening on port %u: %s", h->name,
-		     l->bound.port, strerror(e));
-		hlisten_unregister(hl);
-		waiter_finish(&hl->w, e, NULL, NULL, -1);
-		glisten_close(l);
+	hl->again = false;
+	if (!(hd->flags & SO_F_ERROR)) {
+		if (again)
+			info("helper %s: listener on port %u registered again",
+			     h->name, l->bound.port);
+		waiter_finish(&hl->w, 0, &l->bound, NULL, -1);
 		return;
 	}
-	waiter_finish(&hl->w, 0, &l->bound, NULL, -1);
+	hl->live = false;
+	if (again)
+		warn("helper %s refused listening on port %u again: %s; closing the guest's listener",
+		     h->name, l->bound.port, strerror(e));
+	else
+		info("helper %s refused listening on port %u: %s", h->name,
+		     l->bound.port, strerror(e));
+	waiter_finish(&hl->w, e, NULL, NULL, -1);
+	glisten_close(l);
 }
 
 /* ---- replies and events from the helper ---- */
@@ -503,15 +536,40 @@ static void relay_event(struct helper *h, const struct so_hdr *hd, const uint8_t
 
 static void relay_helper_down(struct helper *h)
 {
+	struct hlisten *hl;
+
 	while (!LIST_EMPTY(&h->conns)) {
 		struct rconn *c = LIST_FIRST(&h->conns);
 		waiter_finish(&c->w, ECONNREFUSED, NULL, NULL, -1);
 		rconn_free(c); /* resets the guest end */
 	}
-	while (!LIST_EMPTY(&h->listeners)) {
-		struct hlisten *hl = LIST_FIRST(&h->listeners);
-		hlisten_unregister(hl); /* no UNLISTEN to a dead helper */
-		glisten_close(hl->l);
+	/* Listeners wait for the helper to come back (no UNLISTEN to a dead
+	 * helper); a guest still waiting for its LISTEN reply gets the
+	 * listener now.  A helper removed from the configuration takes them
+	 * with it. */
+	LIST_FOREACH(hl, &h->listeners, link) {
+		hl->live = false;
+		hl->again = false;
+		if (hl->w)
+			timer_set(&hl->grant, 0);
+	}
+	while (h->removed && !LIST_EMPTY(&h->listeners))
+		glisten_close(LIST_FIRST(&h->listeners)->l);
+}
+
+/* The helper is up (again): register the listeners that waited for it. */
+static void relay_helper_up(struct helper *h)
+{
+	struct hlisten *hl;
+
+	/* helper_send() changes no list: a failure only marks the helper
+	 * for dropping, from the loop */
+	LIST_FOREACH(hl, &h->listeners, link) {
+		if (hl->live)
+			continue;
+		hl->again = !hl->w; /* no guest waiting: it had its listener */
+		if (hlisten_send(hl) < 0)
+			return; /* the helper is being dropped again */
 	}
 }
 
@@ -521,6 +579,7 @@ void relay_init(void)
 		.reply = relay_reply,
 		.event = relay_event,
 		.down = relay_helper_down,
+		.up = relay_helper_up,
 		.unblock = pump_unblock,
 	};
 

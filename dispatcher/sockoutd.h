@@ -308,8 +308,10 @@ struct pump {
 	uint32_t inflight; /* bytes of upq in the outstanding WRITE */
 	struct half up, down;
 	struct helper *h;
-	struct ev ev;	   /* our end of the guest's TCP pair */
+	int fd;		   /* our end of the guest's TCP pair */
+	struct ev ev;	   /* fd, in epoll only while waited on */
 	struct buf upq, downq;
+	size_t counted;	   /* upq + downq as last added to the budget */
 	uint64_t bytes_up, bytes_down;
 	/* the pump is done (@err 0: both directions finished) or broken:
 	 * the owner closes the connection; the pump is not touched after */
@@ -332,6 +334,9 @@ void pump_reply(struct pump *p, uint8_t type, const struct so_hdr *hd,
 void pump_notify(struct pump *p, uint8_t type);
 /** pump_unblock() - @h's data socket drained: let blocked pumps go on. */
 void pump_unblock(struct helper *h);
+/** pump_queued() - bytes sockoutd queues on the helper route (every
+ *  pump's queues and the helpers' buffers), held to limit helper-queue. */
+uint64_t pump_queued(void);
 
 /* ---- relay.c ---- */
 struct rconn;
@@ -350,8 +355,9 @@ int relay_connect(struct helper *h, const struct so_addr *dst,
 /** relay_cancel() - the guest gave up: close the connection, @w untold. */
 void relay_cancel(struct rconn *c);
 /** relay_listen() - SO_LISTEN through @h for the guest listener @l; @w is
- *  told the helper's answer (0: grant it).  Returns 0 or -errno (then
- *  @w is not called and @l is closed). */
+ *  told the helper's answer (0: grant it), never inside; with @h down,
+ *  0 at once and the LISTEN goes when @h is up.  Returns 0 or -errno
+ *  (then @w is not called and @l is closed). */
 int relay_listen(struct helper *h, struct glisten *l, const char *target,
 		 struct waiter *w, struct hlisten **out);
 /** relay_listen_cancel() - the guest gave up waiting: close the listener,
@@ -417,6 +423,8 @@ struct helper_link_ops {
 	void (*event)(struct helper *h, const struct so_hdr *hd, const uint8_t *p);
 	/* the helper's sockets are gone: drop what rode on them */
 	void (*down)(struct helper *h);
+	/* the helper said HELLO back: requests may go (again) */
+	void (*up)(struct helper *h);
 	/* the data socket drained below its low mark */
 	void (*unblock)(struct helper *h);
 };
@@ -434,6 +442,9 @@ int helper_send(struct helper *h, uint8_t type, uint32_t id, uint32_t arg,
 void helper_fail(struct helper *h, const char *why);
 /** helper_congested() - the data socket has too much unsent. */
 bool helper_congested(const struct helper *h);
+/** helpers_queued() - bytes in all helpers' buffers (unsent requests,
+ *  unparsed replies and events). */
+uint64_t helpers_queued(void);
 /** helper_status_all() - send STATUS to every up helper; @done(@ctl, h) is
  *  called as each replies (h NULL: it went down first).  Returns how many
  *  were asked. */

@@ -12,16 +12,19 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../common/log.h"
 #include "../../dispatcher/pump.c"
 #include "t.h"
 
+struct dconf *cfg; /* main.c's: NULL here, the default limits apply */
 static struct helper h;
 static int helper_peer;	  /* the helper's end of the data socket */
 static int guest;	  /* the guest's end of the pair */
 static int ended = -1;	  /* the err the pump ended with, -1: not ended */
+static uint32_t last_arg; /* the arg of the last request sent() saw */
 
 static void on_end(struct pump *p, int err)
 {
@@ -40,8 +43,10 @@ static int sent(uint8_t type)
 	while (buf_read_fd(&in, helper_peer, 1 << 20) > 0)
 		;
 	while (so_next(&in, &hd, &pl) > 0) {
-		if (hd.type == type)
+		if (hd.type == type) {
 			n++;
+			last_arg = hd.arg;
+		}
 		so_done(&in, &hd);
 	}
 	return n;
@@ -204,6 +209,111 @@ static void test_both_eof(void)
 	teardown(&p);
 }
 
+static void stop_cb(struct timer *t)
+{
+	(void)t;
+	loop_stop();
+}
+
+/* CPU milliseconds the loop burns in 200 ms of wall time. */
+static long loop_cpu_ms(void)
+{
+	struct timer stop;
+	clock_t c0 = clock();
+
+	timer_init(&stop, stop_cb);
+	timer_set(&stop, 200);
+	CHECK_EQ(loop_run(), 0);
+	return (long)((clock() - c0) * 1000 / CLOCKS_PER_SEC);
+}
+
+/* The guest shuts its end both ways and the helper's peer sends EOF while
+ * the WRITE of the guest's last bytes is unanswered: the end reports
+ * EPOLLHUP for ever, so the pump must not watch it while it waits on the
+ * helper (it did, and the loop spun).  The WRITE reply then finishes it. */
+static void test_hup_while_writing(void)
+{
+	struct pump p;
+	char c;
+
+	setup(&p);
+	CHECK_EQ(send(guest, "hi", 2, 0), 2);
+	shutdown(guest, SHUT_RDWR);
+	guest_cb(&p.ev, EPOLLIN);
+	if (!p.up.eof)
+		guest_cb(&p.ev, EPOLLIN | EPOLLHUP);
+	CHECK(p.up.eof);
+	CHECK_EQ(sent(SO_WRITE), 1);
+	reply(&p, SO_READ, 0, SO_F_EOF, NULL, 0);
+	CHECK(p.down.done);
+	CHECK_EQ(recv(guest, &c, 1, MSG_DONTWAIT), 0);
+	CHECK_EQ(ended, -1);
+	CHECK(p.ev.fd < 0);   /* nothing to wait for on the guest end */
+	CHECK(loop_cpu_ms() < 100);
+	reply(&p, SO_WRITE, 2, 0, NULL, 0);
+	CHECK_EQ(sent(SO_SHUTDOWN), 1);
+	CHECK_EQ(ended, 0);
+	teardown(&p);
+}
+
+/* A full upq takes the end out of epoll; the WRITE reply that makes room
+ * puts it back, and what the guest sent meanwhile goes on. */
+static void test_rewatch(void)
+{
+	struct pump p;
+	static char blob[65536];
+
+	setup(&p);
+	/* feed the guest end until the pump's queue is full (bounded) */
+	for (int i = 0; i < 1000 && p.ev.fd >= 0; i++) {
+		if (send(guest, blob, sizeof(blob), MSG_DONTWAIT) < 0)
+			CHECK_EQ(errno, EAGAIN);
+		guest_cb(&p.ev, EPOLLIN);
+	}
+	CHECK_EQ(buf_len(&p.upq), UP_MAX);
+	CHECK(p.ev.fd < 0);
+	CHECK_EQ(sent(SO_WRITE), 1);
+	reply(&p, SO_WRITE, p.inflight, 0, NULL, 0);
+	CHECK(p.ev.fd >= 0);
+	CHECK_EQ(p.up.out, 1); /* the next WRITE (queued on h.out) */
+	teardown(&p);
+}
+
+/* With the queue budget spent, a connection still moves, in small
+ * windows: READs ask DOWN_MIN, the guest is read UP_MIN ahead at most.
+ * With room again, both grow back. */
+static void test_budget(void)
+{
+	static struct dconf c;
+	static char blob[UP_MAX];
+	struct pump p;
+
+	c.limits.helper_queue = 1 << 20;
+	cfg = &c;
+	setup(&p);
+	CHECK_EQ(last_arg, SO_MAX_DATA);
+	queued += c.limits.helper_queue; /* others spent it */
+	reply(&p, SO_READ, 0, 0, "abc", 3);
+	CHECK_EQ(sent(SO_READ), 1);
+	CHECK_EQ(last_arg, DOWN_MIN);
+	CHECK(send(guest, blob, sizeof(blob), MSG_DONTWAIT) > (ssize_t)UP_MIN);
+	for (int i = 0; i < 10 && p.ev.fd >= 0; i++)
+		guest_cb(&p.ev, EPOLLIN);
+	CHECK_EQ(buf_len(&p.upq), UP_MIN);
+	CHECK(p.ev.fd < 0); /* window full: not reading the guest */
+	queued -= c.limits.helper_queue;
+	reply(&p, SO_READ, 0, 0, "abc", 3);
+	CHECK_EQ(sent(SO_READ), 1);
+	CHECK_EQ(last_arg, SO_MAX_DATA);
+	reply(&p, SO_WRITE, p.inflight, 0, NULL, 0);
+	CHECK(p.ev.fd >= 0);
+	guest_cb(&p.ev, EPOLLIN);
+	CHECK(buf_len(&p.upq) > UP_MIN); /* the full window again */
+	teardown(&p);
+	CHECK_EQ(queued, 0);
+	cfg = NULL;
+}
+
 int main(void)
 {
 	log_init("test-pump", 0);
@@ -215,5 +325,8 @@ int main(void)
 	test_up_event_first();
 	test_up_overclaim();
 	test_both_eof();
+	test_hup_while_writing();
+	test_rewatch();
+	test_budget();
 	T_DONE();
 }
