@@ -345,6 +345,7 @@ int main(int argc, char **argv)
 		if (len + 1 >= cap) {
 			if (cap >= MAX_REPLY) {
 				fprintf(stderr, "sockoutctl: reply too long\n");
+				free(buf);
 				return 1;
 			}
 			cap *= 2;
@@ -367,11 +368,13 @@ int main(int argc, char **argv)
 	buf[len] = '\0';
 	if (!len) {
 		fprintf(stderr, "sockoutctl: no reply from sockoutd\n");
+		free(buf);
 		return 1;
 	}
 	json_object *o = json_tokener_parse(buf);
 	if (!o) {
 		fprintf(stderr, "sockoutctl: unreadable reply: %s", buf);
+		free(buf);
 		return 1;
 	}
 	json_object *okv;
