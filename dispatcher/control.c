@@ -213,6 +213,9 @@ static json_object *do_status(void)
 	add_u64(cnt, "pending", guest_pending_count());
 	add_u64(cnt, "bytes_up", stats.bytes_up);
 	add_u64(cnt, "bytes_down", stats.bytes_down);
+	/* bytes held for the helper route, against `limit helper-queue' */
+	add_u64(cnt, "helper_queued", pump_queued());
+	add_u64(cnt, "helper_queue_limit", cfg->limits.helper_queue);
 	/* refusals by limit (quota.c) */
 	add_u64(cnt, "refused_pending", quota_stats.refused[Q_PENDING]);
 	add_u64(cnt, "refused_listeners", quota_stats.refused[Q_LISTENERS]);

@@ -167,6 +167,9 @@ static void show_status(json_object *o)
 		printf("listeners %lld, accepted %lld, pending requests %lld\n",
 		       (long long)ji(cnt, "listeners"), (long long)ji(cnt, "accepted"),
 		       (long long)ji(cnt, "pending"));
+		printf("helper queues %lld of %lld bytes\n",
+		       (long long)ji(cnt, "helper_queued"),
+		       (long long)ji(cnt, "helper_queue_limit"));
 		printf("refused by limits: pending %lld, listeners %lld, connections %lld, guests %lld\n",
 		       (long long)ji(cnt, "refused_pending"),
 		       (long long)ji(cnt, "refused_listeners"),
