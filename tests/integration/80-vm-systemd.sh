@@ -51,12 +51,16 @@ log "install"
 S=$T/vm/share
 debs=$(ls "$TOP"/build/deb/*.deb 2>/dev/null | head -1)
 if [ -n "$debs" ]; then
-	log "from the package $debs"
+	log "from the packages: $(cd "$TOP/build/deb" && echo *.deb)"
 	mkdir -p "$S/deb"
 	cp "$TOP"/build/deb/*.deb "$S/deb/"
-	V -t 120 'apt-get install -y --no-download /mnt/host/deb/*.deb 2>&1 ||
-		{ echo "apt-get failed; trying dpkg -i"; dpkg -i /mnt/host/deb/*.deb; }' ||
-		fail "installing the package in the VM failed"
+	# apt checks the packages' dependencies against the image (the VM
+	# has no network: a dependency missing there fails here).  Absolute
+	# paths, and no --no-download: apt 2.6 then takes local .debs for
+	# names and fails with "Pathname to install is not absolute".
+	V -t 120 'mkdir -p /var/tmp/deb && cp /mnt/host/deb/*.deb /var/tmp/deb/ &&
+		apt-get install -y /var/tmp/deb/*.deb 2>&1' ||
+		fail "apt-get install of build/deb/*.deb in the VM failed"
 else
 	log "no build/deb/*.deb: make install DESTDIR PREFIX=/usr of ${BIN#$TOP/}"
 	make -s -C "$TOP" install DESTDIR="$S/root" PREFIX=/usr B="${BIN#$TOP/}" >"$T/install.log" 2>&1 ||
@@ -67,6 +71,9 @@ else
 fi
 V 'id sockout && id sockout-plain && id sockout-ssh && systemctl cat sockoutd.service >/dev/null' ||
 	fail "users or units missing after the install"
+# A package may start (and enable) sockoutd when it installs: every check
+# below starts from a stopped unit with the test's own configuration.
+V 'systemctl stop sockoutd.service; systemctl reset-failed 2>/dev/null; systemctl is-enabled sockoutd.service; true'
 
 log "a web server in the VM on 198.51.100.2:8000 (an address of the VM's lo)"
 V 'ip addr add 198.51.100.2/32 dev lo && mkdir -p /srv/www && echo hello-from-vm >/srv/www/index.html &&
