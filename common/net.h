@@ -54,6 +54,14 @@ int net_parse_ip(const char *host, uint16_t port, struct sockaddr_storage *ss,
 		 socklen_t *len);
 /** net_fmt() - "1.2.3.4:80" or "[::1]:80" into @buf (NET_ADDRSTRLEN). */
 const char *net_fmt(const struct sockaddr *sa, char *buf, size_t len);
+/**
+ * net_tcp_liveness() - notice a silently dead TCP link (a NAT that forgot
+ * us, a pulled cable) in bounded time: keepalive probes after @idle_s idle
+ * seconds, every @intvl_s, @cnt of them unanswered end it; unacknowledged
+ * data for @user_timeout_ms ends it too.  Best effort: errors are ignored.
+ */
+void net_tcp_liveness(int fd, int idle_s, int intvl_s, int cnt,
+		      unsigned user_timeout_ms);
 /** net_close_reset() - close a TCP socket so that its peer sees a reset
  *  (ECONNRESET), not an orderly EOF; -1 is ignored. */
 void net_close_reset(int fd);

@@ -514,14 +514,10 @@ struct im_bs *im_bs_open(const char *host, uint16_t port, const char *dst_hex,
 		goto fail;
 	/* Interactive guests (ssh) want each frame out at once; bulk frames
 	 * are big anyway.  Keepalives: see xmpp.c. */
-	int one = 1, idle = 30, intvl = 10, cnt = 3;
-	unsigned int utmo = 60000;
+	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &utmo, sizeof(utmo));
+	net_tcp_liveness(fd, IM_KEEPIDLE_S, IM_KEEPINTVL_S, IM_KEEPCNT,
+			 IM_USER_TIMEOUT_MS);
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
 	    errno != EINPROGRESS)
 		goto fail;
@@ -558,11 +554,12 @@ int im_bs_start(struct im_bs *b)
 	return 0;
 }
 
-void im_bs_output(struct im_bs *b)
+/* One pump step on a streaming bytestream, from outside its own events. */
+static void pump_step(struct im_bs *b, int (*step)(struct im_bs *))
 {
 	if (b->st != B_STREAM)
 		return;
-	int r = pump_out(b);
+	int r = step(b);
 	if (r < 0) {
 		bs_fail(b, -r);
 		return;
@@ -570,17 +567,14 @@ void im_bs_output(struct im_bs *b)
 	update(b);
 }
 
+void im_bs_output(struct im_bs *b)
+{
+	pump_step(b, pump_out);
+}
+
 void im_bs_input_room(struct im_bs *b)
 {
-
-	if (b->st != B_STREAM)
-		return;
-	int r = pump_in(b);
-	if (r < 0) {
-		bs_fail(b, -r);
-		return;
-	}
-	update(b);
+	pump_step(b, pump_in);
 }
 
 void im_bs_close(struct im_bs *b, int err, struct buf *rest)

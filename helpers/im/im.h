@@ -45,6 +45,13 @@
 /* In-band: bytes of guest data per message, and in flight per connection. */
 #define IM_INBAND_CHUNK ((size_t)16 * 1024)
 #define IM_INBAND_WINDOW ((size_t)64 * 1024)
+/* A silently dead link to the server or proxy (a NAT forgetting us)
+ * ends in about a minute, not TCP's 15: the carried connections then fail
+ * and we log in again (net_tcp_liveness). */
+#define IM_KEEPIDLE_S 30
+#define IM_KEEPINTVL_S 10
+#define IM_KEEPCNT 3
+#define IM_USER_TIMEOUT_MS 60000u
 
 /* ---- config.c ---- */
 

@@ -542,13 +542,8 @@ static int on_sockopt(xmpp_conn_t *cn, void *sockp)
 	/* A link that dies silently (a NAT forgetting us, a cable) must end
 	 * the session in about a minute, not after TCP's 15 minutes: the
 	 * carried connections then fail and we log in again. */
-	int idle = 30, intvl = 10, cnt = 3;
-	unsigned int utmo = 60000;
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &utmo, sizeof(utmo));
+	net_tcp_liveness(fd, IM_KEEPIDLE_S, IM_KEEPINTVL_S, IM_KEEPCNT,
+			 IM_USER_TIMEOUT_MS);
 	if (ev_add(&sock_ev, fd, EPOLLIN | EPOLLOUT, sock_cb) < 0)
 		return -1;
 	return 0;

@@ -43,15 +43,10 @@ static void sess_down(struct ssh_sess *s, const char *why);
 
 /* ---- I/O callbacks: count bytes, remember the first real error ---- */
 
-static ssize_t recv_cb(libssh2_socket_t fd, void *p, size_t len, int flags,
-		       void **abstract)
+/* What libssh2 wants back from a socket call: the count, -EAGAIN to wait,
+ * or -errno; the first real error is kept (a closed stream is one). */
+static ssize_t io_result(struct ssh_sess *s, ssize_t n, uint64_t *bytes)
 {
-	struct ssh_sess *s = *abstract;
-	ssize_t n;
-
-	if (s->dead_io)
-		return -ECONNRESET;
-	n = recv(fd, p, len, flags);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return -EAGAIN;
@@ -59,30 +54,32 @@ static ssize_t recv_cb(libssh2_socket_t fd, void *p, size_t len, int flags,
 			s->io_err = errno;
 		return -errno;
 	}
+	*bytes += (uint64_t)n;
+	return n;
+}
+
+static ssize_t recv_cb(libssh2_socket_t fd, void *p, size_t len, int flags,
+		       void **abstract)
+{
+	struct ssh_sess *s = *abstract;
+
+	if (s->dead_io)
+		return -ECONNRESET;
+	ssize_t n = recv(fd, p, len, flags);
 	if (n == 0 && !s->io_err)
 		s->io_err = ECONNRESET; /* the server closed the TCP stream */
-	s->rx_bytes += (uint64_t)n;
-	return n;
+	return io_result(s, n, &s->rx_bytes);
 }
 
 static ssize_t send_cb(libssh2_socket_t fd, const void *p, size_t len,
 		       int flags, void **abstract)
 {
 	struct ssh_sess *s = *abstract;
-	ssize_t n;
 
 	if (s->dead_io)
 		return -ECONNRESET;
-	n = send(fd, p, len, flags | MSG_NOSIGNAL);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
-			return -EAGAIN;
-		if (!s->io_err)
-			s->io_err = errno;
-		return -errno;
-	}
-	s->tx_bytes += (uint64_t)n;
-	return n;
+	return io_result(s, send(fd, p, len, flags | MSG_NOSIGNAL),
+			 &s->tx_bytes);
 }
 
 /* ---- libssh2 errors ---- */
@@ -394,14 +391,10 @@ static void tune_socket(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (!k)
 		return;
-	int secs = (int)(k / 1000), cnt = 3;
-	unsigned ut = (unsigned)(k * 4);
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &secs, sizeof(secs));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &secs, sizeof(secs));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-	/* Unacknowledged data for this long also means the link is dead. */
-	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
+	int secs = (int)(k / 1000);
+	/* Unacknowledged data for 4 keepalive periods also means the link
+	 * is dead. */
+	net_tcp_liveness(fd, secs, secs, 3, (unsigned)(k * 4));
 }
 
 static void retry_cb(struct timer *t)
