@@ -8,7 +8,7 @@
 # not.  Its logic is exercised under ASan/UBSan by tests/unit/test-shim.c,
 # which links the same sources into a normal test program.
 SHIM_SRC := $(wildcard guest/shim-*.c)
-SHIM_PIC_SRC := $(SHIM_SRC) protocol/addr.c protocol/guestproto.c protocol/helperproto.c \
+SHIM_PIC_SRC := $(SHIM_SRC) guest/gp-client.c protocol/addr.c protocol/guestproto.c protocol/helperproto.c \
 	common/buf.c
 SHIM_OBJ := $(SHIM_PIC_SRC:%.c=$(B)/guest/pic/%.o)
 SHIM_CFLAGS := $(filter-out $(SANFLAGS),$(CFLAGS)) -fPIC -fvisibility=hidden \

@@ -234,7 +234,7 @@ static int take_accept(int fd, int cloexec, struct gp_reply *rep)
 	n = recvmsg(fd, &m, cloexec ? MSG_CMSG_CLOEXEC : 0);
 	if (n < 0)
 		return -errno;
-	take_fds(&m, &nfd);
+	gpc_take_fds(&m, &nfd);
 	if (n == 0 && nfd < 0)
 		return -EPIPE;
 	if (n != GP_REPLY_LEN || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
