@@ -1,0 +1,1142 @@
+// SPDX-License-Identifier: MIT
+/*
+ * seccomp.c - the seccomp supervisor of sockout-run (see seccomp.h and
+ * docs/guest.md).
+ *
+ * The child installs a filter that turns the program's socket calls into
+ * user notifications and hands the notification descriptor to its parent
+ * (through pidfd_getfd), then execs the program.  The parent, sockout-run,
+ * stays: it forwards signals, returns the program's exit status, and
+ * answers each trapped call.
+ *
+ * Rules every answer follows:
+ *  - the program's memory is read once (process_vm_readv) into our own
+ *    copy, and only that copy is acted on: a thread of the program can
+ *    change the memory after the trap, so a call the kernel would re-read
+ *    (SECCOMP_USER_NOTIF_FLAG_CONTINUE) is let through only when nothing
+ *    in memory can make it leave the guest (Unix sockets, a TCP socket's
+ *    send without MSG_FASTOPEN, read-only queries);
+ *  - the socket is the program's own open file (pidfd_getfd), so a native
+ *    operation made here (a loopback connect, a UDP send to loopback) is
+ *    the program's, with its O_NONBLOCK;
+ *  - what sockoutd hands over is put on the program's descriptor number
+ *    with SECCOMP_IOCTL_NOTIF_ADDFD + SETFD, keeping its close-on-exec.
+ *
+ * Calls that wait (connect, listen, accept) are answered on a thread of
+ * their own, so one slow connect does not hold the program's other
+ * threads; quick ones on the main loop.
+ */
+#include "seccomp.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../protocol/addr.h"
+#include "gp-client.h"
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+static const char *sc_sock;
+static int sc_lfd = -1;
+
+/* ---- the filter ---------------------------------------------------- */
+
+#define LD_NR BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr))
+#define TRAP_IF(nr)                                                   \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1),              \
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF)
+#define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
+
+/* i386 numbers of the socket calls, for 32-bit code run on x86_64 (its
+ * calls arrive with AUDIT_ARCH_I386 and cannot be carried here): they
+ * fail, so a 32-bit program has no way around the table either. */
+#define I386_SOCKETCALL 102
+#define I386_SENDMMSG 345
+#define I386_SOCKET_FIRST 359 /* socket .. shutdown */
+#define I386_SOCKET_LAST 373
+#define I386_IO_URING_SETUP 425
+
+static struct sock_filter filter[] = {
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 8, 0),
+	/* not x86_64: i386 */
+	LD_NR,
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, I386_SOCKETCALL, 5, 0),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, I386_SENDMMSG, 4, 0),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, I386_IO_URING_SETUP, 3, 0),
+	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, I386_SOCKET_FIRST, 0, 1),
+	BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, I386_SOCKET_LAST, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EAFNOSUPPORT),
+	/* x86_64 */
+	LD_NR,
+	/* x32 system calls (bit 30) would be another way in */
+	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | SC_IO_URING_ERRNO),
+	TRAP_IF(__NR_connect),
+	TRAP_IF(__NR_bind),
+	TRAP_IF(__NR_listen),
+	TRAP_IF(__NR_accept),
+	TRAP_IF(__NR_accept4),
+	TRAP_IF(__NR_getsockname),
+	TRAP_IF(__NR_getpeername),
+	TRAP_IF(__NR_sendmsg),
+	TRAP_IF(__NR_sendmmsg),
+	/* sendto without a destination (send(2), the common data path)
+	 * stays in the kernel: only the address could lead out */
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_sendto, 0, 5),
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(4)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2),
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(4) + 4),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+};
+
+/* ---- what we know about the sockets sockoutd handed over ------------ */
+
+/*
+ * Keyed by the socket's inode (sockfs numbers are handed out in sequence
+ * and never shared by two live sockets), so it follows the open file
+ * through dup(), fork() and exec, and needs no close() trap: a slot whose
+ * inode is not the asked one is simply not found.  Direct-mapped; a
+ * collision forgets the older socket, whose getsockname() then says what
+ * the kernel says (the host side's address).
+ */
+enum { SC_NONE, SC_BOUND, SC_CONNECTED, SC_LISTENER };
+struct sc_entry {
+	ino_t ino;
+	uint8_t kind;
+	uint8_t family;
+	struct so_addr local, peer;
+};
+#define SC_SLOTS 16384
+static struct sc_entry *sc_tab;
+static pthread_mutex_t sc_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static ino_t fd_ino(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+static int tab_get(ino_t ino, struct sc_entry *e)
+{
+	int found;
+
+	pthread_mutex_lock(&sc_mu);
+	found = ino && sc_tab[ino % SC_SLOTS].ino == ino;
+	if (found)
+		*e = sc_tab[ino % SC_SLOTS];
+	pthread_mutex_unlock(&sc_mu);
+	if (!found)
+		memset(e, 0, sizeof(*e));
+	return found;
+}
+
+static void tab_set(ino_t ino, const struct sc_entry *e)
+{
+	if (!ino)
+		return;
+	pthread_mutex_lock(&sc_mu);
+	sc_tab[ino % SC_SLOTS] = *e;
+	sc_tab[ino % SC_SLOTS].ino = ino;
+	pthread_mutex_unlock(&sc_mu);
+}
+
+/* ---- one trapped call ---------------------------------------------- */
+
+struct call {
+	struct seccomp_notif n;
+	int pidfd; /* the calling thread */
+	int fd;	   /* our descriptor for the program's socket (args[0]) */
+	int dom, type, proto;
+};
+
+static int resp(const struct call *c, int64_t val, int err, int cont)
+{
+	struct seccomp_notif_resp r = { .id = c->n.id };
+
+	if (cont)
+		r.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	else if (err)
+		r.error = -err;
+	else
+		r.val = val;
+	/* ENOENT: the call is gone (the thread was interrupted or died) */
+	return ioctl(sc_lfd, SECCOMP_IOCTL_NOTIF_SEND, &r) < 0 ? -errno : 0;
+}
+
+static int call_valid(const struct call *c)
+{
+	__u64 id = c->n.id;
+
+	return ioctl(sc_lfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+/* mem_read()/mem_write() - exactly @len bytes of the caller's memory. */
+static int mem_read(const struct call *c, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec l = { buf, len }, r = { (void *)(uintptr_t)addr, len };
+	ssize_t n;
+
+	if (!len)
+		return 0;
+	n = process_vm_readv((pid_t)c->n.pid, &l, 1, &r, 1, 0);
+	if (n < 0)
+		return errno == ESRCH ? -ESRCH : -EFAULT;
+	return (size_t)n == len ? 0 : -EFAULT;
+}
+
+static int mem_write(const struct call *c, uint64_t addr, const void *buf,
+		     size_t len)
+{
+	struct iovec l = { (void *)buf, len },
+		     r = { (void *)(uintptr_t)addr, len };
+	ssize_t n;
+
+	if (!len)
+		return 0;
+	n = process_vm_writev((pid_t)c->n.pid, &l, 1, &r, 1, 0);
+	return n >= 0 && (size_t)n == len ? 0 : -EFAULT;
+}
+
+/* read_sa() - the sockaddr at args[@ai] of args[@ai+1] bytes. */
+static int read_sa(const struct call *c, uint64_t addr, uint64_t len,
+		   struct sockaddr_storage *ss, socklen_t *sl)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (!addr)
+		return -EFAULT;
+	if (len > sizeof(*ss))
+		return -EINVAL;
+	*sl = (socklen_t)len;
+	return mem_read(c, addr, ss, len);
+}
+
+/* guest_cloexec() - whether the program's descriptor @fd has FD_CLOEXEC:
+ * the "flags:" line of its fdinfo (O_CLOEXEC there means the fd flag). */
+static int guest_cloexec(const struct call *c, int fd)
+{
+	char p[64], buf[256];
+	unsigned long fl = 0;
+	int f, n;
+
+	snprintf(p, sizeof(p), "/proc/%u/fdinfo/%d", c->n.pid, fd);
+	f = open(p, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return 0;
+	n = (int)read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	const char *s = strstr(buf, "flags:");
+	if (s)
+		fl = strtoul(s + 6, NULL, 8);
+	return (fl & O_CLOEXEC) != 0;
+}
+
+/* install() - put @nfd (ours, closed here) on the program's @gfd, with the
+ * program's close-on-exec and O_NONBLOCK (@fl: its status flags). */
+static int install(const struct call *c, int gfd, int nfd, int fl)
+{
+	struct seccomp_notif_addfd a = { .id = c->n.id };
+	int nfl = fcntl(nfd, F_GETFL), r = 0;
+
+	if (nfl >= 0 && (nfl & O_NONBLOCK) != (fl & O_NONBLOCK))
+		fcntl(nfd, F_SETFL, (nfl & ~O_NONBLOCK) | (fl & O_NONBLOCK));
+	a.flags = SECCOMP_ADDFD_FLAG_SETFD;
+	a.srcfd = (__u32)nfd;
+	a.newfd = (__u32)gfd;
+	a.newfd_flags = guest_cloexec(c, gfd) ? O_CLOEXEC : 0;
+	if (ioctl(sc_lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &a) < 0)
+		r = -errno;
+	close(nfd);
+	return r;
+}
+
+/* Options a program may have set before connect(): copied from its
+ * socket to the one that replaces it (buffer sizes are not: setting them
+ * would switch the kernel's autotuning off). */
+static const struct {
+	int level, name;
+} kept_opts[] = {
+	{ SOL_SOCKET, SO_KEEPALIVE },	  { SOL_SOCKET, SO_PRIORITY },
+	{ IPPROTO_TCP, TCP_NODELAY },	  { IPPROTO_TCP, TCP_KEEPIDLE },
+	{ IPPROTO_TCP, TCP_KEEPINTVL },	  { IPPROTO_TCP, TCP_KEEPCNT },
+	{ IPPROTO_TCP, TCP_USER_TIMEOUT },
+};
+
+static void copy_opts(int from, int to)
+{
+	for (size_t i = 0; i < sizeof(kept_opts) / sizeof(kept_opts[0]); i++) {
+		int v = 0, w = 0;
+		socklen_t l = sizeof(v), m = sizeof(w);
+
+		if (getsockopt(from, kept_opts[i].level, kept_opts[i].name, &v,
+			       &l) == 0 &&
+		    getsockopt(to, kept_opts[i].level, kept_opts[i].name, &w,
+			       &m) == 0 &&
+		    v != w)
+			setsockopt(to, kept_opts[i].level, kept_opts[i].name, &v,
+				   sizeof(v));
+	}
+}
+
+static int ask(struct gp_req *req, struct gp_reply *rep, int *nfd)
+{
+	static const struct gpc_ops ops = { connect, setsockopt };
+	const char *why;
+	int r;
+
+	req->flags |= GP_F_SECCOMP;
+	r = gpc_exchange(&ops, sc_sock, req, rep, nfd, &why);
+	if (r < 0 && !(req->flags & GP_F_LOOPBACK)) {
+		static int said;
+
+		if (!__atomic_exchange_n(&said, 1, __ATOMIC_ACQ_REL))
+			fprintf(stderr, "sockout-run: %s: %s\n", sc_sock,
+				why ? why : strerror(-r));
+	}
+	if (r < 0)
+		return r == -ETIMEDOUT ? -ETIMEDOUT : -ENETUNREACH;
+	return 0;
+}
+
+static int is_inet(const struct call *c)
+{
+	return c->dom == AF_INET || c->dom == AF_INET6;
+}
+
+static int is_tcp(const struct call *c)
+{
+	return is_inet(c) && c->type == SOCK_STREAM && c->proto == IPPROTO_TCP;
+}
+
+/* answer() - @r (a count, or -errno) as the trapped call's result. */
+static void answer(const struct call *c, long r)
+{
+	resp(c, r < 0 ? 0 : r, r < 0 ? (int)-r : 0, 0);
+}
+
+static long sys_r(long r)
+{
+	return r < 0 ? -errno : r;
+}
+
+static void on_connect(struct call *c)
+{
+	struct sockaddr_storage ss;
+	struct gp_req req = { .op = GP_CONNECT };
+	struct gp_reply rep;
+	struct sc_entry e;
+	socklen_t sl = 0;
+	int lo, nfd, fl, r;
+
+	if (tab_get(fd_ino(c->fd), &e) && e.kind == SC_LISTENER)
+		return answer(c, -EINVAL);
+	if (!is_inet(c))
+		return (void)resp(c, 0, 0, 1);
+	if ((r = read_sa(c, c->n.data.args[1], c->n.data.args[2], &ss, &sl)) < 0)
+		return answer(c, r);
+	/* AF_UNSPEC dissolves an association; odd families and lengths get
+	 * the kernel's own answer: all made here, on our copy */
+	if (!is_tcp(c) || sl < sizeof(sa_family_t) ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
+	    (ss.ss_family == AF_INET6 && c->dom == AF_INET) ||
+	    so_addr_from_user(&req.addr, (struct sockaddr *)&ss, sl) < 0) {
+		struct so_addr a;
+
+		/* a datagram socket may only be associated inside the guest */
+		if (!is_tcp(c) && (ss.ss_family == AF_INET ||
+				   ss.ss_family == AF_INET6) &&
+		    so_addr_from_user(&a, (struct sockaddr *)&ss, sl) == 0 &&
+		    !so_addr_is_loopback(&a))
+			return answer(c, -ENETUNREACH);
+		return answer(c, sys_r(connect(c->fd, (struct sockaddr *)&ss, sl)));
+	}
+	if (e.kind == SC_CONNECTED)
+		return answer(c, -EISCONN);
+	lo = so_addr_is_loopback(&req.addr);
+	if (lo)
+		req.flags = GP_F_LOOPBACK;
+	r = ask(&req, &rep, &nfd);
+	if (lo && (r < 0 || rep.status == ENOENT))
+		/* the guest's own loopback: connected here, on the program's
+		 * own socket and with our copy of the address */
+		return answer(c, sys_r(connect(c->fd, (struct sockaddr *)&ss, sl)));
+	if (r < 0)
+		return answer(c, r);
+	if (rep.status)
+		return answer(c, -(long)rep.status);
+	fl = fcntl(c->fd, F_GETFL);
+	copy_opts(c->fd, nfd);
+	e.kind = SC_CONNECTED;
+	e.family = (uint8_t)c->dom;
+	e.local = rep.local;
+	e.peer = rep.peer.family ? rep.peer : req.addr;
+	tab_set(fd_ino(nfd), &e);
+	if ((r = install(c, (int)c->n.data.args[0], nfd, fl < 0 ? 0 : fl)) < 0)
+		return answer(c, r == -ENOENT ? -EINTR : r);
+	answer(c, 0);
+}
+
+static void on_bind(struct call *c)
+{
+	struct sockaddr_storage ss;
+	struct sc_entry e;
+	struct so_addr a;
+	socklen_t sl = 0;
+	int r;
+
+	if (!is_inet(c))
+		return (void)resp(c, 0, 0, 1);
+	if ((r = read_sa(c, c->n.data.args[1], c->n.data.args[2], &ss, &sl)) < 0)
+		return answer(c, r);
+	if (!is_tcp(c) || ss.ss_family != c->dom ||
+	    so_addr_from_user(&a, (struct sockaddr *)&ss, sl) < 0 ||
+	    so_addr_is_loopback(&a))
+		return answer(c, sys_r(bind(c->fd, (struct sockaddr *)&ss, sl)));
+	tab_get(fd_ino(c->fd), &e);
+	if (e.kind != SC_NONE)
+		return answer(c, -EINVAL);
+	/* only remembered: sockoutd binds on the host at listen() */
+	e.kind = SC_BOUND;
+	e.family = (uint8_t)c->dom;
+	e.local = a;
+	tab_set(fd_ino(c->fd), &e);
+	answer(c, 0);
+}
+
+static void on_listen(struct call *c)
+{
+	struct gp_req req = { .op = GP_LISTEN };
+	struct gp_reply rep;
+	struct sc_entry e;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int nfd, fl, v6only = 0, r;
+
+	/* a second listen() on sockoutd's seqpacket only says yes */
+	if (tab_get(fd_ino(c->fd), &e) && e.kind == SC_LISTENER)
+		return answer(c, 0);
+	if (!is_tcp(c))
+		return answer(c, sys_r(listen(c->fd, (int)c->n.data.args[1])));
+	if (e.kind == SC_CONNECTED)
+		return answer(c, -EINVAL);
+	if (e.kind == SC_NONE && getsockname(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
+		struct so_addr a;
+
+		/* bound natively (to the guest's loopback): a guest-internal
+		 * server, the kernel's */
+		if (so_addr_from_user(&a, (struct sockaddr *)&ss, sl) == 0 &&
+		    a.port)
+			return answer(c, sys_r(listen(c->fd, (int)c->n.data.args[1])));
+	}
+	if (e.kind == SC_BOUND)
+		req.addr = e.local;
+	else
+		so_addr_any(&req.addr, c->dom);
+	req.backlog = (uint32_t)(int)c->n.data.args[1] > 0
+			      ? (uint32_t)(int)c->n.data.args[1]
+			      : 1;
+	sl = sizeof(v6only);
+	if (c->dom == AF_INET6 &&
+	    getsockopt(c->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &sl) == 0 &&
+	    v6only)
+		req.flags |= GP_F_V6ONLY;
+	if ((r = ask(&req, &rep, &nfd)) < 0)
+		return answer(c, r);
+	if (rep.status)
+		return answer(c, -(long)rep.status);
+	fl = fcntl(c->fd, F_GETFL);
+	e.kind = SC_LISTENER;
+	e.family = (uint8_t)c->dom;
+	e.local = rep.local;
+	memset(&e.peer, 0, sizeof(e.peer));
+	tab_set(fd_ino(nfd), &e);
+	if ((r = install(c, (int)c->n.data.args[0], nfd, fl < 0 ? 0 : fl)) < 0)
+		return answer(c, r == -ENOENT ? -EINTR : r);
+	answer(c, 0);
+}
+
+/* recv_accept() - one ACCEPT message from the listener's seqpacket: the
+ * connection in *@nfd, its addresses in @rep.  Waits as the program's
+ * accept would (its file's O_NONBLOCK), looking every 200 ms whether the
+ * program still waits: a connection taken for a call that is gone would
+ * be lost. */
+static int recv_accept(struct call *c, struct gp_reply *rep, int *nfd)
+{
+	uint8_t p[GP_REPLY_LEN];
+	int nonblock = (fcntl(c->fd, F_GETFL) & O_NONBLOCK) != 0;
+
+	for (;;) {
+		union {
+			char buf[CMSG_SPACE(4 * sizeof(int))];
+			struct cmsghdr align;
+		} cm;
+		struct iovec iov = { p, sizeof(p) };
+		struct msghdr m = { .msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = cm.buf,
+				    .msg_controllen = sizeof(cm.buf) };
+		struct pollfd pf = { c->fd, POLLIN, 0 };
+		ssize_t n;
+
+		if (!nonblock) {
+			int pr = poll(&pf, 1, 200);
+
+			if (pr < 0 && errno != EINTR)
+				return -errno;
+			if (!call_valid(c))
+				return -EINTR;
+			if (pr <= 0)
+				continue;
+		}
+		*nfd = -1;
+		n = recvmsg(c->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		gpc_take_fds(&m, nfd);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR) && !nonblock)
+			continue; /* another process took it */
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ECONNABORTED; /* sockoutd went away */
+		if (n != GP_REPLY_LEN || gp_reply_decode(p, rep) < 0 ||
+		    rep->op != GP_ACCEPT || rep->status || *nfd < 0) {
+			if (*nfd >= 0)
+				close(*nfd);
+			return -ECONNABORTED;
+		}
+		return 0;
+	}
+}
+
+static void on_accept(struct call *c, int flags)
+{
+	struct seccomp_notif_addfd a = { .id = c->n.id };
+	struct gp_reply rep;
+	struct sc_entry e, l;
+	uint64_t uaddr = c->n.data.args[1], ulen = c->n.data.args[2];
+	socklen_t len = 0;
+	int nfd, r;
+
+	if (!tab_get(fd_ino(c->fd), &l) || l.kind != SC_LISTENER)
+		/* a native listener (loopback, Unix): accept cannot lead
+		 * out of the guest, whatever the program changes */
+		return (void)resp(c, 0, 0, 1);
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+		return answer(c, -EINVAL);
+	if (uaddr && (r = mem_read(c, ulen, &len, sizeof(len))) < 0)
+		return answer(c, r);
+	if (uaddr && (int)len < 0)
+		return answer(c, -EINVAL);
+	if ((r = recv_accept(c, &rep, &nfd)) < 0)
+		return answer(c, r);
+	if (flags & SOCK_NONBLOCK)
+		fcntl(nfd, F_SETFL, fcntl(nfd, F_GETFL) | O_NONBLOCK);
+	e.kind = SC_CONNECTED;
+	e.family = l.family;
+	e.local = rep.local;
+	e.peer = rep.peer;
+	tab_set(fd_ino(nfd), &e);
+	if (uaddr) {
+		struct sockaddr_storage ss;
+		socklen_t full = sizeof(ss);
+
+		so_addr_to_user(&rep.peer, l.family, (struct sockaddr *)&ss, &full);
+		if (mem_write(c, uaddr, &ss, full < len ? full : len) < 0 ||
+		    mem_write(c, ulen, &full, sizeof(full)) < 0) {
+			close(nfd);
+			return answer(c, -EFAULT);
+		}
+	}
+	/* SEND: the descriptor is added and accept returns its number in
+	 * one step, so a program interrupted meanwhile gets no stray fd */
+	a.flags = SECCOMP_ADDFD_FLAG_SEND;
+	a.srcfd = (__u32)nfd;
+	a.newfd_flags = (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0;
+	r = ioctl(sc_lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+	close(nfd);
+	if (r < 0 && errno != ENOENT)
+		answer(c, -errno);
+}
+
+static void on_name(struct call *c, int peer)
+{
+	struct sockaddr_storage ss;
+	struct sc_entry e;
+	uint64_t uaddr = c->n.data.args[1], ulen = c->n.data.args[2];
+	socklen_t len, full = sizeof(ss);
+	int r;
+
+	/* only sockets sockoutd handed over (or a remembered bind) have an
+	 * entry; for every other the kernel's answer is true */
+	if (!tab_get(fd_ino(c->fd), &e))
+		return (void)resp(c, 0, 0, 1);
+	if (peer && e.kind != SC_CONNECTED)
+		return answer(c, -ENOTCONN);
+	if ((r = mem_read(c, ulen, &len, sizeof(len))) < 0)
+		return answer(c, r);
+	if ((int)len < 0)
+		return answer(c, -EINVAL);
+	so_addr_to_user(peer ? &e.peer : &e.local, e.family,
+			(struct sockaddr *)&ss, &full);
+	if (mem_write(c, uaddr, &ss, full < len ? full : len) < 0 ||
+	    mem_write(c, ulen, &full, sizeof(full)) < 0)
+		return answer(c, -EFAULT);
+	answer(c, 0);
+}
+
+/* dgram_dest_ok() - a datagram socket's destination may only be the
+ * guest's own loopback. */
+static int dgram_dest_ok(const struct sockaddr_storage *ss, socklen_t sl)
+{
+	struct so_addr a;
+
+	if (ss->ss_family != AF_INET && ss->ss_family != AF_INET6)
+		return -EAFNOSUPPORT;
+	if (so_addr_from_user(&a, (const struct sockaddr *)ss, sl) < 0)
+		return -EINVAL;
+	return so_addr_is_loopback(&a) ? 0 : -ENETUNREACH;
+}
+
+static void on_sendto(struct call *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = 0;
+	uint64_t len = c->n.data.args[2];
+	int flags = (int)c->n.data.args[3], r;
+	void *buf;
+	long n;
+
+	if (is_tcp(c)) {
+		struct sc_entry e;
+
+		/* Without MSG_FASTOPEN TCP ignores the destination (flags
+		 * are the trapped registers: they cannot change); a fast
+		 * open would connect natively: say the kernel's "TFO off" */
+		if ((flags & MSG_FASTOPEN) &&
+		    (!tab_get(fd_ino(c->fd), &e) || e.kind != SC_CONNECTED))
+			return answer(c, -EOPNOTSUPP);
+		return (void)resp(c, 0, 0, 1);
+	}
+	if (!is_inet(c))
+		return (void)resp(c, 0, 0, 1);
+	if ((r = read_sa(c, c->n.data.args[4], c->n.data.args[5], &ss, &sl)) < 0)
+		return answer(c, r);
+	if ((r = dgram_dest_ok(&ss, sl)) < 0)
+		return answer(c, r);
+	/* sent here, from our copy of address and data */
+	if (len > 65536)
+		return answer(c, -EMSGSIZE);
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return answer(c, -ENOMEM);
+	if ((r = mem_read(c, c->n.data.args[1], buf, len)) < 0) {
+		free(buf);
+		return answer(c, r);
+	}
+	n = sys_r(sendto(c->fd, buf, len, flags | MSG_NOSIGNAL,
+			 (struct sockaddr *)&ss, sl));
+	free(buf);
+	answer(c, n);
+}
+
+/* send_dgram() - the program's struct msghdr at @umsg sent here, from our
+ * copies, on an inet datagram socket: its destination (or the one the
+ * socket is connected to, which on_connect vetted) must be loopback. */
+static long send_dgram(struct call *c, uint64_t umsg, int flags)
+{
+	struct msghdr m;
+	struct sockaddr_storage ss;
+	struct iovec iov[64];
+	char ctl[1024];
+	char *buf = NULL;
+	size_t total = 0;
+	socklen_t sl = 0;
+	long r;
+
+	if ((r = mem_read(c, umsg, &m, sizeof(m))) < 0)
+		return r;
+	if (m.msg_iovlen > 64 || m.msg_controllen > sizeof(ctl))
+		return -EMSGSIZE;
+	if (m.msg_name && m.msg_namelen) {
+		if ((r = read_sa(c, (uintptr_t)m.msg_name, m.msg_namelen, &ss, &sl)) < 0)
+			return r;
+		if ((r = dgram_dest_ok(&ss, sl)) < 0)
+			return r;
+	}
+	if ((r = mem_read(c, (uintptr_t)m.msg_iov, iov,
+			  m.msg_iovlen * sizeof(iov[0]))) < 0)
+		return r;
+	for (size_t i = 0; i < m.msg_iovlen; i++) {
+		if (iov[i].iov_len > 65536 || total + iov[i].iov_len > 65536)
+			return -EMSGSIZE;
+		total += iov[i].iov_len;
+	}
+	if ((r = mem_read(c, (uintptr_t)m.msg_control, ctl, m.msg_controllen)) < 0)
+		return r;
+	buf = malloc(total ? total : 1);
+	if (!buf)
+		return -ENOMEM;
+	total = 0;
+	for (size_t i = 0; i < m.msg_iovlen; i++) {
+		if ((r = mem_read(c, (uintptr_t)iov[i].iov_base, buf + total,
+				  iov[i].iov_len)) < 0) {
+			free(buf);
+			return r;
+		}
+		total += iov[i].iov_len;
+	}
+	struct iovec one = { buf, total };
+	struct msghdr mine = { .msg_name = sl ? &ss : NULL,
+			       .msg_namelen = sl,
+			       .msg_iov = &one,
+			       .msg_iovlen = 1,
+			       .msg_control = m.msg_controllen ? ctl : NULL,
+			       .msg_controllen = m.msg_controllen };
+	r = sys_r(sendmsg(c->fd, &mine, flags | MSG_NOSIGNAL));
+	free(buf);
+	return r;
+}
+
+static void on_sendmsg(struct call *c)
+{
+	int flags = (int)c->n.data.args[2];
+
+	if (is_tcp(c)) {
+		struct sc_entry e;
+
+		if ((flags & MSG_FASTOPEN) &&
+		    (!tab_get(fd_ino(c->fd), &e) || e.kind != SC_CONNECTED))
+			return answer(c, -EOPNOTSUPP);
+		return (void)resp(c, 0, 0, 1);
+	}
+	/* Unix sockets (descriptors passed with SCM_RIGHTS name the
+	 * program's table: only the kernel can send them) */
+	if (!is_inet(c))
+		return (void)resp(c, 0, 0, 1);
+	answer(c, send_dgram(c, c->n.data.args[1], flags));
+}
+
+static void on_sendmmsg(struct call *c)
+{
+	uint64_t vec = c->n.data.args[1];
+	unsigned int vlen = (unsigned int)c->n.data.args[2], i;
+	int flags = (int)c->n.data.args[3];
+	long r = 0;
+
+	if (is_tcp(c) && !(flags & MSG_FASTOPEN))
+		return (void)resp(c, 0, 0, 1);
+	if (!is_inet(c))
+		return (void)resp(c, 0, 0, 1);
+	if (is_tcp(c))
+		return answer(c, -EOPNOTSUPP);
+	if (vlen > 1024)
+		vlen = 1024; /* UIO_MAXIOV, as the kernel */
+	for (i = 0; i < vlen; i++) {
+		uint64_t one = vec + i * sizeof(struct mmsghdr);
+		unsigned int sent;
+
+		r = send_dgram(c, one, flags);
+		if (r < 0)
+			break;
+		sent = (unsigned int)r;
+		if (mem_write(c, one + offsetof(struct mmsghdr, msg_len), &sent,
+			      sizeof(sent)) < 0) {
+			r = -EFAULT;
+			break;
+		}
+	}
+	answer(c, i ? (long)i : r);
+}
+
+static void call_free(struct call *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	free(c);
+}
+
+static void *call_thread(void *arg)
+{
+	struct call *c = arg;
+
+	switch (c->n.data.nr) {
+	case __NR_connect:
+		on_connect(c);
+		break;
+	case __NR_listen:
+		on_listen(c);
+		break;
+	case __NR_accept:
+		on_accept(c, 0);
+		break;
+	case __NR_accept4:
+		on_accept(c, (int)c->n.data.args[3]);
+		break;
+	}
+	call_free(c);
+	return NULL;
+}
+
+/* handle() - answer one notification; @c is ours to free. */
+static void handle(struct call *c)
+{
+	socklen_t l;
+	pthread_t t;
+	pthread_attr_t at;
+
+	c->fd = c->pidfd = -1;
+	c->pidfd = (int)syscall(SYS_pidfd_open, c->n.pid, PIDFD_THREAD);
+	if (c->pidfd < 0)
+		c->pidfd = (int)syscall(SYS_pidfd_open, c->n.pid, 0);
+	/* the pid is only that thread's while the call is pending */
+	if (c->pidfd < 0 || !call_valid(c)) {
+		resp(c, 0, ESRCH, 0);
+		return call_free(c);
+	}
+	c->fd = (int)syscall(SYS_pidfd_getfd, c->pidfd, (int)c->n.data.args[0], 0);
+	if (c->fd < 0) {
+		answer(c, errno == EBADF ? -EBADF : -errno);
+		return call_free(c);
+	}
+	l = sizeof(c->dom);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_DOMAIN, &c->dom, &l) < 0) {
+		/* not a socket: the kernel says so itself */
+		resp(c, 0, 0, 1);
+		return call_free(c);
+	}
+	l = sizeof(c->type);
+	getsockopt(c->fd, SOL_SOCKET, SO_TYPE, &c->type, &l);
+	l = sizeof(c->proto);
+	getsockopt(c->fd, SOL_SOCKET, SO_PROTOCOL, &c->proto, &l);
+	switch (c->n.data.nr) {
+	case __NR_connect:
+	case __NR_listen:
+	case __NR_accept:
+	case __NR_accept4:
+		if (is_inet(c) || c->n.data.nr == __NR_accept ||
+		    c->n.data.nr == __NR_accept4) {
+			pthread_attr_init(&at);
+			pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+			pthread_attr_setstacksize(&at, 128 * 1024);
+			int r = pthread_create(&t, &at, call_thread, c);
+
+			pthread_attr_destroy(&at);
+			if (r == 0)
+				return;
+			call_thread(c);
+			return;
+		}
+		resp(c, 0, 0, 1);
+		break;
+	case __NR_bind:
+		on_bind(c);
+		break;
+	case __NR_getsockname:
+		on_name(c, 0);
+		break;
+	case __NR_getpeername:
+		on_name(c, 1);
+		break;
+	case __NR_sendto:
+		on_sendto(c);
+		break;
+	case __NR_sendmsg:
+		on_sendmsg(c);
+		break;
+	case __NR_sendmmsg:
+		on_sendmmsg(c);
+		break;
+	default:
+		resp(c, 0, ENOSYS, 0);
+	}
+	call_free(c);
+}
+
+/* ---- starting the program and staying its parent --------------------- */
+
+static const int fwd_sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM,
+				SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
+
+static void child(int wr, int ack, char **argv, const sigset_t *old)
+{
+	struct sock_fprog prog = { sizeof(filter) / sizeof(filter[0]), filter };
+	int lfd, e;
+	char b;
+
+	sigprocmask(SIG_SETMASK, old, NULL);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		perror("sockout-run: PR_SET_NO_NEW_PRIVS");
+		_exit(125);
+	}
+	lfd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+			   SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	if (lfd < 0) {
+		perror("sockout-run: seccomp");
+		_exit(125);
+	}
+	/* the parent takes the listener with pidfd_getfd, then says so */
+	if (write(wr, &lfd, sizeof(lfd)) != sizeof(lfd) || read(ack, &b, 1) != 1)
+		_exit(125);
+	close(lfd);
+	close(wr);
+	close(ack);
+	execvp(argv[0], argv);
+	e = errno;
+	fprintf(stderr, "sockout-run: %s: %s\n", argv[0], strerror(e));
+	_exit(e == ENOENT ? 127 : 126);
+}
+
+static int take_listener(pid_t pid, int rd, int ack, int *pidfd)
+{
+	int num = -1, lfd;
+
+	if (read(rd, &num, sizeof(num)) != sizeof(num))
+		return -EIO;
+	*pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (*pidfd < 0)
+		return -errno;
+	lfd = (int)syscall(SYS_pidfd_getfd, *pidfd, num, 0);
+	if (lfd < 0)
+		return -errno;
+	if (write(ack, "k", 1) != 1) {
+		close(lfd);
+		return -EIO;
+	}
+	return lfd;
+}
+
+static int status_of(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	/* die the same way, so our parent sees what the program did */
+	int sig = WTERMSIG(st);
+	sigset_t s;
+
+	signal(sig, SIG_DFL);
+	sigemptyset(&s);
+	sigaddset(&s, sig);
+	sigprocmask(SIG_UNBLOCK, &s, NULL);
+	raise(sig);
+	return 128 + sig;
+}
+
+int sc_run(const char *sock, char **argv)
+{
+	struct seccomp_notif_sizes sz;
+	int to[2], back[2], sfd, pidfd = -1, st;
+	sigset_t mask, old;
+	pid_t pid;
+
+	sc_sock = sock;
+	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz) < 0) {
+		perror("sockout-run: seccomp user notification");
+		return 125;
+	}
+	if (sz.seccomp_notif > sizeof(struct seccomp_notif)) {
+		/* the kernel's struct grew: it only ever appends */
+		sz.seccomp_notif = sizeof(struct seccomp_notif);
+	}
+	sc_tab = calloc(SC_SLOTS, sizeof(*sc_tab));
+	if (!sc_tab || pipe2(to, O_CLOEXEC) < 0 || pipe2(back, O_CLOEXEC) < 0) {
+		perror("sockout-run");
+		return 125;
+	}
+	sigemptyset(&mask);
+	for (size_t i = 0; i < sizeof(fwd_sigs) / sizeof(fwd_sigs[0]); i++)
+		sigaddset(&mask, fwd_sigs[i]);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	pid = fork();
+	if (pid < 0) {
+		perror("sockout-run: fork");
+		return 125;
+	}
+	if (pid == 0)
+		child(to[1], back[0], argv, &old);
+	close(to[1]);
+	close(back[0]);
+	sc_lfd = take_listener(pid, to[0], back[1], &pidfd);
+	close(to[0]);
+	close(back[1]);
+	if (sc_lfd < 0) {
+		/* the child says why it could not start, or is left
+		 * without our help: it must not run unsupervised */
+		if (sc_lfd != -EIO)
+			fprintf(stderr, "sockout-run: seccomp listener: %s\n",
+				strerror(-sc_lfd));
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		return WIFEXITED(st) && WEXITSTATUS(st) != 0 ? WEXITSTATUS(st)
+							     : 125;
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0) {
+		perror("sockout-run: signalfd");
+		kill(pid, SIGKILL);
+	}
+	for (;;) {
+		struct pollfd pf[2] = { { sc_lfd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+
+		if (poll(pf, sfd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pf[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) &&
+			    si.ssi_signo != SIGCHLD)
+				kill(pid, (int)si.ssi_signo);
+			if (waitpid(pid, &st, WNOHANG) == pid)
+				return status_of(st);
+		}
+		if (pf[0].revents & POLLIN) {
+			struct call *c = calloc(1, sizeof(*c));
+
+			if (!c)
+				continue; /* the call waits for memory */
+			if (ioctl(sc_lfd, SECCOMP_IOCTL_NOTIF_RECV, &c->n) < 0) {
+				/* ENOENT: the caller went away meanwhile */
+				free(c);
+				continue;
+			}
+			handle(c);
+		} else if (pf[0].revents & (POLLHUP | POLLERR)) {
+			/* no process left under the filter */
+			close(sc_lfd);
+			sc_lfd = -1;
+			break;
+		}
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return 125;
+	return status_of(st);
+}
+
+/* ---- which mechanism --------------------------------------------------- */
+
+static int find_in_path(const char *name, char *out, size_t len)
+{
+	const char *path = getenv("PATH");
+
+	if (strchr(name, '/')) {
+		snprintf(out, len, "%s", name);
+		return 0;
+	}
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		const char *e = strchrnul(path, ':');
+		struct stat st;
+
+		snprintf(out, len, "%.*s/%s", (int)(e - path), path, name);
+		if (stat(out, &st) == 0 && S_ISREG(st.st_mode) &&
+		    access(out, X_OK) == 0)
+			return 0;
+		path = *e ? e + 1 : e;
+	}
+	return -ENOENT;
+}
+
+int sc_wants_seccomp(const char *name)
+{
+	char path[PATH_MAX];
+	Elf64_Ehdr eh;
+	int fd, want = 0;
+
+	if (find_in_path(name, path, sizeof(path)) < 0)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) ||
+	    eh.e_phnum > 256)
+		goto out;
+	want = 1; /* until a PT_INTERP shows it is dynamically linked */
+	for (int i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * sizeof(ph))) !=
+		    sizeof(ph)) {
+			want = 0;
+			goto out;
+		}
+		if (ph.p_type == PT_INTERP)
+			want = 0;
+	}
+	if (want || eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shnum > 4096 ||
+	    eh.e_shstrndx >= eh.e_shnum)
+		goto out;
+	/* A dynamically linked Go program (cgo) still makes its socket
+	 * calls itself: Go's section names give it away. */
+	Elf64_Shdr strh;
+
+	if (pread(fd, &strh, sizeof(strh),
+		  (off_t)(eh.e_shoff + eh.e_shstrndx * sizeof(strh))) != sizeof(strh) ||
+	    strh.sh_size > 1 << 20)
+		goto out;
+	char *names = malloc(strh.sh_size + 1);
+
+	if (!names)
+		goto out;
+	if (pread(fd, names, strh.sh_size, (off_t)strh.sh_offset) ==
+	    (ssize_t)strh.sh_size) {
+		names[strh.sh_size] = 0;
+		for (int i = 0; i < eh.e_shnum && !want; i++) {
+			Elf64_Shdr sh;
+
+			if (pread(fd, &sh, sizeof(sh),
+				  (off_t)(eh.e_shoff + i * sizeof(sh))) != sizeof(sh) ||
+			    sh.sh_name >= strh.sh_size)
+				break;
+			if (!strcmp(names + sh.sh_name, ".go.buildinfo") ||
+			    !strcmp(names + sh.sh_name, ".note.go.buildid"))
+				want = 1;
+		}
+	}
+	free(names);
+out:
+	close(fd);
+	return want;
+}
