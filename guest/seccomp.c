@@ -38,12 +38,15 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -59,6 +62,12 @@
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL
 #endif
+
+#define SC_MAX_EP 8 /* epoll sets one socket is re-added to */
+struct ep_reg {
+	int epfd; /* the program's number */
+	struct epoll_event ev;
+};
 
 static const char *sc_sock;
 static int sc_lfd = -1;
@@ -266,10 +275,15 @@ static int guest_cloexec(const struct call *c, int fd)
 
 /* install() - put @nfd (ours, closed here) on the program's @gfd, with the
  * program's close-on-exec and O_NONBLOCK (@fl: its status flags). */
+static void ep_readd(const struct call *c, int gfd, int nfd,
+		     const struct ep_reg *regs, int n);
+static int ep_find(const struct call *c, int gfd, ino_t ino, struct ep_reg *regs);
+
 static int install(const struct call *c, int gfd, int nfd, int fl)
 {
 	struct seccomp_notif_addfd a = { .id = c->n.id };
-	int nfl = fcntl(nfd, F_GETFL), r = 0;
+	int nfl = fcntl(nfd, F_GETFL), r = 0, nep;
+	struct ep_reg regs[SC_MAX_EP];
 
 	if (nfl >= 0 && (nfl & O_NONBLOCK) != (fl & O_NONBLOCK))
 		fcntl(nfd, F_SETFL, (nfl & ~O_NONBLOCK) | (fl & O_NONBLOCK));
@@ -277,10 +291,117 @@ static int install(const struct call *c, int gfd, int nfd, int fl)
 	a.srcfd = (__u32)nfd;
 	a.newfd = (__u32)gfd;
 	a.newfd_flags = guest_cloexec(c, gfd) ? O_CLOEXEC : 0;
+	nep = ep_find(c, gfd, fd_ino(c->fd), regs);
 	if (ioctl(sc_lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &a) < 0)
 		r = -errno;
+	else
+		ep_readd(c, gfd, nfd, regs, nep);
 	close(nfd);
 	return r;
+}
+
+/*
+ * epoll registrations made before the swap.  An epoll set watches
+ * (descriptor number, open file) pairs and forgets a pair when its file is
+ * closed, so a socket put in an epoll set before connect()/listen() (nginx
+ * does it for its upstream connections) would silently leave the set when
+ * its file is replaced.  The kernel lists each set's pairs in
+ * /proc/PID/fdinfo/EPFD ("tfd: N events: E data: D ... ino: I"): the
+ * pairs of the old file are found there before the swap and made again
+ * for the new file after it, under the program's descriptor number — from
+ * a thread that took a private copy of our descriptor table
+ * (unshare(CLONE_FILES)) to put the new file at that number.  Go needs
+ * none of it: it registers a socket after connect() and listen().
+ */
+static int ep_find(const struct call *c, int gfd, ino_t ino, struct ep_reg *regs)
+{
+	char p[64], link[64], line[256];
+	struct dirent *d;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(p, sizeof(p), "/proc/%u/fd", c->n.pid);
+	dir = opendir(p);
+	if (!dir)
+		return 0;
+	while ((d = readdir(dir)) && n < SC_MAX_EP) {
+		int num = atoi(d->d_name);
+		ssize_t l;
+		FILE *f;
+
+		if (d->d_name[0] < '0' || d->d_name[0] > '9')
+			continue;
+		snprintf(p, sizeof(p), "/proc/%u/fd/%d", c->n.pid, num);
+		l = readlink(p, link, sizeof(link) - 1);
+		if (l < 0)
+			continue;
+		link[l] = 0;
+		if (strcmp(link, "anon_inode:[eventpoll]") != 0)
+			continue;
+		snprintf(p, sizeof(p), "/proc/%u/fdinfo/%d", c->n.pid, num);
+		if (!(f = fopen(p, "re")))
+			continue;
+		while (n < SC_MAX_EP && fgets(line, sizeof(line), f)) {
+			int tfd;
+			unsigned int ev;
+			unsigned long long data;
+			unsigned long tino;
+			const char *ip = strstr(line, "ino:");
+
+			if (sscanf(line, "tfd: %d events: %x data: %llx", &tfd, &ev,
+				   &data) != 3 || tfd != gfd || !ip ||
+			    sscanf(ip, "ino:%lx", &tino) != 1 || tino != ino)
+				continue;
+			regs[n].epfd = num;
+			regs[n].ev.events = ev;
+			regs[n].ev.data.u64 = data;
+			n++;
+		}
+		fclose(f);
+	}
+	closedir(dir);
+	return n;
+}
+
+struct ep_job {
+	const struct call *c;
+	int gfd, nfd, n;
+	const struct ep_reg *regs;
+};
+
+/* The old file's pair is removed too, though it would leave with the
+ * file: we still hold the file, and an unconnected socket is always
+ * ready (EPOLLOUT|EPOLLHUP), so the program could see it meanwhile. */
+
+static void *ep_thread(void *arg)
+{
+	struct ep_job *j = arg;
+
+	if (unshare(CLONE_FILES) < 0)
+		return NULL;
+	for (int i = 0; i < j->n; i++) {
+		int ep = (int)syscall(SYS_pidfd_getfd, j->c->pidfd, j->regs[i].epfd, 0);
+		struct epoll_event ev = j->regs[i].ev;
+
+		if (ep < 0)
+			continue;
+		if (dup2(j->c->fd, j->gfd) >= 0)
+			epoll_ctl(ep, EPOLL_CTL_DEL, j->gfd, NULL);
+		if (dup2(j->nfd, j->gfd) >= 0)
+			epoll_ctl(ep, EPOLL_CTL_ADD, j->gfd, &ev);
+		close(ep);
+	}
+	return NULL; /* the private table, and the copies in it, go with us */
+}
+
+static void ep_readd(const struct call *c, int gfd, int nfd,
+		     const struct ep_reg *regs, int n)
+{
+	struct ep_job j = { c, gfd, nfd, n, regs };
+	pthread_t t;
+
+	if (n && pthread_create(&t, NULL, ep_thread, &j) == 0)
+		pthread_join(t, NULL);
 }
 
 /* Options a program may have set before connect(): copied from its
@@ -528,8 +649,11 @@ static int recv_accept(struct call *c, struct gp_reply *rep, int *nfd)
 			continue; /* another process took it */
 		if (n < 0)
 			return -errno;
+		/* EOF: the program shut its listener down (to wake a thread
+		 * blocked here: TCP then says EINVAL), or sockoutd went away,
+		 * which leaves the socket not listening either */
 		if (n == 0)
-			return -ECONNABORTED; /* sockoutd went away */
+			return -EINVAL;
 		if (n != GP_REPLY_LEN || gp_reply_decode(p, rep) < 0 ||
 		    rep->op != GP_ACCEPT || rep->status || *nfd < 0) {
 			if (*nfd >= 0)
