@@ -41,10 +41,10 @@ run() { # run WHERE CMD...: host, shim or seccomp
 	esac
 }
 for w in host shim seccomp; do
-	bps=$(run $w iperf3 -c 198.51.100.2 -p 5201 -t 3 -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])')
+	bps=$(run $w iperf3 -c 198.51.100.2 -p 5201 -t 3 -J | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))')
 	us=$(run $w python3 "$T/cfb.py" "$N")
 	eval "bps_$w=$bps us_$w=$us"
-	printf '%-8s %8.2f Gbit/s   connect+first byte %7s us\n' $w "$(echo "$bps / 1e9" | bc -l)" "$us"
+	printf '%-8s %8.2f Gbit/s   connect+first byte %7s us\n' $w "$(echo "$bps / 1000000000" | bc -l)" "$us"
 done
 printf 'throughput seccomp/host %.3f, shim/host %.3f\n' "$(echo "$bps_seccomp / $bps_host" | bc -l)" "$(echo "$bps_shim / $bps_host" | bc -l)"
 printf 'connect+first byte seccomp/shim %.2f, seccomp/host %.2f, shim/host %.2f\n' \

@@ -143,3 +143,16 @@ out:
 	errno = saved;
 	return r;
 }
+
+void gpc_concrete_local(struct so_addr *local, const struct sockaddr *sa,
+			socklen_t len)
+{
+	static const uint8_t zero[16];
+	struct so_addr h;
+
+	if (memcmp(local->addr, zero, 16) != 0 ||
+	    so_addr_from_user(&h, sa, len) < 0 || so_addr_is_loopback(&h))
+		return;
+	h.port = local->port;
+	*local = h;
+}

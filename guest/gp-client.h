@@ -10,6 +10,7 @@
 
 #include <sys/socket.h>
 
+#include "../protocol/addr.h"
 #include "../protocol/guestproto.h"
 
 /* Upper bound on one exchange with sockoutd; sockoutd's own
@@ -41,5 +42,15 @@ int gpc_exchange(const struct gpc_ops *ops, const char *path,
 /** gpc_take_fds() - keep the first descriptor of @m's SCM_RIGHTS in *@fd
  * (if it is still -1), close every other. */
 void gpc_take_fds(struct msghdr *m, int *fd);
+
+/**
+ * gpc_concrete_local() - a kernel never reports a wildcard address for an
+ * accepted socket.  If sockoutd said "the listener's 0.0.0.0:P" (@local),
+ * and the socket it handed over is the host's own TCP socket (whose own
+ * name is @sa, @len), make @local the host address the client reached,
+ * with the guest's port P.
+ */
+void gpc_concrete_local(struct so_addr *local, const struct sockaddr *sa,
+			socklen_t len);
 
 #endif

@@ -22,9 +22,9 @@
  *  - what sockoutd hands over is put on the program's descriptor number
  *    with SECCOMP_IOCTL_NOTIF_ADDFD + SETFD, keeping its close-on-exec.
  *
- * Calls that wait (connect, listen, accept) are answered on a thread of
- * their own, so one slow connect does not hold the program's other
- * threads; quick ones on the main loop.
+ * Calls are answered by a pool of workers that grows while calls wait
+ * (connect, listen, a blocking accept), so one slow connect does not hold
+ * the program's other threads; the main thread forwards signals.
  */
 #include "seccomp.h"
 
@@ -116,6 +116,19 @@ static struct sock_filter filter[] = {
 	TRAP_IF(__NR_getsockname),
 	TRAP_IF(__NR_getpeername),
 	TRAP_IF(__NR_sendmsg),
+	/* getsockopt(SOL_SOCKET, SO_TYPE/SO_DOMAIN/SO_PROTOCOL/
+	 * SO_ACCEPTCONN): what the program asks of a socket that is really
+	 * sockoutd's seqpacket (or a host socket of the other family) */
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getsockopt, 0, 9),
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(1)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, 5),
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_TYPE, 4, 0),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_DOMAIN, 3, 0),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_PROTOCOL, 2, 0),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_ACCEPTCONN, 1, 0),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
 	TRAP_IF(__NR_sendmmsg),
 	/* sendto without a destination (send(2), the common data path)
 	 * stays in the kernel: only the address could lead out */
@@ -139,11 +152,16 @@ static struct sock_filter filter[] = {
  * the kernel says (the host side's address).
  */
 enum { SC_NONE, SC_BOUND, SC_CONNECTED, SC_LISTENER };
+#define SC_NOPTS 7 /* kept_opts[] */
 struct sc_entry {
 	ino_t ino;
 	uint8_t kind;
 	uint8_t family;
 	struct so_addr local, peer;
+	/* SC_LISTENER: the options the program's TCP socket had, for the
+	 * accepted sockets to inherit as TCP's do */
+	uint8_t has_opts;
+	int opts[SC_NOPTS];
 };
 #define SC_SLOTS 16384
 static struct sc_entry *sc_tab;
@@ -416,6 +434,35 @@ static const struct {
 	{ IPPROTO_TCP, TCP_USER_TIMEOUT },
 };
 
+_Static_assert(sizeof(kept_opts) / sizeof(kept_opts[0]) == SC_NOPTS,
+	       "SC_NOPTS is the number of kept_opts");
+
+static void read_opts(int fd, struct sc_entry *e)
+{
+	for (size_t i = 0; i < SC_NOPTS; i++) {
+		socklen_t l = sizeof(e->opts[i]);
+
+		if (getsockopt(fd, kept_opts[i].level, kept_opts[i].name,
+			       &e->opts[i], &l) < 0)
+			e->opts[i] = -1;
+	}
+	e->has_opts = 1;
+}
+
+static void apply_listener_opts(int fd, const struct sc_entry *e)
+{
+	for (size_t i = 0; e->has_opts && i < SC_NOPTS; i++) {
+		int w = 0;
+		socklen_t m = sizeof(w);
+
+		if (e->opts[i] >= 0 &&
+		    getsockopt(fd, kept_opts[i].level, kept_opts[i].name, &w, &m) == 0 &&
+		    w != e->opts[i])
+			setsockopt(fd, kept_opts[i].level, kept_opts[i].name,
+				   &e->opts[i], sizeof(int));
+	}
+}
+
 static void copy_opts(int from, int to)
 {
 	for (size_t i = 0; i < sizeof(kept_opts) / sizeof(kept_opts[0]); i++) {
@@ -599,6 +646,7 @@ static void on_listen(struct call *c)
 	if (rep.status)
 		return answer(c, -(long)rep.status);
 	fl = fcntl(c->fd, F_GETFL);
+	read_opts(c->fd, &e);
 	e.kind = SC_LISTENER;
 	e.family = (uint8_t)c->dom;
 	e.local = rep.local;
@@ -644,11 +692,11 @@ static int recv_accept(struct call *c, struct gp_reply *rep, int *nfd)
 		}
 		*nfd = -1;
 		n = recvmsg(c->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		gpc_take_fds(&m, nfd);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR) && !nonblock)
 			continue; /* another process took it */
 		if (n < 0)
 			return -errno;
+		gpc_take_fds(&m, nfd);
 		/* EOF: the program shut its listener down (to wake a thread
 		 * blocked here: TCP then says EINVAL), or sockoutd went away,
 		 * which leaves the socket not listening either */
@@ -687,10 +735,19 @@ static void on_accept(struct call *c, int flags)
 		return answer(c, r);
 	if (flags & SOCK_NONBLOCK)
 		fcntl(nfd, F_SETFL, fcntl(nfd, F_GETFL) | O_NONBLOCK);
+	apply_listener_opts(nfd, &l);
+	memset(&e, 0, sizeof(e));
 	e.kind = SC_CONNECTED;
 	e.family = l.family;
-	e.local = rep.local;
+	e.local = rep.local.family ? rep.local : l.local;
 	e.peer = rep.peer;
+	{
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		if (getsockname(nfd, (struct sockaddr *)&ss, &sl) == 0)
+			gpc_concrete_local(&e.local, (struct sockaddr *)&ss, sl);
+	}
 	tab_set(fd_ino(nfd), &e);
 	if (uaddr) {
 		struct sockaddr_storage ss;
@@ -736,6 +793,40 @@ static void on_name(struct call *c, int peer)
 			(struct sockaddr *)&ss, &full);
 	if (mem_write(c, uaddr, &ss, full < len ? full : len) < 0 ||
 	    mem_write(c, ulen, &full, sizeof(full)) < 0)
+		return answer(c, -EFAULT);
+	answer(c, 0);
+}
+
+static void on_getsockopt(struct call *c)
+{
+	uint64_t uval = c->n.data.args[3], ulen = c->n.data.args[4];
+	struct sc_entry e;
+	socklen_t len;
+	int v, r;
+
+	if (!tab_get(fd_ino(c->fd), &e))
+		return (void)resp(c, 0, 0, 1); /* read-only: the kernel's */
+	switch ((int)c->n.data.args[2]) {
+	case SO_TYPE:
+		v = SOCK_STREAM;
+		break;
+	case SO_DOMAIN:
+		v = e.family;
+		break;
+	case SO_PROTOCOL:
+		v = IPPROTO_TCP;
+		break;
+	default: /* SO_ACCEPTCONN */
+		v = e.kind == SC_LISTENER;
+	}
+	if ((r = mem_read(c, ulen, &len, sizeof(len))) < 0)
+		return answer(c, r);
+	if ((int)len < 0)
+		return answer(c, -EINVAL);
+	if (len > sizeof(v))
+		len = sizeof(v);
+	if (mem_write(c, uval, &v, len) < 0 ||
+	    mem_write(c, ulen, &len, sizeof(len)) < 0)
 		return answer(c, -EFAULT);
 	answer(c, 0);
 }
@@ -913,10 +1004,8 @@ static void call_free(struct call *c)
 	free(c);
 }
 
-static void *call_thread(void *arg)
+static void call_thread(struct call *c)
 {
-	struct call *c = arg;
-
 	switch (c->n.data.nr) {
 	case __NR_connect:
 		on_connect(c);
@@ -932,15 +1021,13 @@ static void *call_thread(void *arg)
 		break;
 	}
 	call_free(c);
-	return NULL;
 }
 
-/* handle() - answer one notification; @c is ours to free. */
+/* handle() - answer one notification, on the worker that took it; @c is
+ * ours to free. */
 static void handle(struct call *c)
 {
 	socklen_t l;
-	pthread_t t;
-	pthread_attr_t at;
 
 	c->fd = c->pidfd = -1;
 	c->pidfd = (int)syscall(SYS_pidfd_open, c->n.pid, PIDFD_THREAD);
@@ -971,21 +1058,8 @@ static void handle(struct call *c)
 	case __NR_listen:
 	case __NR_accept:
 	case __NR_accept4:
-		if (is_inet(c) || c->n.data.nr == __NR_accept ||
-		    c->n.data.nr == __NR_accept4) {
-			pthread_attr_init(&at);
-			pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-			pthread_attr_setstacksize(&at, 128 * 1024);
-			int r = pthread_create(&t, &at, call_thread, c);
-
-			pthread_attr_destroy(&at);
-			if (r == 0)
-				return;
-			call_thread(c);
-			return;
-		}
-		resp(c, 0, 0, 1);
-		break;
+		/* every socket: sockoutd's seqpacket is a Unix one */
+		return call_thread(c);
 	case __NR_bind:
 		on_bind(c);
 		break;
@@ -1004,10 +1078,86 @@ static void handle(struct call *c)
 	case __NR_sendmmsg:
 		on_sendmmsg(c);
 		break;
+	case __NR_getsockopt:
+		on_getsockopt(c);
+		break;
 	default:
 		resp(c, 0, ENOSYS, 0);
 	}
 	call_free(c);
+}
+
+/*
+ * Workers: each one takes the next notification itself (NOTIF_RECV gives
+ * each waiting reader a different one) and answers it, so a call costs no
+ * hand-over between threads.  When the last idle worker takes a call that
+ * may wait (a connect, a blocking accept), another is started, up to
+ * SC_MAX_WORKERS; past that, calls wait in the kernel for a free worker.
+ */
+#define SC_MAX_WORKERS 256
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned pool_idle, pool_n;
+
+static int pool_grow(void);
+
+static void *worker(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct call *c = calloc(1, sizeof(*c));
+		int spawn;
+
+		if (!c) {
+			sleep(1); /* the call waits in the kernel meanwhile */
+			continue;
+		}
+		if (ioctl(sc_lfd, SECCOMP_IOCTL_NOTIF_RECV, &c->n) < 0) {
+			struct pollfd pf = { sc_lfd, POLLIN, 0 };
+
+			free(c);
+			/* ENOENT: the caller went away meanwhile, or no process
+			 * is left under the filter, which RECV says at once:
+			 * wait for a call, or for the end (the main thread
+			 * then returns) */
+			if (poll(&pf, 1, -1) > 0 && (pf.revents & (POLLHUP | POLLERR)))
+				pause();
+			continue;
+		}
+		pthread_mutex_lock(&pool_mu);
+		spawn = --pool_idle == 0 && pool_n < SC_MAX_WORKERS;
+		pthread_mutex_unlock(&pool_mu);
+		if (spawn)
+			pool_grow();
+		handle(c);
+		pthread_mutex_lock(&pool_mu);
+		pool_idle++;
+		pthread_mutex_unlock(&pool_mu);
+	}
+	return NULL;
+}
+
+static int pool_grow(void)
+{
+	pthread_attr_t at;
+	pthread_t t;
+	int r;
+
+	pthread_mutex_lock(&pool_mu);
+	pool_n++;
+	pool_idle++;
+	pthread_mutex_unlock(&pool_mu);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&at, 256 * 1024);
+	r = pthread_create(&t, &at, worker, NULL);
+	pthread_attr_destroy(&at);
+	if (r) {
+		pthread_mutex_lock(&pool_mu);
+		pool_n--;
+		pool_idle--;
+		pthread_mutex_unlock(&pool_mu);
+	}
+	return -r;
 }
 
 /* ---- starting the program and staying its parent --------------------- */
@@ -1135,8 +1285,14 @@ int sc_run(const char *sock, char **argv)
 		perror("sockout-run: signalfd");
 		kill(pid, SIGKILL);
 	}
+	/* two workers: one waits for the next call while one answers */
+	if (pool_grow() < 0 || pool_grow() < 0) {
+		perror("sockout-run: thread");
+		kill(pid, SIGKILL);
+	}
 	for (;;) {
-		struct pollfd pf[2] = { { sc_lfd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		/* the workers read the listener; this only watches it end */
+		struct pollfd pf[2] = { { sc_lfd, 0, 0 }, { sfd, POLLIN, 0 } };
 
 		if (poll(pf, sfd >= 0 ? 2 : 1, -1) < 0) {
 			if (errno == EINTR)
@@ -1152,23 +1308,8 @@ int sc_run(const char *sock, char **argv)
 			if (waitpid(pid, &st, WNOHANG) == pid)
 				return status_of(st);
 		}
-		if (pf[0].revents & POLLIN) {
-			struct call *c = calloc(1, sizeof(*c));
-
-			if (!c)
-				continue; /* the call waits for memory */
-			if (ioctl(sc_lfd, SECCOMP_IOCTL_NOTIF_RECV, &c->n) < 0) {
-				/* ENOENT: the caller went away meanwhile */
-				free(c);
-				continue;
-			}
-			handle(c);
-		} else if (pf[0].revents & (POLLHUP | POLLERR)) {
-			/* no process left under the filter */
-			close(sc_lfd);
-			sc_lfd = -1;
-			break;
-		}
+		if (pf[0].revents & (POLLHUP | POLLERR))
+			break; /* no process left under the filter */
 	}
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)

@@ -5,7 +5,8 @@
 # addresses, python3 http.server through an `accept` rule, nc both ways,
 # the loopback checks of 25-guest-loopback: blocking and non-blocking
 # connects, poll/epoll/select, fork, threads, the guest's own loopback
-# staying inside), and nothing gets around the table: a raw
+# staying inside; the names and socket types python3 sees, an epoll
+# registration made before connect), and nothing gets around the table: a raw
 # syscall(SYS_connect) is routed by it (denied port refused), io_uring_setup
 # fails with EPERM, UDP to an outside address with ENETUNREACH, TCP fast
 # open with EOPNOTSUPP; once the supervisor is killed, trapped calls fail
@@ -23,6 +24,7 @@ connect any      direct
 accept port 8080 direct 18080
 accept port 8091 direct 18091
 accept port 9000-9020 direct
+accept port 7400 direct 17400
 accept any       deny
 CONF
 start_sockoutd "$T/sockoutd.conf"
@@ -93,6 +95,24 @@ assert a["peer"] == ["198.51.100.2", 7500], a
 assert a["sock"][0] == "198.51.100.1" and a["sock"][1] > 0, a
 assert a["type"] == 1 and a["nodelay"] == 1, a
 assert b["echo"] == "ping\n", b
+CHK
+bg sguest python3 "$PY" names-server 7400 >"$T/server.json" 2>"$T/server.log"
+wait_tcp "$NS_H" 17400
+ip netns exec "$NS_S" python3 "$PY" names-peer 198.51.100.1 17400 >"$T/peer.json" ||
+	fail "names-peer"
+wait_for 10 grep -q accept "$T/server.json" || fail "guest server: $(cat "$T/server.log")"
+cat "$T/server.json" "$T/peer.json"
+python3 - "$T/server.json" "$T/peer.json" <<'CHK' || fail "server names wrong"
+import errno, json, sys
+l = [json.loads(x) for x in open(sys.argv[1])]
+mine = json.loads(open(sys.argv[2]).read())["mine"]
+assert l[0]["listen"] == ["0.0.0.0", 7400], l[0]
+assert l[0]["type"] == 1 and l[0]["domain"] == 2 and l[0]["acceptconn"] == 1, l[0]
+assert l[1]["listener_peer"] == errno.ENOTCONN, l[1]
+acc = l[2]
+assert acc["accept"] == mine and acc["peer"] == mine, (acc, mine)
+assert acc["sock"] == ["198.51.100.1", 7400], acc
+assert acc["nodelay"] == 1, acc
 CHK
 sguest python3 "$PY" epoll-first 198.51.100.2 7500 >"$T/epoll.json" 2>"$T/epoll.log" ||
 	fail "epoll-first: $(cat "$T/epoll.log")"
