@@ -5,6 +5,7 @@
 #  * connect + first byte: python3 connecting N times to a server that
 #    writes one byte on accept, under --seccomp, under the shim, and from
 #    the host's namespace.
+# Three alternating rounds, the best of each kept (the machine is shared).
 # Run as root from the repository after `make`: guest/bench-seccomp.sh [N]
 . "$(dirname "$0")/../tests/lib.sh"
 need iperf3 python3
@@ -25,7 +26,7 @@ wait_tcp "$NS_S" 7000
 cat >"$T/cfb.py" <<'PY'
 import socket, sys, time
 n = int(sys.argv[1]); best = None
-for _round in range(3):
+for _round in range(2):
     t = time.perf_counter()
     for _ in range(n):
         s = socket.create_connection(("198.51.100.2", 7000)); s.recv(1); s.close()
@@ -40,10 +41,19 @@ run() { # run WHERE CMD...: host, shim or seccomp
 	*) ip netns exec "$NS_G" "$BIN/sockout-run" --"$w" -s "$GUEST_SOCK" -- "$@" ;;
 	esac
 }
+# The machine is shared: rounds alternate the three, and each keeps its best.
+bps_host=0 bps_shim=0 bps_seccomp=0 us_host=999999 us_shim=999999 us_seccomp=999999
+for round in 1 2 3; do
+	for w in host shim seccomp; do
+		bps=$(run $w iperf3 -c 198.51.100.2 -p 5201 -t 2 -J | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))')
+		us=$(run $w python3 "$T/cfb.py" "$N")
+		eval "b=\$bps_$w u=\$us_$w"
+		[ "$(echo "$bps > $b" | bc -l)" = 1 ] && eval "bps_$w=$bps"
+		[ "$(echo "$us < $u" | bc -l)" = 1 ] && eval "us_$w=$us"
+	done
+done
 for w in host shim seccomp; do
-	bps=$(run $w iperf3 -c 198.51.100.2 -p 5201 -t 3 -J | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))')
-	us=$(run $w python3 "$T/cfb.py" "$N")
-	eval "bps_$w=$bps us_$w=$us"
+	eval "bps=\$bps_$w us=\$us_$w"
 	printf '%-8s %8.2f Gbit/s   connect+first byte %7s us\n' $w "$(echo "$bps / 1000000000" | bc -l)" "$us"
 done
 printf 'throughput seccomp/host %.3f, shim/host %.3f\n' "$(echo "$bps_seccomp / $bps_host" | bc -l)" "$(echo "$bps_shim / $bps_host" | bc -l)"
