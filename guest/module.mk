@@ -39,3 +39,4 @@ $(B)/sockout-run: $(B)/guest/sockout-run.o $(B)/guest/seccomp.o $(B)/guest/gp-cl
 
 # tests/unit/test-shim.c links the shim's sources into a normal program.
 LDLIBS_tests_unit_test-shim := -ldl -lpthread
+LDLIBS_tests_unit_test-seccomp := -lpthread
