@@ -34,6 +34,7 @@
 #include <limits.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/kcmp.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -52,6 +53,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -115,6 +117,7 @@ static struct sock_filter filter[] = {
 	TRAP_IF(__NR_accept4),
 	TRAP_IF(__NR_getsockname),
 	TRAP_IF(__NR_getpeername),
+	TRAP_IF(__NR_shutdown),
 	TRAP_IF(__NR_sendmsg),
 	/* getsockopt(SOL_SOCKET, SO_TYPE/SO_DOMAIN/SO_PROTOCOL/
 	 * SO_ACCEPTCONN): what the program asks of a socket that is really
@@ -162,7 +165,15 @@ struct sc_entry {
 	 * accepted sockets to inherit as TCP's do */
 	uint8_t has_opts;
 	int opts[SC_NOPTS];
+	/* SC_LISTENER: what to ask sockoutd again if it goes away (backlog,
+	 * V6ONLY); whether the program shut it down itself (EOF then means
+	 * "stop"); whether the descriptor is a placeholder meanwhile
+	 * (SC_DEAD_RETRY: a timerfd readable once a second, SC_DEAD_REFUSED:
+	 * sockoutd said no when asked again, never readable) */
+	uint32_t backlog;
+	uint8_t v6only, shut, dead;
 };
+enum { SC_DEAD_RETRY = 1, SC_DEAD_REFUSED = 2 };
 #define SC_SLOTS 16384
 static struct sc_entry *sc_tab;
 static pthread_mutex_t sc_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -174,7 +185,7 @@ static ino_t fd_ino(int fd)
 	return fstat(fd, &st) == 0 ? st.st_ino : 0;
 }
 
-static int tab_get(ino_t ino, struct sc_entry *e)
+static int tab_get_ino(ino_t ino, struct sc_entry *e)
 {
 	int found;
 
@@ -188,13 +199,89 @@ static int tab_get(ino_t ino, struct sc_entry *e)
 	return found;
 }
 
-static void tab_set(ino_t ino, const struct sc_entry *e)
+static void tab_set_ino(ino_t ino, const struct sc_entry *e)
 {
 	if (!ino)
 		return;
 	pthread_mutex_lock(&sc_mu);
 	sc_tab[ino % SC_SLOTS] = *e;
 	sc_tab[ino % SC_SLOTS].ino = ino;
+	pthread_mutex_unlock(&sc_mu);
+}
+
+/*
+ * Listener placeholders (timerfds, see relisten()) are not sockets, and
+ * all anonymous-inode files share one inode: they are known by their
+ * file instead, compared with kcmp(KCMP_FILE) to a copy we keep (which
+ * keeps a placeholder the program closed alive, one timerfd per listener
+ * sockoutd dropped, until sockoutd takes it back).
+ */
+#define SC_MAX_PH 64
+static struct {
+	int fd; /* our copy; 0: a free slot (our stdin is never one) */
+	struct sc_entry e;
+} sc_ph[SC_MAX_PH];
+
+static int same_file(int a, int b)
+{
+	return syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, a, b) == 0;
+}
+
+static int is_sock(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/* tab_get()/tab_set() - the entry of the open file @fd (ours). */
+static int tab_get(int fd, struct sc_entry *e)
+{
+	if (is_sock(fd))
+		return tab_get_ino(fd_ino(fd), e);
+	pthread_mutex_lock(&sc_mu);
+	for (int i = 0; i < SC_MAX_PH; i++)
+		if (sc_ph[i].fd > 0 && same_file(sc_ph[i].fd, fd)) {
+			*e = sc_ph[i].e;
+			pthread_mutex_unlock(&sc_mu);
+			return 1;
+		}
+	pthread_mutex_unlock(&sc_mu);
+	memset(e, 0, sizeof(*e));
+	return 0;
+}
+
+static void tab_set(int fd, const struct sc_entry *e)
+{
+	int i, free_slot = -1;
+
+	if (is_sock(fd))
+		return tab_set_ino(fd_ino(fd), e);
+	pthread_mutex_lock(&sc_mu);
+	for (i = 0; i < SC_MAX_PH; i++) {
+		if (sc_ph[i].fd > 0 && same_file(sc_ph[i].fd, fd))
+			break;
+		if (sc_ph[i].fd <= 0 && free_slot < 0)
+			free_slot = i;
+	}
+	if (i == SC_MAX_PH && free_slot >= 0) {
+		i = free_slot;
+		sc_ph[i].fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	}
+	if (i < SC_MAX_PH && sc_ph[i].fd > 0)
+		sc_ph[i].e = *e;
+	pthread_mutex_unlock(&sc_mu);
+}
+
+/* tab_drop() - forget the placeholder @fd (sockoutd took the listener back). */
+static void tab_drop(int fd)
+{
+	pthread_mutex_lock(&sc_mu);
+	for (int i = 0; i < SC_MAX_PH; i++)
+		if (sc_ph[i].fd > 0 && same_file(sc_ph[i].fd, fd)) {
+			close(sc_ph[i].fd);
+			sc_ph[i].fd = 0;
+		}
 	pthread_mutex_unlock(&sc_mu);
 }
 
@@ -239,6 +326,10 @@ static int mem_read(const struct call *c, uint64_t addr, void *buf, size_t len)
 	n = process_vm_readv((pid_t)c->n.pid, &l, 1, &r, 1, 0);
 	if (n < 0)
 		return errno == ESRCH ? -ESRCH : -EFAULT;
+	/* still pending: the pid was the caller's while we read (a thread
+	 * that died would have let its number go to another process) */
+	if (!call_valid(c))
+		return -ESRCH;
 	return (size_t)n == len ? 0 : -EFAULT;
 }
 
@@ -391,21 +482,32 @@ struct ep_job {
  * file: we still hold the file, and an unconnected socket is always
  * ready (EPOLLOUT|EPOLLHUP), so the program could see it meanwhile. */
 
+/* away() - @fd, or a copy at another number if it is @gfd (which the
+ * thread's private table is about to reuse). */
+static int away(int fd, int gfd)
+{
+	return fd == gfd ? fcntl(fd, F_DUPFD, gfd + 1) : fd;
+}
+
 static void *ep_thread(void *arg)
 {
 	struct ep_job *j = arg;
+	int oldf, newf;
 
 	if (unshare(CLONE_FILES) < 0)
 		return NULL;
-	for (int i = 0; i < j->n; i++) {
+	/* our numbers for the files may be the program's: move them */
+	oldf = away(j->c->fd, j->gfd);
+	newf = away(j->nfd, j->gfd);
+	for (int i = 0; i < j->n && oldf >= 0 && newf >= 0; i++) {
 		int ep = (int)syscall(SYS_pidfd_getfd, j->c->pidfd, j->regs[i].epfd, 0);
 		struct epoll_event ev = j->regs[i].ev;
 
-		if (ep < 0)
+		if (ep < 0 || (ep = away(ep, j->gfd)) < 0)
 			continue;
-		if (dup2(j->c->fd, j->gfd) >= 0)
+		if (dup2(oldf, j->gfd) >= 0)
 			epoll_ctl(ep, EPOLL_CTL_DEL, j->gfd, NULL);
-		if (dup2(j->nfd, j->gfd) >= 0)
+		if (dup2(newf, j->gfd) >= 0)
 			epoll_ctl(ep, EPOLL_CTL_ADD, j->gfd, &ev);
 		close(ep);
 	}
@@ -529,7 +631,7 @@ static void on_connect(struct call *c)
 	socklen_t sl = 0;
 	int lo, nfd, fl, r;
 
-	if (tab_get(fd_ino(c->fd), &e) && e.kind == SC_LISTENER)
+	if (tab_get(c->fd, &e) && e.kind == SC_LISTENER)
 		return answer(c, -EINVAL);
 	if (!is_inet(c))
 		return (void)resp(c, 0, 0, 1);
@@ -571,7 +673,7 @@ static void on_connect(struct call *c)
 	e.family = (uint8_t)c->dom;
 	e.local = rep.local;
 	e.peer = rep.peer.family ? rep.peer : req.addr;
-	tab_set(fd_ino(nfd), &e);
+	tab_set(nfd, &e);
 	if ((r = install(c, (int)c->n.data.args[0], nfd, fl < 0 ? 0 : fl)) < 0)
 		return answer(c, r == -ENOENT ? -EINTR : r);
 	answer(c, 0);
@@ -593,14 +695,14 @@ static void on_bind(struct call *c)
 	    so_addr_from_user(&a, (struct sockaddr *)&ss, sl) < 0 ||
 	    so_addr_is_loopback(&a))
 		return answer(c, sys_r(bind(c->fd, (struct sockaddr *)&ss, sl)));
-	tab_get(fd_ino(c->fd), &e);
+	tab_get(c->fd, &e);
 	if (e.kind != SC_NONE)
 		return answer(c, -EINVAL);
 	/* only remembered: sockoutd binds on the host at listen() */
 	e.kind = SC_BOUND;
 	e.family = (uint8_t)c->dom;
 	e.local = a;
-	tab_set(fd_ino(c->fd), &e);
+	tab_set(c->fd, &e);
 	answer(c, 0);
 }
 
@@ -614,7 +716,7 @@ static void on_listen(struct call *c)
 	int nfd, fl, v6only = 0, r;
 
 	/* a second listen() on sockoutd's seqpacket only says yes */
-	if (tab_get(fd_ino(c->fd), &e) && e.kind == SC_LISTENER)
+	if (tab_get(c->fd, &e) && e.kind == SC_LISTENER)
 		return answer(c, 0);
 	if (!is_tcp(c))
 		return answer(c, sys_r(listen(c->fd, (int)c->n.data.args[1])));
@@ -647,11 +749,15 @@ static void on_listen(struct call *c)
 		return answer(c, -(long)rep.status);
 	fl = fcntl(c->fd, F_GETFL);
 	read_opts(c->fd, &e);
+	e.backlog = req.backlog;
+	e.v6only = (req.flags & GP_F_V6ONLY) != 0;
+	e.shut = 0;
+	e.dead = 0;
 	e.kind = SC_LISTENER;
 	e.family = (uint8_t)c->dom;
 	e.local = rep.local;
 	memset(&e.peer, 0, sizeof(e.peer));
-	tab_set(fd_ino(nfd), &e);
+	tab_set(nfd, &e);
 	if ((r = install(c, (int)c->n.data.args[0], nfd, fl < 0 ? 0 : fl)) < 0)
 		return answer(c, r == -ENOENT ? -EINTR : r);
 	answer(c, 0);
@@ -698,10 +804,14 @@ static int recv_accept(struct call *c, struct gp_reply *rep, int *nfd)
 			return -errno;
 		gpc_take_fds(&m, nfd);
 		/* EOF: the program shut its listener down (to wake a thread
-		 * blocked here: TCP then says EINVAL), or sockoutd went away,
-		 * which leaves the socket not listening either */
-		if (n == 0)
-			return -EINVAL;
+		 * blocked here: TCP then says EINVAL), or sockoutd went away
+		 * (-ECONNRESET: the caller asks it again) */
+		if (n == 0) {
+			struct sc_entry l;
+
+			return tab_get(c->fd, &l) && l.shut ? -EINVAL
+								    : -ECONNRESET;
+		}
 		if (n != GP_REPLY_LEN || gp_reply_decode(p, rep) < 0 ||
 		    rep->op != GP_ACCEPT || rep->status || *nfd < 0) {
 			if (*nfd >= 0)
@@ -709,6 +819,100 @@ static int recv_accept(struct call *c, struct gp_reply *rep, int *nfd)
 			return -ECONNABORTED;
 		}
 		return 0;
+	}
+}
+
+/*
+ * relisten() - sockoutd dropped the listener @l (a restart): ask it again
+ * for the same address and port.  Granted: the new seqpacket replaces the
+ * program's descriptor (and c->fd).  Otherwise the descriptor becomes a
+ * placeholder, a timerfd readable once a second while sockoutd is away, so
+ * a server polling its listener idles instead of spinning on EOF, and each
+ * accept looks for sockoutd again; if sockoutd refuses, the placeholder
+ * never turns readable and sockoutd is not asked again (as the shim does).
+ * Returns 0 when the listener is back, -EAGAIN while it is not.
+ */
+static int relisten(struct call *c, struct sc_entry *l)
+{
+	struct gp_req req = { .op = GP_LISTEN, .addr = l->local,
+			      .backlog = l->backlog };
+	struct itimerspec its = { { 1, 0 }, { 1, 0 } };
+	struct gp_reply rep;
+	struct sc_entry n = *l;
+	int gfd = (int)c->n.data.args[0], fl, nfd, keep, r;
+	uint64_t ticks;
+
+	if (l->v6only)
+		req.flags |= GP_F_V6ONLY;
+	fl = fcntl(c->fd, F_GETFL);
+	r = ask(&req, &rep, &nfd);
+	if (r == 0 && rep.status == 0) {
+		n.dead = 0;
+		n.shut = 0;
+		keep = fcntl(nfd, F_DUPFD_CLOEXEC, 0);
+		tab_set(nfd, &n);
+		if (keep < 0 || install(c, gfd, nfd, fl < 0 ? 0 : fl) < 0) {
+			if (keep >= 0)
+				close(keep);
+			return -ECONNABORTED;
+		}
+		if (l->dead)
+			tab_drop(c->fd);
+		close(c->fd);
+		c->fd = keep;
+		*l = n;
+		fprintf(stderr, "sockout-run: listener on port %u: made again\n",
+			l->local.port);
+		return 0;
+	}
+	if (l->dead) {
+		/* already a placeholder: take the tick, stop it if refused */
+		if (read(c->fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+			return -ECONNABORTED;
+		if (r == 0 && rep.status) {
+			memset(&its, 0, sizeof(its));
+			timerfd_settime(c->fd, 0, &its, NULL);
+			l->dead = SC_DEAD_REFUSED;
+			tab_set(c->fd, l);
+		}
+		return -EAGAIN;
+	}
+	fprintf(stderr,
+		"sockout-run: sockoutd dropped the listener on port %u; it is made again when sockoutd is back\n",
+		l->local.port);
+	nfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (nfd < 0)
+		return -ECONNABORTED;
+	n.dead = r == 0 && rep.status ? SC_DEAD_REFUSED : SC_DEAD_RETRY;
+	if (n.dead == SC_DEAD_RETRY)
+		timerfd_settime(nfd, 0, &its, NULL);
+	keep = fcntl(nfd, F_DUPFD_CLOEXEC, 0);
+	tab_set(nfd, &n);
+	if (keep < 0 || install(c, gfd, nfd, fl < 0 ? 0 : fl) < 0) {
+		if (keep >= 0)
+			close(keep);
+		return -ECONNABORTED;
+	}
+	close(c->fd);
+	c->fd = keep;
+	*l = n;
+	return -EAGAIN;
+}
+
+/* wait_placeholder() - a blocking accept on a placeholder: until it ticks
+ * (then 0) or the call is gone. */
+static int wait_placeholder(struct call *c)
+{
+	for (;;) {
+		struct pollfd pf = { c->fd, POLLIN, 0 };
+		int pr = poll(&pf, 1, 200);
+
+		if (pr < 0 && errno != EINTR)
+			return -errno;
+		if (!call_valid(c))
+			return -EINTR;
+		if (pr > 0)
+			return 0;
 	}
 }
 
@@ -721,7 +925,7 @@ static void on_accept(struct call *c, int flags)
 	socklen_t len = 0;
 	int nfd, r;
 
-	if (!tab_get(fd_ino(c->fd), &l) || l.kind != SC_LISTENER)
+	if (!tab_get(c->fd, &l) || l.kind != SC_LISTENER)
 		/* a native listener (loopback, Unix): accept cannot lead
 		 * out of the guest, whatever the program changes */
 		return (void)resp(c, 0, 0, 1);
@@ -731,8 +935,36 @@ static void on_accept(struct call *c, int flags)
 		return answer(c, r);
 	if (uaddr && (int)len < 0)
 		return answer(c, -EINVAL);
-	if ((r = recv_accept(c, &rep, &nfd)) < 0)
-		return answer(c, r);
+	for (;;) {
+		int nonblock = (fcntl(c->fd, F_GETFL) & O_NONBLOCK) != 0;
+
+		if (l.dead) {
+			if (!nonblock && (r = wait_placeholder(c)) < 0)
+				return answer(c, r);
+			if (l.dead == SC_DEAD_REFUSED) {
+				if (nonblock)
+					return answer(c, -EAGAIN);
+				continue; /* as good as closed: wait on */
+			}
+			r = relisten(c, &l);
+			if (r == -EAGAIN && !nonblock)
+				continue;
+			if (r < 0)
+				return answer(c, r);
+		}
+		r = recv_accept(c, &rep, &nfd);
+		if (r == -ECONNRESET) {
+			r = relisten(c, &l);
+			if (r == -EAGAIN && !nonblock)
+				continue;
+			if (r < 0)
+				return answer(c, r);
+			continue;
+		}
+		if (r < 0)
+			return answer(c, r);
+		break;
+	}
 	if (flags & SOCK_NONBLOCK)
 		fcntl(nfd, F_SETFL, fcntl(nfd, F_GETFL) | O_NONBLOCK);
 	apply_listener_opts(nfd, &l);
@@ -748,7 +980,7 @@ static void on_accept(struct call *c, int flags)
 		if (getsockname(nfd, (struct sockaddr *)&ss, &sl) == 0)
 			gpc_concrete_local(&e.local, (struct sockaddr *)&ss, sl);
 	}
-	tab_set(fd_ino(nfd), &e);
+	tab_set(nfd, &e);
 	if (uaddr) {
 		struct sockaddr_storage ss;
 		socklen_t full = sizeof(ss);
@@ -781,7 +1013,7 @@ static void on_name(struct call *c, int peer)
 
 	/* only sockets sockoutd handed over (or a remembered bind) have an
 	 * entry; for every other the kernel's answer is true */
-	if (!tab_get(fd_ino(c->fd), &e))
+	if (!tab_get(c->fd, &e))
 		return (void)resp(c, 0, 0, 1);
 	if (peer && e.kind != SC_CONNECTED)
 		return answer(c, -ENOTCONN);
@@ -797,6 +1029,20 @@ static void on_name(struct call *c, int peer)
 	answer(c, 0);
 }
 
+/* shutdown() of a listener: noted, so that the EOF it causes means "stop"
+ * (servers shut their listener down to wake a thread in accept), not
+ * "sockoutd went away".  The call itself is the kernel's. */
+static void on_shutdown(struct call *c)
+{
+	struct sc_entry e;
+
+	if (tab_get(c->fd, &e) && e.kind == SC_LISTENER) {
+		e.shut = 1;
+		tab_set(c->fd, &e);
+	}
+	resp(c, 0, 0, 1);
+}
+
 static void on_getsockopt(struct call *c)
 {
 	uint64_t uval = c->n.data.args[3], ulen = c->n.data.args[4];
@@ -804,7 +1050,7 @@ static void on_getsockopt(struct call *c)
 	socklen_t len;
 	int v, r;
 
-	if (!tab_get(fd_ino(c->fd), &e))
+	if (!tab_get(c->fd, &e))
 		return (void)resp(c, 0, 0, 1); /* read-only: the kernel's */
 	switch ((int)c->n.data.args[2]) {
 	case SO_TYPE:
@@ -860,7 +1106,7 @@ static void on_sendto(struct call *c)
 		 * are the trapped registers: they cannot change); a fast
 		 * open would connect natively: say the kernel's "TFO off" */
 		if ((flags & MSG_FASTOPEN) &&
-		    (!tab_get(fd_ino(c->fd), &e) || e.kind != SC_CONNECTED))
+		    (!tab_get(c->fd, &e) || e.kind != SC_CONNECTED))
 			return answer(c, -EOPNOTSUPP);
 		return (void)resp(c, 0, 0, 1);
 	}
@@ -952,7 +1198,7 @@ static void on_sendmsg(struct call *c)
 		struct sc_entry e;
 
 		if ((flags & MSG_FASTOPEN) &&
-		    (!tab_get(fd_ino(c->fd), &e) || e.kind != SC_CONNECTED))
+		    (!tab_get(c->fd, &e) || e.kind != SC_CONNECTED))
 			return answer(c, -EOPNOTSUPP);
 		return (void)resp(c, 0, 0, 1);
 	}
@@ -1045,9 +1291,15 @@ static void handle(struct call *c)
 	}
 	l = sizeof(c->dom);
 	if (getsockopt(c->fd, SOL_SOCKET, SO_DOMAIN, &c->dom, &l) < 0) {
-		/* not a socket: the kernel says so itself */
-		resp(c, 0, 0, 1);
-		return call_free(c);
+		struct sc_entry e;
+
+		/* not a socket: the kernel says so itself, unless it is a
+		 * listener's placeholder while sockoutd is away */
+		if (!tab_get(c->fd, &e) || e.kind != SC_LISTENER) {
+			resp(c, 0, 0, 1);
+			return call_free(c);
+		}
+		c->dom = AF_UNSPEC;
 	}
 	l = sizeof(c->type);
 	getsockopt(c->fd, SOL_SOCKET, SO_TYPE, &c->type, &l);
@@ -1080,6 +1332,9 @@ static void handle(struct call *c)
 		break;
 	case __NR_getsockopt:
 		on_getsockopt(c);
+		break;
+	case __NR_shutdown:
+		on_shutdown(c);
 		break;
 	default:
 		resp(c, 0, ENOSYS, 0);

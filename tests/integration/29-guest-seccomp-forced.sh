@@ -9,7 +9,8 @@
 # registration made before connect), and nothing gets around the table: a raw
 # syscall(SYS_connect) is routed by it (denied port refused), io_uring_setup
 # fails with EPERM, UDP to an outside address with ENETUNREACH, TCP fast
-# open with EOPNOTSUPP; once the supervisor is killed, trapped calls fail
+# open with EOPNOTSUPP; a guest server idles while sockoutd restarts and
+# serves again after; once the supervisor is killed, trapped calls fail
 # (ENOSYS) instead of going out.
 . "$(dirname "$0")/../lib.sh"
 need curl python3 nc socat
@@ -162,6 +163,34 @@ for want in "raw-denied ECONNREFUSED" "raw-allowed 0 8000" "raw-http HTTP/1.0 20
 	"udp-loopback inside" "tfo ENOTSUP"; do  # ENOTSUP is EOPNOTSUPP on Linux
 	grep -qx "$want" "$T/around.out" || fail "expected '$want'"
 done
+
+log "sockoutd restarted under the guest http.server: it idles, then serves again"
+fetch() {
+	ip netns exec "$NS_S" curl -sS --max-time 10 -o "$T/again.bin" \
+		http://198.51.100.1:18080/data.bin 2>"$T/again.log" &&
+		[ "$(sha "$T/again.bin")" = "$WANT" ]
+}
+ticks() { # CPU ticks of every process in the guest (server and supervisor)
+	local n=0 p
+	for p in $(ip netns pids "$NS_G"); do
+		n=$((n + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo $n
+}
+kill "$SOCKOUTD_PID"
+wait_for 10 sh -c "! kill -0 $SOCKOUTD_PID" || fail "sockoutd did not stop"
+fetch && fail "fetched with sockoutd stopped"
+before=$(ticks)
+sleep 2
+after=$(ticks)
+log "the guest used $((after - before)) ticks while sockoutd was away"
+[ $((after - before)) -lt 50 ] || fail "the guest spins without sockoutd"
+rm -f "$GUEST_SOCK"
+start_sockoutd "$T/sockoutd.conf"
+wait_for 20 fetch || fail "no fetch after the restart: $(cat "$T/again.log"; tail -3 "$T/guest-http.log")"
+grep -q "sockoutd dropped the listener on port 8080; it is made again when sockoutd is back" "$T/guest-http.log" ||
+	fail "the supervisor did not say what happened"
+grep -q "listener on port 8080: made again" "$T/guest-http.log" || fail "no 'made again'"
 
 log "the supervisor killed: trapped calls fail, nothing goes out"
 cat >"$T/orphan.py" <<'PY'
