@@ -98,9 +98,9 @@ int gpc_exchange(const struct gpc_ops *ops, const char *path,
 		r = -errno;
 		goto out;
 	}
-	ops->setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	ops->setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	while (ops->connect(s, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+	ops->setsockopt_fn(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ops->setsockopt_fn(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (ops->connect_fn(s, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		if (errno == EINTR)
 			continue;
 		if (errno == EISCONN)

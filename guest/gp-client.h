@@ -19,9 +19,9 @@
 
 /* The shim must not call its own wrappers: it passes libc's. */
 struct gpc_ops {
-	int (*connect)(int fd, const struct sockaddr *sa, socklen_t len);
-	int (*setsockopt)(int fd, int level, int name, const void *val,
-			  socklen_t len);
+	int (*connect_fn)(int fd, const struct sockaddr *sa, socklen_t len);
+	int (*setsockopt_fn)(int fd, int level, int name, const void *val,
+			     socklen_t len);
 };
 
 /**
