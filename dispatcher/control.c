@@ -267,6 +267,7 @@ static void add_rconn(struct rconn *c, void *arg)
 	add_u64(j, "id", i.id);
 	json_object_object_add(j, "route", json_object_new_string(route));
 	add_u64(j, "pid", i.pid);
+	json_object_object_add(j, "mech", json_object_new_string(i.seccomp ? "seccomp" : "shim"));
 	json_object_object_add(j, "dst", jaddr(&i.dst));
 	add_u64(j, "bytes_up", i.bytes_up);
 	add_u64(j, "bytes_down", i.bytes_down);
@@ -288,6 +289,8 @@ static void add_greq(struct greq *g, void *arg)
 	add_u64(j, "id", 0);
 	json_object_object_add(j, "route", json_object_new_string("direct"));
 	add_u64(j, "pid", greq_pid(g));
+	json_object_object_add(j, "mech", json_object_new_string(
+		(r->flags & GP_F_SECCOMP) ? "seccomp" : "shim"));
 	json_object_object_add(j, "dst", jaddr(&r->addr));
 	json_object_object_add(j, "state", json_object_new_string("connecting"));
 	json_object_array_add(arg, j);
@@ -307,6 +310,7 @@ static void add_listener(struct glisten *l, void *arg)
 	if (!l->feed)
 		json_object_object_add(j, "host", jaddr(&l->host));
 	add_u64(j, "pid", l->pid);
+	json_object_object_add(j, "mech", json_object_new_string(l->seccomp ? "seccomp" : "shim"));
 	add_u64(j, "accepted", l->accepted);
 	json_object_array_add(arg, j);
 }

@@ -352,6 +352,7 @@ static void listen_helper(struct greq *g, const struct rule *r)
 		greq_reply(g, -e, NULL, NULL, -1);
 		return;
 	}
+	l->seccomp = g->req.flags & GP_F_SECCOMP;
 	g->state = G_LISTEN;
 	g->lis = l;
 	g->hl = NULL;
@@ -374,6 +375,7 @@ static void listen_direct(struct greq *g, const struct rule *r,
 		greq_reply(g, -e, NULL, NULL, -1);
 		return;
 	}
+	l->seccomp = g->req.flags & GP_F_SECCOMP;
 	if ((e = glisten_direct(l, &host, g->req.flags & GP_F_V6ONLY)) < 0) {
 		info("guest pid %d: listen on host %s: %s", g->who.pid,
 		     so_addr_str(&host, a, sizeof(a)), strerror(-e));
@@ -489,6 +491,8 @@ static void connect_helper(struct greq *g, const struct rule *r)
 			       g->quota, &g->w, &g->rc)) < 0) {
 		stats.relay_failed++;
 		greq_reply(g, -e, NULL, NULL, -1);
+	} else if (g->req.flags & GP_F_SECCOMP) {
+		rconn_mark_seccomp(g->rc);
 	}
 }
 

@@ -41,6 +41,7 @@ struct rconn {
 	bool accepted;	    /* came from a helper listener */
 	uint32_t lid;	    /* accepted: the listener */
 	uint32_t pid;
+	bool seccomp; /* for listings: the guest's mechanism */
 	struct quota *quota; /* the guest uid's connections unit */
 	struct waiter *w;   /* outbound: the guest waiting for CONNECTED */
 	struct pair_req pair;
@@ -121,6 +122,12 @@ void rconn_info(const struct rconn *c, struct rconn_info *i)
 	i->bytes_up = c->pump.bytes_up;
 	i->bytes_down = c->pump.bytes_down;
 	i->age_ms = now_ms() - c->since;
+	i->seccomp = c->seccomp;
+}
+
+void rconn_mark_seccomp(struct rconn *c)
+{
+	c->seccomp = true;
 }
 
 static void conn_close(struct rconn *c, int err);

@@ -204,20 +204,20 @@ static void show_status(json_object *o)
 static void show_connections(json_object *o)
 {
 	json_object *a = jarr(o, "connections"), *ls = jarr(o, "listeners");
-	struct table t = { .ncols = 8, .right = (1u << 2) | (1u << 4) | (1u << 5) | (1u << 7) };
+	struct table t = { .ncols = 9, .right = (1u << 2) | (1u << 5) | (1u << 6) | (1u << 8) };
 	size_t n = a ? json_object_array_length(a) : 0;
 
 	if (!n) {
 		printf("no relayed connections\n");
 	} else {
-		const char *h[] = { "ID", "ROUTE", "PID", "DESTINATION", "UP", "DOWN", "STATE", "AGE" };
+		const char *h[] = { "ID", "ROUTE", "PID", "MECH", "DESTINATION", "UP", "DOWN", "STATE", "AGE" };
 		t_row(&t, h);
 		for (size_t i = 0; i < n; i++) {
 			json_object *c = json_object_array_get_idx(a, i);
 			char id[24], pid[24], up[32], down[32], age[32];
 			snprintf(id, sizeof(id), "%#llx", (long long)ji(c, "id"));
 			const char *v[] = { id, js(c, "route"), num(pid, sizeof(pid), ji(c, "pid")),
-					    js(c, "dst"), bytes(up, sizeof(up), ji(c, "bytes_up")),
+					    js(c, "mech"), js(c, "dst"), bytes(up, sizeof(up), ji(c, "bytes_up")),
 					    bytes(down, sizeof(down), ji(c, "bytes_down")),
 					    js(c, "state"), duration(age, sizeof(age), ji(c, "age")) };
 			t_row(&t, v);
@@ -230,15 +230,15 @@ static void show_connections(json_object *o)
 	n = ls ? json_object_array_length(ls) : 0;
 	if (!n)
 		return;
-	struct table l = { .ncols = 5, .right = (1u << 3) | (1u << 4) };
-	const char *h[] = { "LISTENER", "ROUTE", "HOST", "PID", "ACCEPTED" };
+	struct table l = { .ncols = 6, .right = (1u << 3) | (1u << 5) };
+	const char *h[] = { "LISTENER", "ROUTE", "HOST", "PID", "MECH", "ACCEPTED" };
 	putchar('\n');
 	t_row(&l, h);
 	for (size_t i = 0; i < n; i++) {
 		json_object *c = json_object_array_get_idx(ls, i);
 		char pid[24], acc[24];
 		const char *v[] = { js(c, "bound"), js(c, "route"), js(c, "host"),
-				    num(pid, sizeof(pid), ji(c, "pid")),
+				    num(pid, sizeof(pid), ji(c, "pid")), js(c, "mech"),
 				    num(acc, sizeof(acc), ji(c, "accepted")) };
 		t_row(&l, v);
 	}

@@ -234,6 +234,7 @@ struct glisten {
 	struct quota *quota; /* the owner's listeners unit */
 	bool in_table;
 	bool paused_logged;
+	bool seccomp; /* asked by sockout-run's seccomp supervisor (shown) */
 	struct glisten_feed *feed; /* NULL: direct */
 	uint64_t accepted;
 	LIST_ENTRY(glisten) tlink; /* (netns, port) table chain */
@@ -374,8 +375,12 @@ struct rconn_info {
 	struct so_addr dst;
 	uint64_t bytes_up, bytes_down;
 	uint64_t age_ms;
+	bool seccomp; /* the guest's call was caught by seccomp, not the shim */
 };
 void rconn_info(const struct rconn *c, struct rconn_info *i);
+/** rconn_mark_seccomp() - note (for listings) that the guest's call came
+ *  through sockout-run's seccomp supervisor. */
+void rconn_mark_seccomp(struct rconn *c);
 
 /* ---- helper-link.c ---- */
 enum helper_state { H_DOWN, H_CONNECTING, H_UP };

@@ -8,7 +8,7 @@
 # not.  Its logic is exercised under ASan/UBSan by tests/unit/test-shim.c,
 # which links the same sources into a normal test program.
 SHIM_SRC := $(wildcard guest/shim-*.c)
-SHIM_PIC_SRC := $(SHIM_SRC) protocol/addr.c protocol/guestproto.c protocol/helperproto.c \
+SHIM_PIC_SRC := $(SHIM_SRC) guest/gp-client.c protocol/addr.c protocol/guestproto.c protocol/helperproto.c \
 	common/buf.c
 SHIM_OBJ := $(SHIM_PIC_SRC:%.c=$(B)/guest/pic/%.o)
 SHIM_CFLAGS := $(filter-out $(SANFLAGS),$(CFLAGS)) -fPIC -fvisibility=hidden \
@@ -27,14 +27,16 @@ $(B)/libsockout-guest.so: $(SHIM_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(SHIM_LDFLAGS) -o $@ $^ -ldl -lpthread
 
-$(B)/sockout-run: $(B)/guest/sockout-run.o
+$(B)/sockout-run: $(B)/guest/sockout-run.o $(B)/guest/seccomp.o $(B)/guest/gp-client.o $(LIBCOMMON)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 
 # make install (top Makefile) puts sockout-run in bin and the shim in
 # lib/sockout/, where sockout-run looks for it.
 
--include $(SHIM_OBJ:.o=.d) $(B)/guest/sockout-run.d
+-include $(SHIM_OBJ:.o=.d) $(B)/guest/sockout-run.d $(B)/guest/seccomp.d \
+	$(B)/guest/gp-client.d
 
 # tests/unit/test-shim.c links the shim's sources into a normal program.
 LDLIBS_tests_unit_test-shim := -ldl -lpthread
+LDLIBS_tests_unit_test-seccomp := -lpthread

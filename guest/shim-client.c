@@ -1,13 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * shim-client.c - talking to sockoutd, and putting what it hands over in
- * place of the program's socket.
- *
- * One exchange = one Unix stream connection: connect, send the 64-byte
- * request, read the 56-byte reply (the descriptor rides on its first
- * bytes), close.  All of it blocks, even for a program's non-blocking
- * socket: sockoutd answers a CONNECT only when the outcome is known, and
- * bounds that with its connect-timeout.
+ * shim-client.c - talking to sockoutd (the exchange itself is gp-client.c,
+ * shared with sockout-run's seccomp supervisor), and putting what it hands
+ * over in place of the program's socket.  All of it blocks, even for a
+ * program's non-blocking socket: sockoutd answers a CONNECT only when the
+ * outcome is known, and bounds that with its connect-timeout.
  */
 #include "shim.h"
 
@@ -72,131 +69,17 @@ const char *shim_socket_path(void)
 	return socket_path[0] ? socket_path : SHIM_DEFAULT_SOCKET;
 }
 
-void take_fds(struct msghdr *m, int *fd)
-{
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int f;
-
-			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(f));
-			if (*fd < 0)
-				*fd = f;
-			else
-				close(f);
-		}
-	}
-}
-
-static int exchange(int s, const uint8_t *q, uint8_t *p, int *fd)
-{
-	size_t off = 0;
-	ssize_t n;
-
-	while (off < GP_REQ_LEN) {
-		n = send(s, q + off, GP_REQ_LEN - off, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		/* sockoutd may refuse (GP_REFUSED) and close before it has
-		 * read anything: its answer is still there to read */
-		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
-			break;
-		if (n < 0)
-			return -errno;
-		off += (size_t)n;
-	}
-	for (off = 0; off < GP_REPLY_LEN;) {
-		union {
-			char buf[CMSG_SPACE(4 * sizeof(int))];
-			struct cmsghdr align;
-		} cm;
-		struct iovec iov = { p + off, GP_REPLY_LEN - off };
-		struct msghdr m = { .msg_iov = &iov,
-				    .msg_iovlen = 1,
-				    .msg_control = cm.buf,
-				    .msg_controllen = sizeof(cm.buf) };
-
-		n = recvmsg(s, &m, MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		take_fds(&m, fd);
-		if (n == 0)
-			return -ECONNRESET;
-		off += (size_t)n;
-	}
-	return 0;
-}
+static const struct gpc_ops shim_ops = { real_connect, real_setsockopt };
 
 int gp_call(struct gp_req *req, struct gp_reply *rep, int *fd, int quiet)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = SHIM_REPLY_TIMEOUT_S };
-	uint8_t q[GP_REQ_LEN], p[GP_REPLY_LEN];
 	const char *path = shim_socket_path();
 	const char *why = NULL;
 	char whybuf[128];
-	int s = -1, r, saved = errno;
+	int r, saved = errno;
 
-	*fd = -1;
-	memset(rep, 0, sizeof(*rep));
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		r = -ENAMETOOLONG;
-		goto out;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	gp_req_encode(q, req);
-
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0) {
-		r = -errno;
-		goto out;
-	}
-	real_setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	real_setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	while (real_connect(s, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		if (errno == EINTR)
-			continue;
-		if (errno == EISCONN)
-			break;
-		r = -errno;
-		goto out;
-	}
-	if ((r = exchange(s, q, p, fd)) < 0)
-		goto out;
-	/* GP_REFUSED: sockoutd turned the connection away unread (a
-	 * limit); its status is the answer to whatever we asked. */
-	if (gp_reply_decode(p, rep) < 0 ||
-	    (rep->op != req->op && rep->op != GP_REFUSED)) {
-		why = "malformed reply";
-		r = -EPROTO;
-		goto out;
-	}
-	if (rep->status == 0 && *fd < 0) {
-		why = "reply without a socket";
-		r = -EPROTO;
-		goto out;
-	}
-	if (rep->status > 4095) {
-		why = "reply with an impossible errno";
-		r = -EPROTO;
-		goto out;
-	}
-	if (rep->status && *fd >= 0) {
-		close(*fd);
-		*fd = -1;
-	}
-	r = 0;
-out:
-	if (s >= 0)
-		close(s);
+	r = gpc_exchange(&shim_ops, path, req, rep, fd, &why);
 	if (r < 0) {
-		if (*fd >= 0)
-			close(*fd);
-		*fd = -1;
 		if (!quiet) {
 			if (!why) {
 				snprintf(whybuf, sizeof(whybuf), "%s (%s)",

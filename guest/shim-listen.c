@@ -234,7 +234,7 @@ static int take_accept(int fd, int cloexec, struct gp_reply *rep)
 	n = recvmsg(fd, &m, cloexec ? MSG_CMSG_CLOEXEC : 0);
 	if (n < 0)
 		return -errno;
-	take_fds(&m, &nfd);
+	gpc_take_fds(&m, &nfd);
 	if (n == 0 && nfd < 0)
 		return -EPIPE;
 	if (n != GP_REPLY_LEN || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
@@ -247,28 +247,15 @@ static int take_accept(int fd, int cloexec, struct gp_reply *rep)
 	return nfd;
 }
 
-/*
- * concrete_local() - a kernel never reports a wildcard address for an
- * accepted socket.  If sockoutd said "the listener's 0.0.0.0:P", and the
- * socket it handed over is the host's own TCP socket, report the host
- * address the client reached, with the guest's port P.
- */
+/* concrete_local() - see gpc_concrete_local(). */
 static void concrete_local(int nfd, struct so_addr *local)
 {
-	static const uint8_t zero[16];
 	struct sockaddr_storage ss;
 	socklen_t l = sizeof(ss);
-	struct so_addr h;
 	int saved = errno;
 
-	if (memcmp(local->addr, zero, 16) != 0 ||
-	    real_getsockname(nfd, (struct sockaddr *)&ss, &l) < 0 ||
-	    so_addr_from_user(&h, (struct sockaddr *)&ss, l) < 0 ||
-	    so_addr_is_loopback(&h))
-		goto out;
-	h.port = local->port;
-	*local = h;
-out:
+	if (real_getsockname(nfd, (struct sockaddr *)&ss, &l) == 0)
+		gpc_concrete_local(local, (struct sockaddr *)&ss, l);
 	errno = saved;
 }
 

@@ -26,6 +26,7 @@
 #include <sys/types.h>
 
 #include "../protocol/guestproto.h"
+#include "gp-client.h"
 
 /* Only the intercepted functions leave the library (-fvisibility=hidden). */
 #define SHIM_EXPORT __attribute__((visibility("default")))
@@ -45,9 +46,6 @@ static inline int shim_fail(int err)
 }
 
 #define SHIM_DEFAULT_SOCKET "/run/sockout/guest.sock"
-/* Upper bound on one exchange with sockoutd; sockoutd's own
- * connect-timeout is meant to be far below it. */
-#define SHIM_REPLY_TIMEOUT_S 300
 
 /* shim-real.c: the next definition of each function (libc's), found
  * lazily with dlsym(RTLD_NEXT) so the shim never calls itself. */
@@ -170,9 +168,6 @@ int is_fake(int nfd, int family);
  * sockoutd could not be reached or answered nonsense.
  */
 int gp_call(struct gp_req *req, struct gp_reply *rep, int *fd, int quiet);
-/** take_fds() - keep the first descriptor of @m's SCM_RIGHTS in *@fd (if
- * it is still -1), close every other. */
-void take_fds(struct msghdr *m, int *fd);
 /** shim_socket_path() - the guest socket the shim talks to. */
 const char *shim_socket_path(void);
 /** shim_warn_once() - the shim's only output: one stderr line per process. */

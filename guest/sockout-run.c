@@ -2,10 +2,14 @@
 /*
  * sockout-run - run a program with its TCP sockets handed to sockoutd.
  *
- *   sockout-run [-s SOCKET] -- COMMAND [ARG...]
+ *   sockout-run [-s SOCKET] [--seccomp | --shim] -- COMMAND [ARG...]
  *
- * Sets SOCKOUT_SOCKET, puts libsockout-guest.so first in LD_PRELOAD and
- * execs COMMAND.  The library is looked for next to this program, then in
+ * Two mechanisms (docs/guest.md): the shim — sets SOCKOUT_SOCKET, puts
+ * libsockout-guest.so first in LD_PRELOAD and execs COMMAND — or the
+ * seccomp supervisor (seccomp.c), for programs that do not make their
+ * socket calls through a dynamically linked libc: sockout-run then stays
+ * as COMMAND's parent and answers its trapped socket calls.  By default
+ * the supervisor is chosen for static ELF programs and Go programs.  The library is looked for next to this program, then in
  * ../lib/sockout/ (the installed layout); $SOCKOUT_GUEST_LIB overrides.
  * Exit status, as env(1): 125 for its own errors, 126 if COMMAND cannot be
  * run, 127 if it is not found; otherwise COMMAND's own.
@@ -19,6 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "seccomp.h"
+
 #define DEFAULT_SOCKET "/run/sockout/guest.sock"
 #define LIBNAME "libsockout-guest.so"
 
@@ -26,7 +32,8 @@ static const char *prog = "sockout-run";
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: %s [-s SOCKET] -- COMMAND [ARG...]\n", prog);
+	fprintf(f, "usage: %s [-s SOCKET] [--seccomp | --shim] -- COMMAND [ARG...]\n",
+		prog);
 }
 
 static int exists_file(const char *p)
@@ -73,12 +80,24 @@ int main(int argc, char **argv)
 	const char *old;
 	char lib[PATH_MAX], abs_sock[PATH_MAX], *pre;
 	struct stat st;
-	int c;
+	int c, mode = 0; /* 0 automatic, 1 seccomp, 2 shim */
+	static const struct option longopts[] = {
+		{ "seccomp", no_argument, NULL, 'S' },
+		{ "shim", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 
 	if (!sock || !*sock)
 		sock = DEFAULT_SOCKET;
-	while ((c = getopt(argc, argv, "+s:h")) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'S':
+			mode = 1;
+			break;
+		case 'P':
+			mode = 2;
+			break;
 		case 's':
 			sock = optarg;
 			break;
@@ -112,6 +131,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s: path too long for a Unix socket\n",
 			prog, abs_sock);
 		return 125;
+	}
+	if (mode == 0)
+		mode = sc_wants_seccomp(argv[optind]) ? 1 : 2;
+	if (mode == 1) {
+		/* the shim's variable, for the program's own children that
+		 * are dynamically linked: harmless, they are trapped anyway */
+		unsetenv("SOCKOUT_SOCKET");
+		return sc_run(abs_sock, argv + optind);
 	}
 	if (find_lib(lib, sizeof(lib)) < 0) {
 		const char *env = getenv("SOCKOUT_GUEST_LIB");

@@ -51,7 +51,7 @@ int gp_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r)
 	r->op = p[6];
 	r->flags = p[7];
 	if ((r->op != GP_CONNECT && r->op != GP_LISTEN) ||
-	    (r->flags & ~(GP_F_LOOPBACK | GP_F_V6ONLY)))
+	    (r->flags & ~(GP_F_LOOPBACK | GP_F_V6ONLY | GP_F_SECCOMP)))
 		return -EPROTO;
 	if (so_addr_decode(p + 8, &r->addr) < 0 || r->addr.family == 0)
 		return -EPROTO;

@@ -52,6 +52,10 @@ enum gp_flags {
 	 * listener must not take IPv4 too, so that the same program can also
 	 * listen on the IPv4 wildcard and port (nginx's default pair). */
 	GP_F_V6ONLY = 0x02,
+	/* The call was caught by sockout-run's seccomp supervisor, not the
+	 * LD_PRELOAD shim: shown by `sockoutctl connections`, nothing more
+	 * (a guest can say what it likes here; no decision depends on it). */
+	GP_F_SECCOMP = 0x04,
 };
 
 struct gp_req {

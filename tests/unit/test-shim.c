@@ -6,6 +6,7 @@
  * sockoutd thread answers the requests; its descriptors are socketpair()
  * ends, which also exercises the "fake" answers for non-TCP descriptors.
  */
+#include "guest/gp-client.c"
 #include "guest/shim-addr.c"
 #include "guest/shim-client.c"
 #include "guest/shim-epoll.c"

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gp-client.h - one exchange with sockoutd over the guest socket, shared by
+ * the LD_PRELOAD shim (shim-client.c) and the seccomp supervisor of
+ * sockout-run (seccomp.c): the request is built and the reply checked in
+ * one place, whichever mechanism caught the program's call.
+ */
+#ifndef SOCKOUT_GUEST_GP_CLIENT_H
+#define SOCKOUT_GUEST_GP_CLIENT_H
+
+#include <sys/socket.h>
+
+#include "../protocol/addr.h"
+#include "../protocol/guestproto.h"
+
+/* Upper bound on one exchange with sockoutd; sockoutd's own
+ * connect-timeout is meant to be far below it. */
+#define GPC_REPLY_TIMEOUT_S 300
+
+/* The shim must not call its own wrappers: it passes libc's. */
+struct gpc_ops {
+	int (*connect_fn)(int fd, const struct sockaddr *sa, socklen_t len);
+	int (*setsockopt_fn)(int fd, int level, int name, const void *val,
+			     socklen_t len);
+};
+
+/**
+ * gpc_exchange() - send @req to the guest socket at @path, read the reply.
+ * @rep:  the decoded reply
+ * @fd:   set to the received descriptor (close-on-exec) or -1
+ * @why:  set to a short reason when the reply is malformed (else NULL)
+ *
+ * Returns 0 when a well-formed reply of the same op (or GP_REFUSED, always
+ * with a status) arrived — @rep->status may still be an errno for the
+ * program, and then no descriptor is kept — or -errno: -EPROTO for a
+ * malformed reply, -ETIMEDOUT for none in GPC_REPLY_TIMEOUT_S, other
+ * values when sockoutd could not be reached.  errno is left unchanged.
+ */
+int gpc_exchange(const struct gpc_ops *ops, const char *path,
+		 const struct gp_req *req, struct gp_reply *rep, int *fd,
+		 const char **why);
+/** gpc_take_fds() - keep the first descriptor of @m's SCM_RIGHTS in *@fd
+ * (if it is still -1), close every other. */
+void gpc_take_fds(struct msghdr *m, int *fd);
+
+/**
+ * gpc_concrete_local() - a kernel never reports a wildcard address for an
+ * accepted socket.  If sockoutd said "the listener's 0.0.0.0:P" (@local),
+ * and the socket it handed over is the host's own TCP socket (whose own
+ * name is @sa, @len), make @local the host address the client reached,
+ * with the guest's port P.
+ */
+void gpc_concrete_local(struct so_addr *local, const struct sockaddr *sa,
+			socklen_t len);
+
+#endif
