@@ -314,23 +314,79 @@ static bool cidr_names_local(const struct rule *r)
 	       (memcmp(r->addr, v6lo, 16) == 0 || memcmp(r->addr, v6any, 16) == 0);
 }
 
-static void parse_rule(struct parse *p, const struct conf_line *l,
-		       struct conf_errors *e)
+/* What the match part of a rule has said so far. */
+struct match_seen {
+	bool addr, port, any, from;
+};
+
+/* "from KIND WHO" at argv[*i]; *i ends on its last word.  0 or -1. */
+static int parse_match_from(const struct conf_line *l, int *i, struct rule *r,
+			    struct match_seen *m, struct conf_errors *e)
+{
+	const char *kind = NULL, *v = NULL, *w = l->argv[*i];
+	int bad = 0;
+
+	if (*i + 1 < l->argc && !is_action(l->argv[*i + 1]))
+		kind = l->argv[++*i];
+	if (kind && *i + 1 < l->argc && !is_action(l->argv[*i + 1]))
+		v = l->argv[++*i];
+	if (!v) {
+		conf_error(e, l->file, l->line,
+			   "missing who (from uid N, user NAME, gid N, group NAME, cgroup PATH): `%s'",
+			   kind ? kind : w);
+		bad = -1;
+	} else if (m->from) {
+		conf_error(e, l->file, l->line, "from given twice: `%s'", v);
+		bad = -1;
+	} else if (!parse_from(l, kind, v, r, e)) {
+		bad = -1;
+	}
+	m->from = true;
+	return bad;
+}
+
+/* "port N[-M]|any" at argv[*i]; *i ends on its last word.  0 or -1. */
+static int parse_match_port(const struct conf_line *l, int *i, struct rule *r,
+			    struct match_seen *m, struct conf_errors *e)
 {
 	const char *f = l->file;
-	int ln = l->line, i = 1, bad = 0;
-	bool have_addr = false, have_port = false, have_any = false;
-	bool have_from = false;
-	struct rule r;
-	char *helper = NULL;
+	int ln = l->line;
 
-	memset(&r, 0, sizeof(r));
-	r.dir = strcmp(l->argv[0], "accept") == 0 ? RULE_ACCEPT : RULE_CONNECT;
-	r.port_hi = 65535;
-	r.helper = -1;
-	r.line = ln;
+	if (*i + 1 >= l->argc || is_action(l->argv[*i + 1])) {
+		conf_error(e, f, ln, "missing port number: `%s'", l->argv[*i]);
+		return -1;
+	}
+	const char *v = l->argv[++*i];
+	if (m->port) {
+		conf_error(e, f, ln, "port given twice: `%s'", v);
+		return -1;
+	}
+	m->port = true;
+	if (strcmp(v, "any") == 0)
+		return 0;
+	r->names_port = true;
+	int pr = parse_ports(v, &r->port_lo, &r->port_hi);
+	if (pr == -ERANGE) {
+		conf_error(e, f, ln, "port range reversed: `%s'", v);
+		return -1;
+	} else if (pr < 0) {
+		conf_error(e, f, ln, "bad port: `%s'", v);
+		return -1;
+	}
+	return 0;
+}
 
-	/* the match part, up to the action word */
+/*
+ * parse_match() - the match part of rule line @l, up to the action word,
+ * into @r.  Returns the index of the action word (argc if there is none);
+ * *@bad is set on any error.
+ */
+static int parse_match(const struct conf_line *l, struct rule *r,
+		       struct conf_errors *e, int *bad)
+{
+	struct match_seen m = { 0 };
+	int i = 1;
+
 	for (; i < l->argc && !is_action(l->argv[i]); i++) {
 		const char *w = l->argv[i];
 
@@ -340,124 +396,124 @@ static void parse_rule(struct parse *p, const struct conf_line *l,
 			if (i + 1 < l->argc && strcmp(l->argv[i + 1], "port") == 0 &&
 			    (i + 2 >= l->argc || is_action(l->argv[i + 2])))
 				i++;
-			have_any = true;
-			continue;
-		}
-		if (strcmp(w, "from") == 0) {
-			const char *kind = NULL, *v = NULL;
-			if (i + 1 < l->argc && !is_action(l->argv[i + 1]))
-				kind = l->argv[++i];
-			if (kind && i + 1 < l->argc && !is_action(l->argv[i + 1]))
-				v = l->argv[++i];
-			if (!v) {
-				conf_error(e, f, ln,
-					   "missing who (from uid N, user NAME, gid N, group NAME, cgroup PATH): `%s'",
-					   kind ? kind : w);
-				bad = 1;
-			} else if (have_from) {
-				conf_error(e, f, ln, "from given twice: `%s'", v);
-				bad = 1;
-			} else if (!parse_from(l, kind, v, &r, e)) {
-				bad = 1;
+			m.any = true;
+		} else if (strcmp(w, "from") == 0) {
+			if (parse_match_from(l, &i, r, &m, e) < 0)
+				*bad = 1;
+		} else if (strcmp(w, "port") == 0) {
+			if (parse_match_port(l, &i, r, &m, e) < 0)
+				*bad = 1;
+		} else if (m.addr) {
+			conf_error(e, l->file, l->line, "address given twice: `%s'", w);
+			*bad = 1;
+		} else {
+			m.addr = true;
+			if (parse_cidr(w, &r->family, r->addr, &r->prefix) < 0) {
+				conf_error(e, l->file, l->line,
+					   "bad address or CIDR: `%s'", w);
+				*bad = 1;
 			}
-			have_from = true;
-			continue;
-		}
-		if (strcmp(w, "port") == 0) {
-			if (i + 1 >= l->argc || is_action(l->argv[i + 1])) {
-				conf_error(e, f, ln, "missing port number: `%s'", w);
-				bad = 1;
-				continue;
-			}
-			const char *v = l->argv[++i];
-			if (have_port) {
-				conf_error(e, f, ln, "port given twice: `%s'", v);
-				bad = 1;
-				continue;
-			}
-			have_port = true;
-			if (strcmp(v, "any") == 0)
-				continue;
-			r.names_port = true;
-			int pr = parse_ports(v, &r.port_lo, &r.port_hi);
-			if (pr == -ERANGE) {
-				conf_error(e, f, ln, "port range reversed: `%s'", v);
-				bad = 1;
-			} else if (pr < 0) {
-				conf_error(e, f, ln, "bad port: `%s'", v);
-				bad = 1;
-			}
-			continue;
-		}
-		if (have_addr) {
-			conf_error(e, f, ln, "address given twice: `%s'", w);
-			bad = 1;
-			continue;
-		}
-		have_addr = true;
-		if (parse_cidr(w, &r.family, r.addr, &r.prefix) < 0) {
-			conf_error(e, f, ln, "bad address or CIDR: `%s'", w);
-			bad = 1;
 		}
 	}
-	if (!have_addr && !have_port && !have_any && !have_from) {
-		conf_error(e, f, ln, "missing match (any, ADDR[/LEN], port N[-M]): `%s'",
+	if (!m.addr && !m.port && !m.any && !m.from) {
+		conf_error(e, l->file, l->line,
+			   "missing match (any, ADDR[/LEN], port N[-M]): `%s'",
 			   l->argv[0]);
-		bad = 1;
+		*bad = 1;
 	}
-	if (i >= l->argc) {
-		conf_error(e, f, ln, "missing action (deny, direct, helper NAME): `%s'",
-			   l->argv[l->argc - 1]);
-		return;
-	}
+	return i;
+}
 
-	/* the action */
-	const char *act = l->argv[i++];
-	int rest = l->argc - i;
+/* The helper action's words after "helper": NAME [to TARGET].  0 or -1
+ * (no name: nothing more can be said about the rule). */
+static int parse_action_helper(const struct conf_line *l, int i,
+			       struct rule *r, const char **helper,
+			       struct conf_errors *e, int *bad)
+{
+	const char *f = l->file;
+	int ln = l->line, rest = l->argc - i;
+
+	if (rest < 1) {
+		conf_error(e, f, ln, "missing helper name: `%s'", l->argv[i - 1]);
+		return -1;
+	}
+	*helper = l->argv[i];
+	if (rest == 2 || (rest >= 2 && strcmp(l->argv[i + 1], "to") != 0)) {
+		conf_error(e, f, ln, "expected `to TARGET' after the helper name: `%s'",
+			   l->argv[i + 1]);
+		*bad = 1;
+	} else if (rest == 3) {
+		const char *t = l->argv[i + 2];
+		if (strlen(t) > SO_MAX_TARGET || !*t) {
+			conf_error(e, f, ln, "target empty or longer than %d bytes: `%s'",
+				   SO_MAX_TARGET, t);
+			*bad = 1;
+		}
+		r->target = (char *)t;
+	} else if (rest > 3) {
+		conf_error(e, f, ln, "too many arguments after the target: `%s'",
+			   l->argv[i + 3]);
+		*bad = 1;
+	}
+	return 0;
+}
+
+/*
+ * parse_action() - the action word at argv[@i] and its arguments.
+ * Returns 0, or -1 when the rule cannot be read any further.
+ */
+static int parse_action(const struct conf_line *l, int i, struct rule *r,
+			const char **helper, struct conf_errors *e, int *bad)
+{
+	const char *f = l->file, *act = l->argv[i++];
+	int ln = l->line, rest = l->argc - i;
+
 	if (strcmp(act, "deny") == 0) {
-		r.action = ACT_DENY;
+		r->action = ACT_DENY;
 		if (rest) {
 			conf_error(e, f, ln, "deny takes no argument: `%s'",
 				   l->argv[i]);
-			bad = 1;
+			*bad = 1;
 		}
 	} else if (strcmp(act, "direct") == 0) {
-		r.action = ACT_DIRECT;
+		r->action = ACT_DIRECT;
 		if (rest > 1) {
 			conf_error(e, f, ln, "too many arguments to direct: `%s'",
 				   l->argv[i + 1]);
-			bad = 1;
-		} else if (rest == 1 && parse_rewrite(l->argv[i], &r) < 0) {
+			*bad = 1;
+		} else if (rest == 1 && parse_rewrite(l->argv[i], r) < 0) {
 			conf_error(e, f, ln, "bad direct destination (PORT or ADDR:PORT): `%s'",
 				   l->argv[i]);
-			bad = 1;
+			*bad = 1;
 		}
 	} else {
-		r.action = ACT_HELPER;
-		if (rest < 1) {
-			conf_error(e, f, ln, "missing helper name: `%s'", act);
-			return;
-		}
-		helper = l->argv[i];
-		if (rest == 2 || (rest >= 2 && strcmp(l->argv[i + 1], "to") != 0)) {
-			conf_error(e, f, ln, "expected `to TARGET' after the helper name: `%s'",
-				   l->argv[i + 1]);
-			bad = 1;
-		} else if (rest == 3) {
-			const char *t = l->argv[i + 2];
-			if (strlen(t) > SO_MAX_TARGET || !*t) {
-				conf_error(e, f, ln, "target empty or longer than %d bytes: `%s'",
-					   SO_MAX_TARGET, t);
-				bad = 1;
-			}
-			r.target = (char *)t;
-		} else if (rest > 3) {
-			conf_error(e, f, ln, "too many arguments after the target: `%s'",
-				   l->argv[i + 3]);
-			bad = 1;
-		}
+		r->action = ACT_HELPER;
+		return parse_action_helper(l, i, r, helper, e, bad);
 	}
-	if (bad)
+	return 0;
+}
+
+static void parse_rule(struct parse *p, const struct conf_line *l,
+		       struct conf_errors *e)
+{
+	int bad = 0, i;
+	struct rule r;
+	const char *helper = NULL;
+
+	memset(&r, 0, sizeof(r));
+	r.dir = strcmp(l->argv[0], "accept") == 0 ? RULE_ACCEPT : RULE_CONNECT;
+	r.port_hi = 65535;
+	r.helper = -1;
+	r.line = l->line;
+
+	i = parse_match(l, &r, e, &bad);
+	if (i >= l->argc) {
+		conf_error(e, l->file, l->line,
+			   "missing action (deny, direct, helper NAME): `%s'",
+			   l->argv[l->argc - 1]);
+		return;
+	}
+	if (parse_action(l, i, &r, &helper, e, &bad) < 0 || bad)
 		return;
 	/* a direct PORT names the host port the rule binds */
 	if (r.rw_port)
