@@ -135,6 +135,16 @@ done
 r_ip=$(ratio "${ip_seccomp:-0}" "${ip_host:-0}"); r_ips=$(ratio "${ip_shim:-0}" "${ip_host:-0}")
 r_cs=$(ratio "${us_seccomp:-0}" "${us_shim:-0}"); r_ch=$(ratio "${us_seccomp:-0}" "${us_host:-0}")
 echo "(best of $ROUNDS alternating rounds; iperf3 ${SECS}s, Go ${GO_MB} MiB, $N connections)"
+# each round's values, to tell a steady gap from the machine's noise
+for round in $(seq "$ROUNDS"); do
+	line="round $round: iperf3 Gbit/s"
+	for w in host shim seccomp; do line="$line $w $(gbps "$T/ip-$w-$round.json")"; done
+	line="$line; Go Gbit/s"
+	for w in host seccomp; do line="$line $w $(tail -1 "$T/go-$w-$round" 2>/dev/null)"; done
+	line="$line; connect+byte us"
+	for w in host shim seccomp; do line="$line $w $(awk '{print $2}' "$T/lat-$w-$round")"; done
+	echo "$line"
+done
 figure "seccomp bench: host Gbit/s (iperf3 / Go), connect+byte us" "${ip_host:-0}/${go_host:-no-go}/${us_host:-0}" "" - >/dev/null
 echo "iperf3 direct: host ${ip_host:-0}  shim ${ip_shim:-0}  seccomp ${ip_seccomp:-0} Gbit/s"
 echo "  seccomp / host ${r_ip}  target >= 0.95: $(figure "seccomp: iperf3 direct / host" "$r_ip" ">=" 0.95)"
