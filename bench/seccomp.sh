@@ -81,7 +81,7 @@ func main() {
 }
 GO
 	printf 'module godown\n\ngo 1.19\n' >"$T/gosrc/go.mod"
-	(cd "$T/gosrc" && GOCACHE=$T/gocache GOPATH=$T/gopath GOTOOLCHAIN=local GOFLAGS= \
+	(cd "$T/gosrc" && GOCACHE=$T/gocache GOPATH=$T/gopath GOTOOLCHAIN=local GOFLAGS='' \
 		GOPROXY=off CGO_ENABLED=0 timeout 300 go build -o "$T/godown" .) >"$T/gobuild.log" 2>&1 &&
 		gobin=$T/godown
 	[ -n "$gobin" ] || echo "go build failed: $(tail -5 "$T/gobuild.log")"
