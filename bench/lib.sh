@@ -38,7 +38,8 @@ PY
 #   $NS_G  guest: only lo; `guest CMD' runs CMD through sockoutd
 # with the sockbench echo server on 198.51.100.1:7001.  Guest ports:
 #   5201 7001 6379  direct          5202 7002 6380  plain helper to
-#                                                   5201 7001 6379
+#   7003            direct                          5201 7001 6379
+# (7003: `sockbench source' for bench/seccomp.sh's Go client, started there)
 # sockoutd runs as in production, without -v: a debug line per connection
 # would be part of what is measured.  Sets SOCKOUTD_PID, PLAIN_PID,
 # ECHO_PID, GUEST_SOCK.
@@ -58,8 +59,9 @@ connect 198.51.100.1 port 6380 helper plain to 198.51.100.1:6379
 connect 198.51.100.1 port 5201 direct
 connect 198.51.100.1 port 7001 direct
 connect 198.51.100.1 port 6379 direct
+connect 198.51.100.1 port 7003 direct
 connect any  deny
-# the hold test keeps $HOLD connections of one uid open at once
+# the hold test keeps BENCH_HOLD (10,000) connections of one uid open at once
 limit pending     100000
 limit connections 100000
 limit guests      100000

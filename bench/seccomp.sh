@@ -1,0 +1,162 @@
+#!/bin/bash
+# bench/seccomp.sh - the seccomp mechanism (`sockout-run --seccomp`, for
+# static and Go programs; docs/guest.md), as same-run ratios:
+#   * iperf3 through `direct`: under --seccomp and under the shim, each
+#     divided by iperf3 from the host's namespace (target: seccomp >= 0.95;
+#     the data path is the kernel's TCP socket in all three);
+#   * a Go client (CGO_ENABLED=0: static, no libc, so the shim cannot carry
+#     it) downloading from `sockbench source` through `direct` under
+#     --seccomp, divided by the same binary on the host (>= 0.95);
+#   * connect + first byte (`sockbench latency`, median of N connections)
+#     under --seccomp, divided by the shim (<= 1.5) and by the host (info).
+# The machine is shared: ROUNDS rounds alternate the modes and each keeps
+# its best, so that a burst of other work does not land on one side only.
+# Run by bench/run (`make bench`), or alone after `make`:
+#   bench/seccomp.sh [N]    (N connections, default 1000; BENCH_SECS=5 per
+#                            iperf3 run; BENCH_SECCOMP_ROUNDS=3; BENCH_GO_MB,
+#                            MiB per Go download, 3000 x BENCH_SECS)
+# The topology is bench/run's (bench_core_up): servers on 198.51.100.1 in
+# the host namespace, direct rules for 5201 (iperf3), 7001 (echo) and 7003
+# (source).
+set -u
+export SOCKOUT_TOP=${SOCKOUT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+. "$SOCKOUT_TOP/tests/lib.sh"
+. "$SOCKOUT_TOP/bench/lib.sh"
+need iperf3 python3
+SECS=${BENCH_SECS:-5}
+N=${1:-1000}
+ROUNDS=${BENCH_SECCOMP_ROUNDS:-3}
+# About SECS seconds at the ~25 Gbit/s Go reads from `sockbench source'
+# here, so that the Go figure is no shorter a sample than iperf3's.
+GO_MB=${BENCH_GO_MB:-$((SECS * 3000))}
+
+bench_core_up
+bgns "$NS_H" iperf3 -s -B 198.51.100.1 -p 5201 >"$T/iperf3-server.log" 2>&1
+bgns "$NS_H" "$BIN/sockbench" source 198.51.100.1 7003 >"$T/source.log" 2>&1
+wait_tcp "$NS_H" 5201
+wait_tcp "$NS_H" 7003
+
+# The Go client: built here, offline, with the distribution's toolchain.
+gobin=""
+if command -v go >/dev/null; then
+	mkdir -p "$T/gosrc"
+	cat >"$T/gosrc/main.go" <<'GO'
+// godown ADDR MB: read MB MiB from a TCP server, print Gbit/s.
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+)
+
+func main() {
+	mb, err := strconv.Atoi(os.Args[2])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	want := int64(mb) << 20
+	t := time.Now()
+	c, err := net.Dial("tcp", os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	buf := make([]byte, 128<<10)
+	var got int64
+	for got < want {
+		n, err := c.Read(buf)
+		got += int64(n)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "after", got, "bytes:", err)
+			os.Exit(1)
+		}
+	}
+	d := time.Since(t).Seconds()
+	c.Close()
+	fmt.Printf("%.2f\n", float64(got)*8/d/1e9)
+}
+GO
+	printf 'module godown\n\ngo 1.19\n' >"$T/gosrc/go.mod"
+	(cd "$T/gosrc" && GOCACHE=$T/gocache GOPATH=$T/gopath GOTOOLCHAIN=local GOFLAGS='' \
+		GOPROXY=off CGO_ENABLED=0 timeout 300 go build -o "$T/godown" .) >"$T/gobuild.log" 2>&1 &&
+		gobin=$T/godown
+	[ -n "$gobin" ] || echo "go build failed: $(tail -5 "$T/gobuild.log")"
+else
+	[ "${CI:-}" = true ] && fail "go not installed (scripts/install-deps should have)"
+	echo "go not installed: no Go figure"
+fi
+
+run() { # run WHERE CMD...: host, shim or seccomp
+	local w=$1; shift
+	case $w in
+	host) ip netns exec "$NS_H" "$@" ;;
+	*) ip netns exec "$NS_G" "$BIN/sockout-run" --"$w" -s "$GUEST_SOCK" -- "$@" ;;
+	esac
+}
+# best VAR VALUE max|min - keep the better of VAR and VALUE in VAR; a
+# failed run (not a positive number: an error message, 0) never wins.
+best() {
+	printf -v "$1" '%s' "$(python3 - "${!1}" "${2:-}" "$3" <<'PY'
+import sys
+cur, v, how = sys.argv[1:]
+try:
+    f = float(v)
+except ValueError:
+    f = 0
+if f > 0 and (not cur or (f > float(cur) if how == "max" else f < float(cur))):
+    cur = v
+print(cur)
+PY
+)"
+}
+
+ip_host="" ip_shim="" ip_seccomp="" us_host="" us_shim="" us_seccomp="" go_host="" go_seccomp=""
+for round in $(seq "$ROUNDS"); do
+	for w in host shim seccomp; do
+		run $w iperf3 -c 198.51.100.1 -p 5201 -t "$SECS" -J >"$T/ip-$w-$round.json" 2>"$T/ip-$w-$round.err"
+		best ip_$w "$(gbps "$T/ip-$w-$round.json")" max
+		run $w "$BIN/sockbench" latency 198.51.100.1 7001 "$N" >"$T/lat-$w-$round" 2>&1
+		best us_$w "$(awk '{print $2}' "$T/lat-$w-$round")" min
+	done
+	[ -n "$gobin" ] || continue
+	for w in host seccomp; do
+		run $w "$gobin" 198.51.100.1:7003 "$GO_MB" >"$T/go-$w-$round" 2>&1
+		best go_$w "$(tail -1 "$T/go-$w-$round")" max
+	done
+done
+for f in "$T"/ip-*.err "$T"/go-*; do
+	[ -s "$f" ] && grep -qvi '^[0-9.]*$' "$f" && echo "$(basename "$f"): $(head -3 "$f")"
+done
+
+r_ip=$(ratio "${ip_seccomp:-0}" "${ip_host:-0}"); r_ips=$(ratio "${ip_shim:-0}" "${ip_host:-0}")
+r_cs=$(ratio "${us_seccomp:-0}" "${us_shim:-0}"); r_ch=$(ratio "${us_seccomp:-0}" "${us_host:-0}")
+echo "(best of $ROUNDS alternating rounds; iperf3 ${SECS}s, Go ${GO_MB} MiB, $N connections)"
+# each round's values, to tell a steady gap from the machine's noise
+for round in $(seq "$ROUNDS"); do
+	line="round $round: iperf3 Gbit/s"
+	for w in host shim seccomp; do line="$line $w $(gbps "$T/ip-$w-$round.json")"; done
+	line="$line; Go Gbit/s"
+	for w in host seccomp; do line="$line $w $(tail -1 "$T/go-$w-$round" 2>/dev/null)"; done
+	line="$line; connect+byte us"
+	for w in host shim seccomp; do line="$line $w $(awk '{print $2}' "$T/lat-$w-$round")"; done
+	echo "$line"
+done
+figure "seccomp bench: host Gbit/s (iperf3 / Go), connect+byte us" "${ip_host:-0}/${go_host:-no-go}/${us_host:-0}" "" - >/dev/null
+echo "iperf3 direct: host ${ip_host:-0}  shim ${ip_shim:-0}  seccomp ${ip_seccomp:-0} Gbit/s"
+echo "  seccomp / host ${r_ip}  target >= 0.95: $(figure "seccomp: iperf3 direct / host" "$r_ip" ">=" 0.95)"
+echo "  shim / host    ${r_ips}  $(figure "seccomp bench: iperf3 shim / host" "$r_ips" ">=" -)"
+if [ -n "$gobin" ]; then
+	r_go=$(ratio "${go_seccomp:-0}" "${go_host:-0}")
+else
+	r_go=no-go
+fi
+echo "Go download direct: host ${go_host:-0}  seccomp ${go_seccomp:-0} Gbit/s"
+echo "  seccomp / host ${r_go}  target >= 0.95: $(figure "seccomp: Go download direct / host" "$r_go" ">=" 0.95)"
+echo "connect + first byte: host ${us_host:-0}  shim ${us_shim:-0}  seccomp ${us_seccomp:-0} us (median)"
+echo "  seccomp / shim ${r_cs}  target <= 1.5: $(figure "seccomp: connect+byte / shim" "$r_cs" "<=" 1.5)"
+echo "  seccomp / host ${r_ch}  $(figure "seccomp: connect+byte / host" "$r_ch" "<=" -)"
+exit 0
