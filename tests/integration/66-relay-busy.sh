@@ -29,7 +29,7 @@ CTL="$BIN/sockoutctl -s $T/run/control.sock"
 wait_for 10 sh -c "$CTL helpers | grep -q '^plain *up '" || fail "helper not up"
 
 cat >"$T/server.py" <<'PY'
-import socket, sys
+import os, socket, sys
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("198.51.100.2", 7000))
@@ -43,7 +43,9 @@ while True:
     if not d:
         break
     got += d
-open(sys.argv[1], "wb").write(got)
+# whole or not at all: the test waits for the file to appear, then reads it
+open(sys.argv[1] + ".tmp", "wb").write(got)
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 PY
 bgns "$NS_S" python3 "$T/server.py" "$T/server.got"
 wait_tcp "$NS_S" 7000
