@@ -1,7 +1,9 @@
 #!/bin/bash
 # timeout: 150
 # 66-relay-memory: sockoutd's queue budget (limit helper-queue) bounds what
-# it buffers on the helper route.  100 guest connections through sockout-plain
+# it buffers on the helper route (the READ/WRITE relay: sockout-plain runs
+# with `handoff no', as a handed connection is not buffered in sockoutd at
+# all).  150 guest connections through sockout-plain
 # to a server that sends without end; the guest reads none of them.  Each
 # connection may hold two READ replies (512 KiB) for its guest: on main that
 # grew sockoutd by 11-15 MiB; with `limit helper-queue 1M' (then 16 KiB READs) the
@@ -19,7 +21,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0"
 topo_basic
 mkdir -p "$T/run"
 GUEST_SOCK=$T/run/guest.sock
-start_plain "$T/run/p.data" "$T/run/p.event"
+PLAIN_HANDOFF=no start_plain "$T/run/p.data" "$T/run/p.event"
 cat >"$T/sockoutd.conf" <<CONF
 guest-socket    $GUEST_SOCK
 control-socket  $T/run/control.sock
@@ -53,7 +55,7 @@ wait_tcp "$NS_S" 7400
 
 rss() { awk '/^VmRSS/{print $2}' "/proc/$SOCKOUTD_PID/status"; }
 base=$(rss)
-N=100
+N=150
 cat >"$T/idle-guest.py" <<'PY'
 import os, socket, sys, time
 sys.path.insert(0, sys.argv[1])
