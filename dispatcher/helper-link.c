@@ -236,17 +236,10 @@ static void flush(struct helper *h)
 	}
 }
 
-int helper_send(struct helper *h, uint8_t type, uint32_t id, uint32_t arg,
-		const void *p, size_t len)
+/* Make room for one more entry in the FIFO of outstanding requests.
+ * Returns 0 or -ENOMEM (the helper is then being dropped). */
+static int fifo_room(struct helper *h)
 {
-	struct so_hdr sh = { .len = (uint32_t)len, .type = type, .id = id, .arg = arg };
-	uint8_t hdr[SO_HDR_LEN];
-	size_t done = 0, total = SO_HDR_LEN + len;
-
-	if (h->dev.fd < 0 || h->broken)
-		return -ENOTCONN;
-	if (len > SO_MAX_PAYLOAD)
-		return -EMSGSIZE;
 	if (h->fifo_n == h->fifo_cap) {
 		size_t cap = h->fifo_cap ? h->fifo_cap * 2 : 64;
 		struct hreq *f = malloc(cap * sizeof(*f));
@@ -261,6 +254,54 @@ int helper_send(struct helper *h, uint8_t type, uint32_t id, uint32_t arg,
 		h->fifo_cap = cap;
 		h->fifo_head = 0;
 	}
+	return 0;
+}
+
+static void fifo_push(struct helper *h, uint8_t type, uint32_t id)
+{
+	h->fifo[(h->fifo_head + h->fifo_n) % h->fifo_cap] =
+		(struct hreq){ .type = type, .id = id };
+	h->fifo_n++;
+}
+
+int helper_send_fd(struct helper *h, uint8_t type, uint32_t id, int fd)
+{
+	struct so_hdr sh = { .type = type, .id = id };
+	uint8_t hdr[SO_HDR_LEN];
+	int r;
+
+	/* The descriptor rides on the header's bytes: they must be the next
+	 * the socket takes, whole. */
+	if (h->dev.fd < 0 || h->broken || buf_len(&h->out))
+		return -EAGAIN;
+	if ((r = fifo_room(h)) < 0)
+		return r;
+	so_hdr_encode(hdr, &sh);
+	if ((r = net_send_fd(h->dev.fd, hdr, sizeof(hdr), fd)) < 0) {
+		if (r != -EAGAIN && r != -EINTR) {
+			char why[96];
+			snprintf(why, sizeof(why), "data socket: %s", strerror(-r));
+			helper_break(h, why);
+		}
+		return r;
+	}
+	fifo_push(h, type, id);
+	return 0;
+}
+
+int helper_send(struct helper *h, uint8_t type, uint32_t id, uint32_t arg,
+		const void *p, size_t len)
+{
+	struct so_hdr sh = { .len = (uint32_t)len, .type = type, .id = id, .arg = arg };
+	uint8_t hdr[SO_HDR_LEN];
+	size_t done = 0, total = SO_HDR_LEN + len;
+
+	if (h->dev.fd < 0 || h->broken)
+		return -ENOTCONN;
+	if (len > SO_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	if (fifo_room(h) < 0)
+		return -ENOMEM;
 	so_hdr_encode(hdr, &sh);
 	/* Nothing queued: write header and payload straight from where they
 	 * are (a WRITE's payload is the relay's buffer), and queue only what
@@ -294,14 +335,13 @@ int helper_send(struct helper *h, uint8_t type, uint32_t id, uint32_t arg,
 			return -ENOMEM;
 		}
 	}
-	h->fifo[(h->fifo_head + h->fifo_n) % h->fifo_cap] =
-		(struct hreq){ .type = type, .id = id };
-	h->fifo_n++;
+	fifo_push(h, type, id);
 	h_update_events(h);
 	return 0;
 }
 
-static void hello_reply(struct helper *h, const struct so_hdr *hd)
+static void hello_reply(struct helper *h, const struct so_hdr *hd,
+			const uint8_t *p)
 {
 	uint8_t m[SO_HDR_LEN];
 	struct so_hdr eh = { .type = SO_EVHELLO, .id = hd->id };
@@ -311,6 +351,10 @@ static void hello_reply(struct helper *h, const struct so_hdr *hd)
 	if (hd->flags & SO_F_ERROR) {
 		snprintf(why, sizeof(why), "HELLO refused: %s", strerror((int)hd->arg));
 		helper_break(h, why);
+		return;
+	}
+	if (so_caps_decode(p, hd->len, &h->caps) < 0) {
+		helper_break(h, "protocol error: HELLO reply: bad capabilities");
 		return;
 	}
 	h->token = hd->id;
@@ -381,7 +425,7 @@ static void data_cb(struct ev *ev, uint32_t events)
 		h->fifo_n--;
 		switch (q.type) {
 		case SO_HELLO:
-			hello_reply(h, &hd);
+			hello_reply(h, &hd, p);
 			break;
 		case SO_STATUS:
 			free(h->status_json);
@@ -415,7 +459,7 @@ static void event_cb(struct ev *ev, uint32_t events)
 	(void)events;
 	read_socket(h, &h->evin, ev->fd, 65536, "event");
 	while (!h->broken && (r = so_next(&h->evin, &hd, &p)) > 0) {
-		if (hd.type < SO_CONNECTED || hd.type > SO_LISTEN_FAILED) {
+		if (hd.type < SO_CONNECTED || hd.type > SO_FINISHED) {
 			char why[96];
 			snprintf(why, sizeof(why), "protocol error: unexpected %s on the event socket",
 				 so_type_name(hd.type));

@@ -11,6 +11,14 @@
  * waiter), and every ACCEPTED(id, listener id) later is paired the same
  * way and delivered to the guest listener (listen.c).
  *
+ * Handoff: with a helper that offers SO_CAP_HANDOFF, our end of the pair
+ * goes to the helper (HANDOFF, SCM_RIGHTS) instead of into a pump, and
+ * the helper moves the bytes itself.  We keep our copy of the descriptor
+ * (hfd): the connection ends when we close it, orderly or with a reset,
+ * after the helper's FINISHED, and its TCP_INFO counts the bytes for
+ * `sockoutctl connections' meanwhile.  A refused HANDOFF (or one that
+ * cannot be sent at once) falls back to the pump.
+ *
  *   CLOSED, an error reply, or a guest reset: the guest end is closed with
  *   SO_LINGER {1,0} (the guest sees ECONNRESET) and CLOSE(id, errno) is
  *   sent.  Both directions finished: CLOSE(id, 0).
@@ -25,6 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
 
 #include "../common/hash.h"
 #include "../common/log.h"
@@ -47,6 +58,9 @@ struct rconn {
 	struct pair_req pair;
 	struct so_addr dst;   /* outbound: destination; accepted: peer */
 	struct so_addr local; /* what CONNECTED said, if anything */
+	int hfd;	      /* handed: our copy of the guest end, else -1 */
+	bool handing;	      /* HANDOFF sent, its reply not yet here */
+	bool finished;	      /* FINISHED came: bytes are the helper's */
 	uint64_t since;
 	LIST_ENTRY(rconn) hlink; /* hash chain */
 	LIST_ENTRY(rconn) link;	 /* helper's connections */
@@ -108,6 +122,49 @@ void relay_foreach(void (*fn)(struct rconn *c, void *arg), void *arg)
 			fn(c, arg);
 }
 
+/* glibc's struct tcp_info stops before the byte counters that Linux 4.1
+ * added; the kernel's layout goes on with them (linux/tcp.h, which cannot
+ * be included beside netinet/tcp.h). */
+struct tcp_info_bytes {
+	struct tcp_info base;
+	uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+};
+_Static_assert(offsetof(struct tcp_info_bytes, pacing_rate) == 104,
+	       "struct tcp_info_bytes does not match the kernel's layout");
+
+/* A handed connection's bytes, from the kernel's counters on our copy
+ * of the guest end (the pump counts none): what the guest sent and what
+ * it acknowledged. */
+static void hand_bytes(struct rconn *c)
+{
+	struct tcp_info_bytes ti;
+	socklen_t len = sizeof(ti);
+
+	if (c->hfd < 0 || c->finished)
+		return;
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(c->hfd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+	    len < sizeof(ti))
+		return;
+	if (ti.bytes_received > c->pump.bytes_up)
+		c->pump.bytes_up = ti.bytes_received;
+	if (ti.bytes_acked > c->pump.bytes_down)
+		c->pump.bytes_down = ti.bytes_acked;
+}
+
+/* Close our copy of a handed guest end: the guest sees the end now. */
+static void hand_close(struct rconn *c, bool reset)
+{
+	if (c->hfd < 0)
+		return;
+	hand_bytes(c);
+	if (reset)
+		net_close_reset(c->hfd);
+	else
+		close(c->hfd);
+	c->hfd = -1;
+}
+
 void rconn_info(const struct rconn *c, struct rconn_info *i)
 {
 	static const char *const st[] = { "connecting", "connecting", "open",
@@ -119,6 +176,7 @@ void rconn_info(const struct rconn *c, struct rconn_info *i)
 	i->state = c->state == RC_OPEN && half ? "half-closed" : st[c->state];
 	i->pid = c->pid;
 	i->dst = c->dst;
+	hand_bytes((struct rconn *)c);
 	i->bytes_up = c->pump.bytes_up;
 	i->bytes_down = c->pump.bytes_down;
 	i->age_ms = now_ms() - c->since;
@@ -145,6 +203,7 @@ static struct rconn *rconn_new(struct helper *h, uint32_t id)
 		return NULL;
 	pump_init(&c->pump, h, id, pump_end);
 	c->pair.cfd = -1;
+	c->hfd = -1;
 	c->since = now_ms();
 	LIST_INSERT_HEAD(&rtab[rkey(h, id)], c, hlink);
 	LIST_INSERT_HEAD(&h->conns, c, link);
@@ -159,6 +218,7 @@ static void rconn_free(struct rconn *c)
 	struct helper *h = c->pump.h;
 
 	pump_stop(&c->pump, true);
+	hand_close(c, true);
 	pair_cancel(&c->pair);
 	LIST_REMOVE(c, hlink);
 	LIST_REMOVE(c, link);
@@ -181,6 +241,7 @@ static void conn_close(struct rconn *c, int err)
 		return;
 	waiter_finish(&c->w, err ? err : ECONNREFUSED, NULL, NULL, -1);
 	pump_stop(&c->pump, err != 0);
+	hand_close(c, err != 0);
 	pair_cancel(&c->pair);
 	c->state = RC_CLOSING;
 	if (helper_send(c->pump.h, SO_CLOSE, c->pump.id, (uint32_t)err, NULL, 0) < 0)
@@ -190,6 +251,14 @@ static void conn_close(struct rconn *c, int err)
 /* Open: the guest has its end (or the listener got it); start moving. */
 static void conn_open(struct rconn *c, int keep)
 {
+	if ((c->pump.h->caps & SO_CAP_HANDOFF) &&
+	    helper_send_fd(c->pump.h, SO_HANDOFF, c->pump.id, keep) == 0) {
+		c->hfd = keep;
+		c->handing = true;
+		c->state = RC_OPEN;
+		stats.relayed++;
+		return;
+	}
 	if (pump_open(&c->pump, keep) < 0) {
 		conn_close(c, ENOMEM);
 		return;
@@ -412,6 +481,27 @@ static void listen_reply(struct helper *h, uint32_t id, const struct so_hdr *hd)
 
 /* ---- replies and events from the helper ---- */
 
+/* The helper took the guest end, or refused it: then the pump moves the
+ * bytes, the paper's way. */
+static void handoff_answered(struct rconn *c, const struct so_hdr *hd)
+{
+	int fd = c->hfd;
+
+	c->handing = false;
+	if (c->state != RC_OPEN)
+		return;
+	if (!(hd->flags & SO_F_ERROR)) {
+		debug("helper %s: connection %#x handed over", c->pump.h->name,
+		      c->pump.id);
+		return;
+	}
+	debug("helper %s: connection %#x: HANDOFF refused (%s): relaying",
+	      c->pump.h->name, c->pump.id, strerror(reply_errno(hd, EINVAL)));
+	c->hfd = -1;
+	if (pump_open(&c->pump, fd) < 0)
+		conn_close(c, ENOMEM);
+}
+
 static void relay_reply(struct helper *h, const struct hreq *q,
 			const struct so_hdr *hd, const uint8_t *p)
 {
@@ -438,6 +528,9 @@ static void relay_reply(struct helper *h, const struct hreq *q,
 	case SO_CLOSE:
 		if (c->state == RC_CLOSING)
 			rconn_free(c);
+		return;
+	case SO_HANDOFF:
+		handoff_answered(c, hd);
 		return;
 	case SO_WRITE:
 	case SO_READ:
@@ -493,6 +586,7 @@ static void accepted(struct helper *h, const struct so_hdr *hd, const uint8_t *p
 static void conn_event(struct rconn *c, const struct so_hdr *hd, const uint8_t *p)
 {
 	struct so_addrpair ap;
+	uint64_t up, down;
 
 	switch (hd->type) {
 	case SO_CONNECTED:
@@ -511,6 +605,17 @@ static void conn_event(struct rconn *c, const struct so_hdr *hd, const uint8_t *
 	case SO_ARRIVED:
 	case SO_WRITABLE:
 		pump_notify(&c->pump, hd->type);
+		return;
+	case SO_FINISHED:
+		if (c->hfd < 0)
+			return; /* not handed: a broken helper; CLOSE is ours */
+		hand_bytes(c);
+		if (so_finished_decode(p, hd->len, &up, &down) == 0) {
+			c->pump.bytes_up = up;
+			c->pump.bytes_down = down;
+			c->finished = true;
+		}
+		conn_close(c, hd->arg ? reply_errno(hd, ECONNRESET) : 0);
 		return;
 	case SO_CLOSED:
 		if (c->state == RC_CONNECTING || c->state == RC_PAIRING)

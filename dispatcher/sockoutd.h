@@ -404,6 +404,7 @@ struct helper {
 	struct hreq *fifo;
 	size_t fifo_head, fifo_n, fifo_cap;
 	uint32_t token;
+	uint32_t caps;	    /* SO_CAP_* from the HELLO reply */
 	struct timer redial;
 	struct timer kill;
 	uint64_t backoff_ms;
@@ -443,6 +444,10 @@ struct helper *helper_find(const char *name);
  *  Returns 0 or -errno (the helper is then being dropped). */
 int helper_send(struct helper *h, uint8_t type, uint32_t id, uint32_t arg,
 		const void *p, size_t len);
+/** helper_send_fd() - send a request of header only (HANDOFF) with @fd
+ *  attached; @fd stays ours.  Only when nothing else waits to be sent:
+ *  -EAGAIN then, or when the socket is full (send it the other way). */
+int helper_send_fd(struct helper *h, uint8_t type, uint32_t id, int fd);
 /** helper_fail() - the helper broke the protocol: drop it (from the loop). */
 void helper_fail(struct helper *h, const char *why);
 /** helper_congested() - the data socket has too much unsent. */

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,6 +29,10 @@
  * again once it is down to SH_OUT_LOW. */
 #define SH_OUT_HIGH (2u * 1024u * 1024u)
 #define SH_OUT_LOW (SH_OUT_HIGH / 2)
+/* Descriptors received (HANDOFF) and not yet taken by their request: each
+ * HANDOFF carries one, and requests are handled soon after they are read,
+ * so more than this many waiting is a broken dispatcher. */
+#define SH_FDS_MAX 64
 
 struct sh_client {
 	struct ev data_ev, event_ev;
@@ -40,6 +46,8 @@ struct sh_client {
 	LIST_ENTRY(sh_client) link;
 	bool dying;
 	bool in_paused; /* out reached SH_OUT_HIGH: requests wait in `in` */
+	int fds[SH_FDS_MAX]; /* received with the data socket's bytes, FIFO */
+	unsigned nfds;
 };
 
 /* An event connection that has not said EVHELLO yet. */
@@ -58,6 +66,11 @@ static LIST_HEAD(, sh_client) clients = LIST_HEAD_INITIALIZER(clients);
 static LIST_HEAD(, sh_pending) pendings = LIST_HEAD_INITIALIZER(pendings);
 static uint32_t next_token = 1;
 static unsigned nconns;
+static bool handoff_on = true;
+/* A handed connection costs the helper a second descriptor.  Refuse
+ * HANDOFF (the dispatcher then relays) once a descriptor numbered this
+ * high comes: the last quarter of the limit stays for new connections. */
+static int handoff_fd_max = 1 << 30;
 
 /* The queue budget: bytes allocated by every connection's two queues (the
  * sum of sh_conn.queued), the limit, and whether a window was shrunk since the
@@ -164,6 +177,11 @@ static void budget_wake(struct timer *t)
 	sh_foreach_conn(conn_resume, NULL);
 }
 
+void sh_set_handoff(bool on)
+{
+	handoff_on = on;
+}
+
 void sh_set_queue_budget(size_t bytes)
 {
 	budget = bytes < SH_QUEUE_MAX ? SH_QUEUE_MAX : bytes;
@@ -179,6 +197,8 @@ static struct sh_conn *conn_new(struct sh_client *cl, uint32_t id)
 		return NULL;
 	c->id = id;
 	c->client = cl;
+	c->gev.fd = -1;
+	c->gfd = -1;
 	buf_init(&c->to_overlay);
 	buf_init(&c->to_guest);
 	LIST_INSERT_HEAD(&htab[hkey(cl, id)], c, hlink);
@@ -187,9 +207,12 @@ static struct sh_conn *conn_new(struct sh_client *cl, uint32_t id)
 	return c;
 }
 
+static void handed_drop(struct sh_conn *c);
+
 static void conn_free(struct sh_conn *c, int err)
 {
 	ops->close(c, err);
+	handed_drop(c);
 	queued -= c->queued;
 	LIST_REMOVE(c, hlink);
 	LIST_REMOVE(c, link);
@@ -278,6 +301,170 @@ static void owe_arrived(struct sh_conn *c)
 	}
 }
 
+/* ---- handed connections (HANDOFF) ----
+ *
+ * The guest end is c->gfd.  Guest bytes are read into to_overlay (the same
+ * window as WRITE), overlay bytes go from sh_deliver() straight to the
+ * socket and only what it does not take waits in to_guest.  The socket is
+ * in epoll only while waited on (EPOLLHUP cannot be masked: see
+ * sockout-plain's pconn_watch()).
+ */
+
+static void handed_cb(struct ev *ev, uint32_t events);
+
+/* Forget the guest socket (CLOSE: the dispatcher holds its own copy and
+ * closes the connection itself, orderly or with a reset). */
+static void handed_drop(struct sh_conn *c)
+{
+	ev_del(&c->gev);
+	if (c->gfd >= 0)
+		close(c->gfd);
+	c->gfd = -1;
+}
+
+/* The connection ended: say FINISHED once, with what moved; the
+ * dispatcher answers CLOSE.  @err 0: both directions finished in order. */
+static void handed_finish(struct sh_conn *c, int err)
+{
+	uint8_t p[SO_FINISHED_LEN];
+
+	if (c->finished)
+		return;
+	c->finished = true;
+	if (err)
+		c->dead = true;
+	ev_del(&c->gev);
+	client_event(c->client, SO_FINISHED, c->id, (uint32_t)err, p,
+		     so_finished_encode(p, c->bytes_out, c->bytes_in));
+}
+
+/* Both directions done: the guest's EOF taken by the overlay, the
+ * overlay's EOF passed to the guest. */
+static void handed_check_done(struct sh_conn *c)
+{
+	if (c->handed && !c->finished && c->guest_shut &&
+	    !buf_len(&c->to_overlay) && c->guest_eof_sent)
+		handed_finish(c, 0);
+}
+
+static void handed_update(struct sh_conn *c)
+{
+	uint32_t e = 0;
+
+	if (!c->handed || c->finished || c->gfd < 0)
+		return;
+	if (!c->guest_shut && window_room(buf_len(&c->to_overlay)))
+		e |= EPOLLIN;
+	if (buf_len(&c->to_guest))
+		e |= EPOLLOUT;
+	if (!e)
+		ev_del(&c->gev);
+	else if (c->gev.fd < 0) {
+		if (ev_add(&c->gev, c->gfd, e, handed_cb) < 0)
+			handed_finish(c, ENOMEM);
+	} else
+		ev_mod(&c->gev, e);
+}
+
+/* Write what waits for the guest; pass the overlay's EOF on after it.
+ * Returns 0 or -errno (the guest end is gone). */
+static int handed_flush(struct sh_conn *c)
+{
+	while (buf_len(&c->to_guest)) {
+		ssize_t n = send(c->gfd, buf_peek(&c->to_guest),
+				 buf_len(&c->to_guest),
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			return -errno;
+		}
+		buf_consume(&c->to_guest, (size_t)n);
+	}
+	account(c);
+	if (!buf_len(&c->to_guest) && c->overlay_eof && !c->guest_eof_sent) {
+		shutdown(c->gfd, SHUT_WR);
+		c->guest_eof_sent = true;
+	}
+	if (c->input_paused && !c->dead && sh_input_room(c)) {
+		c->input_paused = false;
+		ops->input_room(c);
+	}
+	return 0;
+}
+
+/* Read what the guest sent into to_overlay, as a WRITE would. */
+static void handed_read(struct sh_conn *c)
+{
+	size_t room = window_room(buf_len(&c->to_overlay));
+	ssize_t n;
+
+	if (room > SO_MAX_DATA)
+		room = SO_MAX_DATA;
+	if (!room || c->guest_shut)
+		return;
+	n = buf_read_fd(&c->to_overlay, c->gfd, room);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			handed_finish(c, ECONNRESET);
+		return;
+	}
+	if (n == 0)
+		c->guest_shut = true;
+	c->bytes_out += (uint64_t)n;
+	account(c);
+	if (!c->dead)
+		ops->output(c);
+}
+
+static void handed_cb(struct ev *ev, uint32_t events)
+{
+	struct sh_conn *c = container_of(ev, struct sh_conn, gev);
+
+	if (c->finished)
+		return;
+	if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) &&
+	    buf_len(&c->to_guest) && handed_flush(c) < 0) {
+		handed_finish(c, ECONNRESET);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		if (!c->guest_shut) {
+			handed_read(c);
+		} else if (events & EPOLLERR) {
+			handed_finish(c, ECONNRESET);
+			return;
+		}
+	}
+	if (c->finished)
+		return;
+	handed_update(c);
+	handed_check_done(c);
+}
+
+/* HANDOFF came with @fd for @c: move bytes on it from now on. */
+static int handed_start(struct sh_conn *c, int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	c->gfd = fd;
+	c->handed = true;
+	c->read_pending = false;
+	c->write_blocked = false;
+	if (buf_len(&c->to_guest) || c->overlay_eof) {
+		int r = handed_flush(c);
+		if (r < 0) {
+			handed_finish(c, ECONNRESET);
+			return 0;
+		}
+	}
+	handed_update(c);
+	handed_check_done(c);
+	return 0;
+}
+
 size_t sh_deliver(struct sh_conn *c, const void *p, size_t len)
 {
 	size_t q = buf_len(&c->to_guest);
@@ -297,12 +484,31 @@ size_t sh_deliver(struct sh_conn *c, const void *p, size_t len)
 	}
 	if (!len)
 		return 0;
-	if (buf_append(&c->to_guest, p, len) < 0) {
-		c->input_paused = true;
-		return 0;
+	size_t sent = 0;
+	/* Handed, nothing waiting: straight to the guest, no copy. */
+	if (c->handed && !c->finished && !q) {
+		ssize_t n = send(c->gfd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			handed_finish(c, ECONNRESET);
+			c->input_paused = true;
+			return 0;
+		}
+		if (n > 0) {
+			sent = (size_t)n;
+			c->bytes_in += sent;
+		}
 	}
-	c->bytes_in += len;
-	account(c);
+	if (sent < len) {
+		if (buf_append(&c->to_guest, (const uint8_t *)p + sent,
+			       len - sent) < 0) {
+			c->input_paused = true;
+			return sent;
+		}
+		c->bytes_in += len - sent;
+		account(c);
+		if (c->handed)
+			handed_update(c); /* EPOLLOUT */
+	}
 	owe_arrived(c);
 	return len;
 }
@@ -311,12 +517,23 @@ void sh_eof(struct sh_conn *c)
 {
 	c->overlay_eof = true;
 	owe_arrived(c);
+	if (c->handed && !c->finished && !buf_len(&c->to_guest) &&
+	    !c->guest_eof_sent) {
+		shutdown(c->gfd, SHUT_WR);
+		c->guest_eof_sent = true;
+		handed_check_done(c);
+	}
 }
 
 void sh_reset(struct sh_conn *c, int err)
 {
 	if (c->dead)
 		return;
+	if (c->handed) {
+		handed_finish(c, err > 0 ? err : ECONNRESET);
+		c->dead = true;
+		return;
+	}
 	c->dead = true;
 	c->read_pending = false;
 	client_event(c->client, SO_CLOSED, c->id,
@@ -326,6 +543,11 @@ void sh_reset(struct sh_conn *c, int err)
 void sh_output_taken(struct sh_conn *c)
 {
 	account(c);
+	if (c->handed) {
+		handed_update(c);
+		handed_check_done(c);
+		return;
+	}
 	if (c->write_blocked && write_room_back(c)) {
 		c->write_blocked = false;
 		client_event(c->client, SO_WRITABLE, c->id, 0, NULL, 0);
@@ -343,6 +565,8 @@ static void conn_resume(struct sh_conn *c, void *arg)
 		c->input_paused = false;
 		ops->input_room(c);
 	}
+	if (c->handed)
+		handed_update(c); /* the guest side's EPOLLIN */
 	if (c->write_blocked && !c->guest_shut && write_room_back(c)) {
 		c->write_blocked = false;
 		client_event(c->client, SO_WRITABLE, c->id, 0, NULL, 0);
@@ -425,8 +649,9 @@ static void status_reply(struct sh_client *cl)
 	buf_init(&j);
 	snprintf(head, sizeof(head),
 		 "{\"helper\":\"%s\",\"version\":%d,\"connections\":%u,"
-		 "\"queued\":%zu,\"queue_budget\":%zu",
-		 ops->name, SO_PROTO_VERSION, nconns, queued, budget);
+		 "\"queued\":%zu,\"queue_budget\":%zu,\"handoff\":%s",
+		 ops->name, SO_PROTO_VERSION, nconns, queued, budget,
+		 handoff_on ? "true" : "false");
 	buf_append(&j, head, strlen(head));
 	if (ops->status)
 		ops->status(&j);
@@ -463,7 +688,9 @@ static int req_hello(struct sh_client *cl, struct sh_conn *c,
 			   0);
 		return 0;
 	}
-	client_out(cl, SO_REPLY, 0, cl->token, SO_PROTO_VERSION, NULL, 0);
+	uint8_t caps[SO_CAPS_LEN];
+	client_out(cl, SO_REPLY, 0, cl->token, SO_PROTO_VERSION, caps,
+		   so_caps_encode(caps, handoff_on ? SO_CAP_HANDOFF : 0));
 	return 0;
 }
 
@@ -583,6 +810,47 @@ static int req_close(struct sh_client *cl, struct sh_conn *c,
 	return 0;
 }
 
+static int client_take_fd(struct sh_client *cl)
+{
+	int fd;
+
+	if (!cl->nfds)
+		return -1;
+	fd = cl->fds[0];
+	memmove(cl->fds, cl->fds + 1, --cl->nfds * sizeof(cl->fds[0]));
+	return fd;
+}
+
+static int req_handoff(struct sh_client *cl, struct sh_conn *c,
+		       const struct so_hdr *h, const uint8_t *p)
+{
+	int fd = client_take_fd(cl);
+	int r;
+	(void)p;
+
+	if (fd < 0) {
+		reply(cl, h->id, -EBADF);
+		return 0;
+	}
+	if (!handoff_on || c->handed || c->dead || fd >= handoff_fd_max) {
+		close(fd);
+		reply(cl, h->id, !handoff_on		 ? -EOPNOTSUPP :
+				 c->handed		 ? -EALREADY :
+				 c->dead		 ? -ECONNRESET :
+							   -EMFILE);
+		return 0;
+	}
+	/* the reply first: FINISHED may follow at once */
+	reply(cl, h->id, 0);
+	if ((r = handed_start(c, fd)) < 0) {
+		close(fd);
+		c->handed = true; /* FINISHED, not CLOSED: the dispatcher
+				     took the reply as done */
+		handed_finish(c, -r);
+	}
+	return 0;
+}
+
 /* so_connect: an address, a length byte, up to SO_MAX_TARGET bytes;
  * so_connect_decode() checks the exact length. */
 #define SO_CONNECT_MIN (SO_ADDR_LEN + 1u)
@@ -608,6 +876,7 @@ static const struct sh_req {
 	[SO_SHUTDOWN] = { req_shutdown, true, 0, SO_MAX_PAYLOAD },
 	[SO_CLOSE] = { req_close, true, 0, SO_MAX_PAYLOAD },
 	[SO_STATUS] = { req_status, false, 0, SO_MAX_PAYLOAD },
+	[SO_HANDOFF] = { req_handoff, true, 0, 0 },
 };
 
 /* Handle one request; returns -EPROTO if the client must be dropped. */
@@ -627,7 +896,16 @@ static int handle(struct sh_client *cl, const struct so_hdr *h,
 	if (h->len < rq->min_len || h->len > rq->max_len)
 		return -EPROTO;
 	if (rq->needs_conn && !(c = conn_find(cl, h->id))) {
+		if (h->type == SO_HANDOFF)
+			close(client_take_fd(cl));
 		reply(cl, h->id, -ENOTCONN);
+		return 0;
+	}
+	/* A handed connection's bytes no longer go through requests. */
+	if (c && c->handed &&
+	    (h->type == SO_READ || h->type == SO_WRITE ||
+	     h->type == SO_SHUTDOWN)) {
+		reply(cl, h->id, -EINVAL);
 		return 0;
 	}
 	return rq->fn(cl, c, h, p);
@@ -649,6 +927,8 @@ static void client_free(struct sh_client *cl)
 		ev_del(&cl->event_ev);
 		close(fd);
 	}
+	while (cl->nfds)
+		close(cl->fds[--cl->nfds]);
 	LIST_REMOVE(cl, link);
 	buf_free(&cl->in);
 	buf_free(&cl->out);
@@ -707,12 +987,63 @@ static int client_parse(struct sh_client *cl)
 	return 0;
 }
 
+/* Read requests, and the descriptors HANDOFFs carry (SCM_RIGHTS), which
+ * wait in cl->fds for their request.  A read() would drop them. */
+static ssize_t client_recv(struct sh_client *cl, int fd)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int) * 4)];
+		struct cmsghdr align;
+	} u;
+	size_t max = SO_MAX_PAYLOAD + SO_HDR_LEN;
+	uint8_t *d = buf_reserve(&cl->in, max);
+	struct iovec iov = { .iov_base = d, .iov_len = max };
+	struct msghdr m = { .msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.b,
+			    .msg_controllen = sizeof(u.b) };
+	ssize_t n;
+
+	if (!d) {
+		errno = ENOMEM;
+		return -1;
+	}
+	n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	if (n < 0)
+		return n;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm;
+	     cm = CMSG_NXTHDR(&m, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(f));
+			if (cl->nfds < SH_FDS_MAX) {
+				cl->fds[cl->nfds++] = f;
+			} else {
+				close(f);
+				cl->dying = true;
+			}
+		}
+	}
+	/* The descriptor was dropped (out of descriptors): its HANDOFF,
+	 * whose header this read ends with (the kernel ends a read after
+	 * the bytes a descriptor came with), takes a -1 and is refused, so
+	 * that the ones after it still take their own. */
+	if ((m.msg_flags & MSG_CTRUNC) && cl->nfds < SH_FDS_MAX)
+		cl->fds[cl->nfds++] = -1;
+	if (n > 0)
+		buf_commit(&cl->in, (size_t)n);
+	return n;
+}
+
 static void client_data_cb(struct ev *ev, uint32_t events)
 {
 	struct sh_client *cl = container_of(ev, struct sh_client, data_ev);
 
 	if (events & EPOLLIN) {
-		ssize_t n = buf_read_fd(&cl->in, ev->fd, SO_MAX_PAYLOAD + SO_HDR_LEN);
+		ssize_t n = client_recv(cl, ev->fd);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 			client_free(cl);
 			return;
@@ -882,7 +1213,11 @@ int sh_listen(const char *dpath, const char *epath, const struct sh_ops *o)
 {
 	int dfd, efd, r;
 
+	struct rlimit rl;
+
 	ops = o;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 30))
+		handoff_fd_max = (int)(rl.rlim_cur - rl.rlim_cur / 4);
 	timer_init(&accept_pause, accept_resume);
 	timer_init(&budget_timer, budget_wake);
 	dfd = net_unix_listen(dpath, 0660);

@@ -20,6 +20,13 @@
  *                      overlay stops reading its transport until
  *                      ops->input_room(c) says there is room again.
  *
+ * Handoff (SO_CAP_HANDOFF, offered unless sh_set_handoff(false)): the
+ * dispatcher may hand over its end of the guest's connection (HANDOFF).
+ * The runtime then reads and writes that socket itself instead of
+ * answering READ and WRITE: the same two queues, the same callbacks, so
+ * overlays need no change.  It says FINISHED (with the byte counts)
+ * instead of CLOSED when the connection ends.
+ *
  * Lifetime: every connection ends with ops->close(c, err) exactly once
  * (the dispatcher's CLOSE, or the dispatcher going away), after which the
  * runtime frees it.  After sh_reset() or sh_connect_failed() the overlay
@@ -71,6 +78,12 @@ struct sh_conn {
 	uint64_t bytes_in, bytes_out;
 	size_t queued; /* the runtime's: what this one counts in the budget */
 	void *priv; /* the overlay's state */
+	/* handed (HANDOFF): the runtime moves bytes on gev.fd itself */
+	bool handed;
+	int gfd;	     /* the handed socket, -1 before (and after CLOSE) */
+	bool guest_eof_sent; /* overlay EOF passed on: shutdown(SHUT_WR) */
+	bool finished;	     /* FINISHED sent */
+	struct ev gev;	     /* the guest end, in epoll while waited on */
 	/* the runtime's: its client's list, and the (client, id) hash chain */
 	LIST_ENTRY(sh_conn) link, hlink;
 };
@@ -112,6 +125,9 @@ int sh_listen(const char *data_path, const char *event_path,
 /** sh_set_queue_budget() - bytes all connections' queues may hold together
  *  before windows shrink (default SH_QUEUE_BUDGET; at least SH_QUEUE_MAX). */
 void sh_set_queue_budget(size_t bytes);
+/** sh_set_handoff() - offer SO_CAP_HANDOFF in HELLO (the default) or
+ *  not (the dispatcher then uses READ/WRITE only). */
+void sh_set_handoff(bool on);
 /** sh_shutdown() - close every client and unlink the socket paths. */
 void sh_shutdown(void);
 

@@ -152,6 +152,59 @@ void so_done(struct buf *in, const struct so_hdr *h)
 	buf_consume(in, SO_HDR_LEN + h->len);
 }
 
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+size_t so_caps_encode(uint8_t *p, uint32_t caps)
+{
+	p[0] = (uint8_t)(caps >> 24);
+	p[1] = (uint8_t)(caps >> 16);
+	p[2] = (uint8_t)(caps >> 8);
+	p[3] = (uint8_t)caps;
+	return SO_CAPS_LEN;
+}
+
+int so_caps_decode(const uint8_t *p, size_t len, uint32_t *caps)
+{
+	*caps = 0;
+	if (!len)
+		return 0;
+	if (len != SO_CAPS_LEN)
+		return -EPROTO;
+	*caps = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+		(uint32_t)p[2] << 8 | p[3];
+	return 0;
+}
+
+size_t so_finished_encode(uint8_t *p, uint64_t up, uint64_t down)
+{
+	put_be64(p, up);
+	put_be64(p + 8, down);
+	return SO_FINISHED_LEN;
+}
+
+int so_finished_decode(const uint8_t *p, size_t len, uint64_t *up,
+		       uint64_t *down)
+{
+	if (len != SO_FINISHED_LEN)
+		return -EPROTO;
+	*up = get_be64(p);
+	*down = get_be64(p + 8);
+	return 0;
+}
+
 const char *so_type_name(uint8_t type)
 {
 	switch (type) {
@@ -165,6 +218,7 @@ const char *so_type_name(uint8_t type)
 	case SO_CLOSE: return "CLOSE";
 	case SO_STATUS: return "STATUS";
 	case SO_EVHELLO: return "EVHELLO";
+	case SO_HANDOFF: return "HANDOFF";
 	case SO_REPLY: return "REPLY";
 	case SO_CONNECTED: return "CONNECTED";
 	case SO_CONNECT_FAILED: return "CONNECT_FAILED";
@@ -173,6 +227,7 @@ const char *so_type_name(uint8_t type)
 	case SO_WRITABLE: return "WRITABLE";
 	case SO_CLOSED: return "CLOSED";
 	case SO_LISTEN_FAILED: return "LISTEN_FAILED";
+	case SO_FINISHED: return "FINISHED";
 	default: return "?";
 	}
 }

@@ -19,8 +19,18 @@
 #include "../common/buf.h"
 #include "addr.h"
 
-/* Bump this when the layout of any message changes. */
+/* Bump this when the layout of any existing message changes.  A new
+ * message that only a negotiated capability brings in (SO_CAP_*) is an
+ * addition, not a change: it gets a capability bit instead. */
 #define SO_PROTO_VERSION 1
+
+/* Capabilities: the helper's HELLO reply carries a 4-byte mask of them
+ * (no payload: none).  Add a bit for every optional part of the protocol;
+ * never reuse one. */
+#define SO_CAP_HANDOFF 0x00000001u /* takes HANDOFF, sends FINISHED */
+#define SO_CAPS_LEN 4
+/* FINISHED payload: bytes guest -> overlay, then overlay -> guest (8 each) */
+#define SO_FINISHED_LEN 16
 
 #define SO_HDR_LEN 16
 /* Largest payload: one 256 KiB data chunk plus room for any fixed part. */
@@ -45,6 +55,8 @@ enum so_type {
 	SO_CLOSE = 8,	    /* id=conn; arg=0 close, errno: reset */
 	SO_STATUS = 9,	    /* payload of the reply: JSON object */
 	SO_EVHELLO = 10,    /* on the EVENT socket: id=session token */
+	SO_HANDOFF = 11,    /* id=conn; one fd (SCM_RIGHTS): the guest end;
+			       SO_CAP_HANDOFF only */
 
 	/* the reply to any request, helper -> dispatcher, on the data socket */
 	SO_REPLY = 32,	    /* id=echo; arg=value or errno (SO_F_ERROR) */
@@ -58,6 +70,8 @@ enum so_type {
 	SO_WRITABLE = 68,	/* id=conn: a WRITE would now be accepted */
 	SO_CLOSED = 69,		/* id=conn; arg=errno: the overlay lost it */
 	SO_LISTEN_FAILED = 70,	/* id=listener; arg=errno */
+	SO_FINISHED = 71,	/* id=handed conn; arg=0 or errno; payload:
+				   SO_FINISHED_LEN byte counts */
 };
 
 enum so_flags {
@@ -103,6 +117,17 @@ size_t so_connect_encode(uint8_t *p, const struct so_connect *c);
 int so_connect_decode(const uint8_t *p, size_t len, struct so_connect *c);
 size_t so_addrpair_encode(uint8_t *p, const struct so_addrpair *a);
 int so_addrpair_decode(const uint8_t *p, size_t len, struct so_addrpair *a);
+
+/* HELLO reply payload: the capability mask.  Decoding an empty payload
+ * gives 0 (a helper that predates capabilities); other lengths than 0 and
+ * SO_CAPS_LEN are -EPROTO. */
+size_t so_caps_encode(uint8_t *p, uint32_t caps);
+int so_caps_decode(const uint8_t *p, size_t len, uint32_t *caps);
+/* FINISHED payload: what the helper moved on a handed connection.
+ * Decoding needs exactly SO_FINISHED_LEN bytes, else -EPROTO. */
+size_t so_finished_encode(uint8_t *p, uint64_t up, uint64_t down);
+int so_finished_decode(const uint8_t *p, size_t len, uint64_t *up,
+		       uint64_t *down);
 
 /**
  * so_send() - queue one message on @out (header + optional payload).

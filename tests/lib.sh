@@ -147,9 +147,11 @@ PY
 
 # start_plain DATA EVENT - run sockout-plain (the reference helper) in $NS_H
 # on those two socket paths; config $T/plain.conf, log $T/plain.log.
-# Returns once the event socket exists; sets PLAIN_PID.
+# Returns once the event socket exists; sets PLAIN_PID.  $PLAIN_HANDOFF
+# (yes/no) becomes its `handoff' line (69-relay-both-paths.sh).
 start_plain() {
 	printf 'data-socket %s\nevent-socket %s\n' "$1" "$2" >"$T/plain.conf"
+	[ -z "${PLAIN_HANDOFF:-}" ] || echo "handoff $PLAIN_HANDOFF" >>"$T/plain.conf"
 	bgns "$NS_H" "$BIN/sockout-plain" -f -c "$T/plain.conf" >"$T/plain.log" 2>&1
 	PLAIN_PID=$(echo $_pids | cut -d' ' -f1)
 	wait_sock "$2"

@@ -11,6 +11,9 @@
  *   listen-address  ADDR      where accept requests listen (default 0.0.0.0)
  *   queue-budget    MIB       what all connections may hold queued
  *                             together before their windows shrink (32)
+ *   handoff         yes|no    offer the dispatcher to hand over the guest
+ *                             end (HANDOFF; default yes); no keeps every
+ *                             byte on the READ/WRITE requests
  *
  * Connect requests go to the rule's TARGET ("host:port", numeric) if there
  * is one, else to the address the guest asked for.  Accept requests listen
@@ -34,6 +37,7 @@ struct plain_conf {
 	char *data_socket, *event_socket;
 	char listen_address[NET_ADDRSTRLEN];
 	unsigned long queue_budget_mib;
+	bool no_handoff;
 };
 
 struct pconn {
@@ -81,6 +85,12 @@ static void conf_line(void *ctx, const struct conf_line *l,
 		else
 			snprintf(c->listen_address,
 				 sizeof(c->listen_address), "%s", l->argv[1]);
+		return;
+	} else if (strcmp(l->argv[0], "handoff") == 0) {
+		if (strcmp(l->argv[1], "yes") && strcmp(l->argv[1], "no"))
+			conf_error(e, l->file, l->line,
+				   "handoff: yes or no: `%s'", l->argv[1]);
+		c->no_handoff = strcmp(l->argv[1], "no") == 0;
 		return;
 	} else if (strcmp(l->argv[0], "queue-budget") == 0) {
 		if (conf_uint(l->argv[1], SH_QUEUE_MAX >> 20, 1u << 20,
@@ -464,6 +474,7 @@ int main(int argc, char **argv)
 		printf("configuration OK\n");
 		return 0;
 	}
+	sh_set_handoff(!conf.no_handoff);
 	if (conf.queue_budget_mib)
 		sh_set_queue_budget((size_t)conf.queue_budget_mib << 20);
 	if ((r = loop_init()) < 0 || (r = daemon_signals(NULL)) < 0)

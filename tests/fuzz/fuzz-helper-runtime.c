@@ -10,7 +10,11 @@
  * Flags byte: bit 0 - the harness says HELLO and pairs the event socket
  * first (else the input must say its own HELLO, and no event socket
  * comes); bit 1 - the harness reads no reply until it has sent everything
- * (the runtime's SH_OUT_HIGH pause).  Checked besides crashes and leaks:
+ * (the runtime's SH_OUT_HIGH pause); bit 2 - after the input, the harness
+ * hands connections 1 to 4 over (HANDOFF with one end of a socketpair
+ * attached, some bytes and EOF written into the other end, which it then
+ * drains), and attaches a stray descriptor to the input's first write, which
+ * a HANDOFF in the input may take.  Checked besides crashes and leaks:
  * every frame the runtime sends parses, and when the dispatcher goes, all
  * its connections go (ops->close for each).
  */
@@ -202,9 +206,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		so_send(&hello, SO_HELLO, 0, 0, SO_PROTO_VERSION, "fz", 2);
 		send_all(dfd, buf_peek(&hello), buf_len(&hello), true, &r);
 		buf_free(&hello);
-		for (int i = 0; i < 100 && buf_len(&r) < SO_HDR_LEN; i++) {
+		/* the reply carries the capabilities: header and 4 bytes */
+		for (int i = 0; i < 100 && buf_len(&r) < SO_HDR_LEN + SO_CAPS_LEN;
+		     i++) {
 			spin(0);
-			buf_read_fd(&r, dfd, SO_HDR_LEN - buf_len(&r));
+			buf_read_fd(&r, dfd,
+				    SO_HDR_LEN + SO_CAPS_LEN - buf_len(&r));
 		}
 		if (so_next(&r, &h, &p) <= 0 || h.type != SO_REPLY ||
 		    (h.flags & SO_F_ERROR))
@@ -219,7 +226,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		send_all(efd, buf_peek(&hello), buf_len(&hello), true, &er);
 		buf_free(&hello);
 	}
-	send_all(dfd, data + 1, size - 1, lazy, &r);
+	int gends[4];
+	size_t ngends = 0, off = 1;
+	if ((data[0] & 4) && size > 1) {
+		int sp[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) < 0)
+			abort();
+		/* a stray descriptor on the input's first byte */
+		if (net_send_fd(dfd, data + 1, 1, sp[0]) == 0)
+			off = 2;
+		close(sp[0]);
+		close(sp[1]);
+	}
+	send_all(dfd, data + off, size - off, lazy, &r);
+	for (uint32_t id = 1; (data[0] & 4) && id <= 4; id++) {
+		uint8_t m[SO_HDR_LEN];
+		struct so_hdr h = { .type = SO_HANDOFF, .id = id };
+		int sp[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) < 0)
+			abort();
+		so_hdr_encode(m, &h);
+		spin(0);
+		drain(dfd, &r);
+		if (net_send_fd(dfd, m, sizeof(m), sp[0]) < 0) {
+			close(sp[1]);
+		} else {
+			if (write(sp[1], "handed", 6) < 0 ||
+			    shutdown(sp[1], SHUT_WR) < 0)
+				abort();
+			gends[ngends++] = sp[1];
+		}
+		close(sp[0]);
+	}
 	/* one incoming connection on each listener, then let it all settle */
 	for (size_t i = 0; i < 8; i++)
 		if (listeners[i])
@@ -230,10 +268,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bool open = drain(dfd, &r);
 		if (efd >= 0)
 			drain(efd, &er);
+		for (size_t g = 0; g < ngends; g++) {
+			char junk[4096];
+			while (read(gends[g], junk, sizeof(junk)) > 0)
+				;
+		}
 		if (!open || buf_len(&r) + buf_len(&er) == before)
 			break;
 	}
 	/* the dispatcher goes: every connection and listener goes with it */
+	for (size_t g = 0; g < ngends; g++)
+		close(gends[g]);
 	close(dfd);
 	if (efd >= 0)
 		close(efd);

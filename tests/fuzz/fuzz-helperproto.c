@@ -4,6 +4,8 @@
  * receive it. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "protocol/helperproto.h"
 
@@ -18,6 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct so_addrpair a;
 	struct sockaddr_storage ss;
 	socklen_t sl;
+	uint8_t buf[SO_FINISHED_LEN];
 
 	buf_init(&in);
 	buf_append(&in, data, size);
@@ -27,6 +30,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (so_addrpair_decode(p, h.len, &a) == 0)
 			so_addr_to_sa(&a.peer, &ss, &sl);
 		so_type_name(h.type);
+		uint32_t caps;
+		uint64_t up, down;
+		if (so_caps_decode(p, h.len, &caps) == 0 && h.len &&
+		    so_caps_encode(buf, caps) != SO_CAPS_LEN)
+			abort();
+		if (so_finished_decode(p, h.len, &up, &down) == 0) {
+			so_finished_encode(buf, up, down);
+			if (memcmp(buf, p, SO_FINISHED_LEN))
+				abort(); /* decode and encode disagree */
+		}
 		so_done(&in, &h);
 	}
 	buf_free(&in);

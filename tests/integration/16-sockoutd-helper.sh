@@ -17,6 +17,7 @@ GUEST_SOCK=$T/run/guest.sock
 cat >"$T/plain.conf" <<CONF
 data-socket  $T/run/plain.data
 event-socket $T/run/plain.event
+${PLAIN_HANDOFF:+handoff $PLAIN_HANDOFF}
 CONF
 start_plain() {
 	bgns "$NS_H" "$BIN/sockout-plain" -f -v -c "$T/plain.conf" >>"$T/plain.log" 2>&1
@@ -131,5 +132,12 @@ wait_for 15 sh -c "$CTL helpers | grep -q '^plain *up '" || fail "no redial: $($
 $G connect 198.51.100.2 7000 --send "$T/www/data.bin" --recv "$T/got2.bin" >"$T/c2.out" || fail "connect after redial: $(cat "$T/c2.out")"
 cmp -s "$T/got2.bin" "$T/www/data.bin" || fail "data differs after redial"
 [ "$(grep -c 'helper plain down' "$T/sockoutd.log")" = 1 ] || fail "down logged more than once"
+# Which data path carried the connections: handed to the helper (the
+# default), or the READ/WRITE relay with `handoff no' (69-relay-both-paths).
+if [ "${PLAIN_HANDOFF:-yes}" = no ]; then
+	! grep -q "handed over" "$T/sockoutd.log" || fail "handoff no, yet a connection was handed over"
+else
+	grep -q "handed over" "$T/sockoutd.log" || fail "no connection was handed over to the helper"
+fi
 sockoutd_stop_clean
 pass

@@ -98,5 +98,12 @@ wait_tcp "$NS_S" 7200
 $G connect 198.51.100.2 7200 --slow --recv "$T/down.bin" >"$T/down.out" || fail "download: $(cat "$T/down.out")"
 [ "$(sha "$T/down.bin")" = "$(sha "$T/up.bin")" ] || fail "download sha256 differs"
 wait_for 10 sh -c "$CTL status | grep -q 'open 0)'" || fail "connections left open"
+# Which data path carried the connections: handed to the helper (the
+# default), or the READ/WRITE relay with `handoff no' (69-relay-both-paths).
+if [ "${PLAIN_HANDOFF:-yes}" = no ]; then
+	! grep -q "handed over" "$T/sockoutd.log" || fail "handoff no, yet a connection was handed over"
+else
+	grep -q "handed over" "$T/sockoutd.log" || fail "no connection was handed over to the helper"
+fi
 sockoutd_stop_clean
 pass
