@@ -18,6 +18,14 @@
 #    file:line; a good file then applies;
 #  * `kill -9' of each helper's MainPID: systemd restarts it, sockoutd
 #    redials, the guest works again; the same for sockoutd itself;
+#  * sockout-im@home and sockout-im@peer (two accounts on a Prosody inside
+#    the VM, TLS with a self-signed certificate pinned by `tls-trust',
+#    password, identity and certificate as systemd credentials, each
+#    pinning the other's key) are active only after READY=1 (their sockets
+#    answer when systemctl returns), log in, and a guest reaches a guest
+#    server through `helper home' -> peer@example.org -> `accept ... helper
+#    peer'; `kill -9' of sockout-im@home: systemd restarts it, it logs in
+#    again and the guest gets through again;
 #  * `systemd-analyze security' exposure for each unit goes to the log.
 #
 # The project is installed from build/deb/*.deb (apt-get install ./x.deb,
@@ -69,7 +77,7 @@ else
 		/usr/lib/sockout /usr/lib/systemd/system/sockout* && systemd-sysusers && systemctl daemon-reload' ||
 		fail "installing the tree in the VM failed"
 fi
-V 'id sockout && id sockout-plain && id sockout-ssh && systemctl cat sockoutd.service >/dev/null' ||
+V 'id sockout && id sockout-plain && id sockout-ssh && id sockout-im && systemctl cat sockoutd.service >/dev/null' ||
 	fail "users or units missing after the install"
 # A package may start (and enable) sockoutd when it installs: every check
 # below starts from a stopped unit with the test's own configuration.
@@ -209,10 +217,11 @@ V -t 40 'systemctl reload sockoutd' || fail "reload back"
 V 'for i in $(seq 100); do sockoutctl status | grep -q "connect any *deny" && exit 0; sleep 0.2; done; exit 1' ||
 	fail "reload back not applied"
 
-# killed UNIT PORT - kill -9 the unit's MainPID; systemd must restart it
-# (a new MainPID, NRestarts up) and the guest must get through again.
+# killed UNIT PORT [HOST [TRIES]] - kill -9 the unit's MainPID; systemd
+# must restart it (a new MainPID, NRestarts up) and the guest must get
+# through to HOST:PORT again (TRIES half-second-spaced attempts, default 20).
 killed() {
-	local u=$1 port=$2 st pid npid i
+	local u=$1 port=$2 host=${3:-198.51.100.2} tries=${4:-20} st pid npid i
 	st=$(state "$u")
 	pid=$(echo "$st" | sed -n 's/.*MainPID=\([0-9]*\).*/\1/p')
 	[ -n "$pid" ] && [ "$pid" != 0 ] || fail "$u has no MainPID: $st"
@@ -232,8 +241,8 @@ killed() {
 	log "$u restarted by systemd: $st"
 	# sockoutd redials its helpers with backoff: the guest may need a
 	# few tries (bounded) before the path is whole again.
-	for i in $(seq 20); do
-		out=$(guest "http://198.51.100.2:$port/" 2>&1)
+	for i in $(seq "$tries"); do
+		out=$(guest "http://$host:$port/" 2>&1)
 		[ "$out" = hello-from-vm ] && { log "guest through port $port again after $i tries"; return 0; }
 		sleep 0.5
 	done
@@ -244,8 +253,123 @@ killed sockout-ssh@office.service 8001
 killed sockoutd.service 8000
 guest_ok 8001 "sockout-ssh after sockoutd's restart"
 
+log "Prosody in the VM on 127.0.0.1:5222 (proxy65 on 5000), TLS with a self-signed certificate"
+# As tests/lib-im.sh does it: its own config, data and certificate, run as
+# user prosody (it refuses root); the packaged prosody.service is masked.
+V -t 120 'set -e; P=/var/lib/test-prosody
+install -d -m 0755 $P $P/data $P/certs && cd $P
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+	-keyout example.org.key -out example.org.crt -days 2 -subj /CN=example.org \
+	-addext "subjectAltName=DNS:example.org,DNS:*.example.org" 2>/dev/null
+cat >prosody.cfg.lua <<EOF
+pidfile = "$P/prosody.pid"
+data_path = "$P/data"
+plugin_paths = {}
+log = { { levels = { min = "info" }, to = "file", filename = "$P/prosody.log" } }
+interfaces = { "127.0.0.1" }
+c2s_ports = { 5222 }
+c2s_direct_tls_ports = {}
+s2s_ports = {}
+proxy65_ports = { 5000 }
+proxy65_interfaces = { "127.0.0.1" }
+http_ports = {}
+https_ports = {}
+modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "posix" }
+modules_disabled = { "s2s", "offline", "c2s_bidi" }
+allow_registration = false
+authentication = "internal_hashed"
+storage = "internal"
+c2s_require_encryption = true
+ssl = { certificate = "$P/example.org.crt", key = "$P/example.org.key" }
+VirtualHost "example.org"
+Component "proxy.example.org" "proxy65"
+	proxy65_address = "127.0.0.1"
+EOF
+chown -R prosody: $P
+for u in home peer; do
+	runuser -u prosody -- prosodyctl --config $P/prosody.cfg.lua register $u example.org pw-$u >>$P/prosodyctl.log 2>&1 ||
+		{ tail $P/prosodyctl.log; exit 1; }; done
+systemd-run -q --unit=test-prosody -p User=prosody prosody --config $P/prosody.cfg.lua -F
+for i in $(seq 150); do
+	ss -Hltn "sport = :5222" | grep -q . && ss -Hltn "sport = :5000" | grep -q . && exit 0; sleep 0.2; done
+journalctl -u test-prosody --no-pager | tail; tail $P/prosody.log; exit 1' 2>&1 ||
+	fail "Prosody in the VM did not come up"
+
+log "sockout-im@home and sockout-im@peer: identities, passwords, the server's certificate as credentials"
+# Everything in /etc/sockout/im/NAME/ (0700) reaches the unit as
+# /run/credentials/sockout-im@NAME.service/im_FILE (docs/operations.md).
+V -t 60 'set -e; install -d -m 0755 /etc/sockout/im
+for s in home peer; do
+	install -d -m 0700 /etc/sockout/im/$s
+	sockout-im keygen /etc/sockout/im/$s/identity >/etc/sockout/im/$s.pub
+	printf "pw-%s\n" $s >/etc/sockout/im/$s/password && chmod 0600 /etc/sockout/im/$s/password
+	install -m 0600 /var/lib/test-prosody/example.org.crt /etc/sockout/im/$s/server.crt
+done
+imconf() { # NAME OTHER
+	C=/run/credentials/sockout-im@$1.service
+	cat >/etc/sockout/im/$1.conf <<EOF
+data-socket   /run/sockout-im/$1.data
+event-socket  /run/sockout-im/$1.event
+jid           $1@example.org/sockout
+password-file $C/im_password
+identity      $C/im_identity
+server        127.0.0.1:5222
+tls-trust     $C/im_server.crt
+peer          $2@example.org $(cat /etc/sockout/im/$2.pub)
+EOF
+}
+imconf home peer; imconf peer home; cat /etc/sockout/im/home.conf' || fail "sockout-im configuration"
+
+log "systemctl start sockout-im@home sockout-im@peer: active only after READY=1"
+V -t 60 'timeout 40 systemctl start sockout-im@home sockout-im@peer' || {
+	V 'journalctl -u "sockout-im@*" --no-pager | tail -30'; fail "systemctl start of the IM helpers"; }
+# systemctl returned, so systemd saw READY=1 from both: their sockets must
+# exist now, without waiting.
+V 'ls -l /run/sockout-im/ && for s in home peer; do test -S /run/sockout-im/$s.data && test -S /run/sockout-im/$s.event || exit 1; done' ||
+	fail "sockout-im active, but its sockets are not there yet"
+for u in sockout-im@home sockout-im@peer; do
+	st=$(state "$u.service")
+	log "$u: $st"
+	case "$st" in *ActiveState=active*SubState=running*) ;; *) fail "$u not active/running: $st" ;; esac
+done
+
+# The table gains both IM helpers: a guest's connect to 203.0.113.99:8002
+# goes out through home to peer@example.org; peer hands it to a guest
+# that listens on 8002 (accept ... helper peer).  One sockoutd serves both
+# ends, as two sites would each serve one.
+conf_good "helper home data /run/sockout-im/home.data event /run/sockout-im/home.event
+helper peer data /run/sockout-im/peer.data event /run/sockout-im/peer.event
+connect 203.0.113.99 port 8002 helper home to peer@example.org
+accept port 8002 helper peer
+connect any deny"
+V -t 40 'systemctl reload sockoutd' || fail "systemctl reload (IM helpers)"
+# im_up - until sockoutd has both IM helpers up and home sees peer online.
+im_up() {
+	V -t 90 'for i in $(seq 150); do sockoutctl helpers | grep -q "^home *up" && sockoutctl helpers | grep -q "^peer *up" &&
+		sockoutctl helpers --json | grep -q "\"jid\":\"peer@example.org\",\"online\":true" && exit 0; sleep 0.4; done
+		sockoutctl helpers; exit 1' || {
+		V 'journalctl -u "sockout-im@*" -u sockoutd --no-pager -o short-monotonic | tail -40'
+		fail "sockout-im@home/peer not up with each other online ($1)"; }
+	log "home and peer up in sockoutd, peer online for home ($1)"
+}
+im_up "first start"
+V 'sockoutctl helpers'
+V -t 30 'systemd-run -q --unit=im-guest-www unshare -n sh -c "ip link set lo up; cd /srv/www && exec sockout-run -- python3 -m http.server 8002"
+	for i in $(seq 100); do journalctl -u sockout-im@peer --no-pager -o cat | grep -q "accepting port 8002" && exit 0; sleep 0.3; done
+	journalctl -u sockout-im@peer -u im-guest-www --no-pager | tail -20; exit 1' ||
+	fail "the guest server behind sockout-im@peer does not listen"
+out=$(vm_run -t 60 "unshare -n sh -c 'ip link set lo up; sockout-run -- curl -sS --max-time 30 http://203.0.113.99:8002/'" 2>&1)
+[ "$out" = hello-from-vm ] || {
+	V 'journalctl -u "sockout-im@*" --no-pager -o cat | tail -30'
+	fail "through sockout-im home -> peer: the guest got: $out"; }
+log "through sockout-im@home -> peer@example.org -> sockout-im@peer: the guest reached the guest server"
+killed sockout-im@home.service 8002 203.0.113.99 60
+# The restarted helper logged in again (the journal holds both runs).
+n=$(vm_run -t 30 'journalctl -u sockout-im@home --no-pager -o cat | grep -c "xmpp: logged in as home@example.org"')
+[ "${n:-0}" -ge 2 ] || fail "sockout-im@home did not log in again after its restart (logins in the journal: $n)"
+
 log "systemd-analyze security"
-V 'systemd-analyze security --no-pager sockoutd.service sockout-plain@one.service sockout-ssh@office.service' \
+V 'systemd-analyze security --no-pager sockoutd.service sockout-plain@one.service sockout-ssh@office.service sockout-im@home.service' \
 	>"$T/security.txt" 2>&1
 cat "$T/security.txt"
 V 'for u in sockoutd.service sockout-plain@one.service sockout-ssh@office.service sockout-im@x.service; do
