@@ -1090,6 +1090,34 @@ static int dgram_dest_ok(const struct sockaddr_storage *ss, socklen_t sl)
 	return so_addr_is_loopback(&a) ? 0 : -ENETUNREACH;
 }
 
+/*
+ * send_native() - a send the kernel may carry out itself: answered here
+ * (true), or an inet datagram the caller must route (false).  Without
+ * MSG_FASTOPEN TCP ignores the destination (flags are the trapped
+ * registers: they cannot change); a fast open would connect natively, so
+ * say the kernel's "TFO off".  Unix sockets go on natively (descriptors
+ * passed with SCM_RIGHTS name the program's table: only the kernel can
+ * send them).
+ */
+static bool send_native(struct call *c, int flags)
+{
+	struct sc_entry e;
+
+	if (is_tcp(c)) {
+		if ((flags & MSG_FASTOPEN) &&
+		    (!tab_get(c->fd, &e) || e.kind != SC_CONNECTED))
+			answer(c, -EOPNOTSUPP);
+		else
+			(void)resp(c, 0, 0, 1);
+		return true;
+	}
+	if (!is_inet(c)) {
+		(void)resp(c, 0, 0, 1);
+		return true;
+	}
+	return false;
+}
+
 static void on_sendto(struct call *c)
 {
 	struct sockaddr_storage ss;
@@ -1099,19 +1127,8 @@ static void on_sendto(struct call *c)
 	void *buf;
 	long n;
 
-	if (is_tcp(c)) {
-		struct sc_entry e;
-
-		/* Without MSG_FASTOPEN TCP ignores the destination (flags
-		 * are the trapped registers: they cannot change); a fast
-		 * open would connect natively: say the kernel's "TFO off" */
-		if ((flags & MSG_FASTOPEN) &&
-		    (!tab_get(c->fd, &e) || e.kind != SC_CONNECTED))
-			return answer(c, -EOPNOTSUPP);
-		return (void)resp(c, 0, 0, 1);
-	}
-	if (!is_inet(c))
-		return (void)resp(c, 0, 0, 1);
+	if (send_native(c, flags))
+		return;
 	if ((r = read_sa(c, c->n.data.args[4], c->n.data.args[5], &ss, &sl)) < 0)
 		return answer(c, r);
 	if ((r = dgram_dest_ok(&ss, sl)) < 0)
@@ -1194,18 +1211,8 @@ static void on_sendmsg(struct call *c)
 {
 	int flags = (int)c->n.data.args[2];
 
-	if (is_tcp(c)) {
-		struct sc_entry e;
-
-		if ((flags & MSG_FASTOPEN) &&
-		    (!tab_get(c->fd, &e) || e.kind != SC_CONNECTED))
-			return answer(c, -EOPNOTSUPP);
-		return (void)resp(c, 0, 0, 1);
-	}
-	/* Unix sockets (descriptors passed with SCM_RIGHTS name the
-	 * program's table: only the kernel can send them) */
-	if (!is_inet(c))
-		return (void)resp(c, 0, 0, 1);
+	if (send_native(c, flags))
+		return;
 	answer(c, send_dgram(c, c->n.data.args[1], flags));
 }
 
