@@ -40,54 +40,13 @@ start_sockoutd "$T/sockoutd.conf"
 CTL="$BIN/sockoutctl -s $T/run/control.sock"
 wait_for 10 sh -c "$CTL helpers | grep -q '^plain *up '" || fail "helper not up"
 
-cat >"$T/firehose.py" <<'PY'
-import socket, threading
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("198.51.100.2", 7400))
-s.listen(128)
-blob = b"z" * (1 << 20)
-def pour(c):
-    try:
-        while True:
-            c.sendall(blob)
-    except OSError:
-        pass
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=pour, args=(c,), daemon=True).start()
-PY
-bgns "$NS_S" python3 "$T/firehose.py"
+bgns "$NS_S" python3 "$TOP/tests/integration/firehose.py"
 wait_tcp "$NS_S" 7400
 
 rss() { awk '/^VmRSS/{print $2}' "/proc/$SOCKOUTD_PID/status"; }
 base=$(rss)
 N=150
-cat >"$T/idle-guest.py" <<'PY'
-import os, socket, sys, time
-sys.path.insert(0, sys.argv[1])
-import gpclient as g
-n = int(sys.argv[3])
-cs = []
-for i in range(n):
-    r, fds = g.ask(sys.argv[2], g.CONNECT, "198.51.100.2", 7400)
-    assert r and r[1] == 0, r
-    cs.append(socket.socket(fileno=fds[0]))
-open(sys.argv[4], "w").close()
-while not os.path.exists(sys.argv[5]):
-    time.sleep(0.05)
-# now read 8 MiB from each: more than a shrunken window, more than the
-# full one
-for c in cs:
-    c.settimeout(20)
-    got = 0
-    while got < (8 << 20):
-        d = c.recv(1 << 18)
-        assert d, "EOF"
-        got += len(d)
-print("read 8 MiB from each of %d" % n)
-PY
-ip netns exec "$NS_G" python3 "$T/idle-guest.py" "$TOP/tests/integration" "$GUEST_SOCK" $N \
+ip netns exec "$NS_G" python3 "$TOP/tests/integration/idle-guest.py" "$TOP/tests/integration" "$GUEST_SOCK" $N \
 	"$T/guest.ready" "$T/guest.go" >"$T/guest.out" 2>&1 &
 GP=$!
 _pids="$GP $_pids"
