@@ -832,6 +832,31 @@ static int recv_accept(struct call *c, struct gp_reply *rep, int *nfd)
  * never turns readable and sockoutd is not asked again (as the shim does).
  * Returns 0 when the listener is back, -EAGAIN while it is not.
  */
+
+/*
+ * put_listener() - put @nfd (a new listener, or a placeholder) on the
+ * program's descriptor @gfd in place of the old one, whose entry @l
+ * becomes @n; the supervisor keeps its own duplicate.  0 or -ECONNABORTED.
+ */
+static int put_listener(struct call *c, int gfd, int nfd, int fl,
+			const struct sc_entry *n, struct sc_entry *l)
+{
+	int keep = fcntl(nfd, F_DUPFD_CLOEXEC, 0);
+
+	tab_set(nfd, n);
+	if (keep < 0 || install(c, gfd, nfd, fl < 0 ? 0 : fl) < 0) {
+		if (keep >= 0)
+			close(keep);
+		return -ECONNABORTED;
+	}
+	if (l->dead)
+		tab_drop(c->fd);
+	close(c->fd);
+	c->fd = keep;
+	*l = *n;
+	return 0;
+}
+
 static int relisten(struct call *c, struct sc_entry *l)
 {
 	struct gp_req req = { .op = GP_LISTEN, .addr = l->local,
@@ -839,7 +864,7 @@ static int relisten(struct call *c, struct sc_entry *l)
 	struct itimerspec its = { { 1, 0 }, { 1, 0 } };
 	struct gp_reply rep;
 	struct sc_entry n = *l;
-	int gfd = (int)c->n.data.args[0], fl, nfd, keep, r;
+	int gfd = (int)c->n.data.args[0], fl, nfd, r;
 	uint64_t ticks;
 
 	if (l->v6only)
@@ -849,18 +874,8 @@ static int relisten(struct call *c, struct sc_entry *l)
 	if (r == 0 && rep.status == 0) {
 		n.dead = 0;
 		n.shut = 0;
-		keep = fcntl(nfd, F_DUPFD_CLOEXEC, 0);
-		tab_set(nfd, &n);
-		if (keep < 0 || install(c, gfd, nfd, fl < 0 ? 0 : fl) < 0) {
-			if (keep >= 0)
-				close(keep);
+		if (put_listener(c, gfd, nfd, fl, &n, l) < 0)
 			return -ECONNABORTED;
-		}
-		if (l->dead)
-			tab_drop(c->fd);
-		close(c->fd);
-		c->fd = keep;
-		*l = n;
 		fprintf(stderr, "sockout-run: listener on port %u: made again\n",
 			l->local.port);
 		return 0;
@@ -886,16 +901,8 @@ static int relisten(struct call *c, struct sc_entry *l)
 	n.dead = r == 0 && rep.status ? SC_DEAD_REFUSED : SC_DEAD_RETRY;
 	if (n.dead == SC_DEAD_RETRY)
 		timerfd_settime(nfd, 0, &its, NULL);
-	keep = fcntl(nfd, F_DUPFD_CLOEXEC, 0);
-	tab_set(nfd, &n);
-	if (keep < 0 || install(c, gfd, nfd, fl < 0 ? 0 : fl) < 0) {
-		if (keep >= 0)
-			close(keep);
+	if (put_listener(c, gfd, nfd, fl, &n, l) < 0)
 		return -ECONNABORTED;
-	}
-	close(c->fd);
-	c->fd = keep;
-	*l = n;
 	return -EAGAIN;
 }
 
