@@ -4,6 +4,9 @@ SOCKOUTD_OBJ := $(SOCKOUTD_SRC:%.c=$(B)/%.o)
 SOCKOUTCTL_OBJ := $(B)/dispatcher/sockoutctl.o
 CFLAGS_dispatcher_ := $(call pc_cflags,json-c)
 DISPATCHER_LIBS := $(call pc_libs,json-c)
+# ldns: the DNS wire format of guests' queries (dns-wire.c)
+CFLAGS_dispatcher_ += $(call pc_cflags,ldns)
+DISPATCHER_LIBS += $(call pc_libs,ldns)
 
 PROGS += $(B)/sockoutd $(if $(wildcard dispatcher/sockoutctl.c),$(B)/sockoutctl)
 

@@ -40,7 +40,17 @@ enum gp_op {
 	GP_CONNECT = 1,
 	GP_LISTEN = 2,
 	GP_ACCEPT = 3, /* sockoutd -> shim, on a listener's seqpacket */
+	/* ops 8..11: DNS messages (PROTOCOL.md part 2, "DNS messages").
+	 * The 64-byte request and the 56-byte reply are each followed by
+	 * one DNS message framed as over TCP (u16 length, big endian); the
+	 * reply carries no descriptor.  9..11 are reserved. */
+	GP_DNS = 8,
 };
+
+/* Largest DNS message either way: a query is a header and one question
+ * (<= 12 + 255 + 4 bytes, plus EDNS0); an answer is bounded by the
+ * resolver's address count.  Anything longer is refused unread. */
+#define GP_DNS_MAX 4096
 
 enum gp_flags {
 	/* The destination is the guest's own loopback: sockoutd answers
@@ -56,6 +66,9 @@ enum gp_flags {
 	 * LD_PRELOAD shim: shown by `sockoutctl connections`, nothing more
 	 * (a guest can say what it likes here; no decision depends on it). */
 	GP_F_SECCOMP = 0x04,
+	/* GP_DNS: the query came over TCP, so the answer is not cut to the
+	 * UDP size (512 bytes, or the query's EDNS0 size). */
+	GP_F_DNS_TCP = 0x10,
 };
 
 struct gp_req {

@@ -11,6 +11,8 @@ FCC := clang
 FCFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
 	$(shell pkg-config --cflags libssh2 libstrophe libsodium json-c)
 FLIBS := $(shell pkg-config --libs libssh2 libstrophe libsodium json-c libcrypto) -lpthread
+# ldns: sockoutd's DNS decoder (dispatcher/dns-wire.c)
+FLIBS += $(shell pkg-config --libs ldns)
 SHARED := $(wildcard common/*.c) $(wildcard protocol/*.c)
 # Targets may #include any source file: rebuild when any of them changes.
 ALLSRC := $(wildcard */*.[ch] helpers/*/*.[ch])
