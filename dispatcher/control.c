@@ -33,6 +33,7 @@
 
 #include "../common/log.h"
 #include "../common/net.h"
+#include "resolve.h"
 #include "sockoutd.h"
 
 #define CTL_LINE_MAX 4096
@@ -221,6 +222,16 @@ static json_object *do_status(void)
 	add_u64(cnt, "refused_listeners", quota_stats.refused[Q_LISTENERS]);
 	add_u64(cnt, "refused_connections", quota_stats.refused[Q_CONNECTIONS]);
 	add_u64(cnt, "refused_guests", quota_stats.refused_guests);
+	/* names (resolve.c) */
+	struct resolve_stats rs;
+	resolve_get_stats(&rs);
+	add_u64(cnt, "resolve_queries", rs.queries);
+	add_u64(cnt, "resolve_cache_hits", rs.cache_hits);
+	add_u64(cnt, "resolve_host_lookups", rs.host_lookups);
+	add_u64(cnt, "resolve_host_failed", rs.host_failed);
+	add_u64(cnt, "resolve_cached", rs.cached);
+	add_u64(cnt, "resolve_inflight", rs.inflight);
+	add_u64(cnt, "placeholders", rs.placeholders);
 	json_object_object_add(o, "counts", cnt);
 	for (size_t i = 0; i < cfg->nrules; i++) {
 		const struct rule *r = &cfg->rules[i];
@@ -228,9 +239,9 @@ static json_object *do_status(void)
 		add_u64(j, "line", (uint64_t)r->line);
 		json_object_object_add(j, "rule", json_object_new_string(r->text));
 		json_object_object_add(j, "direction",
-				       json_object_new_string(r->dir == RULE_ACCEPT ?
-								      "accept" :
-								      "connect"));
+				       json_object_new_string(r->dir == RULE_ACCEPT ? "accept" :
+							      r->dir == RULE_RESOLVE ? "resolve" :
+										       "connect"));
 		json_object_object_add(j, "action",
 				       json_object_new_string(rule_action_name(r)));
 		if (r->action == ACT_HELPER) {

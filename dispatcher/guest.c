@@ -37,6 +37,7 @@
 
 #include "../common/log.h"
 #include "../common/net.h"
+#include "resolve.h"
 #include "sockoutd.h"
 
 enum greq_state {
@@ -45,6 +46,7 @@ enum greq_state {
 	G_HELPER, /* waiting for the helper's CONNECTED */
 	G_LISTEN, /* waiting for the helper's LISTEN reply */
 	G_PAIR,	  /* making a loopback pair */
+	G_RESOLVE, /* waiting for resolve.c's answer */
 };
 
 #ifndef SO_NETNS_COOKIE
@@ -61,13 +63,13 @@ struct greq {
 	struct ev gev;	/* the guest's request socket */
 	struct timer timer;
 	uint8_t state;
-	uint8_t got;
+	uint16_t got;
 	struct gp_req req;
 	struct peer_id who;  /* uid, gid, pid, netns; groups/cgroup: match() */
 	struct quota *quota; /* the uid's pending unit */
 	struct waiter w; /* G_DIRECT, G_HELPER, G_LISTEN */
 	union {		 /* what the state needs: requests stay small */
-		uint8_t buf[GP_REQ_LEN]; /* G_READ */
+		uint8_t buf[GP_REQ_LEN + GP_NAME_MAX]; /* G_READ */
 		struct direct direct;	 /* G_DIRECT */
 		struct rconn *rc;	 /* G_HELPER */
 		struct {		 /* G_LISTEN */
@@ -75,6 +77,7 @@ struct greq {
 			struct hlisten *hl;
 		};
 		struct pair_req pair;	 /* G_PAIR */
+		struct resolve_query *rq; /* G_RESOLVE */
 	};
 	uint64_t since;
 	LIST_ENTRY(greq) link;
@@ -113,7 +116,7 @@ const char *greq_state(const struct greq *g)
 {
 	static const char *const n[] = { "request", "connecting",
 					 "helper-connecting", "helper-listening",
-					 "loopback" };
+					 "loopback", "resolving" };
 	return n[g->state];
 }
 
@@ -134,6 +137,8 @@ static void greq_free(struct greq *g)
 		close(fd);
 	if (g->state == G_DIRECT)
 		direct_cancel(&g->direct);
+	if (g->state == G_RESOLVE && g->rq)
+		resolve_cancel(g->rq);
 	timer_cancel(&g->timer);
 	if (g->state == G_PAIR && pair_pending(&g->pair))
 		pair_cancel(&g->pair);
@@ -144,30 +149,41 @@ static void greq_free(struct greq *g)
 }
 
 /**
- * greq_reply() - answer the guest and free the request.
+ * greq_reply_ans() - answer the guest and free the request.
  * @status: 0 or an errno for the guest
  * @fd:     descriptor to pass (SCM_RIGHTS) or -1; closed here either way
+ * @ans:    NULL, or the RESOLVE/REVERSE answer to send after the header
  */
-static void greq_reply(struct greq *g, int status, const struct so_addr *local,
-		       const struct so_addr *peer, int fd)
+static void greq_reply_ans(struct greq *g, int status, const struct so_addr *local,
+			   const struct so_addr *peer, int fd,
+			   const struct gp_answer *ans)
 {
 	struct gp_reply r = { .op = g->req.op ? g->req.op : GP_CONNECT,
 			      .status = (uint16_t)status };
-	uint8_t p[GP_REPLY_LEN];
+	uint8_t p[GP_REPLY_LEN + GP_ANSWER_MAX];
 	int e;
 
 	if (local)
 		r.local = *local;
 	if (peer)
 		r.peer = *peer;
+	if (ans && !status)
+		r.anslen = (uint16_t)gp_answer_encode(p + GP_REPLY_LEN, ans);
 	gp_reply_encode(p, &r);
 	/* The guest waits for exactly this message and the socket is
 	 * empty, so it fits; a failure means the guest is gone. */
-	if (g->gev.fd >= 0 && (e = net_send_fd(g->gev.fd, p, sizeof(p), fd)) < 0)
+	if (g->gev.fd >= 0 &&
+	    (e = net_send_fd(g->gev.fd, p, GP_REPLY_LEN + r.anslen, fd)) < 0)
 		debug("guest pid %d: reply lost: %s", g->who.pid, strerror(-e));
 	if (fd >= 0)
 		close(fd);
 	greq_free(g);
+}
+
+static void greq_reply(struct greq *g, int status, const struct so_addr *local,
+		       const struct so_addr *peer, int fd)
+{
+	greq_reply_ans(g, status, local, peer, fd, NULL);
 }
 
 /* Give up on a waiting request: cancel what its route started (the route
@@ -473,9 +489,12 @@ static void connect_direct(struct greq *g, const struct rule *r)
 	timer_set(&g->timer, cfg->connect_timeout_ms);
 }
 
-static void connect_helper(struct greq *g, const struct rule *r)
+/* Through helper number @hi, to @target; @name: the host name a
+ * placeholder stands for, or NULL. */
+static void connect_helper(struct greq *g, int hi, const char *target,
+			   const char *name)
 {
-	struct helper *h = helper_find(cfg->helpers[r->helper].name);
+	struct helper *h = helper_find(cfg->helpers[hi].name);
 	int e;
 
 	/* A helper that is down answers at once: never hang. */
@@ -487,13 +506,68 @@ static void connect_helper(struct greq *g, const struct rule *r)
 	g->state = G_HELPER;
 	g->rc = NULL;
 	timer_set(&g->timer, cfg->connect_timeout_ms);
-	if ((e = relay_connect(h, &g->req.addr, r->target, (uint32_t)g->who.pid,
+	if ((e = relay_connect(h, &g->req.addr, target, name, (uint32_t)g->who.pid,
 			       g->quota, &g->w, &g->rc)) < 0) {
 		stats.relay_failed++;
 		greq_reply(g, -e, NULL, NULL, -1);
 	} else if (g->req.flags & GP_F_SECCOMP) {
 		rconn_mark_seccomp(g->rc);
 	}
+}
+
+/* ---- names (resolve.c) ---- */
+
+/* A connect to a placeholder: to the helper its name is routed to now,
+ * for this guest, with the name as what to reach. */
+static void connect_placeholder(struct greq *g)
+{
+	struct resolve_route rt;
+	char a[NET_ADDRSTRLEN];
+	int e = resolve_route(&g->req.addr, &g->who, &rt);
+
+	if (e < 0) {
+		stats.denied++;
+		debug("guest pid %d: connect %s: placeholder %s", g->who.pid,
+		      so_addr_str(&g->req.addr, a, sizeof(a)),
+		      e == -ENOENT ? "unknown" : "no longer routed to a helper");
+		greq_reply(g, e == -ENOENT ? EHOSTUNREACH : ECONNREFUSED, NULL,
+			   NULL, -1);
+		return;
+	}
+	rt.rule->hits++;
+	connect_helper(g, rt.helper, rt.target, rt.name);
+}
+
+static void resolve_done(void *arg, const struct resolve_answer *a)
+{
+	struct greq *g = arg;
+	struct gp_answer ans = { .ttl = a->ttl, .n = (uint8_t)a->n };
+
+	g->rq = NULL;
+	memcpy(ans.canon, a->canon, sizeof(ans.canon));
+	memcpy(ans.addr, a->addr, a->n * sizeof(*a->addr));
+	greq_reply_ans(g, -a->status, NULL, NULL, -1, &ans);
+}
+
+static void do_resolve(struct greq *g)
+{
+	static const int fam[] = { [0] = AF_UNSPEC, [4] = AF_INET, [6] = AF_INET6 };
+	int e;
+
+	g->state = G_RESOLVE;
+	g->rq = NULL;
+	timer_set(&g->timer, cfg->connect_timeout_ms);
+	if ((e = resolve_start(&g->who, g->req.name, fam[g->req.family],
+			       resolve_done, g, &g->rq)) < 0)
+		greq_reply(g, -e, NULL, NULL, -1);
+}
+
+static void do_reverse(struct greq *g)
+{
+	struct gp_answer ans = { .ttl = RESOLVE_PLACEHOLDER_TTL };
+	int e = resolve_reverse(&g->req.addr, ans.canon, sizeof(ans.canon));
+
+	greq_reply_ans(g, -e, NULL, NULL, -1, &ans);
 }
 
 static void do_connect(struct greq *g)
@@ -505,6 +579,12 @@ static void do_connect(struct greq *g)
 
 	if (g->req.flags & GP_F_LOOPBACK) {
 		connect_loopback(g);
+		return;
+	}
+	/* a placeholder stands for a name: its resolve rule routes it, no
+	 * connect rule may send it anywhere as an address */
+	if (resolve_is_placeholder(&g->req.addr)) {
+		connect_placeholder(g);
 		return;
 	}
 	r = match(g, RULE_CONNECT, &m, &why);
@@ -524,7 +604,7 @@ static void do_connect(struct greq *g)
 	} else if (r->action == ACT_DIRECT) {
 		connect_direct(g, r);
 	} else {
-		connect_helper(g, r);
+		connect_helper(g, r->helper, r->target, NULL);
 	}
 }
 
@@ -533,10 +613,19 @@ static void do_connect(struct greq *g)
 static void dispatch(struct greq *g)
 {
 	stats.guest_requests++;
-	if (g->req.op == GP_CONNECT)
+	switch (g->req.op) {
+	case GP_CONNECT:
 		do_connect(g);
-	else
+		break;
+	case GP_RESOLVE:
+		do_resolve(g);
+		break;
+	case GP_REVERSE:
+		do_reverse(g);
+		break;
+	default:
 		do_listen(g);
+	}
 }
 
 /* Nothing more may come while a request waits: EOF or stray bytes mean
@@ -564,7 +653,10 @@ static void greq_cb(struct ev *ev, uint32_t events)
 		greq_watch(g);
 		return;
 	}
-	n = recv(ev->fd, g->buf + g->got, GP_REQ_LEN - g->got, MSG_DONTWAIT);
+	/* the header first; a RESOLVE's name after it, once its length is
+	 * known (g->req.namelen, checked by gp_req_decode()) */
+	size_t want = GP_REQ_LEN + (g->got >= GP_REQ_LEN ? g->req.namelen : 0);
+	n = recv(ev->fd, g->buf + g->got, want - g->got, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -573,17 +665,21 @@ static void greq_cb(struct ev *ev, uint32_t events)
 		greq_free(g);
 		return;
 	}
-	g->got = (uint8_t)(g->got + n);
-	if (g->got < GP_REQ_LEN)
+	g->got = (uint16_t)(g->got + n);
+	if (g->got < want)
 		return;
-	timer_cancel(&g->timer);
-	if (gp_req_decode(g->buf, &g->req) < 0) {
+	if ((g->got == GP_REQ_LEN && gp_req_decode(g->buf, &g->req) < 0) ||
+	    (g->got > GP_REQ_LEN &&
+	     gp_req_name_decode(g->buf + GP_REQ_LEN, g->req.namelen, &g->req) < 0)) {
 		/* No reply: it does not speak our protocol. */
 		debug("guest pid %d: malformed request, dropped", g->who.pid);
 		stats.bad_requests++;
 		greq_free(g);
 		return;
 	}
+	if (g->got == GP_REQ_LEN && g->req.namelen)
+		return; /* the name is still to come */
+	timer_cancel(&g->timer);
 	dispatch(g);
 }
 

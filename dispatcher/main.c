@@ -19,6 +19,7 @@
 #include "../common/daemon.h"
 #include "../common/log.h"
 #include "../common/net.h"
+#include "resolve.h"
 #include "sockoutd.h"
 
 struct dconf *cfg;
@@ -76,6 +77,7 @@ static int reload_config(char **errors)
 	struct dconf *old = cfg;
 	cfg = n;
 	helpers_apply(cfg);
+	resolve_apply(cfg);
 	dconf_free(old);
 	info("configuration reloaded: %zu rules, %zu helpers", cfg->nrules,
 	     cfg->nhelpers);
@@ -165,6 +167,7 @@ int main(int argc, char **argv)
 	if ((r = control_init(cfg->control_socket, &control_hooks)) < 0)
 		die("control socket %s: %s", cfg->control_socket, strerror(-r));
 	helpers_apply(cfg);
+	resolve_apply(cfg);
 
 	const char *wd = getenv("WATCHDOG_USEC");
 	if (wd && atoll(wd) > 0) {
@@ -181,6 +184,7 @@ int main(int argc, char **argv)
 	sd_notifyf("STOPPING=1");
 	timer_cancel(&watchdog);
 	guest_shutdown();
+	resolve_shutdown();
 	glisten_shutdown();
 	helpers_shutdown();
 	control_shutdown();

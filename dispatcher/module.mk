@@ -2,8 +2,8 @@
 SOCKOUTD_SRC := $(filter-out dispatcher/sockoutctl.c,$(wildcard dispatcher/*.c))
 SOCKOUTD_OBJ := $(SOCKOUTD_SRC:%.c=$(B)/%.o)
 SOCKOUTCTL_OBJ := $(B)/dispatcher/sockoutctl.o
-CFLAGS_dispatcher_ := $(call pc_cflags,json-c)
-DISPATCHER_LIBS := $(call pc_libs,json-c)
+CFLAGS_dispatcher_ := $(call pc_cflags,json-c libcares)
+DISPATCHER_LIBS := $(call pc_libs,json-c libcares)
 # ldns: the DNS wire format of guests' queries (dns-wire.c)
 CFLAGS_dispatcher_ += $(call pc_cflags,ldns)
 DISPATCHER_LIBS += $(call pc_libs,ldns)

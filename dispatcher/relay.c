@@ -324,28 +324,34 @@ static void start_pair(struct rconn *c)
 		conn_close(c, -r);
 }
 
-/* LISTEN and CONNECT carry the same payload. */
-static size_t encode_target(uint8_t *p, const struct so_addr *a, const char *target)
+/* LISTEN and CONNECT carry the same payload (CONNECT may add a name). */
+static size_t encode_target(uint8_t *p, const struct so_addr *a, const char *target,
+			    const char *name)
 {
 	struct so_connect sc;
 
 	memset(&sc, 0, sizeof(sc));
 	sc.dst = *a;
 	snprintf(sc.target, sizeof(sc.target), "%s", target ? target : "");
+	snprintf(sc.name, sizeof(sc.name), "%s", name ? name : "");
 	return so_connect_encode(p, &sc);
 }
 
 int relay_connect(struct helper *h, const struct so_addr *dst,
-		  const char *target, uint32_t pid, struct quota *q,
-		  struct waiter *w, struct rconn **out)
+		  const char *target, const char *name, uint32_t pid,
+		  struct quota *q, struct waiter *w, struct rconn **out)
 {
-	uint8_t p[SO_ADDR_LEN + 1 + SO_MAX_TARGET];
-	size_t n = encode_target(p, dst, target);
+	uint8_t p[SO_CONNECT_MAX_LEN];
+	size_t n = encode_target(p, dst, target, name);
 	struct rconn *c;
 	uint32_t id;
 
 	int r;
 
+	/* a helper that cannot take a name would connect to the
+	 * placeholder address itself */
+	if (name && name[0] && !(h->caps & SO_CAP_NAME))
+		return -EHOSTUNREACH;
 	if (q && (r = quota_take_q(q, Q_CONNECTIONS)) < 0)
 		return r;
 	do {
@@ -426,7 +432,7 @@ int relay_listen(struct helper *h, struct glisten *l, const char *target,
 	} while (!hl->id);
 	hl->h = h;
 	hl->l = l;
-	hl->reqlen = encode_target(hl->req, &l->bound, target);
+	hl->reqlen = encode_target(hl->req, &l->bound, target, NULL);
 	hl->feed.gone = hlisten_gone;
 	hl->feed.name = h->name;
 	timer_init(&hl->grant, grant_cb);

@@ -175,6 +175,14 @@ static void show_status(json_object *o)
 		       (long long)ji(cnt, "refused_listeners"),
 		       (long long)ji(cnt, "refused_connections"),
 		       (long long)ji(cnt, "refused_guests"));
+		printf("names: %lld queries, %lld from cache, %lld host lookups (%lld failed, %lld in flight), %lld cached, %lld placeholders\n",
+		       (long long)ji(cnt, "resolve_queries"),
+		       (long long)ji(cnt, "resolve_cache_hits"),
+		       (long long)ji(cnt, "resolve_host_lookups"),
+		       (long long)ji(cnt, "resolve_host_failed"),
+		       (long long)ji(cnt, "resolve_inflight"),
+		       (long long)ji(cnt, "resolve_cached"),
+		       (long long)ji(cnt, "placeholders"));
 	}
 	json_object *hs = jarr(o, "helpers");
 	if (hs && json_object_array_length(hs)) {

@@ -348,11 +348,14 @@ struct helper;
 void relay_init(void);
 /** relay_connect() - SO_CONNECT through @h for @pid; @w is told when the
  *  connection is ready for the guest.  *@out is the handle to cancel with.
+ *  @name: NULL, or the host name @dst (a placeholder) stands for, which
+ *  the helper resolves at its end (only a helper with SO_CAP_NAME:
+ *  -EHOSTUNREACH otherwise).
  *  The connection holds one unit of @q's connections while it lives.
  *  Returns 0, -EAGAIN at that limit, or -errno (then @w is not called). */
 int relay_connect(struct helper *h, const struct so_addr *dst,
-		  const char *target, uint32_t pid, struct quota *q,
-		  struct waiter *w, struct rconn **out);
+		  const char *target, const char *name, uint32_t pid,
+		  struct quota *q, struct waiter *w, struct rconn **out);
 /** relay_cancel() - the guest gave up: close the connection, @w untold. */
 void relay_cancel(struct rconn *c);
 /** relay_listen() - SO_LISTEN through @h for the guest listener @l; @w is

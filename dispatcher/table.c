@@ -12,6 +12,10 @@
  *     MATCH  := any | ADDR[/LEN] | port N[-M] | port any | from WHO
  *     WHO    := uid N | user NAME | gid N | group NAME | cgroup PATH
  *     ACTION := deny | direct [PORT | ADDR:PORT] | helper NAME [to TARGET]
+ *   resolve NAMES [from WHO] RACTION
+ *     NAMES   := any | NAME | *.SUFFIX
+ *     RACTION := deny | direct | address ADDR... | helper NAME [to TARGET]
+ *   placeholder-range CIDR          (once per family)
  *
  * Every error is recorded as "file:line: message: `value'" and parsing goes
  * on, so one run of `sockoutd -n` shows every mistake in the file.  Helper
@@ -49,6 +53,7 @@ struct parse {
 	/* line of each global setting already seen (duplicates are errors) */
 	int seen_guest, seen_mode, seen_control, seen_listen, seen_timeout;
 	int seen_limit[5]; /* per limit_names[] */
+	int seen_ph[2];	   /* placeholder-range, IPv4 and IPv6 */
 };
 
 static char *xstrdup(struct parse *p, const char *s)
@@ -60,7 +65,8 @@ static char *xstrdup(struct parse *p, const char *s)
 	return d;
 }
 
-static const char *const action_words[] = { "deny", "direct", "helper" };
+static const char *const action_words[] = { "deny", "direct", "helper",
+					    "address" };
 
 static bool is_action(const char *w)
 {
@@ -486,6 +492,10 @@ static int parse_action(const struct conf_line *l, int i, struct rule *r,
 				   l->argv[i]);
 			*bad = 1;
 		}
+	} else if (strcmp(act, "address") == 0) {
+		conf_error(e, f, ln, "address is an action of resolve rules only: `%s'",
+			   act);
+		*bad = 1;
 	} else {
 		r->action = ACT_HELPER;
 		return parse_action_helper(l, i, r, helper, e, bad);
@@ -531,6 +541,214 @@ static void parse_rule(struct parse *p, const struct conf_line *l,
 	if (helper)
 		p->rule_helper[p->c->nrules] = xstrdup(p, helper);
 	p->c->nrules++;
+}
+
+/* ---- resolve rules ---- */
+
+static bool addr_match(const struct rule *r, const struct so_addr *a);
+
+int dconf_name_norm(const char *in, char *out, size_t len)
+{
+	size_t n = strlen(in), label = 0;
+
+	if (n && in[n - 1] == '.')
+		n--; /* the root's dot: "a.b." is "a.b" */
+	if (!n || n > DCONF_NAME_MAX || n >= len)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		char c = in[i];
+		if (c == '.') {
+			if (!label)
+				return -EINVAL; /* empty label */
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			   c == '-' || c == '_') {
+			label++;
+		} else if (c >= 'A' && c <= 'Z') {
+			c = (char)(c - 'A' + 'a');
+			label++;
+		} else {
+			return -EINVAL;
+		}
+		if (label > 63)
+			return -EINVAL;
+		out[i] = c;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+bool dconf_range_contains(const struct dconf_range *r, const struct so_addr *a)
+{
+	struct rule t = { .family = r->family, .prefix = r->prefix };
+
+	memcpy(t.addr, r->addr, 16);
+	return r->family && addr_match(&t, a);
+}
+
+/* resolve's names: any, NAME or *.SUFFIX, into r->name (malloc'ed). */
+static int parse_names(struct parse *p, const struct conf_line *l,
+		       struct rule *r, struct conf_errors *e)
+{
+	char n[DCONF_NAME_MAX + 2];
+	const char *w = l->argv[1];
+	bool wild = strncmp(w, "*.", 2) == 0;
+
+	if (strcmp(w, "any") == 0) {
+		r->name = xstrdup(p, "");
+		return 0;
+	}
+	n[0] = '.';
+	if (dconf_name_norm(wild ? w + 2 : w, n + 1, sizeof(n) - 1) < 0) {
+		conf_error(e, l->file, l->line,
+			   "bad name (any, NAME or *.SUFFIX; letters, digits, - and _ in labels of up to 63): `%s'",
+			   w);
+		return -1;
+	}
+	r->name = xstrdup(p, wild ? n : n + 1);
+	return 0;
+}
+
+/* address's arguments: 1 to DCONF_RESOLVE_ADDRS addresses from argv[i]. */
+static int parse_addresses(struct parse *p, const struct conf_line *l, int i,
+			   struct rule *r, struct conf_errors *e)
+{
+	int n = l->argc - i, bad = 0;
+
+	if (n < 1 || n > DCONF_RESOLVE_ADDRS) {
+		conf_error(e, l->file, l->line, "address takes 1 to %d addresses: `%s'",
+			   DCONF_RESOLVE_ADDRS, l->argv[l->argc - 1]);
+		return -1;
+	}
+	r->addrs = calloc((size_t)n, sizeof(*r->addrs));
+	if (!r->addrs) {
+		p->nomem = 1;
+		return -1;
+	}
+	for (; i < l->argc; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		struct so_addr *a = &r->addrs[r->naddrs];
+		if (net_parse_ip(l->argv[i], 0, &ss, &sl) < 0) {
+			conf_error(e, l->file, l->line, "bad address: `%s'", l->argv[i]);
+			bad = -1;
+			continue;
+		}
+		so_addr_from_sa(a, (struct sockaddr *)&ss);
+		a->port = 0;
+		unmap(a);
+		r->naddrs++;
+	}
+	return bad;
+}
+
+static void parse_resolve(struct parse *p, const struct conf_line *l,
+			  struct conf_errors *e)
+{
+	struct match_seen m = { 0 };
+	const char *helper = NULL;
+	struct rule r;
+	int bad = 0, i = 2;
+
+	memset(&r, 0, sizeof(r));
+	r.dir = RULE_RESOLVE;
+	r.helper = -1;
+	r.line = l->line;
+	if (l->argc < 2 || is_action(l->argv[1]) || strcmp(l->argv[1], "from") == 0) {
+		conf_error(e, l->file, l->line,
+			   "missing names (resolve any|NAME|*.SUFFIX ACTION): `%s'",
+			   l->argv[l->argc > 1 ? 1 : 0]);
+		return;
+	}
+	if (parse_names(p, l, &r, e) < 0)
+		bad = 1;
+	for (; i < l->argc && !is_action(l->argv[i]); i++) {
+		if (strcmp(l->argv[i], "from") != 0) {
+			conf_error(e, l->file, l->line,
+				   "expected from or an action (deny, direct, address, helper): `%s'",
+				   l->argv[i]);
+			bad = 1;
+			break;
+		}
+		if (parse_match_from(l, &i, &r, &m, e) < 0)
+			bad = 1;
+	}
+	if (!bad && i >= l->argc) {
+		conf_error(e, l->file, l->line,
+			   "missing action (deny, direct, address ADDR..., helper NAME): `%s'",
+			   l->argv[l->argc - 1]);
+		bad = 1;
+	} else if (!bad) {
+		const char *act = l->argv[i];
+		if (strcmp(act, "address") == 0) {
+			r.action = ACT_ADDRESS;
+			if (parse_addresses(p, l, i + 1, &r, e) < 0)
+				bad = 1;
+		} else if (strcmp(act, "direct") == 0 && i + 1 < l->argc) {
+			/* where a name is looked up is the host's resolver */
+			conf_error(e, l->file, l->line,
+				   "resolve ... direct takes no argument: `%s'",
+				   l->argv[i + 1]);
+			bad = 1;
+		} else if (parse_action(l, i, &r, &helper, e, &bad) < 0) {
+			bad = 1;
+		}
+	}
+	if (bad) {
+		free(r.name);
+		free(r.addrs);
+		return;
+	}
+	struct rule *nr = rule_new(p);
+	if (!nr) {
+		free(r.name);
+		free(r.addrs);
+		return;
+	}
+	*nr = r;
+	nr->target = xstrdup(p, r.target ? r.target : "");
+	if (r.from_cgroup)
+		nr->from_cgroup = xstrdup(p, r.from_cgroup);
+	nr->text = join(p, l);
+	if (helper)
+		p->rule_helper[p->c->nrules] = xstrdup(p, helper);
+	p->c->nrules++;
+}
+
+/* "placeholder-range CIDR": one per family, a block with room for names,
+ * not loopback or unspecified (those the guest reaches itself). */
+static void parse_placeholder(struct parse *p, const struct conf_line *l,
+			      struct conf_errors *e)
+{
+	struct rule t = { 0 };
+	int k;
+
+	if (l->argc != 2) {
+		conf_error(e, l->file, l->line,
+			   "placeholder-range takes one CIDR: `%s'",
+			   l->argv[l->argc - 1]);
+		return;
+	}
+	if (parse_cidr(l->argv[1], &t.family, t.addr, &t.prefix) < 0 ||
+	    (t.family == 4 && (t.prefix < 8 || t.prefix > 24)) ||
+	    (t.family == 6 && (t.prefix < 32 || t.prefix > 112)) ||
+	    cidr_names_local(&t)) {
+		conf_error(e, l->file, l->line,
+			   "bad placeholder range (IPv4 /8 to /24, IPv6 /32 to /112, not loopback): `%s'",
+			   l->argv[1]);
+		return;
+	}
+	k = t.family == 4 ? 0 : 1;
+	if (p->seen_ph[k]) {
+		conf_error(e, l->file, l->line,
+			   "placeholder-range for IPv%d already set on line %d: `%s'",
+			   t.family, p->seen_ph[k], l->argv[1]);
+		return;
+	}
+	p->seen_ph[k] = l->line;
+	p->c->placeholder[k] = (struct dconf_range){ .family = t.family,
+						     .prefix = t.prefix };
+	memcpy(p->c->placeholder[k].addr, t.addr, 16);
 }
 
 static void parse_helper(struct parse *p, const struct conf_line *l,
@@ -709,6 +927,10 @@ static void line_cb(void *ctx, const struct conf_line *l, struct conf_errors *e)
 
 	if (strcmp(k, "connect") == 0 || strcmp(k, "accept") == 0) {
 		parse_rule(p, l, e);
+	} else if (strcmp(k, "resolve") == 0) {
+		parse_resolve(p, l, e);
+	} else if (strcmp(k, "placeholder-range") == 0) {
+		parse_placeholder(p, l, e);
 	} else if (strcmp(k, "helper") == 0) {
 		parse_helper(p, l, e);
 	} else if (strcmp(k, "limit") == 0) {
@@ -801,6 +1023,22 @@ int dconf_load(const char *path, struct dconf **out, struct conf_errors *e)
 		c->control_socket = xstrdup(&p, DCONF_CONTROL_SOCKET);
 	if (!c->listen_address)
 		c->listen_address = xstrdup(&p, "0.0.0.0");
+	for (int k = 0; k < 2; k++) {
+		struct dconf_range *g = &c->placeholder[k];
+		if (!g->family)
+			(void)parse_cidr(k ? DCONF_PLACEHOLDER6 : DCONF_PLACEHOLDER4,
+					 &g->family, g->addr, &g->prefix);
+	}
+	/* a placeholder must never be a rule's static answer too: a connect
+	 * to it would go to the wrong place */
+	for (size_t i = 0; i < c->nrules; i++)
+		for (unsigned j = 0; j < c->rules[i].naddrs; j++)
+			for (int k = 0; k < 2; k++)
+				if (dconf_range_contains(&c->placeholder[k],
+							 &c->rules[i].addrs[j]))
+					conf_error(e, path, c->rules[i].line,
+						   "address lies in the placeholder range: `%s'",
+						   c->rules[i].text ? c->rules[i].text : "");
 	if (p.nomem)
 		conf_error(e, path, 0, "out of memory");
 	if (e->count) {
@@ -819,6 +1057,8 @@ void dconf_free(struct dconf *c)
 		free(c->rules[i].target);
 		free(c->rules[i].text);
 		free(c->rules[i].from_cgroup);
+		free(c->rules[i].name);
+		free(c->rules[i].addrs);
 	}
 	for (size_t i = 0; i < c->nhelpers; i++) {
 		free(c->helpers[i].name);
@@ -935,9 +1175,38 @@ struct rule *table_match(struct dconf *c, int dir, const struct so_addr *a,
 	return found;
 }
 
+/* Does normalised @name match the rule's names? */
+static bool name_match(const struct rule *r, const char *name)
+{
+	size_t n, s;
+
+	if (!r->name[0])
+		return true;
+	if (r->name[0] != '.')
+		return strcmp(r->name, name) == 0;
+	n = strlen(name);
+	s = strlen(r->name);
+	/* ".a.b" matches "x.a.b", never "a.b" (n > s) */
+	return n > s && strcmp(name + n - s, r->name) == 0;
+}
+
+struct rule *table_resolve_match(struct dconf *c, const char *name,
+				 const struct peer_id *who)
+{
+	for (size_t i = 0; i < c->nrules; i++) {
+		struct rule *r = &c->rules[i];
+		if (r->dir == RULE_RESOLVE && name_match(r, name) &&
+		    from_match(r, who))
+			return r;
+	}
+	return NULL;
+}
+
 const char *rule_action_name(const struct rule *r)
 {
 	switch (r->action) {
+	case ACT_ADDRESS:
+		return "address";
 	case ACT_DIRECT:
 		return "direct";
 	case ACT_DENY:

@@ -25,8 +25,9 @@
 #define DCONF_HELPER_NAME_MAX 63
 #define DCONF_CGROUP_MAX 4095 /* longest cgroup path in a rule or peer_id */
 
-enum rule_dir { RULE_CONNECT = 0, RULE_ACCEPT = 1 };
-enum rule_action { ACT_DIRECT, ACT_DENY, ACT_HELPER };
+enum rule_dir { RULE_CONNECT = 0, RULE_ACCEPT = 1, RULE_RESOLVE = 2 };
+/* ACT_ADDRESS: resolve rules only (a static answer) */
+enum rule_action { ACT_DIRECT, ACT_DENY, ACT_HELPER, ACT_ADDRESS };
 /* who a rule's "from" clause names */
 enum rule_from { FROM_ANY = 0, FROM_UID, FROM_GID, FROM_CGROUP };
 
@@ -109,7 +110,29 @@ struct rule {
 	/* addr/prefix lies inside 127.0.0.0/8 or 0.0.0.0/8, or is ::1/128 or
 	 * ::/128: the rule names loopback/unspecified destinations */
 	bool names_local;
+	/* RULE_RESOLVE: the names matched, normalised (dconf_name_norm):
+	 * "" any name, "a.b" exactly a.b, ".a.b" (written *.a.b) every name
+	 * ending in .a.b but not a.b itself */
+	char *name;
+	/* ACT_ADDRESS: the answer (port 0, unmapped) */
+	struct so_addr *addrs;
+	unsigned naddrs;
 };
+
+#define DCONF_RESOLVE_ADDRS 8 /* addresses an `address' action may list */
+#define DCONF_NAME_MAX 253    /* longest host name, no trailing dot */
+
+/* A placeholder range (`placeholder-range CIDR', one per family): where
+ * the addresses that stand for names routed to a helper come from. */
+struct dconf_range {
+	uint8_t family; /* 4 or 6 */
+	uint8_t prefix;
+	uint8_t addr[16]; /* host bits zero */
+};
+/* the defaults: shared address space (RFC 6598), a part nothing on a
+ * host normally routes to, and a ULA /64 spelling "sockout" */
+#define DCONF_PLACEHOLDER4 "100.64.0.0/16"
+#define DCONF_PLACEHOLDER6 "fd73:6f63:6b6f:7574::/64"
 
 /*
  * Limits: enforced by the dispatcher, checked here.  Per guest identity
@@ -152,6 +175,7 @@ struct dconf {
 	struct rule *rules;
 	size_t nrules;
 	struct dconf_limits limits;
+	struct dconf_range placeholder[2]; /* [0] IPv4, [1] IPv6 */
 };
 
 /**
@@ -191,6 +215,23 @@ enum {
  */
 struct rule *table_match(struct dconf *c, int dir, const struct so_addr *a,
 			 const struct peer_id *who, unsigned *why);
+
+/**
+ * table_resolve_match() - the first `resolve' rule matching @name (as
+ * dconf_name_norm() leaves it) asked for by @who, or NULL (no such name).
+ */
+struct rule *table_resolve_match(struct dconf *c, const char *name,
+				 const struct peer_id *who);
+
+/**
+ * dconf_name_norm() - @in as a host name in one spelling, into @out of
+ * @len bytes: lower case, no trailing dot.  Letters, digits, '-' and '_'
+ * in labels of 1 to 63 bytes, 253 bytes in all.  Returns 0 or -EINVAL.
+ */
+int dconf_name_norm(const char *in, char *out, size_t len);
+
+/** dconf_range_contains() - does @r hold address @a (family 4 or 6)? */
+bool dconf_range_contains(const struct dconf_range *r, const struct so_addr *a);
 
 /** dconf_helper_index() - index of helper @name or -1. */
 int dconf_helper_index(const struct dconf *c, const char *name);

@@ -10,6 +10,7 @@
 #include "gp-client.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -33,29 +34,17 @@ void gpc_take_fds(struct msghdr *m, int *fd)
 	}
 }
 
-static int exchange(int s, const uint8_t *q, uint8_t *p, int *fd)
+/* Read exactly @len bytes into @p (descriptors into *@fd). */
+static int read_all(int s, uint8_t *p, size_t len, int *fd)
 {
-	size_t off = 0;
 	ssize_t n;
 
-	while (off < GP_REQ_LEN) {
-		n = send(s, q + off, GP_REQ_LEN - off, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		/* sockoutd may refuse (GP_REFUSED) and close before it has
-		 * read anything: its answer is still there to read */
-		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
-			break;
-		if (n < 0)
-			return -errno;
-		off += (size_t)n;
-	}
-	for (off = 0; off < GP_REPLY_LEN;) {
+	for (size_t off = 0; off < len;) {
 		union {
 			char buf[CMSG_SPACE(4 * sizeof(int))];
 			struct cmsghdr align;
 		} cm;
-		struct iovec iov = { p + off, GP_REPLY_LEN - off };
+		struct iovec iov = { p + off, len - off };
 		struct msghdr m = { .msg_iov = &iov,
 				    .msg_iovlen = 1,
 				    .msg_control = cm.buf,
@@ -74,14 +63,44 @@ static int exchange(int s, const uint8_t *q, uint8_t *p, int *fd)
 	return 0;
 }
 
+static int exchange(int s, const uint8_t *q, size_t qlen, uint8_t *p, int *fd)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < qlen) {
+		n = send(s, q + off, qlen - off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* sockoutd may refuse (GP_REFUSED) and close before it has
+		 * read anything: its answer is still there to read */
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+			break;
+		if (n < 0)
+			return -errno;
+		off += (size_t)n;
+	}
+	return read_all(s, p, GP_REPLY_LEN, fd);
+}
+
 int gpc_exchange(const struct gpc_ops *ops, const char *path,
 		 const struct gp_req *req, struct gp_reply *rep, int *fd,
 		 const char **why)
 {
+	return gpc_exchange_answer(ops, path, req, rep, fd, NULL, why);
+}
+
+int gpc_exchange_answer(const struct gpc_ops *ops, const char *path,
+			const struct gp_req *req, struct gp_reply *rep, int *fd,
+			struct gp_answer *ans, const char **why)
+{
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = GPC_REPLY_TIMEOUT_S };
-	uint8_t q[GP_REQ_LEN], p[GP_REPLY_LEN];
+	uint8_t q[GP_REQ_LEN + GP_NAME_MAX], p[GP_REPLY_LEN], a[GP_ANSWER_MAX];
+	size_t qlen = GP_REQ_LEN;
 	int s = -1, r, saved = errno;
+	/* RESOLVE and REVERSE are answered without a descriptor */
+	bool named = req->op == GP_RESOLVE || req->op == GP_REVERSE;
 
 	*fd = -1;
 	*why = NULL;
@@ -92,6 +111,10 @@ int gpc_exchange(const struct gpc_ops *ops, const char *path,
 	}
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	gp_req_encode(q, req);
+	if (req->op == GP_RESOLVE) {
+		memcpy(q + GP_REQ_LEN, req->name, req->namelen);
+		qlen += req->namelen;
+	}
 
 	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0) {
@@ -108,7 +131,7 @@ int gpc_exchange(const struct gpc_ops *ops, const char *path,
 		r = -errno;
 		goto out;
 	}
-	if ((r = exchange(s, q, p, fd)) < 0)
+	if ((r = exchange(s, q, qlen, p, fd)) < 0)
 		goto out;
 	/* GP_REFUSED: sockoutd turned the connection away unread (a
 	 * limit); its status is the answer to whatever we asked. */
@@ -118,8 +141,22 @@ int gpc_exchange(const struct gpc_ops *ops, const char *path,
 		r = -EPROTO;
 		goto out;
 	}
-	if (rep->status == 0 && *fd < 0) {
+	if (named && rep->op == req->op && rep->status == 0) {
+		if (!ans || !rep->anslen ||
+		    (r = read_all(s, a, rep->anslen, fd)) < 0 ||
+		    gp_answer_decode(a, rep->anslen, ans) < 0) {
+			*why = "malformed answer";
+			r = -EPROTO;
+			goto out;
+		}
+	}
+	if (rep->status == 0 && *fd < 0 && !named) {
 		*why = "reply without a socket";
+		r = -EPROTO;
+		goto out;
+	}
+	if (named && *fd >= 0) {
+		*why = "answer with a socket";
 		r = -EPROTO;
 		goto out;
 	}

@@ -39,6 +39,14 @@ struct gpc_ops {
 int gpc_exchange(const struct gpc_ops *ops, const char *path,
 		 const struct gp_req *req, struct gp_reply *rep, int *fd,
 		 const char **why);
+/**
+ * gpc_exchange_answer() - the same, for requests answered with a struct
+ * gp_answer (RESOLVE, REVERSE: the request's name is sent after it, the
+ * answer read into @ans when the status is 0; no descriptor).
+ */
+int gpc_exchange_answer(const struct gpc_ops *ops, const char *path,
+			const struct gp_req *req, struct gp_reply *rep, int *fd,
+			struct gp_answer *ans, const char **why);
 /** gpc_take_fds() - keep the first descriptor of @m's SCM_RIGHTS in *@fd
  * (if it is still -1), close every other. */
 void gpc_take_fds(struct msghdr *m, int *fd);

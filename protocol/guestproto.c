@@ -30,6 +30,8 @@ static uint32_t get32(const uint8_t *p)
 /* Layout of a request (64 bytes):
  *   0 magic u32 | 4 version u16 | 6 op u8 | 7 flags u8 | 8 addr (20)
  *  28 backlog u32 | 32 zero (32)
+ * RESOLVE: addr zero, 28 family u8 (0, 4, 6) | 29 zero (3) | 32 name
+ * length u16 (1..GP_NAME_MAX) | 34 zero (30); the name follows.
  * Version 1 had the guest's netns (28, u64) and pid (36) before the
  * backlog (40): claims a guest could forge, so version 2 dropped them. */
 void gp_req_encode(uint8_t p[GP_REQ_LEN], const struct gp_req *r)
@@ -40,7 +42,43 @@ void gp_req_encode(uint8_t p[GP_REQ_LEN], const struct gp_req *r)
 	p[6] = r->op;
 	p[7] = r->flags;
 	so_addr_encode(p + 8, &r->addr);
+	if (r->op == GP_RESOLVE) {
+		p[28] = r->family;
+		put16(p + 32, r->namelen);
+		return;
+	}
 	put32(p + 28, r->backlog);
+}
+
+/* RESOLVE's header: a family and a name length, nothing else */
+static int resolve_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r)
+{
+	if (r->flags || p[29] || p[30] || p[31])
+		return -EPROTO;
+	for (int i = 8; i < 28; i++) /* no address */
+		if (p[i])
+			return -EPROTO;
+	r->family = p[28];
+	r->namelen = get16(p + 32);
+	if ((r->family && r->family != 4 && r->family != 6) || !r->namelen ||
+	    r->namelen > GP_NAME_MAX)
+		return -EPROTO;
+	for (int i = 34; i < GP_REQ_LEN; i++)
+		if (p[i])
+			return -EPROTO;
+	return 0;
+}
+
+int gp_req_name_decode(const uint8_t *p, size_t len, struct gp_req *r)
+{
+	if (r->op != GP_RESOLVE || len != r->namelen)
+		return -EPROTO;
+	for (size_t i = 0; i < len; i++)
+		if (p[i] < 0x21 || p[i] > 0x7e)
+			return -EPROTO;
+	memcpy(r->name, p, len);
+	r->name[len] = '\0';
+	return 0;
 }
 
 int gp_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r)
@@ -50,8 +88,12 @@ int gp_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r)
 		return -EPROTO;
 	r->op = p[6];
 	r->flags = p[7];
-	if ((r->op != GP_CONNECT && r->op != GP_LISTEN) ||
-	    (r->flags & ~(GP_F_LOOPBACK | GP_F_V6ONLY | GP_F_SECCOMP)))
+	if (r->op == GP_RESOLVE)
+		return so_addr_decode(p + 8, &r->addr) < 0 ? -EPROTO :
+							     resolve_req_decode(p, r);
+	if ((r->op != GP_CONNECT && r->op != GP_LISTEN && r->op != GP_REVERSE) ||
+	    (r->flags & ~(GP_F_LOOPBACK | GP_F_V6ONLY | GP_F_SECCOMP)) ||
+	    (r->op == GP_REVERSE && r->flags))
 		return -EPROTO;
 	if (so_addr_decode(p + 8, &r->addr) < 0 || r->addr.family == 0)
 		return -EPROTO;
@@ -64,7 +106,8 @@ int gp_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r)
 
 /* Layout of a reply (56 bytes):
  *   0 magic u32 | 4 version u16 | 6 op u8 | 7 zero | 8 status u16
- *  10 zero u16 | 12 local (20) | 32 peer (20) | 52 zero (4) */
+ *  10 zero u16 | 12 local (20) | 32 peer (20) | 52 answer length u16
+ *  54 zero u16.  The answer length is 0 but for RESOLVE and REVERSE. */
 void gp_reply_encode(uint8_t p[GP_REPLY_LEN], const struct gp_reply *r)
 {
 	memset(p, 0, GP_REPLY_LEN);
@@ -74,6 +117,7 @@ void gp_reply_encode(uint8_t p[GP_REPLY_LEN], const struct gp_reply *r)
 	put16(p + 8, r->status);
 	so_addr_encode(p + 12, &r->local);
 	so_addr_encode(p + 32, &r->peer);
+	put16(p + 52, r->anslen);
 }
 
 int gp_reply_decode(const uint8_t p[GP_REPLY_LEN], struct gp_reply *r)
@@ -84,13 +128,58 @@ int gp_reply_decode(const uint8_t p[GP_REPLY_LEN], struct gp_reply *r)
 		return -EPROTO;
 	r->op = p[6];
 	r->status = get16(p + 8);
-	if (r->op > GP_ACCEPT || (r->op == GP_REFUSED && !r->status))
+	if (r->op > GP_REVERSE || (r->op == GP_REFUSED && !r->status))
 		return -EPROTO;
 	if (so_addr_decode(p + 12, &r->local) < 0 ||
 	    so_addr_decode(p + 32, &r->peer) < 0)
 		return -EPROTO;
-	for (int i = 52; i < GP_REPLY_LEN; i++)
+	r->anslen = get16(p + 52);
+	if (r->anslen && (r->op < GP_RESOLVE || r->status ||
+			  r->anslen > GP_ANSWER_MAX))
+		return -EPROTO;
+	for (int i = 54; i < GP_REPLY_LEN; i++)
 		if (p[i])
+			return -EPROTO;
+	return 0;
+}
+
+/* Layout of an answer: ttl u32 | n u8 | canon length u8 | canon |
+ * n addresses (20 each). */
+size_t gp_answer_encode(uint8_t *p, const struct gp_answer *a)
+{
+	size_t cl = strnlen(a->canon, 255), n = a->n, o;
+
+	if (n > GP_ANSWER_ADDRS)
+		n = GP_ANSWER_ADDRS;
+	put32(p, a->ttl);
+	p[4] = (uint8_t)n;
+	p[5] = (uint8_t)cl;
+	memcpy(p + 6, a->canon, cl);
+	o = 6 + cl;
+	for (size_t i = 0; i < n; i++, o += SO_ADDR_LEN)
+		so_addr_encode(p + o, &a->addr[i]);
+	return o;
+}
+
+int gp_answer_decode(const uint8_t *p, size_t len, struct gp_answer *a)
+{
+	size_t cl, o;
+
+	memset(a, 0, sizeof(*a));
+	if (len < 6)
+		return -EPROTO;
+	a->ttl = get32(p);
+	a->n = p[4];
+	cl = p[5];
+	o = 6 + cl;
+	if (a->n > GP_ANSWER_ADDRS || len != o + (size_t)a->n * SO_ADDR_LEN)
+		return -EPROTO;
+	memcpy(a->canon, p + 6, cl);
+	a->canon[cl] = '\0';
+	if (strlen(a->canon) != cl)
+		return -EPROTO;
+	for (unsigned i = 0; i < a->n; i++, o += SO_ADDR_LEN)
+		if (so_addr_decode(p + o, &a->addr[i]) < 0 || !a->addr[i].family)
 			return -EPROTO;
 	return 0;
 }

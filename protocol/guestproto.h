@@ -40,12 +40,21 @@ enum gp_op {
 	GP_CONNECT = 1,
 	GP_LISTEN = 2,
 	GP_ACCEPT = 3, /* sockoutd -> shim, on a listener's seqpacket */
+	/* names (PROTOCOL.md 2.x): the request's name follows its header;
+	 * the reply's answer (struct gp_answer) follows the reply's */
+	GP_RESOLVE = 4, /* a name, by the `resolve' rules */
+	GP_REVERSE = 5, /* the name a placeholder address stands for */
 	/* ops 8..11: DNS messages (PROTOCOL.md part 2, "DNS messages").
 	 * The 64-byte request and the 56-byte reply are each followed by
 	 * one DNS message framed as over TCP (u16 length, big endian); the
 	 * reply carries no descriptor.  9..11 are reserved. */
 	GP_DNS = 8,
 };
+
+#define GP_NAME_MAX 253 /* a RESOLVE request's name (no trailing dot) */
+/* the longest answer after a RESOLVE/REVERSE reply's header */
+#define GP_ANSWER_ADDRS 8
+#define GP_ANSWER_MAX (4 + 1 + 1 + 255 + GP_ANSWER_ADDRS * SO_ADDR_LEN)
 
 /* Largest DNS message either way: a query is a header and one question
  * (<= 12 + 255 + 4 bytes, plus EDNS0); an answer is bounded by the
@@ -74,8 +83,15 @@ enum gp_flags {
 struct gp_req {
 	uint8_t op;
 	uint8_t flags;
-	struct so_addr addr; /* CONNECT: destination; LISTEN: bound address */
+	/* CONNECT: destination; LISTEN: bound address; REVERSE: the address
+	 * (port 0); RESOLVE: none (family 0) */
+	struct so_addr addr;
 	uint32_t backlog;
+	/* RESOLVE: the family asked (0 any, 4, 6) and the name's length;
+	 * the name itself travels after the header (gp_req_name_decode) */
+	uint8_t family;
+	uint16_t namelen;
+	char name[GP_NAME_MAX + 1];
 	/* No identity fields: who asks (uid, pid, network namespace) is
 	 * what the kernel says about the connection, never what it says. */
 };
@@ -85,11 +101,33 @@ struct gp_reply {
 	uint16_t status;     /* 0, or an errno for the guest */
 	struct so_addr local; /* what getsockname() should say */
 	struct so_addr peer;  /* what getpeername() should say */
+	/* RESOLVE/REVERSE with status 0: bytes of struct gp_answer that
+	 * follow the header (gp_answer_decode); else 0 */
+	uint16_t anslen;
+};
+
+/* The answer to RESOLVE (ttl, canon, addresses) or REVERSE (canon: the
+ * name).  RESOLVE statuses: 0, ENOENT (no such name), ENODATA (no address
+ * of that family), EAGAIN (try again), EINVAL (not a name). */
+struct gp_answer {
+	uint32_t ttl;
+	char canon[256]; /* the canonical name if an alias, else "" */
+	uint8_t n;
+	struct so_addr addr[GP_ANSWER_ADDRS]; /* port 0 */
 };
 
 void gp_req_encode(uint8_t p[GP_REQ_LEN], const struct gp_req *r);
 /** gp_req_decode() - 0 or -EPROTO (bad magic, version, op or address). */
 int gp_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r);
+/** gp_req_name_decode() - the @len name bytes after a RESOLVE header into
+ *  r->name; 0 or -EPROTO (wrong length, a NUL, a byte outside 0x21..0x7e). */
+int gp_req_name_decode(const uint8_t *p, size_t len, struct gp_req *r);
+/** gp_answer_encode() - @a into @p (GP_ANSWER_MAX bytes); returns the
+ *  length, the reply's anslen. */
+size_t gp_answer_encode(uint8_t *p, const struct gp_answer *a);
+/** gp_answer_decode() - 0 or -EPROTO (lengths that do not add up, a bad
+ *  address, a NUL in the name). */
+int gp_answer_decode(const uint8_t *p, size_t len, struct gp_answer *a);
 void gp_reply_encode(uint8_t p[GP_REPLY_LEN], const struct gp_reply *r);
 /** gp_reply_decode() - 0 or -EPROTO; op GP_REFUSED only with a status. */
 int gp_reply_decode(const uint8_t p[GP_REPLY_LEN], struct gp_reply *r);

@@ -67,6 +67,7 @@ static LIST_HEAD(, sh_pending) pendings = LIST_HEAD_INITIALIZER(pendings);
 static uint32_t next_token = 1;
 static unsigned nconns;
 static bool handoff_on = true;
+static bool names_on; /* SO_CAP_NAME: the overlay connects to c->req.name */
 /* A handed connection costs the helper a second descriptor.  Refuse
  * HANDOFF (the dispatcher then relays) once a descriptor numbered this
  * high comes: the last quarter of the limit stays for new connections. */
@@ -180,6 +181,11 @@ static void budget_wake(struct timer *t)
 void sh_set_handoff(bool on)
 {
 	handoff_on = on;
+}
+
+void sh_set_names(bool on)
+{
+	names_on = on;
 }
 
 void sh_set_queue_budget(size_t bytes)
@@ -690,7 +696,8 @@ static int req_hello(struct sh_client *cl, struct sh_conn *c,
 	}
 	uint8_t caps[SO_CAPS_LEN];
 	client_out(cl, SO_REPLY, 0, cl->token, SO_PROTO_VERSION, caps,
-		   so_caps_encode(caps, handoff_on ? SO_CAP_HANDOFF : 0));
+		   so_caps_encode(caps, (handoff_on ? SO_CAP_HANDOFF : 0) |
+						(names_on ? SO_CAP_NAME : 0)));
 	return 0;
 }
 
@@ -726,7 +733,7 @@ static int req_listen(struct sh_client *cl, struct sh_conn *c,
 	int r;
 	(void)c;
 
-	if (so_connect_decode(p, h->len, &req) < 0)
+	if (so_connect_decode(p, h->len, &req) < 0 || req.name[0])
 		return -EPROTO;
 	if (listener_find(cl, h->id)) {
 		reply(cl, h->id, -EEXIST);
@@ -854,7 +861,7 @@ static int req_handoff(struct sh_client *cl, struct sh_conn *c,
 /* so_connect: an address, a length byte, up to SO_MAX_TARGET bytes;
  * so_connect_decode() checks the exact length. */
 #define SO_CONNECT_MIN (SO_ADDR_LEN + 1u)
-#define SO_CONNECT_MAX (SO_ADDR_LEN + 1u + SO_MAX_TARGET)
+#define SO_CONNECT_MAX ((uint32_t)SO_CONNECT_MAX_LEN)
 
 /*
  * The requests, indexed by type (the ntpd dispatch_imsg shape).  A type

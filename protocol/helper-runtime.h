@@ -128,6 +128,10 @@ void sh_set_queue_budget(size_t bytes);
 /** sh_set_handoff() - offer SO_CAP_HANDOFF in HELLO (the default) or
  *  not (the dispatcher then uses READ/WRITE only). */
 void sh_set_handoff(bool on);
+/** sh_set_names() - offer SO_CAP_NAME in HELLO (default: not): the
+ *  overlay's connect() reaches c->req.name (port c->req.dst.port) when it
+ *  is not empty, resolving the name at its end. */
+void sh_set_names(bool on);
 /** sh_shutdown() - close every client and unlink the socket paths. */
 void sh_shutdown(void);
 

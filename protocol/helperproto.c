@@ -70,27 +70,45 @@ int so_addr_decode(const uint8_t *p, struct so_addr *a)
 	return 0;
 }
 
+/* Layout: dst (20) | target length u8 | target | [name length u8 | name].
+ * The name part is there only when there is a name (1 to SO_MAX_NAME). */
 size_t so_connect_encode(uint8_t *p, const struct so_connect *c)
 {
 	size_t tl = strnlen(c->target, SO_MAX_TARGET);
+	size_t nl = strnlen(c->name, SO_MAX_NAME);
+	size_t o = SO_ADDR_LEN + 1 + tl;
 
 	so_addr_encode(p, &c->dst);
 	p[SO_ADDR_LEN] = (uint8_t)tl;
 	memcpy(p + SO_ADDR_LEN + 1, c->target, tl);
-	return SO_ADDR_LEN + 1 + tl;
+	if (!nl)
+		return o;
+	p[o] = (uint8_t)nl;
+	memcpy(p + o + 1, c->name, nl);
+	return o + 1 + nl;
 }
 
 int so_connect_decode(const uint8_t *p, size_t len, struct so_connect *c)
 {
+	c->name[0] = '\0';
 	if (len < SO_ADDR_LEN + 1 || so_addr_decode(p, &c->dst) < 0)
 		return -EPROTO;
-	size_t tl = p[SO_ADDR_LEN];
-	if (len != SO_ADDR_LEN + 1 + tl)
+	size_t tl = p[SO_ADDR_LEN], o = SO_ADDR_LEN + 1 + tl;
+	if (len < o)
 		return -EPROTO;
 	memcpy(c->target, p + SO_ADDR_LEN + 1, tl);
 	c->target[tl] = '\0';
 	/* A target is a name or address, never binary. */
 	if (strlen(c->target) != tl)
+		return -EPROTO;
+	if (len == o)
+		return 0;
+	size_t nl = p[o];
+	if (nl == 0 || nl > SO_MAX_NAME || len != o + 1 + nl)
+		return -EPROTO;
+	memcpy(c->name, p + o + 1, nl);
+	c->name[nl] = '\0';
+	if (strlen(c->name) != nl)
 		return -EPROTO;
 	return 0;
 }

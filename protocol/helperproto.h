@@ -28,6 +28,8 @@
  * (no payload: none).  Add a bit for every optional part of the protocol;
  * never reuse one. */
 #define SO_CAP_HANDOFF 0x00000001u /* takes HANDOFF, sends FINISHED */
+#define SO_CAP_NAME 0x00000002u /* CONNECT may carry a host name to reach
+				   (so_connect.name): resolved by the helper */
 #define SO_CAPS_LEN 4
 /* FINISHED payload: bytes guest -> overlay, then overlay -> guest (8 each) */
 #define SO_FINISHED_LEN 16
@@ -37,6 +39,9 @@
 #define SO_MAX_DATA (256u * 1024u)
 #define SO_MAX_PAYLOAD (SO_MAX_DATA + 1024u)
 #define SO_MAX_TARGET 255
+#define SO_MAX_NAME 253 /* a host name, no trailing dot */
+/* the longest CONNECT/LISTEN payload: address, target, name */
+#define SO_CONNECT_MAX_LEN (SO_ADDR_LEN + 1 + SO_MAX_TARGET + 1 + SO_MAX_NAME)
 
 /* Connection ids: the dispatcher picks ids for connections it opens (top
  * bit clear), a helper picks ids for connections it accepts (top bit set),
@@ -95,6 +100,10 @@ struct so_hdr {
 struct so_connect {
 	struct so_addr dst; /* what the guest asked for (LISTEN: bound addr) */
 	char target[SO_MAX_TARGET + 1]; /* the rule's "to TARGET", may be "" */
+	/* CONNECT to a helper with SO_CAP_NAME only, else "": the host name
+	 * the guest connects to (dst is then a placeholder address standing
+	 * for it; dst.port is the port).  The helper resolves it at its end. */
+	char name[SO_MAX_NAME + 1];
 };
 
 /* SO_CONNECTED / SO_ACCEPTED payload */
@@ -112,7 +121,8 @@ void so_addr_encode(uint8_t *p, const struct so_addr *a);
 int so_addr_decode(const uint8_t *p, struct so_addr *a);
 
 /* payload encoders return the payload length written into @p (which must
- * hold SO_ADDR_LEN + 1 + SO_MAX_TARGET / 2 * SO_ADDR_LEN bytes) */
+ * hold SO_CONNECT_MAX_LEN / 2 * SO_ADDR_LEN bytes).  so_connect_decode()
+ * takes a payload with or without the name part. */
 size_t so_connect_encode(uint8_t *p, const struct so_connect *c);
 int so_connect_decode(const uint8_t *p, size_t len, struct so_connect *c);
 size_t so_addrpair_encode(uint8_t *p, const struct so_addrpair *a);

@@ -1,0 +1,99 @@
+#!/bin/bash
+# timeout: 120
+# 75-resolve-direct: names for a guest with nothing but lo.  A test
+# nameserver (dnsmasq) is reachable only from sockoutd's namespace (its
+# /etc/netns resolv.conf); the guest's own resolv.conf names an address
+# nobody answers.  Through `resolve any direct' curl fetches by name (the
+# README's first example), a CNAME shows as the canonical name, answers are
+# cached (the nameserver is asked once), `deny' and unknown names give
+# NXDOMAIN, a static `address' rule answers without the nameserver, and
+# without sockout-run the guest resolves nothing.
+. "$(dirname "$0")/../lib.sh"
+need curl python3 dnsmasq
+
+topo_basic
+GUEST_SOCK=$T/guest.sock
+# sockoutd's namespace resolves through the test nameserver; the guest's
+# names a documentation address that nothing answers (and no route goes to)
+mkdir -p "/etc/netns/$NS_H" "/etc/netns/$NS_G"
+at_exit "rm -rf /etc/netns/$NS_H /etc/netns/$NS_G"
+echo "nameserver 198.51.100.2" >"/etc/netns/$NS_H/resolv.conf"
+echo "nameserver 192.0.2.53" >"/etc/netns/$NS_G/resolv.conf"
+
+bgns "$NS_S" dnsmasq --no-daemon --no-resolv --no-hosts --user=root --group=root \
+	--listen-address=198.51.100.2 --bind-interfaces --port=53 --local=/example/ \
+	--host-record=www.test.example,198.51.100.2 --cname=alias.test.example,www.test.example \
+	--local-ttl=300 --log-queries --log-facility="$T/dnsmasq.log" --pid-file=
+wait_for 10 sh -c "ip netns exec $NS_S ss -Hlun 'sport = :53' | grep -q ." || fail "dnsmasq did not start"
+
+cat >"$T/sockoutd.conf" <<CONF
+guest-socket   $GUEST_SOCK
+control-socket $T/control.sock
+resolve *.ads.example deny
+resolve printer.lan   address 198.51.100.2
+resolve any           direct
+connect any           direct
+CONF
+start_sockoutd "$T/sockoutd.conf"
+
+mkdir "$T/www"
+echo "hello by name" >"$T/www/ok.txt"
+bgns "$NS_S" python3 -m http.server -d "$T/www" -b 198.51.100.2 8000 >"$T/http.log" 2>&1
+wait_tcp "$NS_S" 8000
+
+log "curl by name through resolve any direct"
+out=$(guest curl -sS --max-time 20 http://www.test.example:8000/ok.txt 2>"$T/curl.log") ||
+	fail "curl by name failed: $(cat "$T/curl.log")"
+[ "$out" = "hello by name" ] || fail "curl got '$out'"
+
+log "again, and through an alias: the answer comes from sockoutd's cache"
+q0=$(grep -c 'query\[A\] www.test.example' "$T/dnsmasq.log")
+guest curl -sS --max-time 20 -o /dev/null http://www.test.example:8000/ok.txt || fail "second curl"
+q1=$(grep -c 'query\[A\] www.test.example' "$T/dnsmasq.log")
+[ "$q0" -ge 1 ] && [ "$q1" = "$q0" ] || fail "nameserver asked $q0 then $q1 times for www.test.example"
+guest python3 -c '
+import socket, sys
+name, aliases, addrs = socket.gethostbyname_ex("alias.test.example")
+print(name, aliases, addrs)
+assert name == "www.test.example" and aliases == ["alias.test.example"], (name, aliases)
+assert addrs == ["198.51.100.2"], addrs
+ai = socket.getaddrinfo("alias.test.example", "http", socket.AF_INET, socket.SOCK_STREAM, 0, socket.AI_CANONNAME)
+assert ai[0][3] == "www.test.example" and ai[0][4] == ("198.51.100.2", 80), ai
+' >"$T/py.log" 2>&1 || fail "gethostbyname_ex/getaddrinfo: $(cat "$T/py.log")"
+
+log "deny and unknown names: NXDOMAIN (curl: could not resolve host)"
+rc=0; guest curl -sS --max-time 20 http://x.ads.example:8000/ 2>"$T/deny.log" || rc=$?
+[ $rc = 6 ] || fail "denied name: curl exit $rc, expected 6: $(cat "$T/deny.log")"
+rc=0; guest curl -sS --max-time 20 http://nosuch.test.example:8000/ 2>"$T/nx.log" || rc=$?
+[ $rc = 6 ] || fail "unknown name: curl exit $rc, expected 6"
+guest python3 -c '
+import socket
+for n, want in (("nosuch.test.example", socket.EAI_NONAME), ("x.ads.example", socket.EAI_NONAME)):
+    try:
+        socket.getaddrinfo(n, 80)
+    except socket.gaierror as e:
+        assert e.errno == want, (n, e)
+    else:
+        raise SystemExit(n + " resolved")
+' >"$T/pynx.log" 2>&1 || fail "NXDOMAIN codes: $(cat "$T/pynx.log")"
+grep -q 'ads.example' "$T/dnsmasq.log" && fail "a denied name reached the nameserver"
+
+log "a static address rule, no nameserver asked"
+out=$(guest curl -sS --max-time 20 http://printer.lan:8000/ok.txt) || fail "static address"
+[ "$out" = "hello by name" ] || fail "static: got '$out'"
+grep -q 'printer.lan' "$T/dnsmasq.log" && fail "a static name reached the nameserver"
+
+log "without sockout-run the guest resolves nothing"
+rc=0; ip netns exec "$NS_G" curl -sS --max-time 10 http://www.test.example:8000/ok.txt \
+	>/dev/null 2>&1 || rc=$?
+[ $rc = 6 ] || fail "guest resolved or connected natively (curl exit $rc)"
+# every query the nameserver saw came from sockoutd's namespace
+grep 'query\[' "$T/dnsmasq.log" | grep -v 'from 198.51.100.1$' && fail "a query came from elsewhere"
+
+log "sockoutctl status counts resolve rules"
+"$BIN/sockoutctl" -s "$T/control.sock" status >"$T/status.out" || fail "status"
+cat "$T/status.out"
+grep -Eq '^ *[0-9]+ +[1-9][0-9]* +resolve any +direct' "$T/status.out" || fail "no hits on resolve any direct"
+grep -Eq '^ *[0-9]+ +[1-9][0-9]* +resolve \*\.ads\.example +deny' "$T/status.out" || fail "no hits on the deny rule"
+grep -q '^names: ' "$T/status.out" || fail "no names line"
+pass
