@@ -32,7 +32,7 @@ void dns_q_free(struct dns_q *q)
 
 /* A reply to @query (or, when it could not be parsed, to the header
  * @raw): ID, opcode, RD and the question echoed, QR and RA set. */
-static ldns_pkt *reply_new(const ldns_pkt *query, const uint8_t *raw,
+static ldns_pkt *dw_reply_new(const ldns_pkt *query, const uint8_t *raw,
 			   uint8_t rcode)
 {
 	ldns_pkt *r = ldns_pkt_new();
@@ -71,7 +71,7 @@ static ldns_pkt *reply_new(const ldns_pkt *query, const uint8_t *raw,
 
 /* @r in wire form into a malloc()ed *@out; consumes @r.  Over @max bytes,
  * the answer sections go and TC tells the client to ask over TCP. */
-static int reply_wire(ldns_pkt *r, size_t max, uint8_t **out, size_t *outlen)
+static int dw_reply_wire(ldns_pkt *r, size_t max, uint8_t **out, size_t *outlen)
 {
 	ldns_status s;
 
@@ -105,7 +105,7 @@ static int reply_wire(ldns_pkt *r, size_t max, uint8_t **out, size_t *outlen)
 /* The reverse name @n (lower case, no trailing dot) as an address, if it
  * is a complete one under in-addr.arpa or ip6.arpa.  Returns 0 or
  * -EINVAL. */
-static int ptr_addr(const char *n, struct so_addr *a)
+static int dw_ptr_addr(const char *n, struct so_addr *a)
 {
 	static const char v4[] = ".in-addr.arpa", v6[] = ".ip6.arpa";
 	size_t l = strlen(n), nl;
@@ -152,7 +152,7 @@ static int ptr_addr(const char *n, struct so_addr *a)
 /* The question's name as the resolver takes it: ldns's presentation form
  * without the trailing dot, lower case.  A name with bytes that need
  * escaping (\., \ddd) is no host name: -EINVAL. */
-static int q_name(const ldns_rdf *owner, char *name, size_t len)
+static int dw_q_name(const ldns_rdf *owner, char *name, size_t len)
 {
 	char *s = ldns_rdf2str(owner);
 	size_t l;
@@ -200,7 +200,7 @@ int dns_decode(const uint8_t *msg, size_t len, bool tcp, struct dns_q *q,
 			ldns_pkt_free(p);
 			p = NULL;
 		}
-		r = reply_wire(reply_new(p, msg, rcode), LDNS_MIN_BUFLEN, out,
+		r = dw_reply_wire(dw_reply_new(p, msg, rcode), LDNS_MIN_BUFLEN, out,
 			       outlen);
 		ldns_pkt_free(p);
 		return r < 0 ? r : DNS_ANSWERED;
@@ -214,7 +214,7 @@ int dns_decode(const uint8_t *msg, size_t len, bool tcp, struct dns_q *q,
 				 ? ldns_pkt_edns_udp_size(p) : GP_DNS_MAX;
 	qr = ldns_rr_list_rr(ldns_pkt_question(p), 0);
 	q->qtype = (uint16_t)ldns_rr_get_type(qr);
-	r = q_name(ldns_rr_owner(qr), q->name, sizeof(q->name));
+	r = dw_q_name(ldns_rr_owner(qr), q->name, sizeof(q->name));
 	if (r == -ENOMEM)
 		goto fail;
 	if (r == 0 && ldns_rr_get_class(qr) == LDNS_RR_CLASS_IN) {
@@ -229,7 +229,7 @@ int dns_decode(const uint8_t *msg, size_t len, bool tcp, struct dns_q *q,
 			q->family = AF_UNSPEC;
 			return DNS_RESOLVE;
 		case LDNS_RR_TYPE_PTR:
-			if (ptr_addr(q->name, &q->ptr) == 0)
+			if (dw_ptr_addr(q->name, &q->ptr) == 0)
 				return DNS_REVERSE;
 			break;
 		}
@@ -245,7 +245,7 @@ fail:
 }
 
 /* A resource record @owner @type with the data @rd (consumed). */
-static int push_rr(ldns_pkt *r, const ldns_rdf *owner, ldns_rr_type type,
+static int dw_push_rr(ldns_pkt *r, const ldns_rdf *owner, ldns_rr_type type,
 		   uint32_t ttl, ldns_rdf *rd)
 {
 	ldns_rr *rr = ldns_rr_new();
@@ -274,7 +274,7 @@ static int push_rr(ldns_pkt *r, const ldns_rdf *owner, ldns_rr_type type,
 }
 
 /* A name as a domain name rdf (absolute), or NULL. */
-static ldns_rdf *dname(const char *name)
+static ldns_rdf *dw_dname(const char *name)
 {
 	char buf[RESOLVE_NAME_MAX + 2];
 
@@ -283,7 +283,7 @@ static ldns_rdf *dname(const char *name)
 	return ldns_dname_new_frm_str(buf);
 }
 
-static const ldns_rdf *q_owner(const struct dns_q *q)
+static const ldns_rdf *dw_q_owner(const struct dns_q *q)
 {
 	return ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(q->pkt), 0));
 }
@@ -294,19 +294,19 @@ int dns_encode(const struct dns_q *q, const struct resolve_answer *a,
 	static const uint8_t rcodes[] = { LDNS_RCODE_NOERROR,
 					  LDNS_RCODE_NXDOMAIN,
 					  LDNS_RCODE_SERVFAIL };
-	const ldns_rdf *owner = q_owner(q);
+	const ldns_rdf *owner = dw_q_owner(q);
 	ldns_rdf *canon = NULL;
 	unsigned k = a->status == 0 || a->status == -ENODATA ? 0
 		     : a->status == -ENOENT ? 1 : 2;
-	ldns_pkt *r = reply_new(q->pkt, NULL, rcodes[k]);
+	ldns_pkt *r = dw_reply_new(q->pkt, NULL, rcodes[k]);
 	int e = 0;
 
 	if (!r)
 		return -ENOMEM;
 	if (a->status == 0 && a->canon[0] && strcasecmp(a->canon, q->name)) {
 		/* the alias first, then the addresses of its target */
-		if (!(canon = dname(a->canon)) ||
-		    (e = push_rr(r, owner, LDNS_RR_TYPE_CNAME, a->ttl,
+		if (!(canon = dw_dname(a->canon)) ||
+		    (e = dw_push_rr(r, owner, LDNS_RR_TYPE_CNAME, a->ttl,
 				 ldns_rdf_clone(canon))) < 0)
 			goto out;
 		owner = canon;
@@ -316,11 +316,11 @@ int dns_encode(const struct dns_q *q, const struct resolve_answer *a,
 		const struct so_addr *ad = &a->addr[i];
 
 		if (q->qtype == LDNS_RR_TYPE_A && ad->family == 4)
-			e = push_rr(r, owner, LDNS_RR_TYPE_A, a->ttl,
+			e = dw_push_rr(r, owner, LDNS_RR_TYPE_A, a->ttl,
 				    ldns_rdf_new_frm_data(LDNS_RDF_TYPE_A, 4,
 							  ad->addr));
 		else if (q->qtype == LDNS_RR_TYPE_AAAA && ad->family == 6)
-			e = push_rr(r, owner, LDNS_RR_TYPE_AAAA, a->ttl,
+			e = dw_push_rr(r, owner, LDNS_RR_TYPE_AAAA, a->ttl,
 				    ldns_rdf_new_frm_data(LDNS_RDF_TYPE_AAAA,
 							  16, ad->addr));
 		if (e < 0)
@@ -332,22 +332,22 @@ out:
 		ldns_pkt_free(r);
 		return e;
 	}
-	return reply_wire(r, q->max, out, outlen);
+	return dw_reply_wire(r, q->max, out, outlen);
 }
 
 int dns_encode_ptr(const struct dns_q *q, const char *name, uint32_t ttl,
 		   uint8_t **out, size_t *outlen)
 {
-	ldns_pkt *r = reply_new(q->pkt, NULL,
+	ldns_pkt *r = dw_reply_new(q->pkt, NULL,
 				name ? LDNS_RCODE_NOERROR : LDNS_RCODE_REFUSED);
 	int e;
 
 	if (!r)
 		return -ENOMEM;
-	if (name && (e = push_rr(r, q_owner(q), LDNS_RR_TYPE_PTR, ttl,
-				 dname(name))) < 0) {
+	if (name && (e = dw_push_rr(r, dw_q_owner(q), LDNS_RR_TYPE_PTR, ttl,
+				 dw_dname(name))) < 0) {
 		ldns_pkt_free(r);
 		return e;
 	}
-	return reply_wire(r, q->max, out, outlen);
+	return dw_reply_wire(r, q->max, out, outlen);
 }

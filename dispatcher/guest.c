@@ -39,6 +39,7 @@
 #include "../common/net.h"
 #include "resolve.h"
 #include "sockoutd.h"
+#include "dns.h"
 
 enum greq_state {
 	G_READ,	  /* reading the request */
@@ -610,10 +611,25 @@ static void do_connect(struct greq *g)
 
 /* ---- reading requests ---- */
 
+/* A DNS message follows the header: dns.c reads it, answers and closes
+ * the connection, which is its own from now on. */
+static void dispatch_dns(struct greq *g)
+{
+	int fd = g->gev.fd;
+
+	ev_del(&g->gev);
+	g->gev.fd = -1;
+	dns_take(fd, &g->who, g->req.flags);
+	greq_free(g);
+}
+
 static void dispatch(struct greq *g)
 {
 	stats.guest_requests++;
 	switch (g->req.op) {
+	case GP_DNS:
+		dispatch_dns(g);
+		break;
 	case GP_CONNECT:
 		do_connect(g);
 		break;

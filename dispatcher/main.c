@@ -21,6 +21,7 @@
 #include "../common/net.h"
 #include "resolve.h"
 #include "sockoutd.h"
+#include "dns.h"
 
 struct dconf *cfg;
 uint64_t start_ms;
@@ -184,6 +185,7 @@ int main(int argc, char **argv)
 	sd_notifyf("STOPPING=1");
 	timer_cancel(&watchdog);
 	guest_shutdown();
+	dns_shutdown(); /* its queries first: they are the resolver's */
 	resolve_shutdown();
 	glisten_shutdown();
 	helpers_shutdown();

@@ -91,12 +91,19 @@ int gp_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r)
 	if (r->op == GP_RESOLVE)
 		return so_addr_decode(p + 8, &r->addr) < 0 ? -EPROTO :
 							     resolve_req_decode(p, r);
-	if ((r->op != GP_CONNECT && r->op != GP_LISTEN && r->op != GP_REVERSE) ||
-	    (r->flags & ~(GP_F_LOOPBACK | GP_F_V6ONLY | GP_F_SECCOMP)) ||
-	    (r->op == GP_REVERSE && r->flags))
+	if (r->op == GP_DNS) {
+		/* no address: the DNS message that follows says it all */
+		if (r->flags & ~GP_F_DNS_TCP ||
+		    so_addr_decode(p + 8, &r->addr) < 0 || r->addr.family)
+			return -EPROTO;
+	} else if ((r->op != GP_CONNECT && r->op != GP_LISTEN &&
+		    r->op != GP_REVERSE) ||
+		   (r->flags & ~(GP_F_LOOPBACK | GP_F_V6ONLY | GP_F_SECCOMP)) ||
+		   (r->op == GP_REVERSE && r->flags)) {
 		return -EPROTO;
-	if (so_addr_decode(p + 8, &r->addr) < 0 || r->addr.family == 0)
+	} else if (so_addr_decode(p + 8, &r->addr) < 0 || r->addr.family == 0) {
 		return -EPROTO;
+	}
 	r->backlog = get32(p + 28);
 	for (int i = 32; i < GP_REQ_LEN; i++)
 		if (p[i])
@@ -128,14 +135,15 @@ int gp_reply_decode(const uint8_t p[GP_REPLY_LEN], struct gp_reply *r)
 		return -EPROTO;
 	r->op = p[6];
 	r->status = get16(p + 8);
-	if (r->op > GP_REVERSE || (r->op == GP_REFUSED && !r->status))
+	if ((r->op > GP_REVERSE && r->op != GP_DNS) ||
+	    (r->op == GP_REFUSED && !r->status))
 		return -EPROTO;
 	if (so_addr_decode(p + 12, &r->local) < 0 ||
 	    so_addr_decode(p + 32, &r->peer) < 0)
 		return -EPROTO;
 	r->anslen = get16(p + 52);
-	if (r->anslen && (r->op < GP_RESOLVE || r->status ||
-			  r->anslen > GP_ANSWER_MAX))
+	if (r->anslen && (r->op < GP_RESOLVE || r->op == GP_DNS ||
+			  r->status || r->anslen > GP_ANSWER_MAX))
 		return -EPROTO;
 	for (int i = 54; i < GP_REPLY_LEN; i++)
 		if (p[i])

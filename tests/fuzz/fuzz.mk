@@ -13,6 +13,8 @@ FCFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined
 FLIBS := $(shell pkg-config --libs libssh2 libstrophe libsodium json-c libcrypto) -lpthread
 # ldns: sockoutd's DNS decoder (dispatcher/dns-wire.c)
 FLIBS += $(shell pkg-config --libs ldns)
+# c-ares: sockoutd's host resolver (dispatcher/resolve.c, in sockoutd-in-one.h)
+FLIBS += $(shell pkg-config --libs libcares)
 SHARED := $(wildcard common/*.c) $(wildcard protocol/*.c)
 # Targets may #include any source file: rebuild when any of them changes.
 ALLSRC := $(wildcard */*.[ch] helpers/*/*.[ch])

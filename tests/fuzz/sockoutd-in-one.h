@@ -18,6 +18,9 @@
 #include "../../dispatcher/pump.c"
 #include "../../dispatcher/quota.c"
 #include "../../dispatcher/relay.c"
+#include "../../dispatcher/resolve.c"
+#include "../../dispatcher/dns.c"
+#include "../../dispatcher/dns-wire.c"
 
 /* what main.c provides in sockoutd */
 struct dconf *cfg;
