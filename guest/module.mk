@@ -27,7 +27,8 @@ $(B)/libsockout-guest.so: $(SHIM_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(SHIM_LDFLAGS) -o $@ $^ -ldl -lpthread
 
-$(B)/sockout-run: $(B)/guest/sockout-run.o $(B)/guest/seccomp.o $(B)/guest/gp-client.o $(LIBCOMMON)
+$(B)/sockout-run: $(B)/guest/sockout-run.o $(B)/guest/seccomp.o $(B)/guest/gp-client.o \
+	$(B)/guest/dns-stub.o $(LIBCOMMON)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 
@@ -35,7 +36,7 @@ $(B)/sockout-run: $(B)/guest/sockout-run.o $(B)/guest/seccomp.o $(B)/guest/gp-cl
 # lib/sockout/, where sockout-run looks for it.
 
 -include $(SHIM_OBJ:.o=.d) $(B)/guest/sockout-run.d $(B)/guest/seccomp.d \
-	$(B)/guest/gp-client.d
+	$(B)/guest/gp-client.d $(B)/guest/dns-stub.d
 
 # tests/unit/test-shim.c links the shim's sources into a normal program.
 LDLIBS_tests_unit_test-shim := -ldl -lpthread

@@ -2,7 +2,7 @@
 /*
  * sockout-run - run a program with its TCP sockets handed to sockoutd.
  *
- *   sockout-run [-s SOCKET] [--seccomp | --shim] -- COMMAND [ARG...]
+ *   sockout-run [-s SOCKET] [--seccomp | --shim] [--no-dns] -- COMMAND [ARG...]
  *
  * Two mechanisms (docs/guest.md): the shim — sets SOCKOUT_SOCKET, puts
  * libsockout-guest.so first in LD_PRELOAD and execs COMMAND — or the
@@ -11,7 +11,9 @@
  * as COMMAND's parent and answers its trapped socket calls.  By default
  * the supervisor is chosen for static ELF programs and Go programs.  The library is looked for next to this program, then in
  * ../lib/sockout/ (the installed layout); $SOCKOUT_GUEST_LIB overrides.
- * Exit status, as env(1): 125 for its own errors, 126 if COMMAND cannot be
+ * In a network namespace with only loopback, a DNS stub answers the
+ * nameserver of /etc/resolv.conf through sockoutd (dns-stub.c), unless
+ * --no-dns.  Exit status, as env(1): 125 for its own errors, 126 if COMMAND cannot be
  * run, 127 if it is not found; otherwise COMMAND's own.
  */
 #include <errno.h>
@@ -23,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dns-stub.h"
 #include "seccomp.h"
 
 #define DEFAULT_SOCKET "/run/sockout/guest.sock"
@@ -32,7 +35,7 @@ static const char *prog = "sockout-run";
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: %s [-s SOCKET] [--seccomp | --shim] -- COMMAND [ARG...]\n",
+	fprintf(f, "usage: %s [-s SOCKET] [--seccomp | --shim] [--no-dns] -- COMMAND [ARG...]\n",
 		prog);
 }
 
@@ -81,9 +84,11 @@ int main(int argc, char **argv)
 	char lib[PATH_MAX], abs_sock[PATH_MAX], *pre;
 	struct stat st;
 	int c, mode = 0; /* 0 automatic, 1 seccomp, 2 shim */
+	int dns = 1;
 	static const struct option longopts[] = {
 		{ "seccomp", no_argument, NULL, 'S' },
 		{ "shim", no_argument, NULL, 'P' },
+		{ "no-dns", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -97,6 +102,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			mode = 2;
+			break;
+		case 'N':
+			dns = 0;
 			break;
 		case 's':
 			sock = optarg;
@@ -134,6 +142,11 @@ int main(int argc, char **argv)
 	}
 	if (mode == 0)
 		mode = sc_wants_seccomp(argv[optind]) ? 1 : 2;
+	/* programs that speak DNS themselves: a stub on the guest's
+	 * nameserver address (dns-stub.c); failing that, they go without,
+	 * which matters most under seccomp (no getaddrinfo hook there) */
+	if (dns)
+		(void)dns_stub_ensure(abs_sock, mode == 1 || isatty(2));
 	if (mode == 1) {
 		/* the shim's variable, for the program's own children that
 		 * are dynamically linked: harmless, they are trapped anyway */

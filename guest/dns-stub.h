@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dns-stub.h - the DNS stub of a guest's network namespace (dns-stub.c):
+ * it answers the nameserver address of /etc/resolv.conf on the guest's
+ * loopback and forwards each query to sockoutd (GP_DNS), for programs that
+ * speak DNS themselves.  One stub per network namespace, shared by every
+ * sockout-run in it; it lives while one of them (or the program it became)
+ * does.  See docs/guest.md, "Programs that speak DNS".
+ */
+#ifndef SOCKOUT_GUEST_DNS_STUB_H
+#define SOCKOUT_GUEST_DNS_STUB_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* Guest connections (UDP queries in flight, TCP clients) a stub serves at
+ * once; beyond, queries are dropped and clients retry. */
+#define STUB_INFLIGHT_MAX 64
+#define STUB_TCP_MAX 16
+/* A query forwarded gets its answer within this or is dropped. */
+#define STUB_QUERY_TIMEOUT_MS 12000
+/* A TCP client idle this long is closed (RFC 7766 suggests seconds). */
+#define STUB_TCP_IDLE_MS 10000
+/* A stub nobody registered with (its starter died first) leaves after
+ * this. */
+#define STUB_LONELY_MS 10000
+
+/**
+ * dns_stub_ensure() - make sure this network namespace's stub runs and
+ * counts the calling process as one of its guests (until it exits), for
+ * guest socket @sock.  Starts the stub if there is none.  Does nothing
+ * when the namespace has a network interface besides loopback (the
+ * program has a network, and a nameserver of its own).  Says on stderr
+ * why programs that speak DNS will get no answers when a stub cannot
+ * serve; when that is because resolv.conf names no loopback address, only
+ * if @warn_nonlocal (the shim's getaddrinfo hook covers most programs,
+ * and a warning on every run would be noise).
+ * Returns 0, or -errno (then nothing was started; the caller goes on).
+ */
+int dns_stub_ensure(const char *sock, bool warn_nonlocal);
+
+#endif
