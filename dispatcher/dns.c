@@ -44,12 +44,14 @@ static unsigned ndnsreqs;
 
 static void dnsreq_free(struct dnsreq *d)
 {
+	int fd = d->ev.fd;
+
 	if (d->rq)
 		resolve_cancel(d->rq);
 	if (d->decoded)
 		dns_q_free(&d->q);
-	ev_del(&d->ev);
-	close(d->ev.fd);
+	ev_del(&d->ev); /* sets ev.fd to -1 */
+	close(fd);
 	timer_cancel(&d->timer);
 	LIST_REMOVE(d, link);
 	ndnsreqs--;

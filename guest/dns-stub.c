@@ -117,8 +117,10 @@ static void tconn_free(struct tconn *t);
 
 static void fwd_free(struct fwd *f)
 {
-	ev_del(&f->ev);
-	close(f->ev.fd);
+	int fd = f->ev.fd;
+
+	ev_del(&f->ev); /* sets ev.fd to -1 */
+	close(fd);
 	timer_cancel(&f->timer);
 	if (f->tc)
 		f->tc->f = NULL;
@@ -255,12 +257,14 @@ static int fwd_start(const uint8_t *msg, size_t len, int udp,
 
 static void tconn_free(struct tconn *t)
 {
+	int fd = t->ev.fd;
+
 	if (t->f) {
 		t->f->tc = NULL;
 		fwd_free(t->f);
 	}
-	ev_del(&t->ev);
-	close(t->ev.fd);
+	ev_del(&t->ev); /* sets ev.fd to -1 */
+	close(fd);
 	timer_cancel(&t->timer);
 	LIST_REMOVE(t, link);
 	ntconns--;
@@ -370,6 +374,7 @@ static void stub_exit_if_alone(void)
 static void guest_gone(struct ev *ev, uint32_t events)
 {
 	struct guest *g = container_of(ev, struct guest, ev);
+	int fd = ev->fd;
 	char c;
 
 	(void)events;
@@ -377,8 +382,8 @@ static void guest_gone(struct ev *ev, uint32_t events)
 	 * it all the same */
 	if (recv(ev->fd, &c, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN)
 		return;
-	ev_del(&g->ev);
-	close(g->ev.fd);
+	ev_del(&g->ev); /* sets ev.fd to -1 */
+	close(fd);
 	LIST_REMOVE(g, link);
 	nguests--;
 	free(g);
