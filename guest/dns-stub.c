@@ -8,12 +8,15 @@
  * reaches nothing.  sockoutd cannot enter the guest's network namespace,
  * but a process in it can reach sockoutd's guest socket (a path, not an
  * address).  So sockout-run forks a stub there that binds UDP and TCP port
- * 53 on each nameserver address of resolv.conf that is on loopback
- * (127.0.0.0/8, ::1) and forwards every query, untouched, as one GP_DNS
+ * 53 on each nameserver address of resolv.conf (127.0.0.1 without one) and
+ * forwards every query, untouched, as one GP_DNS
  * request on a fresh guest-socket connection; the reply comes back the
  * same way and is sent to the client.  The stub never parses DNS: sockoutd
  * does (with ldns), and decides by the kernel's word for who asks (the
- * stub's uid and network namespace).
+ * stub's uid and network namespace).  A nameserver address that is not on
+ * loopback (a namespace made with `unshare -n' sees the host's
+ * resolv.conf) is first put on lo, if we may (CAP_NET_ADMIN over the
+ * namespace), and taken off again when the stub leaves.
  *
  * Lifetime.  One stub per network namespace, found by an abstract Unix
  * socket, which the kernel scopes to the network namespace: binding it is
@@ -33,6 +36,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -109,6 +114,9 @@ static unsigned nguests, nfwds, ntconns;
 static struct ev lock_ev = { .fd = -1 };
 static struct lsock lsocks[2 * MAX_NS];
 static unsigned nlsocks;
+/* nameserver addresses this stub put on lo, taken off when it leaves */
+static struct sockaddr_storage added[MAX_NS];
+static unsigned nadded;
 static struct timer lonely;
 
 /* ---- forwarding ---- */
@@ -352,7 +360,81 @@ static void lsock_cb(struct ev *ev, uint32_t events)
 	timer_set(&t->timer, STUB_TCP_IDLE_MS);
 }
 
+/* ---- the nameserver's address on lo ---- */
+
+/*
+ * Add (RTM_NEWADDR) or remove (RTM_DELADDR) @ss as a /32 or /128 on lo,
+ * as `ip addr add ADDR dev lo' would.  Needs CAP_NET_ADMIN over the
+ * network namespace (root for `ip netns', the user for `unshare -rn').
+ * Returns 0, -EEXIST (already there), -EPERM or -errno.
+ */
+static int lo_addr(int cmd, const struct sockaddr_storage *ss)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ifaddrmsg ifa;
+		char attrs[2 * RTA_SPACE(16)];
+	} req;
+	struct {
+		struct nlmsghdr nh;
+		struct nlmsgerr err;
+	} ack;
+	bool v4 = ss->ss_family == AF_INET;
+	const void *a = v4 ? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
+			   : (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+	unsigned alen = v4 ? 4 : 16;
+	struct rtattr *rta;
+	ssize_t n;
+	int fd, e;
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+	req.nh.nlmsg_type = (uint16_t)cmd;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK |
+			     (cmd == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_EXCL : 0);
+	req.ifa.ifa_family = (uint8_t)ss->ss_family;
+	req.ifa.ifa_prefixlen = (uint8_t)(alen * 8);
+	req.ifa.ifa_flags = v4 ? 0 : IFA_F_NODAD; /* usable at once */
+	req.ifa.ifa_index = if_nametoindex("lo");
+	for (int k = 0; k < (v4 ? 2 : 1); k++) {
+		rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
+		rta->rta_type = k ? IFA_LOCAL : IFA_ADDRESS;
+		rta->rta_len = (unsigned short)RTA_LENGTH(alen);
+		memcpy(RTA_DATA(rta), a, alen);
+		req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_SPACE(alen);
+	}
+	if (!req.ifa.ifa_index)
+		return -ENODEV;
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	if (send(fd, &req, req.nh.nlmsg_len, 0) < 0) {
+		e = -errno;
+		close(fd);
+		return e;
+	}
+	n = recv(fd, &ack, sizeof(ack), 0);
+	e = n < 0 ? -errno : -EPROTO;
+	close(fd);
+	if (n >= (ssize_t)sizeof(ack) && ack.nh.nlmsg_type == NLMSG_ERROR)
+		e = ack.err.error; /* 0 or -errno */
+	return e;
+}
+
 /* ---- guests: who keeps the stub alive ---- */
+
+/* Leave: port 53 first, the lock last, so that whoever takes the lock
+ * next finds the port (and the address) free. */
+static _Noreturn void stub_cleanup_exit(int code)
+{
+	for (unsigned i = 0; i < nlsocks; i++)
+		close(lsocks[i].ev.fd);
+	for (unsigned i = 0; i < nadded; i++)
+		(void)lo_addr(RTM_DELADDR, &added[i]);
+	if (lock_ev.fd >= 0)
+		close(lock_ev.fd);
+	_exit(code);
+}
 
 static void stub_exit_if_alone(void)
 {
@@ -363,12 +445,7 @@ static void stub_exit_if_alone(void)
 	lock_ev.cb(&lock_ev, EPOLLIN);
 	if (nguests)
 		return;
-	/* port 53 first, the lock last: whoever takes the lock next finds
-	 * the port free */
-	for (unsigned i = 0; i < nlsocks; i++)
-		close(lsocks[i].ev.fd);
-	close(lock_ev.fd);
-	_exit(0);
+	stub_cleanup_exit(0);
 }
 
 static void guest_gone(struct ev *ev, uint32_t events)
@@ -568,31 +645,66 @@ static int bind_ns(const struct sockaddr_storage *ns, bool tcp)
 static void stub_main(int pfd, const struct sockaddr_storage *ns,
 		      const char (*txt)[64], unsigned nns)
 {
-	char msg[256];
+	char msg[256] = "";
 	int fd, e, dn;
 
 	signal(SIGPIPE, SIG_IGN);
 	if ((fd = lock_listen()) < 0) {
-		(void)!write(pfd, fd == -EADDRINUSE ? "B" : "Elock socket", 12);
+		const char *m = fd == -EADDRINUSE ? "B" : "Elock socket";
+
+		(void)!write(pfd, m, strlen(m));
 		_exit(0);
 	}
 	if (loop_init() < 0 || ev_add(&lock_ev, fd, EPOLLIN, lock_cb) < 0) {
 		(void)!write(pfd, "Eno event loop", 14);
 		_exit(1);
 	}
-	for (unsigned i = 0; i < nns; i++)
-		for (int tcp = 0; tcp < 2; tcp++) {
-			if ((fd = bind_ns(&ns[i], tcp)) < 0 ||
-			    ev_add(&lsocks[nlsocks].ev, fd, EPOLLIN, lsock_cb) < 0) {
-				e = fd < 0 ? -fd : ENOMEM;
-				snprintf(msg, sizeof(msg), "E%s port 53/%s: %s",
-					 txt[i], tcp ? "tcp" : "udp",
-					 strerror(e));
-				(void)!write(pfd, msg, strlen(msg));
-				_exit(1);
-			}
-			lsocks[nlsocks++].tcp = tcp;
+	for (unsigned i = 0; i < nns; i++) {
+		unsigned n0 = nlsocks;
+		const char *stage = "port 53";
+		bool perm = false;
+
+		e = 0;
+		/* a nameserver that is not on loopback is put there: packets
+		 * to it then stay in the namespace, to us */
+		if (!ss_loopback(&ns[i])) {
+			e = lo_addr(RTM_NEWADDR, &ns[i]);
+			if (e == 0)
+				added[nadded++] = ns[i];
+			perm = e == -EPERM || e == -EACCES;
+			stage = "cannot put it on lo";
+			if (e == -EEXIST) /* someone's: used, left there */
+				e = 0;
 		}
+		for (int tcp = 0; tcp < 2 && !e; tcp++) {
+			stage = tcp ? "port 53/tcp" : "port 53/udp";
+			if ((fd = bind_ns(&ns[i], tcp)) < 0) {
+				e = fd;
+			} else if (ev_add(&lsocks[nlsocks].ev, fd, EPOLLIN,
+					  lsock_cb) < 0) {
+				e = -ENOMEM;
+				close(fd);
+			} else {
+				lsocks[nlsocks++].tcp = tcp;
+			}
+		}
+		if (!e)
+			continue;
+		/* this address is not served (the others may be): the
+		 * first reason is what the starter is told if none is */
+		while (nlsocks > n0) {
+			fd = lsocks[--nlsocks].ev.fd;
+			ev_del(&lsocks[nlsocks].ev);
+			close(fd);
+		}
+		if (!msg[0])
+			snprintf(msg, sizeof(msg), "%c%s: %s: %s",
+				 perm ? 'P' : 'E', txt[i], stage, strerror(-e));
+	}
+	if (!nlsocks) {
+		(void)!write(pfd, msg, strlen(msg));
+		stub_cleanup_exit(1);
+	}
 	timer_init(&lonely, lonely_cb);
 	timer_set(&lonely, STUB_LONELY_MS);
 	/* no terminal, no pipe of the caller's held open */
@@ -652,31 +764,26 @@ static int stub_spawn(const struct sockaddr_storage *ns, const char (*txt)[64],
 	buf[n] = 0;
 	if (buf[0] == 'K' || buf[0] == 'B')
 		return 0;
+	/* "P...": no permission to put a nameserver on lo; "E...": else */
 	snprintf(why, whylen, "%s", buf + 1);
-	return -EADDRNOTAVAIL;
+	return buf[0] == 'P' ? -EPERM : -EADDRNOTAVAIL;
 }
 
 int dns_stub_ensure(const char *sock, bool warn_nonlocal)
 {
-	struct sockaddr_storage ns[MAX_NS], loc[MAX_NS];
-	char txt[MAX_NS][64], ltxt[MAX_NS][64], why[256] = "";
-	unsigned nns, nloc = 0;
+	struct sockaddr_storage ns[MAX_NS];
+	char txt[MAX_NS][64], why[256] = "";
+	unsigned nns;
 	int e = 0;
 
 	if (has_network())
 		return 0;
 	nns = read_nameservers(ns, txt);
-	for (unsigned i = 0; i < nns; i++)
-		if (ss_loopback(&ns[i])) {
-			loc[nloc] = ns[i];
-			memcpy(ltxt[nloc++], txt[i], 64);
-		}
-	if (!nloc) {
-		if (nns && warn_nonlocal)
-			fprintf(stderr,
-				"sockout-run: warning: nameserver %s of %s is not on loopback: programs that send their own DNS queries get no answers here (name a 127.0.0.x nameserver; docs/guest.md)\n",
-				txt[0], RESOLV_CONF);
-		return 0;
+	if (!nns) {
+		/* what the libc resolver and Go ask without one */
+		net_parse_ip("127.0.0.1", 53, &ns[0], &(socklen_t){ 0 });
+		snprintf(txt[0], sizeof(txt[0]), "127.0.0.1");
+		nns = 1;
 	}
 	gsock = sock;
 	/* bounded: each round either registers, or a stub was leaving
@@ -687,11 +794,15 @@ int dns_stub_ensure(const char *sock, bool warn_nonlocal)
 			return 0;
 		if (e == -EPIPE)
 			continue;
-		if ((e = stub_spawn(loc, ltxt, nloc, why, sizeof(why))) < 0)
+		if ((e = stub_spawn(ns, txt, nns, why, sizeof(why))) < 0)
 			break;
 	}
-	fprintf(stderr,
-		"sockout-run: warning: no DNS stub for %s: %s: programs that send their own DNS queries get no answers here\n",
-		ltxt[0], why[0] ? why : strerror(-e));
+	/* A nameserver off loopback that we may not put on lo: shim
+	 * programs resolve through getaddrinfo anyway, so say it only where
+	 * it matters or someone reads it. */
+	if (e != -EPERM || warn_nonlocal)
+		fprintf(stderr,
+			"sockout-run: warning: no DNS stub for the nameserver %s: %s: programs that send their own DNS queries get no answers here (docs/guest.md)\n",
+			txt[0], why[0] ? why : strerror(-e));
 	return e;
 }

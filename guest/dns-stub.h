@@ -3,7 +3,8 @@
  * dns-stub.h - the DNS stub of a guest's network namespace (dns-stub.c):
  * it answers the nameserver address of /etc/resolv.conf on the guest's
  * loopback and forwards each query to sockoutd (GP_DNS), for programs that
- * speak DNS themselves.  One stub per network namespace, shared by every
+ * speak DNS themselves (a nameserver off loopback is put on lo first, when
+ * we may).  One stub per network namespace, shared by every
  * sockout-run in it; it lives while one of them (or the program it became)
  * does.  See docs/guest.md, "Programs that speak DNS".
  */

@@ -8,7 +8,9 @@
 # `direct', NXDOMAIN for `deny', a static `address' rule, a placeholder for
 # a helper-routed name and its PTR, REFUSED for other types, dig +tcp, TC
 # for a UDP answer over 512 bytes.  The stub lives while a sockout-run of
-# the namespace does, and only then.
+# the namespace does, and only then.  A nameserver off loopback is put on
+# the guest's lo while the stub runs (root may); an unprivileged guest is
+# told why it gets no stub.
 . "$(dirname "$0")/../lib.sh"
 need dig host dnsmasq python3
 
@@ -121,5 +123,21 @@ wait_for 5 sh -c "ip netns exec $NS_G ss -Hlun 'sport = :53' | grep -q 127.0.0.5
 	fail "the stub does not serve other programs of the namespace"
 wait_for 10 sh -c "! ip netns exec $NS_G ss -Hlun 'sport = :53' | grep -q ." ||
 	fail "the stub outlived its guests"
+
+log "a nameserver off loopback: put on the guest's lo while the stub runs"
+echo "nameserver 192.0.2.53" >"/etc/netns/$NS_G/resolv.conf"
+guest sh -c 'ip -br addr show dev lo; dig +time=5 +tries=1 +short printer.lan' >"$T/off.out" 2>&1 ||
+	fail "off loopback: $(cat "$T/off.out")"
+grep -q ' 192.0.2.53/32 ' "$T/off.out" || fail "192.0.2.53 not on lo: $(cat "$T/off.out")"
+grep -qx 192.0.2.7 "$T/off.out" || fail "off loopback: $(cat "$T/off.out")"
+wait_for 10 sh -c "! ip -n $NS_G addr show dev lo | grep -q 192.0.2.53" ||
+	fail "192.0.2.53 left on lo after the stub"
+log "... which an unprivileged guest may not do: said under --seccomp"
+ip netns exec "$NS_G" setpriv --reuid=65534 --regid=65534 --clear-groups \
+	"$BIN/sockout-run" -s "$GUEST_SOCK" --seccomp -- /bin/true 2>"$T/unpriv.err" ||
+	fail "unprivileged sockout-run failed: $(cat "$T/unpriv.err")"
+grep -q "warning: no DNS stub for the nameserver 192.0.2.53: .*Operation not permitted" "$T/unpriv.err" ||
+	fail "no warning: $(cat "$T/unpriv.err")"
+ip -n "$NS_G" addr show dev lo | grep -q 192.0.2.53 && fail "an unprivileged guest put 192.0.2.53 on lo"
 grep -q 'no answer for' "$T/sockoutd.log" && fail "a query timed out in sockoutd"
 pass
