@@ -12,6 +12,8 @@ FCFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined
 	$(shell pkg-config --cflags libssh2 libstrophe libsodium json-c)
 FLIBS := $(shell pkg-config --libs libssh2 libstrophe libsodium json-c libcrypto) -lpthread
 SHARED := $(wildcard common/*.c) $(wildcard protocol/*.c)
+# names (dispatcher/resolve.c): c-ares
+FLIBS += $(shell pkg-config --libs libcares)
 # Targets may #include any source file: rebuild when any of them changes.
 ALLSRC := $(wildcard */*.[ch] helpers/*/*.[ch])
 TARGETS := $(patsubst tests/fuzz/%.c,$(FB)/%,$(wildcard tests/fuzz/fuzz-*.c))
