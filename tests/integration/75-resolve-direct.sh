@@ -9,7 +9,7 @@
 # NXDOMAIN, a static `address' rule answers without the nameserver, and
 # without sockout-run the guest resolves nothing.
 . "$(dirname "$0")/../lib.sh"
-need curl python3 dnsmasq
+need curl python3 dnsmasq openssl
 
 topo_basic
 GUEST_SOCK=$T/guest.sock
@@ -23,6 +23,7 @@ echo "nameserver 192.0.2.53" >"/etc/netns/$NS_G/resolv.conf"
 bgns "$NS_S" dnsmasq --no-daemon --no-resolv --no-hosts --user=root --group=root \
 	--listen-address=198.51.100.2 --bind-interfaces --port=53 --local=/example/ \
 	--host-record=www.test.example,198.51.100.2 --cname=alias.test.example,www.test.example \
+	--host-record=example.org,198.51.100.2 \
 	--local-ttl=300 --log-queries --log-facility="$T/dnsmasq.log" --pid-file=
 wait_for 10 sh -c "ip netns exec $NS_S ss -Hlun 'sport = :53' | grep -q ." || fail "dnsmasq did not start"
 
@@ -40,6 +41,29 @@ mkdir "$T/www"
 echo "hello by name" >"$T/www/ok.txt"
 bgns "$NS_S" python3 -m http.server -d "$T/www" -b 198.51.100.2 8000 >"$T/http.log" 2>&1
 wait_tcp "$NS_S" 8000
+
+log "the README's first example, verbatim: sockout-run -- curl https://example.org/"
+# example.org is the test nameserver's, served by a local HTTPS server
+# whose self-signed certificate curl is told to trust (CURL_CA_BUNDLE)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+	-subj /CN=example.org -addext subjectAltName=DNS:example.org \
+	-keyout "$T/key.pem" -out "$T/cert.pem" >/dev/null 2>&1 || fail "openssl"
+mkdir "$T/tls"
+echo "example.org through sockout" >"$T/tls/index.html"
+bgns "$NS_S" python3 -c '
+import http.server, ssl, sys, functools
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[3])
+s = http.server.HTTPServer(("198.51.100.2", 443), h)
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+s.serve_forever()
+' "$T/cert.pem" "$T/key.pem" "$T/tls" >"$T/https.log" 2>&1
+wait_tcp "$NS_S" 443
+out=$(ip netns exec "$NS_G" env CURL_CA_BUNDLE="$T/cert.pem" SOCKOUT_SOCKET="$GUEST_SOCK" \
+	"$BIN/sockout-run" -- curl https://example.org/ 2>"$T/readme.log") ||
+	fail "sockout-run -- curl https://example.org/: $(cat "$T/readme.log")"
+[ "$out" = "example.org through sockout" ] || fail "README example got '$out'"
 
 log "curl by name through resolve any direct"
 out=$(guest curl -sS --max-time 20 http://www.test.example:8000/ok.txt 2>"$T/curl.log") ||
