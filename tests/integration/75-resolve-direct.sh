@@ -114,10 +114,28 @@ rc=0; ip netns exec "$NS_G" curl -sS --max-time 10 http://www.test.example:8000/
 # every query the nameserver saw came from sockoutd's namespace
 grep 'query\[' "$T/dnsmasq.log" | grep -v 'from 198.51.100.1$' && fail "a query came from elsewhere"
 
+log "sockoutd -n: resolve rules are checked with file:line errors"
+cat >"$T/bad.conf" <<CONF
+resolve foo..example direct
+resolve *.x.example address 198.51.100.2 not-an-address
+resolve any helper nosuch
+placeholder-range 127.0.0.0/8
+CONF
+rc=0; "$BIN/sockoutd" -n -c "$T/bad.conf" >"$T/bad.out" 2>&1 || rc=$?
+cat "$T/bad.out"
+[ $rc != 0 ] || fail "sockoutd -n accepted a broken file"
+for l in 1 2 3 4; do grep -q "^$T/bad.conf:$l: " "$T/bad.out" || fail "no error for line $l"; done
+
 log "sockoutctl status counts resolve rules"
 "$BIN/sockoutctl" -s "$T/control.sock" status >"$T/status.out" || fail "status"
 cat "$T/status.out"
 grep -Eq '^ *[0-9]+ +[1-9][0-9]* +resolve any +direct' "$T/status.out" || fail "no hits on resolve any direct"
 grep -Eq '^ *[0-9]+ +[1-9][0-9]* +resolve \*\.ads\.example +deny' "$T/status.out" || fail "no hits on the deny rule"
 grep -q '^names: ' "$T/status.out" || fail "no names line"
+
+log "reload swaps the resolve rules: www.test.example denied now"
+sed -i 's/^resolve \*\.ads\.example deny/resolve www.test.example deny/' "$T/sockoutd.conf"
+"$BIN/sockoutctl" -s "$T/control.sock" reload >/dev/null || fail "reload"
+rc=0; guest curl -sS --max-time 20 -o /dev/null http://www.test.example:8000/ok.txt 2>/dev/null || rc=$?
+[ $rc = 6 ] || fail "after reload: curl exit $rc, expected 6 (the cached answer must not outlive the rule)"
 pass
