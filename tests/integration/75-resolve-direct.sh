@@ -7,8 +7,11 @@
 # README's first example), a CNAME shows as the canonical name, answers are
 # cached (the nameserver is asked once), `deny' and unknown names give
 # NXDOMAIN, a static `address' rule answers without the nameserver, and
-# without sockout-run the guest resolves nothing.
+# without sockout-run the guest resolves nothing; with `limit pending 1' a
+# name still resolves (its request is counted once); sockoutd -n checks
+# resolve lines; a reload swaps them and drops cached answers.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/sockoutd-lib.sh"
 need curl python3 dnsmasq openssl
 
 topo_basic
@@ -30,6 +33,8 @@ wait_for 10 sh -c "ip netns exec $NS_S ss -Hlun 'sport = :53' | grep -q ." || fa
 cat >"$T/sockoutd.conf" <<CONF
 guest-socket   $GUEST_SOCK
 control-socket $T/control.sock
+# one request in flight per uid: a RESOLVE must not count twice
+limit pending 1
 resolve *.ads.example deny
 resolve printer.lan   address 198.51.100.2
 resolve any           direct
@@ -138,4 +143,5 @@ sed -i 's/^resolve \*\.ads\.example deny/resolve www.test.example deny/' "$T/soc
 "$BIN/sockoutctl" -s "$T/control.sock" reload >/dev/null || fail "reload"
 rc=0; guest curl -sS --max-time 20 -o /dev/null http://www.test.example:8000/ok.txt 2>/dev/null || rc=$?
 [ $rc = 6 ] || fail "after reload: curl exit $rc, expected 6 (the cached answer must not outlive the rule)"
+sockoutd_stop_clean
 pass

@@ -8,6 +8,7 @@
 # the name; an unknown placeholder is unreachable; names outside the rule
 # are NXDOMAIN; sockoutd's namespace never resolves the name itself.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/sockoutd-lib.sh"
 . "$(dirname "$0")/../lib-ssh.sh"
 need curl python3
 
@@ -99,4 +100,5 @@ ip netns exec "$NS_H" getent hosts intra.corp.example && fail "sockoutd's namesp
 "$BIN/sockoutctl" -s "$T/control.sock" status >"$T/status.out" || fail "status"
 grep -Eq '^ *[0-9]+ +[1-9][0-9]* +resolve \*\.corp\.example +helper office' "$T/status.out" ||
 	fail "no hits on the helper rule: $(cat "$T/status.out")"
+sockoutd_stop_clean
 pass

@@ -8,6 +8,7 @@
 # through `resolve any direct' against the host resolver asking the same
 # nameserver from sockoutd's namespace (same run; printed, not judged).
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/sockoutd-lib.sh"
 need curl python3 dnsmasq
 
 topo_basic
@@ -93,4 +94,5 @@ log "LATENCY host resolver (sockoutd's namespace): $(cat "$T/lat-host.out")"
 log "LATENCY guest, resolve any direct, uncached: $(cat "$T/lat-guest.out")"
 log "LATENCY guest, resolve any direct, cached:   $(cat "$T/lat-cached.out")"
 log "load: $(cat /proc/loadavg)"
+sockoutd_stop_clean
 pass
