@@ -38,6 +38,9 @@ control-socket $T/control.sock
 helper office data $T/office.data event $T/office.event
 resolve *.corp.example helper office
 resolve any            deny
+# by address, for the latency comparison: the same server through the
+# same helper, no name involved
+connect 203.0.113.80 port 8080 helper office to 127.0.0.1:8080
 connect any            deny
 CONF
 start_sockoutd "$T/sockoutd.conf"
@@ -94,6 +97,18 @@ else:
     raise SystemExit("name outside the rules resolved")
 print("ok")
 PY
+
+log "latency through sockout-ssh: by name (placeholder) vs by address"
+lat=$(dirname "$0")/resolve-lat.py
+gw=$(ip netns exec "$NS_S" python3 "$lat" gai gateway-hosts intra.corp.example 200) || fail "gateway bench"
+ph=$(guest python3 "$lat" gai placeholder intra.corp.example 200) || fail "placeholder bench"
+byname=$(guest python3 "$lat" get by-name intra.corp.example 8080 50) || fail "by-name bench"
+byaddr=$(guest python3 "$lat" get by-address 203.0.113.80 8080 50) || fail "by-address bench"
+log "LATENCY getaddrinfo on the gateway itself (its /etc/hosts): $gw"
+log "LATENCY guest getaddrinfo, resolve helper office (placeholder): $ph"
+log "LATENCY guest name+connect+GET through sockout-ssh: $byname"
+log "LATENCY guest address connect+GET through sockout-ssh: $byaddr"
+log "load: $(cat /proc/loadavg)"
 
 log "sockoutd's side never knew the name"
 ip netns exec "$NS_H" getent hosts intra.corp.example && fail "sockoutd's namespace resolves the name"

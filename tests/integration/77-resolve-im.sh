@@ -17,6 +17,7 @@ im_conf b bob@example.org/sockout alice@example.org "$KEY_A" "inband yes" "answe
 im_start a
 im_start b
 sockoutd_start a "resolve *.home helper home to bob@example.org" "resolve any deny" \
+	"connect 203.0.113.99 port 8080 helper home to bob@example.org" \
 	"connect any deny" "accept any deny"
 sockoutd_start b "accept port 8080 helper home" "connect any deny" "accept any deny"
 im_wait_session a
@@ -42,6 +43,16 @@ guest_a curl -sS -v --max-time 30 -o /dev/null http://files.home:8080/ok.txt >"$
 [ $rc = 7 ] || fail "curl exit $rc, expected 7: $(cat "$T/refused.log")"
 grep -q "connect to files.home port 8080 refused: not a name this helper answers for" "$T/im-b.log" ||
 	fail "bob did not refuse the name"
+log "latency through sockout-im: by name (placeholder) vs by address"
+lat=$TOP/tests/integration/resolve-lat.py
+ph=$(guest_a python3 "$lat" gai placeholder db.home 200) || fail "placeholder bench"
+byname=$(guest_a python3 "$lat" get by-name db.home 8080 20) || fail "by-name bench"
+byaddr=$(guest_a python3 "$lat" get by-address 203.0.113.99 8080 20) || fail "by-address bench"
+log "LATENCY guest getaddrinfo, resolve helper home (placeholder): $ph"
+log "LATENCY guest name+connect+GET through sockout-im (in-band): $byname"
+log "LATENCY guest address connect+GET through sockout-im (in-band): $byaddr"
+log "load: $(cat /proc/loadavg)"
+
 log "names outside the rules: NXDOMAIN at A"
 rc=0
 guest_a curl -sS --max-time 20 -o /dev/null http://db.example:8080/ >/dev/null 2>&1 || rc=$?

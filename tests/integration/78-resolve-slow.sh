@@ -75,24 +75,13 @@ log "slow name: errno $code after $secs s"
 [ "$code" = "$(python3 -c 'import socket; print(socket.EAI_AGAIN)')" ] || fail "slow name: $(cat "$T/slow.out")"
 
 log "latency: fresh names, guest through sockoutd vs the host resolver"
-cat >"$T/lat.py" <<'PY'
-import socket, sys, time
-tag, n = sys.argv[1], int(sys.argv[2])
-ts = []
-for i in range(n):
-    name = "%s%d.bench.example" % (tag, i) if tag != "cached" else "www.test.example"
-    t = time.perf_counter()
-    socket.getaddrinfo(name, 80, socket.AF_INET, socket.SOCK_STREAM)
-    ts.append((time.perf_counter() - t) * 1e6)
-ts.sort()
-print("%s median %.0f us p90 %.0f us" % (tag, ts[len(ts) // 2], ts[len(ts) * 9 // 10]))
-PY
-ip netns exec "$NS_H" python3 "$T/lat.py" host 200 >"$T/lat-host.out" || fail "host resolver bench"
-guest python3 "$T/lat.py" guest 200 >"$T/lat-guest.out" || fail "guest bench"
-guest python3 "$T/lat.py" cached 200 >"$T/lat-cached.out" || fail "cached bench"
-log "LATENCY host resolver (sockoutd's namespace): $(cat "$T/lat-host.out")"
-log "LATENCY guest, resolve any direct, uncached: $(cat "$T/lat-guest.out")"
-log "LATENCY guest, resolve any direct, cached:   $(cat "$T/lat-cached.out")"
+lat=$(dirname "$0")/resolve-lat.py
+host=$(ip netns exec "$NS_H" python3 "$lat" gai host "h%d.bench.example" 200) || fail "host resolver bench"
+fresh=$(guest python3 "$lat" gai guest "g%d.bench.example" 200) || fail "guest bench"
+cached=$(guest python3 "$lat" gai cached www.test.example 200) || fail "cached bench"
+log "LATENCY host resolver (sockoutd's namespace, same nameserver): $host"
+log "LATENCY guest, resolve any direct, fresh names: $fresh"
+log "LATENCY guest, resolve any direct, cached name: $cached"
 log "load: $(cat /proc/loadavg)"
 sockoutd_stop_clean
 pass
