@@ -610,7 +610,9 @@ static void start_helper(struct resolve_query *q, const char *name, int family)
 
 	memset(&q->ans, 0, sizeof(q->ans));
 	if (k < 0) {
-		warn("resolve %s: no placeholder free (%u held)", name, R.nused);
+		static uint64_t last;
+		if (ratelimit(&last))
+			warn("resolve %s: no placeholder free (%u held)", name, R.nused);
 		query_status(q, -EAGAIN, 0);
 		return;
 	}
