@@ -558,6 +558,10 @@ static void do_resolve(struct greq *g)
 	g->state = G_RESOLVE;
 	g->rq = NULL;
 	timer_set(&g->timer, cfg->connect_timeout_ms);
+	/* the query holds the uid's pending unit from now on: hand ours
+	 * over rather than count one request twice */
+	quota_give(g->quota, Q_PENDING);
+	g->quota = NULL;
 	if ((e = resolve_start(&g->who, g->req.name, fam[g->req.family],
 			       resolve_done, g, &g->rq)) < 0)
 		greq_reply(g, -e, NULL, NULL, -1);

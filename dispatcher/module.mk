@@ -33,3 +33,8 @@ LDLIBS_tests_unit_test-rules-guest := $(LIBCOMMON) $(DISPATCHER_LIBS)
 # test-pump #includes pump.c and drives it against the real helper link.
 $(B)/tests/unit/test-pump: $(B)/dispatcher/helper-link.o
 LDLIBS_tests_unit_test-pump := $(LIBCOMMON)
+
+# test-resolve drives the name engine through its API: the dispatcher's
+# objects (all but main.o), like test-rules-guest.
+$(B)/tests/unit/test-resolve: $(SOCKOUTD_LIBOBJ)
+LDLIBS_tests_unit_test-resolve := $(LIBCOMMON) $(DISPATCHER_LIBS)

@@ -96,6 +96,8 @@ static struct {
 	ares_channel ch;
 	bool ch_ok;
 	struct timer t;	/* ares_timeout() */
+	struct timer down; /* drop a stale channel once idle */
+	bool stale;	/* a reload came while lookups were in flight */
 	LIST_HEAD(, asock) socks;
 	LIST_HEAD(, lookup) lookups;
 	unsigned inflight;
@@ -120,6 +122,7 @@ static uint32_t name_hash(const char *s, int family)
 }
 
 static void ares_timer_cb(struct timer *t);
+static void down_cb(struct timer *t);
 
 static void init_once(void)
 {
@@ -128,6 +131,7 @@ static void init_once(void)
 	R.inited = true;
 	TAILQ_INIT(&R.order);
 	timer_init(&R.t, ares_timer_cb);
+	timer_init(&R.down, down_cb);
 }
 
 /* ---- delivering answers ---- */
@@ -307,6 +311,8 @@ static int channel_up(void)
 
 static void channel_down(void)
 {
+	R.stale = false;
+	timer_cancel(&R.down);
 	if (!R.ch_ok)
 		return;
 	/* ares_destroy() answers what is in flight with ARES_EDESTRUCTION:
@@ -320,6 +326,15 @@ static void channel_down(void)
 		LIST_REMOVE(s, link);
 		free(s);
 	}
+}
+
+/* A reload asked for a fresh channel while lookups were in flight; now
+ * there are none (unless a new one started meanwhile). */
+static void down_cb(struct timer *t)
+{
+	(void)t;
+	if (!R.inflight)
+		channel_down();
 }
 
 /* Put the addresses of family @fam from @ai into @a (no duplicates). */
@@ -417,6 +432,9 @@ static void lookup_done(void *arg, int status, int timeouts,
 	LIST_REMOVE(lk, link);
 	R.inflight--;
 	free(lk);
+	/* not from inside c-ares (this runs in ares_process_fd) */
+	if (R.stale && !R.inflight)
+		timer_set(&R.down, 0);
 }
 
 /* direct: from the cache, a lookup in flight, or a new lookup. */
@@ -592,7 +610,9 @@ static void start_helper(struct resolve_query *q, const char *name, int family)
 
 	memset(&q->ans, 0, sizeof(q->ans));
 	if (k < 0) {
-		warn("resolve %s: no placeholder free (%u held)", name, R.nused);
+		static uint64_t last;
+		if (ratelimit(&last))
+			warn("resolve %s: no placeholder free (%u held)", name, R.nused);
 		query_status(q, -EAGAIN, 0);
 		return;
 	}
@@ -717,6 +737,8 @@ void resolve_apply(const struct dconf *c)
 	cache_flush();
 	if (!R.inflight)
 		channel_down();
+	else
+		R.stale = true; /* once the lookups in flight are done */
 }
 
 void resolve_shutdown(void)

@@ -7,6 +7,7 @@
  * and the identity is loaded here too, so that a missing or unreadable
  * one is reported at the line that names it, with the other errors.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -107,8 +108,65 @@ static const struct {
 	{ "data-socket", 2 }, { "event-socket", 2 }, { "jid", 2 },
 	{ "password-file", 2 }, { "identity", 2 }, { "tls-trust", 2 },
 	{ "server", 2 }, { "proxy", 2 }, { "inband", 2 }, { "tls", 2 },
-	{ "connect-timeout", 2 }, { "peer", 3 },
+	{ "connect-timeout", 2 }, { "peer", 3 }, { "answers", 2 },
 };
+
+/* @name (lower case, no trailing dot) against pattern @p. */
+static bool answers_one(const char *p, const char *name)
+{
+	size_t n = strlen(name), pl = strlen(p);
+
+	if (!*p)
+		return true;
+	if (*p != '.')
+		return strcmp(p, name) == 0;
+	return n > pl && strcmp(name + n - pl, p) == 0;
+}
+
+bool im_conf_answers(const struct im_conf *c, const char *name)
+{
+	char n[254];
+	size_t len = strlen(name);
+
+	if (!im_name_ok(name) || len >= sizeof(n))
+		return false;
+	for (size_t i = 0; i <= len; i++)
+		n[i] = (char)tolower((unsigned char)name[i]);
+	if (len && n[len - 1] == '.')
+		n[len - 1] = '\0';
+	for (size_t i = 0; i < c->nanswers; i++)
+		if (answers_one(c->answers[i], n))
+			return true;
+	return false;
+}
+
+/* "answers any|NAME|*.SUFFIX": kept lower case, "*." as ".". */
+static void parse_answers(struct im_conf *c, const struct conf_line *l,
+			  struct conf_errors *e)
+{
+	const char *v = l->argv[1];
+	bool wild = !strncmp(v, "*.", 2);
+	const char *name = wild ? v + 1 : v;
+	char *s, **a;
+
+	if (strcmp(v, "any") != 0 &&
+	    (!im_name_ok(wild ? v + 2 : v) || strstr(name, "..") ||
+	     name[strlen(name) - 1] == '.' || (!wild && v[0] == '.'))) {
+		conf_error(e, l->file, l->line,
+			   "answers: expected any, NAME or *.SUFFIX: `%s'", v);
+		return;
+	}
+	if (!(s = strdup(strcmp(v, "any") ? name : "")) ||
+	    !(a = realloc(c->answers, (c->nanswers + 1) * sizeof(*a)))) {
+		free(s);
+		conf_error(e, l->file, l->line, "out of memory");
+		return;
+	}
+	for (char *q = s; *q; q++)
+		*q = (char)tolower((unsigned char)*q);
+	c->answers = a;
+	c->answers[c->nanswers++] = s;
+}
 
 static void conf_line(void *ctx, const struct conf_line *l,
 		      struct conf_errors *e)
@@ -178,6 +236,8 @@ static void conf_line(void *ctx, const struct conf_line *l,
 				   v);
 		else
 			c->connect_timeout_ms = ms;
+	} else if (!strcmp(k, "answers")) {
+		parse_answers(c, l, e);
 	} else if (!strcmp(k, "peer")) {
 		struct im_peer_conf *p = calloc(1, sizeof(*p));
 		if (!p)
@@ -293,5 +353,8 @@ void im_conf_free(struct im_conf *c)
 		SLIST_REMOVE_HEAD(&c->peers, link);
 		free(p);
 	}
+	for (size_t i = 0; i < c->nanswers; i++)
+		free(c->answers[i]);
+	free(c->answers);
 	memset(c, 0, sizeof(*c));
 }

@@ -451,6 +451,16 @@ static void on_connect(struct im_peer *p, const struct im_rpc *r)
 		ic_free(i);
 		return;
 	}
+	/* A connect for a host name reaches us only for the names our
+	 * config answers for; it then goes to our guest that accepts on
+	 * the port, as any other connect. */
+	if (r->name[0] && !im_conf_answers(cf, r->name)) {
+		info("%s: connect to %s port %u refused: not a name this helper answers for",
+		     p->conf->jid, r->name, r->port);
+		send_simple(i, RPC_REFUSE, ECONNREFUSED);
+		ic_free(i);
+		return;
+	}
 	if (!l) {
 		info("%s: connect to port %u refused: no guest accepts there",
 		     p->conf->jid, r->port);
@@ -474,8 +484,9 @@ static void on_connect(struct im_peer *p, const struct im_rpc *r)
 	uint16_t pp;
 	bool bs = r->want_bs && !cf->inband && im_xmpp_proxy(&pj, &ph, &pp) &&
 		  (!r->proxy[0] || !strcmp(r->proxy, pj));
-	info("%s: connection %u to port %u accepted (%s)", p->conf->jid,
-	     r->cid, r->port, bs ? "bytestream" : "in-band");
+	info("%s: connection %u to %s%sport %u accepted (%s)", p->conf->jid,
+	     r->cid, r->name, r->name[0] ? " " : "", r->port,
+	     bs ? "bytestream" : "in-band");
 	if (bs) {
 		uint8_t rnd[16];
 		randombytes_buf(rnd, sizeof(rnd));
@@ -572,6 +583,9 @@ static void send_connect(struct ic *i)
 	const char *pj, *host;
 	uint16_t port;
 	struct im_rpc r = { .type = RPC_CONNECT, .port = i->c->req.dst.port };
+
+	/* a name (SO_CAP_NAME): the peer decides whether it answers for it */
+	snprintf(r.name, sizeof(r.name), "%s", i->c->req.name);
 
 	r.want_bs = !cf->inband && im_xmpp_proxy(&pj, &host, &port);
 	if (r.want_bs)

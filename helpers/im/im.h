@@ -25,6 +25,7 @@
 #define SOCKOUT_IM_H
 
 #include <stdbool.h>
+#include <string.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -85,12 +86,28 @@ struct im_conf {
 	char *tls_trust;	/* CA/cert file for the server, or NULL */
 	uint64_t connect_timeout_ms;
 	SLIST_HEAD(, im_peer_conf) peers;
+	/* `answers' lines: the host names a connect from a peer may ask
+	 * for ("" any, "a.b" exactly, ".a.b" for *.a.b) */
+	char **answers;
+	size_t nanswers;
 };
 
 int im_conf_load(const char *path, struct im_conf *c, char **errtext);
 void im_conf_free(struct im_conf *c);
 /** im_jid_bare() - copy the bare part of @jid ("user@host"); 0 or -EINVAL. */
 int im_jid_bare(const char *jid, char *out, size_t len);
+/** im_conf_answers() - does an `answers' line cover host name @name? */
+bool im_conf_answers(const struct im_conf *c, const char *name);
+/** im_name_ok() - a host name as a connect may carry it: 1 to 253 bytes of
+ *  letters, digits, '.', '-' and '_' (nothing to escape in JSON). */
+static inline bool im_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n && n <= 253 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789.-_") == n;
+}
 /** im_jid_ok() - a JID we are willing to put in an XML attribute. */
 bool im_jid_ok(const char *jid);
 
@@ -207,6 +224,7 @@ struct im_rpc {
 	char sid[48]; /* bytestream id; "" = in-band */
 	bool want_bs;
 	char proxy[256]; /* connect: the opener's proxy JID when want_bs */
+	char name[254];	 /* connect: the host name the guest asked for, or "" */
 	const uint8_t *data; /* RPC_DATA: decoded bytes (points into a buffer) */
 	size_t dlen;
 };

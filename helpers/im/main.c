@@ -91,6 +91,8 @@ int main(int argc, char **argv)
 	if ((r = im_peers_init(&c, &c.id, &peer_ops)) < 0)
 		die("peers: %s", strerror(-r));
 	im_conn_set_conf(&c);
+	/* names go to the peer, which answers for those its config lists */
+	sh_set_names(true);
 	if ((r = sh_listen(c.data_socket, c.event_socket, &im_ops)) < 0)
 		die("cannot listen on %s / %s: %s", c.data_socket,
 		    c.event_socket, strerror(-r));

@@ -76,6 +76,8 @@ int im_rpc_encode(const struct im_rpc *r, struct buf *out)
 		e = put(out, ",\"p\":%u,\"b\":%d", r->port, r->want_bs ? 1 : 0);
 		if (!e && r->proxy[0] && proxy_ok(r->proxy))
 			e = put(out, ",\"x\":\"%s\"", r->proxy);
+		if (!e && r->name[0] && im_name_ok(r->name))
+			e = put(out, ",\"h\":\"%s\"", r->name);
 		break;
 	case RPC_ACCEPT:
 		if (r->sid[0])
@@ -181,6 +183,13 @@ int im_rpc_decode(const uint8_t *p, size_t len, struct im_rpc *r,
 			    !proxy_ok(json_object_get_string(x)))
 				goto out;
 			snprintf(r->proxy, sizeof(r->proxy), "%s",
+				 json_object_get_string(x));
+		}
+		if (json_object_object_get_ex(o, "h", &x)) {
+			if (!json_object_is_type(x, json_type_string) ||
+			    !im_name_ok(json_object_get_string(x)))
+				goto out;
+			snprintf(r->name, sizeof(r->name), "%s",
 				 json_object_get_string(x));
 		}
 		break;

@@ -120,13 +120,20 @@ static int build_open_msg(struct ssh_chan *ch)
 	return 0;
 }
 
-/* Where the channel goes: the rule's TARGET, else the guest's own
- * destination.  Returns 0 or -EINVAL. */
+/* Where the channel goes: the rule's TARGET, else the name the guest
+ * connected to (SO_CAP_NAME: the gateway resolves it; direct-tcpip takes
+ * a host name), else the guest's own destination.  Returns 0 or -EINVAL. */
 static int aim(struct ssh_chan *ch, const struct ssh_target *t,
 	       const struct sh_conn *c)
 {
 	switch (t->kind) {
 	case TGT_DEFAULT: {
+		if (c->req.name[0]) {
+			snprintf(ch->host, sizeof(ch->host), "%s", c->req.name);
+			ch->port = c->req.dst.port;
+			ch->kind = CK_FWD;
+			break;
+		}
 		struct sockaddr_storage ss;
 		socklen_t l;
 		if (so_addr_to_sa(&c->req.dst, &ss, &l) < 0)

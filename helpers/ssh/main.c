@@ -102,6 +102,7 @@ int main(int argc, char **argv)
 		die("epoll: %s", strerror(-r));
 	if ((r = daemon_signals(on_hup)) < 0)
 		die("signals: %s", strerror(-r));
+	sh_set_names(true); /* direct-tcpip to the name: the gateway resolves */
 	if ((r = sh_listen(cfg.data_socket, cfg.event_socket, &ssh_ops)) < 0)
 		die("cannot listen on %s / %s: %s", cfg.data_socket,
 		    cfg.event_socket, strerror(-r));

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* libFuzzer target: the guest protocol decoders (gp_req_decode,
- * gp_reply_decode) as sockoutd and the shim meet them, plus the
+ * gp_reply_decode, and for names gp_req_name_decode and gp_answer_decode)
+ * as sockoutd and the shim meet them, plus the
  * conversion of the decoded addresses into what getsockname() returns
  * (protocol/addr.c, as the shim does it).
  * Whatever decodes must encode back to the same bytes: every reserved
@@ -37,6 +38,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (memcmp(q, data, GP_REQ_LEN) != 0)
 			abort();
 		show(&req.addr, cap);
+		/* RESOLVE: the name after the header, as sockoutd reads it
+		 * (exactly namelen bytes, whatever else follows) */
+		if (req.op == GP_RESOLVE) {
+			if (!req.namelen || req.namelen > GP_NAME_MAX)
+				abort();
+			if (size >= GP_REQ_LEN + req.namelen &&
+			    gp_req_name_decode(data + GP_REQ_LEN, req.namelen, &req) == 0 &&
+			    (strlen(req.name) != req.namelen ||
+			     memcmp(req.name, data + GP_REQ_LEN, req.namelen) != 0))
+				abort();
+		} else if (req.namelen) {
+			abort();
+		}
 	}
 	if (size >= GP_REPLY_LEN && gp_reply_decode(data, &rep) == 0) {
 		/* a refusal before the request was read always says why */
@@ -47,6 +61,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		show(&rep.local, cap);
 		show(&rep.peer, cap);
+		/* an answer follows only a successful RESOLVE/REVERSE */
+		if (rep.anslen && (rep.status || rep.op < GP_RESOLVE ||
+				   rep.anslen > GP_ANSWER_MAX))
+			abort();
+		struct gp_answer ans;
+		uint8_t a[GP_ANSWER_MAX];
+		if (rep.anslen && size >= GP_REPLY_LEN + rep.anslen &&
+		    gp_answer_decode(data + GP_REPLY_LEN, rep.anslen, &ans) == 0) {
+			if (ans.n > GP_ANSWER_ADDRS ||
+			    gp_answer_encode(a, &ans) != rep.anslen ||
+			    memcmp(a, data + GP_REPLY_LEN, rep.anslen) != 0)
+				abort();
+			for (unsigned i = 0; i < ans.n; i++)
+				show(&ans.addr[i], cap);
+		}
 	}
 	/* The tail as a second message, so one input can hold both. */
 	if (size >= GP_REQ_LEN + GP_REPLY_LEN &&

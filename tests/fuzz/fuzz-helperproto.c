@@ -20,13 +20,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct so_addrpair a;
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	uint8_t buf[SO_FINISHED_LEN];
+	uint8_t buf[SO_FINISHED_LEN], cbuf[SO_CONNECT_MAX_LEN];
 
 	buf_init(&in);
 	buf_append(&in, data, size);
 	while (so_next(&in, &h, &p) > 0) {
-		if (so_connect_decode(p, h.len, &c) == 0)
+		if (so_connect_decode(p, h.len, &c) == 0) {
 			so_addr_to_sa(&c.dst, &ss, &sl);
+			/* one encoding per CONNECT, with or without a name */
+			if (h.len > SO_CONNECT_MAX_LEN ||
+			    so_connect_encode(cbuf, &c) != h.len ||
+			    memcmp(cbuf, p, h.len) != 0 ||
+			    strlen(c.name) > SO_MAX_NAME)
+				abort();
+		}
 		if (so_addrpair_decode(p, h.len, &a) == 0)
 			so_addr_to_sa(&a.peer, &ss, &sl);
 		so_type_name(h.type);

@@ -4,7 +4,10 @@
  * The input is written to a file and loaded like `sockoutd -n -c FILE';
  * every loaded table is also matched against a few addresses and peers,
  * checking that loopback and privileged ports are granted only by rules
- * that name them.
+ * that name them.  `resolve' rules are matched against a few names: the
+ * rule found must match the name by its pattern, a helper rule must name
+ * a helper, an address rule must hold addresses outside the placeholder
+ * ranges.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -66,6 +69,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 		if (c->limits.pending < 1 || c->limits.helper_queue < DCONF_LIMIT_QUEUE_MIN)
+			abort();
+		static const char *const names[] = { "www.example.org", "a.corp.example",
+						     "corp.example", "printer.lan", "x" };
+		for (size_t k = 0; k < sizeof(names) / sizeof(*names); k++) {
+			char n[DCONF_NAME_MAX + 1];
+			if (dconf_name_norm(names[k], n, sizeof(n)) < 0)
+				abort();
+			for (size_t w = 0; w < 3; w++) {
+				struct rule *r = table_resolve_match(c, n, whos[w]);
+				if (!r)
+					continue;
+				if (r->dir != RULE_RESOLVE || !r->name)
+					abort();
+				size_t nl = strlen(n), pl = strlen(r->name);
+				/* "" any; ".x" a proper suffix; else the name */
+				if (r->name[0] == '.' ? !(nl > pl && !strcmp(n + nl - pl, r->name)) :
+				    r->name[0] && strcmp(r->name, n))
+					abort();
+				if (r->action == ACT_HELPER &&
+				    (r->helper < 0 || (size_t)r->helper >= c->nhelpers))
+					abort();
+				if (r->action == ACT_ADDRESS &&
+				    (!r->naddrs || r->naddrs > DCONF_RESOLVE_ADDRS))
+					abort();
+				for (unsigned j = 0; j < r->naddrs; j++)
+					if (dconf_range_contains(&c->placeholder[0], &r->addrs[j]) ||
+					    dconf_range_contains(&c->placeholder[1], &r->addrs[j]))
+						abort();
+				if (r->from && !whos[w])
+					abort();
+			}
+		}
+		if (c->placeholder[0].family != 4 || c->placeholder[1].family != 6)
 			abort();
 		dconf_free(c);
 	} else if (e.count == 0) {

@@ -16,6 +16,8 @@ FLIBS += $(shell pkg-config --libs ldns)
 # c-ares: sockoutd's host resolver (dispatcher/resolve.c, in sockoutd-in-one.h)
 FLIBS += $(shell pkg-config --libs libcares)
 SHARED := $(wildcard common/*.c) $(wildcard protocol/*.c)
+# names (dispatcher/resolve.c): c-ares
+FLIBS += $(shell pkg-config --libs libcares)
 # Targets may #include any source file: rebuild when any of them changes.
 ALLSRC := $(wildcard */*.[ch] helpers/*/*.[ch])
 TARGETS := $(patsubst tests/fuzz/%.c,$(FB)/%,$(wildcard tests/fuzz/fuzz-*.c))
