@@ -769,13 +769,15 @@ static int stub_spawn(const struct sockaddr_storage *ns, const char (*txt)[64],
 	return buf[0] == 'P' ? -EPERM : -EADDRNOTAVAIL;
 }
 
-int dns_stub_ensure(const char *sock, bool warn_nonlocal)
+int dns_stub_ensure(const char *sock, bool warn_nonlocal,
+		    struct so_addr *offlo, unsigned *noff)
 {
 	struct sockaddr_storage ns[MAX_NS];
 	char txt[MAX_NS][64], why[256] = "";
 	unsigned nns;
 	int e = 0;
 
+	*noff = 0;
 	if (has_network())
 		return 0;
 	nns = read_nameservers(ns, txt);
@@ -788,10 +790,16 @@ int dns_stub_ensure(const char *sock, bool warn_nonlocal)
 	gsock = sock;
 	/* bounded: each round either registers, or a stub was leaving
 	 * just then, or a new one is started */
+	*noff = 0;
 	for (int round = 0; round < 3; round++) {
 		e = stub_register();
-		if (e == 0)
+		if (e == 0) {
+			for (unsigned i = 0; i < nns; i++)
+				if (!ss_loopback(&ns[i]))
+					so_addr_from_sa(&offlo[(*noff)++],
+							(struct sockaddr *)&ns[i]);
 			return 0;
+		}
 		if (e == -EPIPE)
 			continue;
 		if ((e = stub_spawn(ns, txt, nns, why, sizeof(why))) < 0)

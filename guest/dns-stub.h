@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "../protocol/addr.h"
+
 /* Guest connections (UDP queries in flight, TCP clients) a stub serves at
  * once; beyond, queries are dropped and clients retry. */
 #define STUB_INFLIGHT_MAX 64
@@ -36,8 +38,11 @@
  * serve; when that is because resolv.conf names no loopback address, only
  * if @warn_nonlocal (the shim's getaddrinfo hook covers most programs,
  * and a warning on every run would be noise).
+ * @offlo, @noff: set to the nameservers off loopback (address, port 53;
+ * at most 3) that the stub was asked to serve on lo, when a stub runs.
  * Returns 0, or -errno (then nothing was started; the caller goes on).
  */
-int dns_stub_ensure(const char *sock, bool warn_nonlocal);
+int dns_stub_ensure(const char *sock, bool warn_nonlocal,
+		    struct so_addr *offlo, unsigned *noff);
 
 #endif

@@ -622,6 +622,28 @@ static long sys_r(long r)
 	return r < 0 ? -errno : r;
 }
 
+/* Besides loopback: the nameservers (address and port 53) that the
+ * guest's DNS stub serves on lo (sockout-run, dns-stub.c). */
+static struct so_addr dgram_extra[SC_DGRAM_EXTRA];
+static unsigned ndgram_extra;
+
+void sc_allow_dgram(const struct so_addr *a)
+{
+	if (ndgram_extra < SC_DGRAM_EXTRA)
+		dgram_extra[ndgram_extra++] = *a;
+}
+
+/* May a datagram socket send to, or be associated with, @a? */
+static bool dgram_addr_ok(const struct so_addr *a)
+{
+	for (unsigned i = 0; i < ndgram_extra; i++)
+		if (a->family == dgram_extra[i].family &&
+		    a->port == dgram_extra[i].port &&
+		    !memcmp(a->addr, dgram_extra[i].addr, sizeof(a->addr)))
+			return true;
+	return so_addr_is_loopback(a);
+}
+
 static void on_connect(struct call *c)
 {
 	struct sockaddr_storage ss;
@@ -649,7 +671,7 @@ static void on_connect(struct call *c)
 		if (!is_tcp(c) && (ss.ss_family == AF_INET ||
 				   ss.ss_family == AF_INET6) &&
 		    so_addr_from_user(&a, (struct sockaddr *)&ss, sl) == 0 &&
-		    !so_addr_is_loopback(&a))
+		    !dgram_addr_ok(&a))
 			return answer(c, -ENETUNREACH);
 		return answer(c, sys_r(connect(c->fd, (struct sockaddr *)&ss, sl)));
 	}
@@ -1085,7 +1107,7 @@ static void on_getsockopt(struct call *c)
 }
 
 /* dgram_dest_ok() - a datagram socket's destination may only be the
- * guest's own loopback. */
+ * guest's own loopback (or a nameserver its DNS stub serves there). */
 static int dgram_dest_ok(const struct sockaddr_storage *ss, socklen_t sl)
 {
 	struct so_addr a;
@@ -1094,7 +1116,7 @@ static int dgram_dest_ok(const struct sockaddr_storage *ss, socklen_t sl)
 		return -EAFNOSUPPORT;
 	if (so_addr_from_user(&a, (const struct sockaddr *)ss, sl) < 0)
 		return -EINVAL;
-	return so_addr_is_loopback(&a) ? 0 : -ENETUNREACH;
+	return dgram_addr_ok(&a) ? 0 : -ENETUNREACH;
 }
 
 /*

@@ -30,4 +30,13 @@ int sc_run(const char *sock, char **argv);
  */
 int sc_wants_seccomp(const char *path);
 
+struct so_addr;
+#define SC_DGRAM_EXTRA 3
+/**
+ * sc_allow_dgram() - let the program's datagrams go to @a (address and
+ * port) besides loopback: a nameserver address the guest's DNS stub serves
+ * on lo (dns-stub.c).  At most SC_DGRAM_EXTRA; call before sc_run().
+ */
+void sc_allow_dgram(const struct so_addr *a);
+
 #endif

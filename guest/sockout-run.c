@@ -85,6 +85,8 @@ int main(int argc, char **argv)
 	struct stat st;
 	int c, mode = 0; /* 0 automatic, 1 seccomp, 2 shim */
 	int dns = 1;
+	struct so_addr offlo[3];
+	unsigned noff = 0;
 	static const struct option longopts[] = {
 		{ "seccomp", no_argument, NULL, 'S' },
 		{ "shim", no_argument, NULL, 'P' },
@@ -146,7 +148,11 @@ int main(int argc, char **argv)
 	 * nameserver address (dns-stub.c); failing that, they go without,
 	 * which matters most under seccomp (no getaddrinfo hook there) */
 	if (dns)
-		(void)dns_stub_ensure(abs_sock, mode == 1 || isatty(2));
+		(void)dns_stub_ensure(abs_sock, mode == 1 || isatty(2), offlo,
+				      &noff);
+	/* the supervisor lets datagrams reach only loopback: and these */
+	for (unsigned i = 0; mode == 1 && i < noff; i++)
+		sc_allow_dgram(&offlo[i]);
 	if (mode == 1) {
 		/* the shim's variable, for the program's own children that
 		 * are dynamically linked: harmless, they are trapped anyway */

@@ -5,7 +5,9 @@
 # `sockout-run --seccomp', and a Go client (CGO_ENABLED=0: Go's own
 # resolver reads resolv.conf and sends DNS itself) that fetches a file by
 # name through `direct'.  Names come from a test nameserver reachable only
-# from sockoutd's namespace; a `deny' rule gives NXDOMAIN to both.
+# from sockoutd's namespace; a `deny' rule gives NXDOMAIN to both.  With a
+# nameserver off loopback (put on lo by the stub) the seccomp supervisor
+# lets datagrams reach that address and port, and no other.
 . "$(dirname "$0")/../lib.sh"
 need busybox go dnsmasq python3
 
@@ -123,5 +125,17 @@ ip netns exec "$NS_G" "$BIN/sockout-run" -s "$GUEST_SOCK" -- "$T/gotest" get \
 rc=0; ip netns exec "$NS_G" "$BIN/sockout-run" -s "$GUEST_SOCK" -- "$T/gotest" lookup x.ads.example \
 	>"$T/gonx.out" 2>&1 || rc=$?
 [ $rc = 1 ] && grep -q 'no such host' "$T/gonx.out" || fail "Go deny: exit $rc: $(cat "$T/gonx.out")"
+
+log "a nameserver off loopback (on lo while the stub runs): reached under --seccomp, nothing else is"
+printf 'nameserver 192.0.2.53\noptions timeout:5 attempts:1\n' >"/etc/netns/$NS_G/resolv.conf"
+gseccomp busybox nslookup -type=a www.test.example >"$T/ns2.out" 2>&1 ||
+	fail "nslookup via 192.0.2.53: $(cat "$T/ns2.out")"
+grep -q 'Address: 198.51.100.2' "$T/ns2.out" || fail "nslookup via 192.0.2.53: $(cat "$T/ns2.out")"
+rc=0; gseccomp busybox nslookup -type=a www.test.example 192.0.2.54 >"$T/ns3.out" 2>&1 || rc=$?
+[ $rc != 0 ] && grep -q 'Network is unreachable' "$T/ns3.out" ||
+	fail "a datagram to 192.0.2.54: exit $rc: $(cat "$T/ns3.out")"
+ip netns exec "$NS_G" "$BIN/sockout-run" -s "$GUEST_SOCK" -- "$T/gotest" lookup alias.test.example \
+	>"$T/go2.out" 2>&1 || fail "Go lookup via 192.0.2.53: $(cat "$T/go2.out")"
+[ "$(cat "$T/go2.out")" = "www.test.example. [198.51.100.2]" ] || fail "Go lookup: $(cat "$T/go2.out")"
 grep -q 'ads.example' "$T/dnsmasq.log" && fail "a denied name reached the nameserver"
 pass
