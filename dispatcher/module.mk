@@ -38,3 +38,6 @@ LDLIBS_tests_unit_test-pump := $(LIBCOMMON)
 # objects (all but main.o), like test-rules-guest.
 $(B)/tests/unit/test-resolve: $(SOCKOUTD_LIBOBJ)
 LDLIBS_tests_unit_test-resolve := $(LIBCOMMON) $(DISPATCHER_LIBS)
+# test-dns-wire #includes dns-wire.c: ldns
+LDLIBS_tests_unit_test-dns-wire := $(call pc_libs,ldns)
+CFLAGS_tests_unit_ += $(call pc_cflags,ldns)
