@@ -20,6 +20,9 @@
  * once; beyond, queries are dropped and clients retry. */
 #define STUB_INFLIGHT_MAX 64
 #define STUB_TCP_MAX 16
+/* Registered guests at once (any process of the namespace may register:
+ * bounded so that none can exhaust the stub's descriptors). */
+#define STUB_GUESTS_MAX 512
 /* A query forwarded gets its answer within this or is dropped. */
 #define STUB_QUERY_TIMEOUT_MS 12000
 /* A TCP client idle this long is closed (RFC 7766 suggests seconds). */
