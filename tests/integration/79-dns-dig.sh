@@ -114,13 +114,22 @@ gdig +noedns "$QLONG" A >"$T/tc2.out"
 grep -q 'Truncated, retrying in TCP mode' "$T/tc2.out" || fail "dig did not retry over TCP"
 grep -q '198.51.100.4' "$T/tc2.out" || fail "no answer over TCP: $(cat "$T/tc2.out")"
 
-log "the stub lives while a sockout-run of the namespace does"
-bg ip netns exec "$NS_G" "$BIN/sockout-run" -s "$GUEST_SOCK" -- sleep 4
+log "the stub lives while a sockout-run of the namespace does: one stub for two, the second keeps it"
+ip netns exec "$NS_G" "$BIN/sockout-run" -s "$GUEST_SOCK" -- sleep 2 &
+A=$!
 wait_for 5 sh -c "ip netns exec $NS_G ss -Hlun 'sport = :53' | grep -q 127.0.0.53" ||
 	fail "no stub while a guest runs"
-# plain dig, without sockout-run, is served meanwhile
+stub=$(ip netns exec "$NS_G" ss -Hlunp 'sport = :53' | grep -o 'pid=[0-9]*')
+ip netns exec "$NS_G" "$BIN/sockout-run" -s "$GUEST_SOCK" -- sleep 5 &
+B=$!
+sleep 0.5
+[ "$(ip netns exec "$NS_G" ss -Hlunp 'sport = :53' | grep -o 'pid=[0-9]*')" = "$stub" ] ||
+	fail "a second stub, or none"
+wait $A
+# the first guest is gone; plain dig, without sockout-run, is still served
 [ "$(ip netns exec "$NS_G" dig +time=5 +tries=1 +short printer.lan)" = 192.0.2.7 ] ||
-	fail "the stub does not serve other programs of the namespace"
+	fail "the stub went with the first of two guests"
+wait $B
 wait_for 10 sh -c "! ip netns exec $NS_G ss -Hlun 'sport = :53' | grep -q ." ||
 	fail "the stub outlived its guests"
 
