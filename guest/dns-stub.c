@@ -299,14 +299,17 @@ static void tconn_cb(struct ev *ev, uint32_t events)
 		return;
 	}
 	t->got += (size_t)n;
-	if (t->got == 2 && (want = 2 + ((size_t)t->buf[0] << 8 | t->buf[1])) == 2) {
-		tconn_free(t);
+	if (t->got == 2) {
+		/* the frame's length, checked before anything is read into
+		 * the buffer by it */
+		want = 2 + ((size_t)t->buf[0] << 8 | t->buf[1]);
+		if (want == 2 || want > sizeof(t->buf))
+			tconn_free(t);
 		return;
 	}
 	if (t->got < want)
 		return;
-	if (want > 2 + GP_DNS_MAX ||
-	    fwd_start(t->buf + 2, want - 2, -1, NULL, 0, t) < 0) {
+	if (fwd_start(t->buf + 2, want - 2, -1, NULL, 0, t) < 0) {
 		tconn_free(t);
 		return;
 	}

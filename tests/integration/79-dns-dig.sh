@@ -107,6 +107,20 @@ grep -q 'ANSWER: 2,' "$T/tcp.out" && grep -q '2001:db8::2' "$T/tcp.out" ||
 	fail "dig +tcp: $(cat "$T/tcp.out")"
 grep -q '(TCP)' "$T/tcp.out" || fail "dig did not use TCP"
 
+log "a TCP frame longer than a query may be: that client is closed, the stub serves on"
+guest python3 -c '
+import socket
+s = socket.create_connection(("127.0.0.53", 53), timeout=10)
+try:
+    s.sendall(b"\xff\xff" + b"\0" * 65535)
+    r = s.recv(100)
+except ConnectionResetError:
+    r = b""
+assert r == b"", r
+s = socket.create_connection(("127.0.0.53", 53), timeout=10)
+' >"$T/big.out" 2>&1 || fail "oversized TCP frame: $(cat "$T/big.out")"
+[ "$(gdig +short +tcp printer.lan A)" = 192.0.2.7 ] || fail "the stub is gone after an oversized frame"
+
 log "an answer over 512 bytes: TC over UDP, whole over TCP"
 gdig +noedns +ignore "$QLONG" A >"$T/tc.out"
 grep -q 'flags: qr tc rd ra;' "$T/tc.out" || fail "no TC: $(grep flags "$T/tc.out")"
