@@ -82,9 +82,21 @@ struct centry {
 struct pslot {
 	char name[RESOLVE_NAME_MAX + 1];
 	unsigned k; /* its index */
+	uint32_t uid; /* who made it take a slot: counted against that uid */
 	uint64_t until_ms;
 	LIST_ENTRY(pslot) hlink;
 };
+
+/* How many slots a uid made us take: one uid may hold at most a quarter
+ * of them, so that a guest asking for names by the thousand cannot leave
+ * the others without. */
+struct powner {
+	uint32_t uid;
+	unsigned n;
+	uint64_t swept_ms; /* the last owner_sweep(): at most once a second */
+	LIST_ENTRY(powner) link;
+};
+#define OBUCKETS 256u
 
 /* c-ares's sockets, as it tells us about them */
 struct asock {
@@ -108,6 +120,7 @@ static struct {
 	struct pslot **slots;
 	unsigned nslots, cursor, nused;
 	LIST_HEAD(, pslot) ph[NBUCKETS];
+	LIST_HEAD(, powner) owners[OBUCKETS];
 	struct resolve_stats st;
 	bool inited, lib;
 } R;
@@ -511,10 +524,53 @@ static bool ranges_equal(const struct dconf_range *a, const struct dconf_range *
 	       memcmp(a->addr, b->addr, 16) == 0;
 }
 
+static struct powner *owner(uint32_t uid, bool make)
+{
+	unsigned b = hash_slot(hash_u64(uid), OBUCKETS);
+	struct powner *o;
+
+	LIST_FOREACH(o, &R.owners[b], link)
+		if (o->uid == uid)
+			return o;
+	if (!make || !(o = calloc(1, sizeof(*o))))
+		return NULL;
+	o->uid = uid;
+	LIST_INSERT_HEAD(&R.owners[b], o, link);
+	return o;
+}
+
+/* @s's uid holds one slot less. */
+static void owner_put(const struct pslot *s)
+{
+	struct powner *o = owner(s->uid, false);
+
+	if (o && !--o->n) {
+		LIST_REMOVE(o, link);
+		free(o);
+	}
+}
+
+/* Free the expired slots @uid still counts (it is at its share). */
+static void owner_sweep(uint32_t uid)
+{
+	for (unsigned k = 0; k < R.nslots; k++) {
+		struct pslot *s = R.slots[k];
+		if (!s || !s->name[0] || s->uid != uid || now_ms() < s->until_ms)
+			continue;
+		LIST_REMOVE(s, hlink);
+		s->name[0] = '\0';
+		R.nused--;
+		owner_put(s);
+	}
+}
+
 static void slots_free(void)
 {
-	for (unsigned i = 0; i < R.nslots; i++)
+	for (unsigned i = 0; i < R.nslots; i++) {
+		if (R.slots[i] && R.slots[i]->name[0])
+			owner_put(R.slots[i]);
 		free(R.slots[i]);
+	}
 	free(R.slots);
 	R.slots = NULL;
 	R.nslots = R.cursor = R.nused = 0;
@@ -570,10 +626,14 @@ static struct pslot *slot_live(int k)
 	return s;
 }
 
-/* The slot for @name: its own, or a free or expired one. */
-static int slot_take(const char *name)
+/* The slot for @name: its own, or a free or expired one, counted against
+ * @uid's share.  Returns the index, -EAGAIN (none free, or @uid holds its
+ * share) or -ENOMEM. */
+static int slot_take(const char *name, uint32_t uid)
 {
 	unsigned b = hash_slot(name_hash(name, 0), NBUCKETS);
+	unsigned share = R.nslots / 4 ? R.nslots / 4 : 1;
+	struct powner *o;
 	struct pslot *s;
 
 	LIST_FOREACH(s, &R.ph[b], hlink)
@@ -583,36 +643,61 @@ static int slot_take(const char *name)
 		s->until_ms = now_ms() + RESOLVE_HOLD_MS;
 		return (int)s->k;
 	}
+	if ((o = owner(uid, false)) && o->n >= share) {
+		/* a whole scan, so not for every query of a uid that asks
+		 * for new names by the thousand */
+		if (o->swept_ms && now_ms() - o->swept_ms < 1000)
+			return -EAGAIN;
+		o->swept_ms = now_ms();
+		owner_sweep(uid);
+		if ((o = owner(uid, false)) && o->n >= share)
+			return -EAGAIN;
+	}
+	if (!(o = owner(uid, true)))
+		return -ENOMEM;
+	int err = -EAGAIN;
 	for (unsigned n = 0; n < R.nslots; n++) {
 		unsigned k = (R.cursor + n) % R.nslots;
 		s = R.slots[k];
 		if (s && s->name[0] && now_ms() < s->until_ms)
 			continue;
-		if (!s && !(s = R.slots[k] = calloc(1, sizeof(*s))))
-			return -ENOMEM;
-		if (s->name[0])
+		if (!s && !(s = R.slots[k] = calloc(1, sizeof(*s)))) {
+			err = -ENOMEM;
+			break;
+		}
+		if (s->name[0]) {
 			LIST_REMOVE(s, hlink);
-		else
+			owner_put(s);
+		} else {
 			R.nused++;
+		}
 		strcpy(s->name, name);
 		s->k = k;
+		s->uid = uid;
+		o->n++;
 		s->until_ms = now_ms() + RESOLVE_HOLD_MS;
 		LIST_INSERT_HEAD(&R.ph[b], s, hlink);
 		R.cursor = (k + 1) % R.nslots;
 		return (int)k;
 	}
-	return -EAGAIN;
+	if (!o->n) {
+		LIST_REMOVE(o, link);
+		free(o);
+	}
+	return err;
 }
 
-static void start_helper(struct resolve_query *q, const char *name, int family)
+static void start_helper(struct resolve_query *q, const char *name, int family,
+			 uint32_t uid)
 {
-	int k = R.nslots ? slot_take(name) : -EAGAIN;
+	int k = R.nslots ? slot_take(name, uid) : -EAGAIN;
 
 	memset(&q->ans, 0, sizeof(q->ans));
 	if (k < 0) {
 		static uint64_t last;
 		if (ratelimit(&last))
-			warn("resolve %s: no placeholder free (%u held)", name, R.nused);
+			warn("resolve %s: no placeholder for uid %u (%u of %u held)",
+			     name, (unsigned)uid, R.nused, R.nslots);
 		query_status(q, -EAGAIN, 0);
 		return;
 	}
@@ -661,7 +746,7 @@ int resolve_start(const struct peer_id *who, const char *name, int family,
 	} else if (r->action == ACT_ADDRESS) {
 		start_address(q, r, family);
 	} else if (r->action == ACT_HELPER) {
-		start_helper(q, n, family);
+		start_helper(q, n, family, who ? (uint32_t)who->uid : UINT32_MAX);
 	} else {
 		start_direct(q, n, family);
 	}

@@ -15,7 +15,8 @@
  *   helper NAME   a placeholder address out of `placeholder-range', which
  *                 sockoutd remembers; a guest's connect to it goes to the
  *                 helper with the *name* as the target (resolved at the
- *                 far end), see resolve_route().
+ *                 far end), see resolve_route().  One uid may make sockoutd
+ *                 hold at most a quarter of the placeholders (-EAGAIN).
  *
  * Answers are delivered from the loop, never inside resolve_start().
  */

@@ -217,21 +217,30 @@ static void test_placeholders(void)
 	addr_of("fd00:2::1", &x);
 	CHECK(!resolve_is_placeholder(&x));
 
-	/* 254 slots in a /24: 3 are held; the rest fill, then EAGAIN */
-	int ok = 0, again = 0;
-	for (int i = 0; i < 260; i++) {
-		char n[32];
-		snprintf(n, sizeof(n), "n%d.h.test", i);
-		a = ask(&root, n, AF_INET);
-		if (a.status == 0)
-			ok++;
-		else if (a.status == -EAGAIN)
-			again++;
+	/* 254 slots in a /24, a uid may hold a quarter (63): uid 0 holds 2
+	 * and gets 61 more; uids 1-3 63 each; then one is left (uid 4242
+	 * holds x.test) for uid 4, and the table is full */
+	static const struct peer_id us[] = { { .uid = 0 }, { .uid = 1 }, { .uid = 2 },
+					     { .uid = 3 }, { .uid = 4 } };
+	static const int want[] = { 61, 63, 63, 63, 1 };
+	for (int u = 0; u < 5; u++) {
+		int ok = 0, again = 0;
+		for (int i = 0; i < 70; i++) {
+			char n[32];
+			snprintf(n, sizeof(n), "n%d-%d.h.test", u, i);
+			a = ask(&us[u], n, AF_INET);
+			ok += a.status == 0;
+			again += a.status == -EAGAIN;
+		}
+		CHECK_EQ(ok, want[u]);
+		CHECK_EQ(again, 70 - want[u]);
 	}
-	CHECK_EQ(ok, 254 - 3);
-	CHECK_EQ(again, 260 - (254 - 3));
-	/* names that have a slot still get theirs */
-	a = ask(&root, "w.h.test", AF_INET);
+	a = ask(&u4242, "late.h.test", AF_INET);
+	CHECK_EQ(a.status, -EAGAIN);
+	/* names that have a slot still get theirs, whoever asks */
+	a = ask(&us[4], "w.h.test", AF_INET);
+	CHECK_EQ(a.status, 0);
+	a = ask(&us[1], "n0-5.h.test", AF_INET);
 	CHECK_EQ(a.status, 0);
 }
 
