@@ -137,6 +137,15 @@ static int filtered_checks(void)
 	l = sizeof(v);
 	if (getsockopt(tcp, SOL_SOCKET, SO_RCVBUF, &v, &l) < 0)
 		bad |= 64;
+	/* options below SOL_SOCKET trap (a listener's are ours to answer),
+	 * SOL_SOCKET ones stay in the kernel */
+	v = 1;
+	l = sizeof(v);
+	if (!(setsockopt(tcp, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v)) < 0 &&
+	      errno == ENOSYS) ||
+	    !(getsockopt(tcp, IPPROTO_TCP, TCP_NODELAY, &v, &l) < 0 && errno == ENOSYS) ||
+	    setsockopt(tcp, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)) < 0)
+		bad |= 128;
 	return bad;
 }
 
