@@ -84,9 +84,6 @@ static int sc_lfd = -1;
 /* ---- the filter ---------------------------------------------------- */
 
 #define LD_NR BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr))
-#define TRAP_IF(nr)                                                   \
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1),              \
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF)
 #define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
 
 /* i386 numbers of the socket calls, for 32-bit code run on x86_64 (its
@@ -98,65 +95,97 @@ static int sc_lfd = -1;
 #define I386_SOCKET_LAST 373
 #define I386_IO_URING_SETUP 425
 
+/*
+ * The kernel runs no filter for a system call whose verdict depends on
+ * its number and architecture only: it learns those verdicts once, when
+ * the filter is installed (seccomp's action cache), so read, write,
+ * futex, epoll_wait and the rest of the data path cost the program no
+ * instruction here.  What remains to be short is the path of the calls
+ * whose arguments are looked at — send() is sendto() with no
+ * destination — and the socket calls' range (41..55) is tested first.
+ */
+#define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
+#define JEQ(k, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
+#define LD_ARG(off) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))
+#define NOTIF SECCOMP_RET_USER_NOTIF
+#define ALLOW SECCOMP_RET_ALLOW
+
+_Static_assert(__NR_socket == 41 && __NR_getsockopt == 55 && __NR_sendto == 44,
+	       "x86_64 socket calls are 41..55");
+
 static struct sock_filter filter[] = {
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 8, 0),
-	/* not x86_64: i386 */
+	/* 0 */ LD_ARG(offsetof(struct seccomp_data, arch)),
+	/* 1 */ JEQ(AUDIT_ARCH_X86_64, 8, 0),
+	/* 2: not x86_64: i386 */
 	LD_NR,
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, I386_SOCKETCALL, 5, 0),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, I386_SENDMMSG, 4, 0),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, I386_IO_URING_SETUP, 3, 0),
+	JEQ(I386_SOCKETCALL, 5, 0),
+	JEQ(I386_SENDMMSG, 4, 0),
+	JEQ(I386_IO_URING_SETUP, 3, 0),
 	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, I386_SOCKET_FIRST, 0, 1),
 	BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, I386_SOCKET_LAST, 0, 1),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EAFNOSUPPORT),
-	/* x86_64 */
+	RET(ALLOW),
+	RET(SECCOMP_RET_ERRNO | EAFNOSUPPORT),
+	/* 10: x86_64 */
 	LD_NR,
-	/* x32 system calls (bit 30) would be another way in */
-	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | SC_IO_URING_ERRNO),
-	TRAP_IF(__NR_connect),
-	TRAP_IF(__NR_bind),
-	TRAP_IF(__NR_listen),
-	TRAP_IF(__NR_accept),
-	TRAP_IF(__NR_accept4),
-	TRAP_IF(__NR_getsockname),
-	TRAP_IF(__NR_getpeername),
-	TRAP_IF(__NR_shutdown),
-	TRAP_IF(__NR_sendmsg),
-	/* setsockopt below SOL_SOCKET: a listener's (sockoutd's seqpacket)
-	 * has no TCP options of its own, see on_setsockopt() */
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_setsockopt, 0, 4),
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(1)),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, 1),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-	/* getsockopt(SOL_SOCKET, SO_TYPE/SO_DOMAIN/SO_PROTOCOL/
+	/* 11 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, __NR_getsockopt, 32, 0), /* 44 */
+	/* 12 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, __NR_socket, 0, 30),     /* 43 */
+	/* 13: sendto without a destination (send(2), the common data path)
+	 * stays in the kernel: only the address could lead out */
+	JEQ(__NR_sendto, 0, 6), /* 20 */
+	LD_ARG(ARG_LO(4)),
+	JEQ(0, 0, 2),
+	LD_ARG(ARG_LO(4) + 4),
+	JEQ(0, 1, 0),
+	/* 18 */ RET(NOTIF),
+	/* 19 */ RET(ALLOW),
+	/* 20: setsockopt below SOL_SOCKET: a listener's (sockoutd's
+	 * seqpacket) has no TCP options of its own, see on_setsockopt();
+	 * but not TCP_NODELAY, which clients set on every connection (a
+	 * trap would cost each connect a round trip to us) */
+	JEQ(__NR_setsockopt, 0, 7), /* 28 */
+	LD_ARG(ARG_LO(1)),
+	JEQ(SOL_SOCKET, 3, 0),	    /* 26 */
+	JEQ(IPPROTO_TCP, 0, 3),	    /* 27 */
+	LD_ARG(ARG_LO(2)),
+	JEQ(TCP_NODELAY, 0, 1),
+	/* 26 */ RET(ALLOW),
+	/* 27 */ RET(NOTIF),
+	/* 28: getsockopt(SOL_SOCKET, SO_TYPE/SO_DOMAIN/SO_PROTOCOL/
 	 * SO_ACCEPTCONN), and below SOL_SOCKET: what the program asks of a
 	 * socket that is really sockoutd's seqpacket (or a host socket of
 	 * the other family) */
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getsockopt, 0, 9),
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(1)),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, 6),
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2)),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_TYPE, 4, 0),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_DOMAIN, 3, 0),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_PROTOCOL, 2, 0),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_ACCEPTCONN, 1, 0),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-	TRAP_IF(__NR_sendmmsg),
-	/* sendto without a destination (send(2), the common data path)
-	 * stays in the kernel: only the address could lead out */
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_sendto, 0, 5),
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(4)),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2),
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(4) + 4),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	JEQ(__NR_getsockopt, 0, 9), /* 38 */
+	LD_ARG(ARG_LO(1)),
+	JEQ(SOL_SOCKET, 0, 6), /* 37 */
+	LD_ARG(ARG_LO(2)),
+	JEQ(SO_TYPE, 4, 0),
+	JEQ(SO_DOMAIN, 3, 0),
+	JEQ(SO_PROTOCOL, 2, 0),
+	JEQ(SO_ACCEPTCONN, 1, 0),
+	/* 36 */ RET(ALLOW),
+	/* 37 */ RET(NOTIF),
+	/* 38: the other socket calls: these four cannot lead out */
+	JEQ(__NR_socket, 4, 0),
+	JEQ(__NR_recvfrom, 3, 0),
+	JEQ(__NR_recvmsg, 2, 0),
+	JEQ(__NR_socketpair, 1, 0),
+	/* 42: connect, accept, sendmsg, shutdown, bind, listen,
+	 * getsockname, getpeername */
+	RET(NOTIF),
+	/* 43 */ RET(ALLOW),
+	/* 44: above the socket calls */
+	JEQ(__NR_accept4, 6, 0),
+	JEQ(__NR_sendmmsg, 5, 0),
+	/* epoll sets made: install() then looks for registrations */
+	JEQ(__NR_epoll_create, 4, 0),
+	JEQ(__NR_epoll_create1, 3, 0),
+	JEQ(__NR_io_uring_setup, 3, 0),
+	/* x32 system calls (bit 30) would be another way in */
+	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 3, 0),
+	/* 50 */ RET(ALLOW),
+	/* 51 */ RET(NOTIF),
+	/* 52 */ RET(SECCOMP_RET_ERRNO | SC_IO_URING_ERRNO),
+	/* 53 */ RET(SECCOMP_RET_ERRNO | ENOSYS),
 };
 
 /* ---- what we know about the sockets sockoutd handed over ------------ */
@@ -301,6 +330,11 @@ static void tab_drop(int fd)
 }
 
 /* ---- one trapped call ---------------------------------------------- */
+
+/* Ever made by the program (or its children): an epoll set, a listener
+ * sockoutd handed over.  Until then a call that only matters for those is
+ * answered at once (fast_path(), install()). */
+static int sc_epolls, sc_listeners;
 
 struct call {
 	struct seccomp_notif n;
@@ -489,7 +523,11 @@ static int install(const struct call *c, int gfd, int nfd, int fl)
 	a.srcfd = (__u32)nfd;
 	a.newfd = (__u32)gfd;
 	a.newfd_flags = guest_cloexec(c, gfd) ? O_CLOEXEC : 0;
-	nep = ep_find(c, gfd, fd_ino(c->fd), regs);
+	/* no epoll set made under the filter: none to look through (one
+	 * inherited from outside sockout-run is not looked at) */
+	nep = __atomic_load_n(&sc_epolls, __ATOMIC_ACQUIRE)
+		      ? ep_find(c, gfd, fd_ino(c->fd), regs)
+		      : 0;
 	if (ioctl(sc_lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &a) < 0)
 		r = -errno;
 	else
@@ -873,6 +911,7 @@ static void on_listen(struct call *c)
 	e.family = (uint8_t)c->dom;
 	e.local = rep.local;
 	memset(&e.peer, 0, sizeof(e.peer));
+	__atomic_store_n(&sc_listeners, 1, __ATOMIC_RELEASE);
 	tab_set(nfd, &e);
 	if ((r = install(c, (int)c->n.data.args[0], nfd, fl < 0 ? 0 : fl)) < 0)
 		return answer(c, r == -ENOENT ? -EINTR : r);
@@ -1220,7 +1259,9 @@ static void on_getsockopt(struct call *c)
  * or IP options, so the program's TCP socket would have taken them; they
  * are said done, and the kept_opts among them remembered for the sockets
  * it accepts (TCP passes a listener's to them), as under the shim.  Any
- * other socket's are the kernel's (an option cannot lead out).
+ * other socket's are the kernel's (an option cannot lead out).  The
+ * filter lets TCP_NODELAY through untrapped (clients set it on every
+ * connection), so on a listener it must be set before listen().
  */
 static void on_setsockopt(struct call *c)
 {
@@ -1536,12 +1577,43 @@ static void call_thread(struct call *c)
 	call_free(c);
 }
 
+/*
+ * fast_path() - answer @c without looking at the program, if it only
+ * matters once the program has made an epoll set or a listener: an option
+ * below SOL_SOCKET (clients set TCP_NODELAY and keep-alive on every
+ * connection) is then the kernel's.  The kernel carries out
+ * epoll_create*, which is only noted.  True if answered.
+ */
+static bool fast_path(struct call *c)
+{
+	switch (c->n.data.nr) {
+	case __NR_epoll_create:
+	case __NR_epoll_create1:
+		__atomic_store_n(&sc_epolls, 1, __ATOMIC_RELEASE);
+		break;
+	case __NR_getsockopt:
+		if ((int)c->n.data.args[1] == SOL_SOCKET)
+			return false; /* SO_TYPE & co of any handed-over socket */
+		/* fall through */
+	case __NR_setsockopt:
+		if (__atomic_load_n(&sc_listeners, __ATOMIC_ACQUIRE))
+			return false;
+		break;
+	default:
+		return false;
+	}
+	resp(c, 0, 0, 1);
+	return true;
+}
+
 /* handle() - answer one notification, on the worker that took it; @c is
  * ours to free. */
 static void handle(struct call *c)
 {
 	socklen_t l;
 
+	if (fast_path(c))
+		return free(c);
 	c->fd = c->pidfd = -1;
 	c->pidfd = (int)syscall(SYS_pidfd_open, c->n.pid, PIDFD_THREAD);
 	if (c->pidfd < 0)

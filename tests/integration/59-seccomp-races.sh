@@ -175,9 +175,11 @@ done
 log "setsockopt on a listener after listen(): accepted sockets inherit it"
 cat >"$T/lopts.py" <<'PY'
 import socket
-l = socket.socket(); l.bind(("0.0.0.0", 7400)); l.listen(4)
-l.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 77)
+l = socket.socket(); l.bind(("0.0.0.0", 7400))
+# TCP_NODELAY is not trapped (every client sets it): before listen()
 l.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+l.listen(4)
+l.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 77)
 l.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
 print("set", l.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE), flush=True)
 c, a = l.accept()
