@@ -68,6 +68,16 @@
 #include "../protocol/addr.h"
 #include "gp-client.h"
 
+/* Linux 6.6: the trapped thread and the worker that answers it wake each
+ * other on the waker's CPU (the other is about to sleep), as a direct
+ * call would run.  Older kernels say EINVAL and keep the usual wake-ups. */
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL
 #endif
@@ -1887,6 +1897,8 @@ int sc_run(const char *sock, char **argv)
 	}
 	if (pidfd >= 0)
 		close(pidfd);
+	(void)ioctl(sc_lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+		    (unsigned long)SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (sfd < 0) {
 		perror("sockout-run: signalfd");
