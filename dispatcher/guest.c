@@ -37,6 +37,7 @@
 
 #include "../common/log.h"
 #include "../common/net.h"
+#include "guest-pidfd.h"
 #include "sockoutd.h"
 
 enum greq_state {
@@ -77,8 +78,19 @@ struct greq {
 		struct pair_req pair;	 /* G_PAIR */
 	};
 	uint64_t since;
+	pid_t gpid; /* seccomp: the program's pid (guest-pidfd.c), or 0 */
 	LIST_ENTRY(greq) link;
 };
+
+/* the pid listings show: the program's under seccomp, else the peer's */
+static struct peer_id shown(const struct greq *g)
+{
+	struct peer_id w = g->who;
+
+	if (g->gpid)
+		w.pid = g->gpid;
+	return w;
+}
 
 uint64_t guest_req_timeout_ms = 10000;
 
@@ -106,7 +118,7 @@ unsigned guest_pending_count(void)
 
 uint32_t greq_pid(const struct greq *g)
 {
-	return (uint32_t)g->who.pid;
+	return (uint32_t)shown(g).pid;
 }
 
 const char *greq_state(const struct greq *g)
@@ -348,7 +360,9 @@ static void listen_helper(struct greq *g, const struct rule *r)
 		greq_reply(g, EADDRNOTAVAIL, NULL, NULL, -1);
 		return;
 	}
-	if ((e = glisten_new(&g->req, &g->who, g->quota, &l)) < 0) {
+	struct peer_id w = shown(g);
+
+	if ((e = glisten_new(&g->req, &w, g->quota, &l)) < 0) {
 		greq_reply(g, -e, NULL, NULL, -1);
 		return;
 	}
@@ -371,7 +385,9 @@ static void listen_direct(struct greq *g, const struct rule *r,
 	int e;
 
 	direct_listen_host(r, &g->req.addr, m, &host);
-	if ((e = glisten_new(&g->req, &g->who, g->quota, &l)) < 0) {
+	struct peer_id w = shown(g);
+
+	if ((e = glisten_new(&g->req, &w, g->quota, &l)) < 0) {
 		greq_reply(g, -e, NULL, NULL, -1);
 		return;
 	}
@@ -463,7 +479,7 @@ static void connect_direct(struct greq *g, const struct rule *r)
 	int e;
 
 	direct_init(&g->direct);
-	if ((e = direct_start(&g->direct, r, &g->req.addr, (uint32_t)g->who.pid,
+	if ((e = direct_start(&g->direct, r, &g->req.addr, (uint32_t)shown(g).pid,
 			      &g->w)) < 0) {
 		stats.direct_failed++;
 		greq_reply(g, -e, NULL, NULL, -1);
@@ -487,7 +503,7 @@ static void connect_helper(struct greq *g, const struct rule *r)
 	g->state = G_HELPER;
 	g->rc = NULL;
 	timer_set(&g->timer, cfg->connect_timeout_ms);
-	if ((e = relay_connect(h, &g->req.addr, r->target, (uint32_t)g->who.pid,
+	if ((e = relay_connect(h, &g->req.addr, r->target, (uint32_t)shown(g).pid,
 			       g->quota, &g->w, &g->rc)) < 0) {
 		stats.relay_failed++;
 		greq_reply(g, -e, NULL, NULL, -1);
@@ -564,7 +580,16 @@ static void greq_cb(struct ev *ev, uint32_t events)
 		greq_watch(g);
 		return;
 	}
-	n = recv(ev->fd, g->buf + g->got, GP_REQ_LEN - g->got, MSG_DONTWAIT);
+	{
+		int pidfd = -1;
+
+		n = guest_recv(ev->fd, g->buf + g->got, GP_REQ_LEN - g->got, &pidfd);
+		if (pidfd >= 0) {
+			if (!g->gpid)
+				g->gpid = guest_pidfd_pid(pidfd, &g->who);
+			close(pidfd);
+		}
+	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -584,6 +609,8 @@ static void greq_cb(struct ev *ev, uint32_t events)
 		greq_free(g);
 		return;
 	}
+	if (!(g->req.flags & GP_F_SECCOMP))
+		g->gpid = 0;
 	dispatch(g);
 }
 

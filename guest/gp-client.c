@@ -33,13 +33,33 @@ void gpc_take_fds(struct msghdr *m, int *fd)
 	}
 }
 
-static int exchange(int s, const uint8_t *q, uint8_t *p, int *fd)
+static int exchange(int s, const uint8_t *q, uint8_t *p, int *fd, int passfd)
 {
 	size_t off = 0;
 	ssize_t n;
 
 	while (off < GP_REQ_LEN) {
-		n = send(s, q + off, GP_REQ_LEN - off, MSG_NOSIGNAL);
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} cm;
+		struct iovec iov = { (void *)(q + off), GP_REQ_LEN - off };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+		/* @passfd rides on the first bytes */
+		if (passfd >= 0 && off == 0) {
+			struct cmsghdr *c;
+
+			memset(&cm, 0, sizeof(cm));
+			m.msg_control = cm.buf;
+			m.msg_controllen = sizeof(cm.buf);
+			c = CMSG_FIRSTHDR(&m);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &passfd, sizeof(int));
+		}
+		n = sendmsg(s, &m, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		/* sockoutd may refuse (GP_REFUSED) and close before it has
@@ -78,6 +98,13 @@ int gpc_exchange(const struct gpc_ops *ops, const char *path,
 		 const struct gp_req *req, struct gp_reply *rep, int *fd,
 		 const char **why)
 {
+	return gpc_exchange_fd(ops, path, req, rep, fd, why, -1);
+}
+
+int gpc_exchange_fd(const struct gpc_ops *ops, const char *path,
+		    const struct gp_req *req, struct gp_reply *rep, int *fd,
+		    const char **why, int passfd)
+{
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = GPC_REPLY_TIMEOUT_S };
 	uint8_t q[GP_REQ_LEN], p[GP_REPLY_LEN];
@@ -108,7 +135,7 @@ int gpc_exchange(const struct gpc_ops *ops, const char *path,
 		r = -errno;
 		goto out;
 	}
-	if ((r = exchange(s, q, p, fd)) < 0)
+	if ((r = exchange(s, q, p, fd, passfd)) < 0)
 		goto out;
 	/* GP_REFUSED: sockoutd turned the connection away unread (a
 	 * limit); its status is the answer to whatever we asked. */

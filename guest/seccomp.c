@@ -718,14 +718,17 @@ static void copy_opts(int from, int to)
 	}
 }
 
-static int ask(struct gp_req *req, struct gp_reply *rep, int *nfd)
+/* ask() - one exchange with sockoutd for the caller of @c, whose pidfd
+ * goes with the request: sockoutd lists the program's pid, not ours. */
+static int ask(const struct call *c, struct gp_req *req, struct gp_reply *rep,
+	       int *nfd)
 {
 	static const struct gpc_ops ops = { connect, setsockopt };
 	const char *why;
 	int r;
 
 	req->flags |= GP_F_SECCOMP;
-	r = gpc_exchange(&ops, sc_sock, req, rep, nfd, &why);
+	r = gpc_exchange_fd(&ops, sc_sock, req, rep, nfd, &why, c->pidfd);
 	if (r < 0 && !(req->flags & GP_F_LOOPBACK)) {
 		static int said;
 
@@ -816,7 +819,7 @@ static void on_connect(struct call *c)
 	lo = so_addr_is_loopback(&req.addr);
 	if (lo)
 		req.flags = GP_F_LOOPBACK;
-	r = ask(&req, &rep, &nfd);
+	r = ask(c, &req, &rep, &nfd);
 	if (lo && (r < 0 || rep.status == ENOENT))
 		/* the guest's own loopback: connected here, on the program's
 		 * own socket and with our copy of the address */
@@ -907,7 +910,7 @@ static void on_listen(struct call *c)
 	    getsockopt(c->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &sl) == 0 &&
 	    v6only)
 		req.flags |= GP_F_V6ONLY;
-	if ((r = ask(&req, &rep, &nfd)) < 0)
+	if ((r = ask(c, &req, &rep, &nfd)) < 0)
 		return answer(c, r);
 	if (rep.status)
 		return answer(c, -(long)rep.status);
@@ -1035,7 +1038,7 @@ static int relisten(struct call *c, struct sc_entry *l)
 	if (l->v6only)
 		req.flags |= GP_F_V6ONLY;
 	fl = fcntl(c->fd, F_GETFL);
-	r = ask(&req, &rep, &nfd);
+	r = ask(c, &req, &rep, &nfd);
 	if (r == 0 && rep.status == 0) {
 		n.dead = 0;
 		n.shut = 0;
