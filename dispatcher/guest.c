@@ -78,15 +78,22 @@ struct greq {
 		struct pair_req pair;	 /* G_PAIR */
 	};
 	uint64_t since;
-	pid_t gpid; /* seccomp: the program's pid (guest-pidfd.c), or 0 */
+	int gpidfd; /* seccomp: the program's pidfd (guest-pidfd.c), or -1 */
+	pid_t gpid; /* the pid read from it, once listings need it */
 	LIST_ENTRY(greq) link;
 };
 
-/* the pid listings show: the program's under seccomp, else the peer's */
-static struct peer_id shown(const struct greq *g)
+/* the pid listings show: the program's under seccomp (read when first
+ * needed: a direct connection is not listed), else the peer's */
+static struct peer_id shown(struct greq *g)
 {
 	struct peer_id w = g->who;
 
+	if (g->gpidfd >= 0) {
+		g->gpid = guest_pidfd_pid(g->gpidfd, &g->who);
+		close(g->gpidfd);
+		g->gpidfd = -1;
+	}
 	if (g->gpid)
 		w.pid = g->gpid;
 	return w;
@@ -118,7 +125,7 @@ unsigned guest_pending_count(void)
 
 uint32_t greq_pid(const struct greq *g)
 {
-	return (uint32_t)shown(g).pid;
+	return (uint32_t)(g->gpid ? g->gpid : g->who.pid);
 }
 
 const char *greq_state(const struct greq *g)
@@ -144,6 +151,8 @@ static void greq_free(struct greq *g)
 	ev_del(&g->gev);
 	if (fd >= 0)
 		close(fd);
+	if (g->gpidfd >= 0)
+		close(g->gpidfd);
 	if (g->state == G_DIRECT)
 		direct_cancel(&g->direct);
 	timer_cancel(&g->timer);
@@ -479,7 +488,7 @@ static void connect_direct(struct greq *g, const struct rule *r)
 	int e;
 
 	direct_init(&g->direct);
-	if ((e = direct_start(&g->direct, r, &g->req.addr, (uint32_t)shown(g).pid,
+	if ((e = direct_start(&g->direct, r, &g->req.addr, (uint32_t)g->who.pid,
 			      &g->w)) < 0) {
 		stats.direct_failed++;
 		greq_reply(g, -e, NULL, NULL, -1);
@@ -584,11 +593,10 @@ static void greq_cb(struct ev *ev, uint32_t events)
 		int pidfd = -1;
 
 		n = guest_recv(ev->fd, g->buf + g->got, GP_REQ_LEN - g->got, &pidfd);
-		if (pidfd >= 0) {
-			if (!g->gpid)
-				g->gpid = guest_pidfd_pid(pidfd, &g->who);
+		if (pidfd >= 0 && g->gpidfd < 0)
+			g->gpidfd = pidfd;
+		else if (pidfd >= 0)
 			close(pidfd);
-		}
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -609,8 +617,10 @@ static void greq_cb(struct ev *ev, uint32_t events)
 		greq_free(g);
 		return;
 	}
-	if (!(g->req.flags & GP_F_SECCOMP))
-		g->gpid = 0;
+	if (!(g->req.flags & GP_F_SECCOMP) && g->gpidfd >= 0) {
+		close(g->gpidfd);
+		g->gpidfd = -1;
+	}
 	dispatch(g);
 }
 
@@ -681,6 +691,7 @@ static void greq_new(int fd)
 		return;
 	}
 	g->who = who;
+	g->gpidfd = -1;
 	g->quota = q;
 	g->w.done = greq_done;
 	timer_init(&g->timer, greq_timeout);
