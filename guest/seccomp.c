@@ -96,6 +96,17 @@ static int sc_lfd = -1;
 #define LD_NR BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr))
 #define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
 
+/*
+ * The machines the filter knows: x86_64 (tested) and aarch64 (built only
+ * where a compiler for it is at hand; never run by the tests).  On both,
+ * the fifteen socket calls from socket() to recvmsg() are numbered in one
+ * run, [SC_SOCK_LO, SC_SOCK_HI].
+ */
+#if defined(__x86_64__)
+#define SC_AUDIT_ARCH AUDIT_ARCH_X86_64
+#define SC_SOCK_LO __NR_socket	   /* 41 */
+#define SC_SOCK_HI __NR_getsockopt /* 55 */
+#define SC_X86 1
 /* i386 numbers of the socket calls, for 32-bit code run on x86_64 (its
  * calls arrive with AUDIT_ARCH_I386 and cannot be carried here): they
  * fail, so a 32-bit program has no way around the table either. */
@@ -104,6 +115,27 @@ static int sc_lfd = -1;
 #define I386_SOCKET_FIRST 359 /* socket .. shutdown */
 #define I386_SOCKET_LAST 373
 #define I386_IO_URING_SETUP 425
+#define SC_FOREIGN_LEN 8 /* instructions for the other architecture */
+#elif defined(__aarch64__)
+#define SC_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#define SC_SOCK_LO __NR_socket	/* 198 */
+#define SC_SOCK_HI __NR_recvmsg /* 212 */
+#define SC_X86 0
+#define SC_FOREIGN_LEN 1
+#else
+#error "the seccomp supervisor knows the system calls of x86_64 and aarch64 only"
+#endif
+
+#define SC_IN_RANGE(nr) ((nr) >= SC_SOCK_LO && (nr) <= SC_SOCK_HI)
+_Static_assert(SC_SOCK_HI - SC_SOCK_LO == 14 && SC_IN_RANGE(__NR_socket) &&
+		       SC_IN_RANGE(__NR_socketpair) && SC_IN_RANGE(__NR_bind) &&
+		       SC_IN_RANGE(__NR_listen) && SC_IN_RANGE(__NR_accept) &&
+		       SC_IN_RANGE(__NR_connect) && SC_IN_RANGE(__NR_getsockname) &&
+		       SC_IN_RANGE(__NR_getpeername) && SC_IN_RANGE(__NR_sendto) &&
+		       SC_IN_RANGE(__NR_recvfrom) && SC_IN_RANGE(__NR_setsockopt) &&
+		       SC_IN_RANGE(__NR_getsockopt) && SC_IN_RANGE(__NR_shutdown) &&
+		       SC_IN_RANGE(__NR_sendmsg) && SC_IN_RANGE(__NR_recvmsg),
+	       "the fifteen socket calls are numbered in one run");
 
 /*
  * The kernel runs no filter for a system call whose verdict depends on
@@ -112,7 +144,7 @@ static int sc_lfd = -1;
  * futex, epoll_wait and the rest of the data path cost the program no
  * instruction here.  What remains to be short is the path of the calls
  * whose arguments are looked at — send() is sendto() with no
- * destination — and the socket calls' range (41..55) is tested first.
+ * destination — and the socket calls' range is tested first.
  */
 #define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
 #define JEQ(k, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
@@ -120,13 +152,13 @@ static int sc_lfd = -1;
 #define NOTIF SECCOMP_RET_USER_NOTIF
 #define ALLOW SECCOMP_RET_ALLOW
 
-_Static_assert(__NR_socket == 41 && __NR_getsockopt == 55 && __NR_sendto == 44,
-	       "x86_64 socket calls are 41..55");
-
+/* Instruction numbers in the comments are relative to N, the LD_NR after
+ * the other architecture's block (x86_64: N = 10). */
 static struct sock_filter filter[] = {
-	/* 0 */ LD_ARG(offsetof(struct seccomp_data, arch)),
-	/* 1 */ JEQ(AUDIT_ARCH_X86_64, 8, 0),
-	/* 2: not x86_64: i386 */
+	LD_ARG(offsetof(struct seccomp_data, arch)),
+	JEQ(SC_AUDIT_ARCH, SC_FOREIGN_LEN, 0),
+#if SC_X86
+	/* not x86_64: i386 */
 	LD_NR,
 	JEQ(I386_SOCKETCALL, 5, 0),
 	JEQ(I386_SENDMMSG, 4, 0),
@@ -135,67 +167,76 @@ static struct sock_filter filter[] = {
 	BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, I386_SOCKET_LAST, 0, 1),
 	RET(ALLOW),
 	RET(SECCOMP_RET_ERRNO | EAFNOSUPPORT),
-	/* 10: x86_64 */
-	LD_NR,
-	/* 11 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, __NR_getsockopt, 32, 0), /* 44 */
-	/* 12 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, __NR_socket, 0, 30),     /* 43 */
-	/* 13: sendto without a destination (send(2), the common data path)
-	 * stays in the kernel: only the address could lead out */
-	JEQ(__NR_sendto, 0, 6), /* 20 */
+#else
+	/* not aarch64 (32-bit ARM code): not carried, every call fails */
+	RET(SECCOMP_RET_ERRNO | ENOSYS),
+#endif
+	/* N+0 */ LD_NR,
+	/* N+1 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, SC_SOCK_HI, 32, 0), /* N+34 */
+	/* N+2 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, SC_SOCK_LO, 0, 31), /* N+34 */
+	/* N+3: sendto without a destination (send(2), the common data
+	 * path) stays in the kernel: only the address could lead out */
+	JEQ(__NR_sendto, 0, 6), /* N+10 */
 	LD_ARG(ARG_LO(4)),
 	JEQ(0, 0, 2),
 	LD_ARG(ARG_LO(4) + 4),
 	JEQ(0, 1, 0),
-	/* 18 */ RET(NOTIF),
-	/* 19 */ RET(ALLOW),
-	/* 20: setsockopt below SOL_SOCKET: a listener's (sockoutd's
+	/* N+8 */ RET(NOTIF),
+	/* N+9 */ RET(ALLOW),
+	/* N+10: setsockopt below SOL_SOCKET: a listener's (sockoutd's
 	 * seqpacket) has no TCP options of its own, see on_setsockopt();
 	 * but not TCP_NODELAY, which clients set on every connection (a
 	 * trap would cost each connect a round trip to us) */
-	JEQ(__NR_setsockopt, 0, 7), /* 28 */
+	JEQ(__NR_setsockopt, 0, 7), /* N+18 */
 	LD_ARG(ARG_LO(1)),
-	JEQ(SOL_SOCKET, 3, 0),	    /* 26 */
-	JEQ(IPPROTO_TCP, 0, 3),	    /* 27 */
+	JEQ(SOL_SOCKET, 3, 0),	    /* N+16 */
+	JEQ(IPPROTO_TCP, 0, 3),	    /* N+17 */
 	LD_ARG(ARG_LO(2)),
 	JEQ(TCP_NODELAY, 0, 1),
-	/* 26 */ RET(ALLOW),
-	/* 27 */ RET(NOTIF),
-	/* 28: getsockopt(SOL_SOCKET, SO_TYPE/SO_DOMAIN/SO_PROTOCOL/
+	/* N+16 */ RET(ALLOW),
+	/* N+17 */ RET(NOTIF),
+	/* N+18: getsockopt(SOL_SOCKET, SO_TYPE/SO_DOMAIN/SO_PROTOCOL/
 	 * SO_ACCEPTCONN), and below SOL_SOCKET: what the program asks of a
 	 * socket that is really sockoutd's seqpacket (or a host socket of
 	 * the other family) */
-	JEQ(__NR_getsockopt, 0, 9), /* 38 */
+	JEQ(__NR_getsockopt, 0, 9), /* N+28 */
 	LD_ARG(ARG_LO(1)),
-	JEQ(SOL_SOCKET, 0, 6), /* 37 */
+	JEQ(SOL_SOCKET, 0, 6), /* N+27 */
 	LD_ARG(ARG_LO(2)),
 	JEQ(SO_TYPE, 4, 0),
 	JEQ(SO_DOMAIN, 3, 0),
 	JEQ(SO_PROTOCOL, 2, 0),
 	JEQ(SO_ACCEPTCONN, 1, 0),
-	/* 36 */ RET(ALLOW),
-	/* 37 */ RET(NOTIF),
-	/* 38: the other socket calls: these four cannot lead out */
+	/* N+26 */ RET(ALLOW),
+	/* N+27 */ RET(NOTIF),
+	/* N+28: the other socket calls: these four cannot lead out */
 	JEQ(__NR_socket, 4, 0),
 	JEQ(__NR_recvfrom, 3, 0),
 	JEQ(__NR_recvmsg, 2, 0),
 	JEQ(__NR_socketpair, 1, 0),
-	/* 42: connect, accept, sendmsg, shutdown, bind, listen,
+	/* N+32: connect, accept, sendmsg, shutdown, bind, listen,
 	 * getsockname, getpeername */
 	RET(NOTIF),
-	/* 43 */ RET(ALLOW),
-	/* 44: above the socket calls */
-	JEQ(__NR_accept4, 6, 0),
-	JEQ(__NR_sendmmsg, 5, 0),
+	/* N+33 */ RET(ALLOW),
+	/* N+34: outside the socket calls (X: 1 on x86_64, else 0) */
+	JEQ(__NR_accept4, 4 + 2 * SC_X86, 0),	/* NOTIF */
+	JEQ(__NR_sendmmsg, 3 + 2 * SC_X86, 0),	/* NOTIF */
 	/* epoll sets made: install() then looks for registrations */
-	JEQ(__NR_epoll_create, 4, 0),
-	JEQ(__NR_epoll_create1, 3, 0),
-	JEQ(__NR_io_uring_setup, 3, 0),
+	JEQ(__NR_epoll_create1, 2 + 2 * SC_X86, 0), /* NOTIF */
+#if SC_X86
+	JEQ(__NR_epoll_create, 3, 0), /* NOTIF */
+#endif
+	JEQ(__NR_io_uring_setup, 2 + SC_X86, 0), /* io_uring's errno */
+#if SC_X86
 	/* x32 system calls (bit 30) would be another way in */
-	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 3, 0),
-	/* 50 */ RET(ALLOW),
-	/* 51 */ RET(NOTIF),
-	/* 52 */ RET(SECCOMP_RET_ERRNO | SC_IO_URING_ERRNO),
-	/* 53 */ RET(SECCOMP_RET_ERRNO | ENOSYS),
+	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 3, 0), /* ENOSYS */
+#endif
+	RET(ALLOW),
+	RET(NOTIF),
+	RET(SECCOMP_RET_ERRNO | SC_IO_URING_ERRNO),
+#if SC_X86
+	RET(SECCOMP_RET_ERRNO | ENOSYS),
+#endif
 };
 
 /* ---- what we know about the sockets sockoutd handed over ------------ */
@@ -1600,7 +1641,9 @@ static void call_thread(struct call *c)
 static bool fast_path(struct call *c)
 {
 	switch (c->n.data.nr) {
+#ifdef __NR_epoll_create
 	case __NR_epoll_create:
+#endif
 	case __NR_epoll_create1:
 		__atomic_store_n(&sc_epolls, 1, __ATOMIC_RELEASE);
 		break;
