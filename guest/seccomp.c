@@ -123,7 +123,7 @@ static int sc_lfd = -1;
 #define SC_X86 0
 #define SC_FOREIGN_LEN 1
 #else
-#error "the seccomp supervisor knows the system calls of x86_64 and aarch64 only"
+_Static_assert(0, "the seccomp supervisor knows the system calls of x86_64 and aarch64 only");
 #endif
 
 #define SC_IN_RANGE(nr) ((nr) >= SC_SOCK_LO && (nr) <= SC_SOCK_HI)
@@ -1553,7 +1553,7 @@ static void on_sendto(struct call *c)
 /* send_msghdr() - the program's struct msghdr at @umsg. */
 static long send_msghdr(struct call *c, uint64_t umsg, int flags)
 {
-	struct msghdr m;
+	struct msghdr m = { 0 }; /* filled by mem_read (cppcheck cannot tell) */
 	struct iovec *iov;
 	long r;
 
