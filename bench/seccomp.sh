@@ -8,7 +8,12 @@
 #     it) downloading from `sockbench source` through `direct` under
 #     --seccomp, divided by the same binary on the host (>= 0.95);
 #   * connect + first byte (`sockbench latency`, median of N connections)
-#     under --seccomp, divided by the shim (<= 1.5) and by the host (info).
+#     under --seccomp, divided by the shim (<= 1.5) and by the host (info);
+#   * the CPU time the Go download costs per GiB (the whole process tree:
+#     under --seccomp the supervisor too), seccomp divided by host (info):
+#     the machine's load moves throughput by 2x between rounds, CPU time
+#     per byte far less, so this says whether a throughput gap is the
+#     mechanism's or the machine's.
 # The machine is shared: ROUNDS rounds alternate the modes and each keeps
 # its best, so that a burst of other work does not land on one side only.
 # Run by bench/run (`make bench`), or alone after `make`:
@@ -90,6 +95,16 @@ else
 	echo "go not installed: no Go figure"
 fi
 
+# cpu.py CMD...: run CMD, print its last output line, then the CPU
+# seconds (user + system) its whole process tree used, in a second line
+cat >"$T/cpu.py" <<'PY'
+import resource, subprocess, sys
+r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, text=True)
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print((r.stdout.strip().splitlines() or [""])[-1])
+print("%.3f" % (u.ru_utime + u.ru_stime))
+sys.exit(r.returncode)
+PY
 run() { # run WHERE CMD...: host, shim or seccomp
 	local w=$1; shift
 	case $w in
@@ -115,6 +130,7 @@ PY
 }
 
 ip_host="" ip_shim="" ip_seccomp="" us_host="" us_shim="" us_seccomp="" go_host="" go_seccomp=""
+cpu_host="" cpu_seccomp=""
 for round in $(seq "$ROUNDS"); do
 	for w in host shim seccomp; do
 		run $w iperf3 -c 198.51.100.1 -p 5201 -t "$SECS" -J >"$T/ip-$w-$round.json" 2>"$T/ip-$w-$round.err"
@@ -124,8 +140,14 @@ for round in $(seq "$ROUNDS"); do
 	done
 	[ -n "$gobin" ] || continue
 	for w in host seccomp; do
-		run $w "$gobin" 198.51.100.1:7003 "$GO_MB" >"$T/go-$w-$round" 2>&1
-		best go_$w "$(tail -1 "$T/go-$w-$round")" max
+		case $w in
+		host) set -- ip netns exec "$NS_H" ;;
+		*) set -- ip netns exec "$NS_G" "$BIN/sockout-run" --$w -s "$GUEST_SOCK" -- ;;
+		esac
+		python3 "$T/cpu.py" "$@" "$gobin" 198.51.100.1:7003 "$GO_MB" >"$T/go-$w-$round" 2>&1
+		best go_$w "$(tail -2 "$T/go-$w-$round" | head -1)" max
+		# CPU seconds per GiB
+		best cpu_$w "$(tail -1 "$T/go-$w-$round" | awk -v mb="$GO_MB" '{ printf "%.4f", $1 * 1024 / mb }')" min
 	done
 done
 for f in "$T"/ip-*.err "$T"/go-*; do
@@ -140,6 +162,8 @@ for round in $(seq "$ROUNDS"); do
 	line="round $round: iperf3 Gbit/s"
 	for w in host shim seccomp; do line="$line $w $(gbps "$T/ip-$w-$round.json")"; done
 	line="$line; Go Gbit/s"
+	for w in host seccomp; do line="$line $w $(tail -2 "$T/go-$w-$round" 2>/dev/null | head -1)"; done
+	line="$line; Go CPU s"
 	for w in host seccomp; do line="$line $w $(tail -1 "$T/go-$w-$round" 2>/dev/null)"; done
 	line="$line; connect+byte us"
 	for w in host shim seccomp; do line="$line $w $(awk '{print $2}' "$T/lat-$w-$round")"; done
@@ -156,6 +180,11 @@ else
 fi
 echo "Go download direct: host ${go_host:-0}  seccomp ${go_seccomp:-0} Gbit/s"
 echo "  seccomp / host ${r_go}  target >= 0.95: $(figure "seccomp: Go download direct / host" "$r_go" ">=" 0.95)"
+if [ -n "$gobin" ]; then
+	r_cpu=$(ratio "${cpu_seccomp:-0}" "${cpu_host:-0}")
+	echo "Go download CPU per GiB (process tree): host ${cpu_host:-0}  seccomp ${cpu_seccomp:-0} s"
+	echo "  seccomp / host ${r_cpu}  $(figure "seccomp bench: Go CPU per GiB seccomp / host" "$r_cpu" "<=" -)"
+fi
 echo "connect + first byte: host ${us_host:-0}  shim ${us_shim:-0}  seccomp ${us_seccomp:-0} us (median)"
 echo "  seccomp / shim ${r_cs}  target <= 1.5: $(figure "seccomp: connect+byte / shim" "$r_cs" "<=" 1.5)"
 echo "  seccomp / host ${r_ch}  $(figure "seccomp: connect+byte / host" "$r_ch" "<=" -)"

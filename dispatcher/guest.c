@@ -37,6 +37,7 @@
 
 #include "../common/log.h"
 #include "../common/net.h"
+#include "guest-pidfd.h"
 #include "resolve.h"
 #include "sockoutd.h"
 #include "dns.h"
@@ -81,8 +82,26 @@ struct greq {
 		struct resolve_query *rq; /* G_RESOLVE */
 	};
 	uint64_t since;
+	int gpidfd; /* seccomp: the program's pidfd (guest-pidfd.c), or -1 */
+	pid_t gpid; /* the pid read from it, once listings need it */
 	LIST_ENTRY(greq) link;
 };
+
+/* the pid listings show: the program's under seccomp (read when first
+ * needed: a direct connection is not listed), else the peer's */
+static struct peer_id shown(struct greq *g)
+{
+	struct peer_id w = g->who;
+
+	if (g->gpidfd >= 0) {
+		g->gpid = guest_pidfd_pid(g->gpidfd, &g->who);
+		close(g->gpidfd);
+		g->gpidfd = -1;
+	}
+	if (g->gpid)
+		w.pid = g->gpid;
+	return w;
+}
 
 uint64_t guest_req_timeout_ms = 10000;
 
@@ -110,7 +129,7 @@ unsigned guest_pending_count(void)
 
 uint32_t greq_pid(const struct greq *g)
 {
-	return (uint32_t)g->who.pid;
+	return (uint32_t)(g->gpid ? g->gpid : g->who.pid);
 }
 
 const char *greq_state(const struct greq *g)
@@ -136,6 +155,8 @@ static void greq_free(struct greq *g)
 	ev_del(&g->gev);
 	if (fd >= 0)
 		close(fd);
+	if (g->gpidfd >= 0)
+		close(g->gpidfd);
 	if (g->state == G_DIRECT)
 		direct_cancel(&g->direct);
 	if (g->state == G_RESOLVE && g->rq)
@@ -365,7 +386,9 @@ static void listen_helper(struct greq *g, const struct rule *r)
 		greq_reply(g, EADDRNOTAVAIL, NULL, NULL, -1);
 		return;
 	}
-	if ((e = glisten_new(&g->req, &g->who, g->quota, &l)) < 0) {
+	struct peer_id w = shown(g);
+
+	if ((e = glisten_new(&g->req, &w, g->quota, &l)) < 0) {
 		greq_reply(g, -e, NULL, NULL, -1);
 		return;
 	}
@@ -388,7 +411,9 @@ static void listen_direct(struct greq *g, const struct rule *r,
 	int e;
 
 	direct_listen_host(r, &g->req.addr, m, &host);
-	if ((e = glisten_new(&g->req, &g->who, g->quota, &l)) < 0) {
+	struct peer_id w = shown(g);
+
+	if ((e = glisten_new(&g->req, &w, g->quota, &l)) < 0) {
 		greq_reply(g, -e, NULL, NULL, -1);
 		return;
 	}
@@ -507,7 +532,7 @@ static void connect_helper(struct greq *g, int hi, const char *target,
 	g->state = G_HELPER;
 	g->rc = NULL;
 	timer_set(&g->timer, cfg->connect_timeout_ms);
-	if ((e = relay_connect(h, &g->req.addr, target, name, (uint32_t)g->who.pid,
+	if ((e = relay_connect(h, &g->req.addr, target, name, (uint32_t)shown(g).pid,
 			       g->quota, &g->w, &g->rc)) < 0) {
 		stats.relay_failed++;
 		greq_reply(g, -e, NULL, NULL, -1);
@@ -676,7 +701,15 @@ static void greq_cb(struct ev *ev, uint32_t events)
 	/* the header first; a RESOLVE's name after it, once its length is
 	 * known (g->req.namelen, checked by gp_req_decode()) */
 	size_t want = GP_REQ_LEN + (g->got >= GP_REQ_LEN ? g->req.namelen : 0);
-	n = recv(ev->fd, g->buf + g->got, want - g->got, MSG_DONTWAIT);
+	{
+		int pidfd = -1;
+
+		n = guest_recv(ev->fd, g->buf + g->got, want - g->got, &pidfd);
+		if (pidfd >= 0 && g->gpidfd < 0)
+			g->gpidfd = pidfd;
+		else if (pidfd >= 0)
+			close(pidfd);
+	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -700,6 +733,10 @@ static void greq_cb(struct ev *ev, uint32_t events)
 	if (g->got == GP_REQ_LEN && g->req.namelen)
 		return; /* the name is still to come */
 	timer_cancel(&g->timer);
+	if (!(g->req.flags & GP_F_SECCOMP) && g->gpidfd >= 0) {
+		close(g->gpidfd);
+		g->gpidfd = -1;
+	}
 	dispatch(g);
 }
 
@@ -770,6 +807,7 @@ static void greq_new(int fd)
 		return;
 	}
 	g->who = who;
+	g->gpidfd = -1;
 	g->quota = q;
 	g->w.done = greq_done;
 	timer_init(&g->timer, greq_timeout);

@@ -63,13 +63,34 @@ static int read_all(int s, uint8_t *p, size_t len, int *fd)
 	return 0;
 }
 
-static int exchange(int s, const uint8_t *q, size_t qlen, uint8_t *p, int *fd)
+static int exchange(int s, const uint8_t *q, size_t qlen, uint8_t *p, int *fd,
+		    int passfd)
 {
 	size_t off = 0;
 	ssize_t n;
 
 	while (off < qlen) {
-		n = send(s, q + off, qlen - off, MSG_NOSIGNAL);
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} cm;
+		struct iovec iov = { (void *)(q + off), qlen - off };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+		/* @passfd rides on the first bytes */
+		if (passfd >= 0 && off == 0) {
+			struct cmsghdr *c;
+
+			memset(&cm, 0, sizeof(cm));
+			m.msg_control = cm.buf;
+			m.msg_controllen = sizeof(cm.buf);
+			c = CMSG_FIRSTHDR(&m);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &passfd, sizeof(int));
+		}
+		n = sendmsg(s, &m, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		/* sockoutd may refuse (GP_REFUSED) and close before it has
@@ -83,16 +104,36 @@ static int exchange(int s, const uint8_t *q, size_t qlen, uint8_t *p, int *fd)
 	return read_all(s, p, GP_REPLY_LEN, fd);
 }
 
+static int exchange_full(const struct gpc_ops *ops, const char *path,
+			 const struct gp_req *req, struct gp_reply *rep,
+			 int *fd, struct gp_answer *ans, const char **why,
+			 int passfd);
+
 int gpc_exchange(const struct gpc_ops *ops, const char *path,
 		 const struct gp_req *req, struct gp_reply *rep, int *fd,
 		 const char **why)
 {
-	return gpc_exchange_answer(ops, path, req, rep, fd, NULL, why);
+	return exchange_full(ops, path, req, rep, fd, NULL, why, -1);
 }
 
 int gpc_exchange_answer(const struct gpc_ops *ops, const char *path,
 			const struct gp_req *req, struct gp_reply *rep, int *fd,
 			struct gp_answer *ans, const char **why)
+{
+	return exchange_full(ops, path, req, rep, fd, ans, why, -1);
+}
+
+int gpc_exchange_fd(const struct gpc_ops *ops, const char *path,
+		    const struct gp_req *req, struct gp_reply *rep, int *fd,
+		    const char **why, int passfd)
+{
+	return exchange_full(ops, path, req, rep, fd, NULL, why, passfd);
+}
+
+static int exchange_full(const struct gpc_ops *ops, const char *path,
+			 const struct gp_req *req, struct gp_reply *rep,
+			 int *fd, struct gp_answer *ans, const char **why,
+			 int passfd)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = GPC_REPLY_TIMEOUT_S };
@@ -131,7 +172,7 @@ int gpc_exchange_answer(const struct gpc_ops *ops, const char *path,
 		r = -errno;
 		goto out;
 	}
-	if ((r = exchange(s, q, qlen, p, fd)) < 0)
+	if ((r = exchange(s, q, qlen, p, fd, passfd)) < 0)
 		goto out;
 	/* GP_REFUSED: sockoutd turned the connection away unread (a
 	 * limit); its status is the answer to whatever we asked. */

@@ -47,6 +47,14 @@ int gpc_exchange(const struct gpc_ops *ops, const char *path,
 int gpc_exchange_answer(const struct gpc_ops *ops, const char *path,
 			const struct gp_req *req, struct gp_reply *rep, int *fd,
 			struct gp_answer *ans, const char **why);
+/**
+ * gpc_exchange_fd() - gpc_exchange() that also passes @passfd (if >= 0)
+ * with the request (SCM_RIGHTS): the seccomp supervisor's pidfd of the
+ * process it asks for (PROTOCOL.md, "The guest's pid under seccomp").
+ */
+int gpc_exchange_fd(const struct gpc_ops *ops, const char *path,
+		    const struct gp_req *req, struct gp_reply *rep, int *fd,
+		    const char **why, int passfd);
 /** gpc_take_fds() - keep the first descriptor of @m's SCM_RIGHTS in *@fd
  * (if it is still -1), close every other. */
 void gpc_take_fds(struct msghdr *m, int *fd);

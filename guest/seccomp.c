@@ -12,10 +12,16 @@
  * Rules every answer follows:
  *  - the program's memory is read once (process_vm_readv) into our own
  *    copy, and only that copy is acted on: a thread of the program can
- *    change the memory after the trap, so a call the kernel would re-read
- *    (SECCOMP_USER_NOTIF_FLAG_CONTINUE) is let through only when nothing
- *    in memory can make it leave the guest (Unix sockets, a TCP socket's
- *    send without MSG_FASTOPEN, read-only queries);
+ *    change the memory after the trap;
+ *  - a thread of the program can also put another file on the call's
+ *    descriptor number between our look at it (pidfd_getfd) and the
+ *    kernel's execution, so the kernel is let to carry out a call
+ *    (SECCOMP_USER_NOTIF_FLAG_CONTINUE) only when no file on that number
+ *    could make it leave the guest: queries (getsockname, getsockopt),
+ *    setsockopt, shutdown, and accept (no native listener faces out).
+ *    Every connect, bind and send is made here, on our copy of the socket
+ *    with our copy of the memory; a Unix path is resolved in the caller's
+ *    working directory (at_caller());
  *  - the socket is the program's own open file (pidfd_getfd), so a native
  *    operation made here (a loopback connect, a UDP send to loopback) is
  *    the program's, with its O_NONBLOCK;
@@ -55,11 +61,22 @@
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "../protocol/addr.h"
 #include "gp-client.h"
+
+/* Linux 6.6: the trapped thread and the worker that answers it wake each
+ * other on the waker's CPU (the other is about to sleep), as a direct
+ * call would run.  Older kernels say EINVAL and keep the usual wake-ups. */
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
 
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL
@@ -77,11 +94,19 @@ static int sc_lfd = -1;
 /* ---- the filter ---------------------------------------------------- */
 
 #define LD_NR BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr))
-#define TRAP_IF(nr)                                                   \
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1),              \
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF)
 #define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
 
+/*
+ * The machines the filter knows: x86_64 (tested) and aarch64 (built only
+ * where a compiler for it is at hand; never run by the tests).  On both,
+ * the fifteen socket calls from socket() to recvmsg() are numbered in one
+ * run, [SC_SOCK_LO, SC_SOCK_HI].
+ */
+#if defined(__x86_64__)
+#define SC_AUDIT_ARCH AUDIT_ARCH_X86_64
+#define SC_SOCK_LO __NR_socket	   /* 41 */
+#define SC_SOCK_HI __NR_getsockopt /* 55 */
+#define SC_X86 1
 /* i386 numbers of the socket calls, for 32-bit code run on x86_64 (its
  * calls arrive with AUDIT_ARCH_I386 and cannot be carried here): they
  * fail, so a 32-bit program has no way around the table either. */
@@ -90,58 +115,128 @@ static int sc_lfd = -1;
 #define I386_SOCKET_FIRST 359 /* socket .. shutdown */
 #define I386_SOCKET_LAST 373
 #define I386_IO_URING_SETUP 425
+#define SC_FOREIGN_LEN 8 /* instructions for the other architecture */
+#elif defined(__aarch64__)
+#define SC_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#define SC_SOCK_LO __NR_socket	/* 198 */
+#define SC_SOCK_HI __NR_recvmsg /* 212 */
+#define SC_X86 0
+#define SC_FOREIGN_LEN 1
+#else
+_Static_assert(0, "the seccomp supervisor knows the system calls of x86_64 and aarch64 only");
+#endif
 
+#define SC_IN_RANGE(nr) ((nr) >= SC_SOCK_LO && (nr) <= SC_SOCK_HI)
+_Static_assert(SC_SOCK_HI - SC_SOCK_LO == 14 && SC_IN_RANGE(__NR_socket) &&
+		       SC_IN_RANGE(__NR_socketpair) && SC_IN_RANGE(__NR_bind) &&
+		       SC_IN_RANGE(__NR_listen) && SC_IN_RANGE(__NR_accept) &&
+		       SC_IN_RANGE(__NR_connect) && SC_IN_RANGE(__NR_getsockname) &&
+		       SC_IN_RANGE(__NR_getpeername) && SC_IN_RANGE(__NR_sendto) &&
+		       SC_IN_RANGE(__NR_recvfrom) && SC_IN_RANGE(__NR_setsockopt) &&
+		       SC_IN_RANGE(__NR_getsockopt) && SC_IN_RANGE(__NR_shutdown) &&
+		       SC_IN_RANGE(__NR_sendmsg) && SC_IN_RANGE(__NR_recvmsg),
+	       "the fifteen socket calls are numbered in one run");
+
+/*
+ * The kernel runs no filter for a system call whose verdict depends on
+ * its number and architecture only: it learns those verdicts once, when
+ * the filter is installed (seccomp's action cache), so read, write,
+ * futex, epoll_wait and the rest of the data path cost the program no
+ * instruction here.  What remains to be short is the path of the calls
+ * whose arguments are looked at — send() is sendto() with no
+ * destination — and the socket calls' range is tested first.
+ */
+#define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
+#define JEQ(k, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
+#define LD_ARG(off) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))
+#define NOTIF SECCOMP_RET_USER_NOTIF
+#define ALLOW SECCOMP_RET_ALLOW
+
+/* Instruction numbers in the comments are relative to N, the LD_NR after
+ * the other architecture's block (x86_64: N = 10). */
 static struct sock_filter filter[] = {
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 8, 0),
+	LD_ARG(offsetof(struct seccomp_data, arch)),
+	JEQ(SC_AUDIT_ARCH, SC_FOREIGN_LEN, 0),
+#if SC_X86
 	/* not x86_64: i386 */
 	LD_NR,
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, I386_SOCKETCALL, 5, 0),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, I386_SENDMMSG, 4, 0),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, I386_IO_URING_SETUP, 3, 0),
+	JEQ(I386_SOCKETCALL, 5, 0),
+	JEQ(I386_SENDMMSG, 4, 0),
+	JEQ(I386_IO_URING_SETUP, 3, 0),
 	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, I386_SOCKET_FIRST, 0, 1),
 	BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, I386_SOCKET_LAST, 0, 1),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EAFNOSUPPORT),
-	/* x86_64 */
-	LD_NR,
+	RET(ALLOW),
+	RET(SECCOMP_RET_ERRNO | EAFNOSUPPORT),
+#else
+	/* not aarch64 (32-bit ARM code): not carried, every call fails */
+	RET(SECCOMP_RET_ERRNO | ENOSYS),
+#endif
+	/* N+0 */ LD_NR,
+	/* N+1 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, SC_SOCK_HI, 32, 0), /* N+34 */
+	/* N+2 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, SC_SOCK_LO, 0, 31), /* N+34 */
+	/* N+3: sendto without a destination (send(2), the common data
+	 * path) stays in the kernel: only the address could lead out */
+	JEQ(__NR_sendto, 0, 6), /* N+10 */
+	LD_ARG(ARG_LO(4)),
+	JEQ(0, 0, 2),
+	LD_ARG(ARG_LO(4) + 4),
+	JEQ(0, 1, 0),
+	/* N+8 */ RET(NOTIF),
+	/* N+9 */ RET(ALLOW),
+	/* N+10: setsockopt below SOL_SOCKET: a listener's (sockoutd's
+	 * seqpacket) has no TCP options of its own, see on_setsockopt();
+	 * but not TCP_NODELAY, which clients set on every connection (a
+	 * trap would cost each connect a round trip to us) */
+	JEQ(__NR_setsockopt, 0, 7), /* N+18 */
+	LD_ARG(ARG_LO(1)),
+	JEQ(SOL_SOCKET, 3, 0),	    /* N+16 */
+	JEQ(IPPROTO_TCP, 0, 3),	    /* N+17 */
+	LD_ARG(ARG_LO(2)),
+	JEQ(TCP_NODELAY, 0, 1),
+	/* N+16 */ RET(ALLOW),
+	/* N+17 */ RET(NOTIF),
+	/* N+18: getsockopt(SOL_SOCKET, SO_TYPE/SO_DOMAIN/SO_PROTOCOL/
+	 * SO_ACCEPTCONN), and below SOL_SOCKET: what the program asks of a
+	 * socket that is really sockoutd's seqpacket (or a host socket of
+	 * the other family) */
+	JEQ(__NR_getsockopt, 0, 9), /* N+28 */
+	LD_ARG(ARG_LO(1)),
+	JEQ(SOL_SOCKET, 0, 6), /* N+27 */
+	LD_ARG(ARG_LO(2)),
+	JEQ(SO_TYPE, 4, 0),
+	JEQ(SO_DOMAIN, 3, 0),
+	JEQ(SO_PROTOCOL, 2, 0),
+	JEQ(SO_ACCEPTCONN, 1, 0),
+	/* N+26 */ RET(ALLOW),
+	/* N+27 */ RET(NOTIF),
+	/* N+28: the other socket calls: these four cannot lead out */
+	JEQ(__NR_socket, 4, 0),
+	JEQ(__NR_recvfrom, 3, 0),
+	JEQ(__NR_recvmsg, 2, 0),
+	JEQ(__NR_socketpair, 1, 0),
+	/* N+32: connect, accept, sendmsg, shutdown, bind, listen,
+	 * getsockname, getpeername */
+	RET(NOTIF),
+	/* N+33 */ RET(ALLOW),
+	/* N+34: outside the socket calls (X: 1 on x86_64, else 0) */
+	JEQ(__NR_accept4, 4 + 2 * SC_X86, 0),	/* NOTIF */
+	JEQ(__NR_sendmmsg, 3 + 2 * SC_X86, 0),	/* NOTIF */
+	/* epoll sets made: install() then looks for registrations */
+	JEQ(__NR_epoll_create1, 2 + 2 * SC_X86, 0), /* NOTIF */
+#if SC_X86
+	JEQ(__NR_epoll_create, 3, 0), /* NOTIF */
+#endif
+	JEQ(__NR_io_uring_setup, 2 + SC_X86, 0), /* io_uring's errno */
+#if SC_X86
 	/* x32 system calls (bit 30) would be another way in */
-	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | SC_IO_URING_ERRNO),
-	TRAP_IF(__NR_connect),
-	TRAP_IF(__NR_bind),
-	TRAP_IF(__NR_listen),
-	TRAP_IF(__NR_accept),
-	TRAP_IF(__NR_accept4),
-	TRAP_IF(__NR_getsockname),
-	TRAP_IF(__NR_getpeername),
-	TRAP_IF(__NR_shutdown),
-	TRAP_IF(__NR_sendmsg),
-	/* getsockopt(SOL_SOCKET, SO_TYPE/SO_DOMAIN/SO_PROTOCOL/
-	 * SO_ACCEPTCONN): what the program asks of a socket that is really
-	 * sockoutd's seqpacket (or a host socket of the other family) */
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getsockopt, 0, 9),
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(1)),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, 5),
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2)),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_TYPE, 4, 0),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_DOMAIN, 3, 0),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_PROTOCOL, 2, 0),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_ACCEPTCONN, 1, 0),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-	TRAP_IF(__NR_sendmmsg),
-	/* sendto without a destination (send(2), the common data path)
-	 * stays in the kernel: only the address could lead out */
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_sendto, 0, 5),
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(4)),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2),
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(4) + 4),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 3, 0), /* ENOSYS */
+#endif
+	RET(ALLOW),
+	RET(NOTIF),
+	RET(SECCOMP_RET_ERRNO | SC_IO_URING_ERRNO),
+#if SC_X86
+	RET(SECCOMP_RET_ERRNO | ENOSYS),
+#endif
 };
 
 /* ---- what we know about the sockets sockoutd handed over ------------ */
@@ -287,6 +382,11 @@ static void tab_drop(int fd)
 
 /* ---- one trapped call ---------------------------------------------- */
 
+/* Ever made by the program (or its children): an epoll set, a listener
+ * sockoutd handed over.  Until then a call that only matters for those is
+ * answered at once (fast_path(), install()). */
+static int sc_epolls, sc_listeners;
+
 struct call {
 	struct seccomp_notif n;
 	int pidfd; /* the calling thread */
@@ -351,12 +451,86 @@ static int read_sa(const struct call *c, uint64_t addr, uint64_t len,
 		   struct sockaddr_storage *ss, socklen_t *sl)
 {
 	memset(ss, 0, sizeof(*ss));
+	*sl = 0;
+	if (!len)
+		return 0; /* no address: the kernel's EINVAL or "none" */
 	if (!addr)
 		return -EFAULT;
+	len = (uint32_t)len; /* an int to the kernel: negative is huge */
 	if (len > sizeof(*ss))
 		return -EINVAL;
 	*sl = (socklen_t)len;
 	return mem_read(c, addr, ss, len);
+}
+
+/* proc_status() - the number after @key in the caller's
+ * /proc/TID/status, read in @base, or -1. */
+static long proc_status(const struct call *c, const char *key, int base)
+{
+	char p[64], buf[2048];
+	const char *s;
+	int f, n;
+
+	snprintf(p, sizeof(p), "/proc/%u/status", c->n.pid);
+	f = open(p, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return -1;
+	n = (int)read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	s = strstr(buf, key);
+	return s ? strtol(s + strlen(key), NULL, base) : -1;
+}
+
+static int same_inode(const char *a, const char *b)
+{
+	struct stat x, y;
+
+	return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev &&
+	       x.st_ino == y.st_ino;
+}
+
+/*
+ * at_caller() - a Unix socket address in our copy @ss (@sl bytes) is about
+ * to be bound, connected or sent to from this worker, on the program's
+ * socket: make a path in it resolve as it would for the caller.  Each
+ * worker has its own working directory and umask (worker() unshares them),
+ * so it moves to the caller's directory and takes its umask (a bound
+ * socket's file mode).  A caller whose root or mount namespace is not ours
+ * (chroot or unshare in a user namespace) would resolve an absolute path
+ * elsewhere, where we cannot follow: EACCES.  Abstract and unnamed
+ * addresses name nothing in the file system (the abstract namespace is
+ * the socket's network namespace's).
+ */
+static int at_caller(const struct call *c, const struct sockaddr_storage *ss,
+		     socklen_t sl)
+{
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)ss;
+	char root[64], ns[64], cwd[64];
+	long mask;
+	int d, r;
+
+	if (ss->ss_family != AF_UNIX || sl <= offsetof(struct sockaddr_un, sun_path) ||
+	    !sun->sun_path[0])
+		return 0;
+	snprintf(root, sizeof(root), "/proc/%u/root", c->n.pid);
+	snprintf(ns, sizeof(ns), "/proc/%u/ns/mnt", c->n.pid);
+	snprintf(cwd, sizeof(cwd), "/proc/%u/cwd", c->n.pid);
+	if (!same_inode(root, "/") || !same_inode(ns, "/proc/self/ns/mnt"))
+		return -EACCES;
+	d = open(cwd, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (d < 0)
+		return -EACCES;
+	r = fchdir(d) < 0 ? -errno : 0;
+	close(d);
+	mask = proc_status(c, "Umask:", 8);
+	umask(mask >= 0 ? (mode_t)mask : 022);
+	/* the numbers were the caller's only if its call is still pending */
+	if (!r && !call_valid(c))
+		r = -ESRCH;
+	return r;
 }
 
 /* guest_cloexec() - whether the program's descriptor @fd has FD_CLOEXEC:
@@ -400,7 +574,11 @@ static int install(const struct call *c, int gfd, int nfd, int fl)
 	a.srcfd = (__u32)nfd;
 	a.newfd = (__u32)gfd;
 	a.newfd_flags = guest_cloexec(c, gfd) ? O_CLOEXEC : 0;
-	nep = ep_find(c, gfd, fd_ino(c->fd), regs);
+	/* no epoll set made under the filter: none to look through (one
+	 * inherited from outside sockout-run is not looked at) */
+	nep = __atomic_load_n(&sc_epolls, __ATOMIC_ACQUIRE)
+		      ? ep_find(c, gfd, fd_ino(c->fd), regs)
+		      : 0;
 	if (ioctl(sc_lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &a) < 0)
 		r = -errno;
 	else
@@ -581,14 +759,17 @@ static void copy_opts(int from, int to)
 	}
 }
 
-static int ask(struct gp_req *req, struct gp_reply *rep, int *nfd)
+/* ask() - one exchange with sockoutd for the caller of @c, whose pidfd
+ * goes with the request: sockoutd lists the program's pid, not ours. */
+static int ask(const struct call *c, struct gp_req *req, struct gp_reply *rep,
+	       int *nfd)
 {
 	static const struct gpc_ops ops = { connect, setsockopt };
 	const char *why;
 	int r;
 
 	req->flags |= GP_F_SECCOMP;
-	r = gpc_exchange(&ops, sc_sock, req, rep, nfd, &why);
+	r = gpc_exchange_fd(&ops, sc_sock, req, rep, nfd, &why, c->pidfd);
 	if (r < 0 && !(req->flags & GP_F_LOOPBACK)) {
 		static int said;
 
@@ -644,6 +825,27 @@ static bool dgram_addr_ok(const struct so_addr *a)
 	return so_addr_is_loopback(a);
 }
 
+/*
+ * addr_call() - connect() or bind() of a socket that is not an inet one
+ * (Unix, netlink, ...), made here on our copy of the program's socket with
+ * our copy of the address.  Letting the kernel carry it out instead
+ * (SECCOMP_USER_NOTIF_FLAG_CONTINUE) would let another thread of the
+ * program put a TCP socket on the descriptor number between our look and
+ * the kernel's, which would then connect or bind it natively.
+ */
+static long addr_call(struct call *c, int bind_)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int r;
+
+	if ((r = read_sa(c, c->n.data.args[1], c->n.data.args[2], &ss, &sl)) < 0 ||
+	    (r = at_caller(c, &ss, sl)) < 0)
+		return r;
+	return sys_r(bind_ ? bind(c->fd, (struct sockaddr *)&ss, sl)
+			   : connect(c->fd, (struct sockaddr *)&ss, sl));
+}
+
 static void on_connect(struct call *c)
 {
 	struct sockaddr_storage ss;
@@ -656,7 +858,7 @@ static void on_connect(struct call *c)
 	if (tab_get(c->fd, &e) && e.kind == SC_LISTENER)
 		return answer(c, -EINVAL);
 	if (!is_inet(c))
-		return (void)resp(c, 0, 0, 1);
+		return answer(c, addr_call(c, 0));
 	if ((r = read_sa(c, c->n.data.args[1], c->n.data.args[2], &ss, &sl)) < 0)
 		return answer(c, r);
 	/* AF_UNSPEC dissolves an association; odd families and lengths get
@@ -680,7 +882,7 @@ static void on_connect(struct call *c)
 	lo = so_addr_is_loopback(&req.addr);
 	if (lo)
 		req.flags = GP_F_LOOPBACK;
-	r = ask(&req, &rep, &nfd);
+	r = ask(c, &req, &rep, &nfd);
 	if (lo && (r < 0 || rep.status == ENOENT))
 		/* the guest's own loopback: connected here, on the program's
 		 * own socket and with our copy of the address */
@@ -710,7 +912,7 @@ static void on_bind(struct call *c)
 	int r;
 
 	if (!is_inet(c))
-		return (void)resp(c, 0, 0, 1);
+		return answer(c, addr_call(c, 1));
 	if ((r = read_sa(c, c->n.data.args[1], c->n.data.args[2], &ss, &sl)) < 0)
 		return answer(c, r);
 	if (!is_tcp(c) || ss.ss_family != c->dom ||
@@ -747,11 +949,17 @@ static void on_listen(struct call *c)
 	if (e.kind == SC_NONE && getsockname(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
 		struct so_addr a;
 
-		/* bound natively (to the guest's loopback): a guest-internal
-		 * server, the kernel's */
+		/* bound natively to the guest's loopback: a guest-internal
+		 * server, the kernel's.  Bound natively elsewhere (on_bind
+		 * never does it; a program may find another way): sockoutd
+		 * is asked for that address, as if on_bind had noted it. */
 		if (so_addr_from_user(&a, (struct sockaddr *)&ss, sl) == 0 &&
-		    a.port)
-			return answer(c, sys_r(listen(c->fd, (int)c->n.data.args[1])));
+		    a.port) {
+			if (so_addr_is_loopback(&a))
+				return answer(c, sys_r(listen(c->fd, (int)c->n.data.args[1])));
+			e.kind = SC_BOUND;
+			e.local = a;
+		}
 	}
 	if (e.kind == SC_BOUND)
 		req.addr = e.local;
@@ -765,7 +973,7 @@ static void on_listen(struct call *c)
 	    getsockopt(c->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &sl) == 0 &&
 	    v6only)
 		req.flags |= GP_F_V6ONLY;
-	if ((r = ask(&req, &rep, &nfd)) < 0)
+	if ((r = ask(c, &req, &rep, &nfd)) < 0)
 		return answer(c, r);
 	if (rep.status)
 		return answer(c, -(long)rep.status);
@@ -779,6 +987,7 @@ static void on_listen(struct call *c)
 	e.family = (uint8_t)c->dom;
 	e.local = rep.local;
 	memset(&e.peer, 0, sizeof(e.peer));
+	__atomic_store_n(&sc_listeners, 1, __ATOMIC_RELEASE);
 	tab_set(nfd, &e);
 	if ((r = install(c, (int)c->n.data.args[0], nfd, fl < 0 ? 0 : fl)) < 0)
 		return answer(c, r == -ENOENT ? -EINTR : r);
@@ -892,7 +1101,7 @@ static int relisten(struct call *c, struct sc_entry *l)
 	if (l->v6only)
 		req.flags |= GP_F_V6ONLY;
 	fl = fcntl(c->fd, F_GETFL);
-	r = ask(&req, &rep, &nfd);
+	r = ask(c, &req, &rep, &nfd);
 	if (r == 0 && rep.status == 0) {
 		n.dead = 0;
 		n.shut = 0;
@@ -1081,7 +1290,21 @@ static void on_getsockopt(struct call *c)
 
 	if (!tab_get(c->fd, &e))
 		return (void)resp(c, 0, 0, 1); /* read-only: the kernel's */
-	switch ((int)c->n.data.args[2]) {
+	if ((int)c->n.data.args[1] != SOL_SOCKET) {
+		/* a listener's TCP options: what the program set (see
+		 * on_setsockopt), or zero, as under the shim */
+		if (e.kind != SC_LISTENER)
+			return (void)resp(c, 0, 0, 1);
+		v = 0;
+		for (size_t i = 0; i < SC_NOPTS; i++)
+			if (kept_opts[i].level == (int)c->n.data.args[1] &&
+			    kept_opts[i].name == (int)c->n.data.args[2] && e.has_opts &&
+			    e.opts[i] > 0)
+				v = e.opts[i];
+		if ((int)c->n.data.args[1] == IPPROTO_IPV6 &&
+		    (int)c->n.data.args[2] == IPV6_V6ONLY)
+			v = e.v6only;
+	} else switch ((int)c->n.data.args[2]) {
 	case SO_TYPE:
 		v = SOCK_STREAM;
 		break;
@@ -1106,6 +1329,42 @@ static void on_getsockopt(struct call *c)
 	answer(c, 0);
 }
 
+/*
+ * setsockopt() below the socket level (the filter lets SOL_SOCKET through):
+ * a listener's descriptor is sockoutd's Unix seqpacket, which has no TCP
+ * or IP options, so the program's TCP socket would have taken them; they
+ * are said done, and the kept_opts among them remembered for the sockets
+ * it accepts (TCP passes a listener's to them), as under the shim.  Any
+ * other socket's are the kernel's (an option cannot lead out).  The
+ * filter lets TCP_NODELAY through untrapped (clients set it on every
+ * connection), so on a listener it must be set before listen().
+ */
+static void on_setsockopt(struct call *c)
+{
+	int level = (int)c->n.data.args[1], name = (int)c->n.data.args[2];
+	uint64_t len = (uint32_t)c->n.data.args[4];
+	struct sc_entry e;
+	int v = 0, r;
+
+	if (!tab_get(c->fd, &e) || e.kind != SC_LISTENER)
+		return (void)resp(c, 0, 0, 1);
+	for (size_t i = 0; i < SC_NOPTS; i++) {
+		if (kept_opts[i].level != level || kept_opts[i].name != name)
+			continue;
+		if (len < sizeof(int))
+			return answer(c, -EINVAL);
+		if ((r = mem_read(c, c->n.data.args[3], &v, sizeof(v))) < 0)
+			return answer(c, r);
+		/* the kernel's boolean options take any non-zero as 1 */
+		if (level == IPPROTO_TCP && name == TCP_NODELAY)
+			v = v != 0;
+		e.opts[i] = v;
+		e.has_opts = 1;
+		tab_set(c->fd, &e);
+	}
+	answer(c, 0);
+}
+
 /* dgram_dest_ok() - a datagram socket's destination may only be the
  * guest's own loopback (or a nameserver its DNS stub serves there). */
 static int dgram_dest_ok(const struct sockaddr_storage *ss, socklen_t sl)
@@ -1120,129 +1379,224 @@ static int dgram_dest_ok(const struct sockaddr_storage *ss, socklen_t sl)
 }
 
 /*
- * send_native() - a send the kernel may carry out itself: answered here
- * (true), or an inet datagram the caller must route (false).  Without
- * MSG_FASTOPEN TCP ignores the destination (flags are the trapped
- * registers: they cannot change); a fast open would connect natively, so
- * say the kernel's "TFO off".  Unix sockets go on natively (descriptors
- * passed with SCM_RIGHTS name the program's table: only the kernel can
- * send them).
+ * Sends.  Every trapped send is made here, on our copy of the program's
+ * socket, from our copies of its name, data and control messages: letting
+ * the kernel carry out even a harmless one (a Unix socket's, a TCP send
+ * that ignores its destination) would let another thread of the program
+ * put a UDP socket on the descriptor number meanwhile, and the kernel
+ * would send the datagram wherever the program's memory then says.
+ * Only sendto() with a destination and sendmsg()/sendmmsg() trap: send(),
+ * write() and sendto() without one stay in the kernel.
  */
-static bool send_native(struct call *c, int flags)
-{
-	struct sc_entry e;
+#define SC_STREAM_MAX (256 * 1024) /* per call; a stream send may be short */
+#define SC_DGRAM_MAX (4 << 20)	   /* more: EMSGSIZE (the kernel's is lower) */
+#define SC_CTL_MAX 65536	   /* control bytes; more: ENOBUFS */
+#define SC_MAX_RIGHTS 253	   /* SCM_MAX_FD */
 
-	if (is_tcp(c)) {
-		if ((flags & MSG_FASTOPEN) &&
-		    (!tab_get(c->fd, &e) || e.kind != SC_CONNECTED))
-			answer(c, -EOPNOTSUPP);
-		else
-			(void)resp(c, 0, 0, 1);
-		return true;
+/*
+ * own_ctl() - make our copy of the program's control messages @m ours:
+ * the descriptor numbers of SCM_RIGHTS name the program's table, so each
+ * is replaced by our copy of that open file (kept in @fds for the caller
+ * to close); SCM_CREDENTIALS naming the program's process names ours (the
+ * kernel only accepts the sender's pid, and the receiver then sees
+ * sockout-run's, as with any call made here).
+ */
+static int own_ctl(struct call *c, struct msghdr *m, int *fds, int *nfds)
+{
+	char *end = (char *)m->msg_control + m->msg_controllen;
+	long tgid = -2;
+
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
+		if (h->cmsg_len < CMSG_LEN(0) || (char *)h + h->cmsg_len > end)
+			return -EINVAL;
+		if (h->cmsg_level != SOL_SOCKET)
+			continue;
+		if (h->cmsg_type == SCM_RIGHTS) {
+			size_t n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			for (size_t i = 0; i < n; i++) {
+				int num, f;
+
+				if (*nfds == SC_MAX_RIGHTS)
+					return -EINVAL;
+				memcpy(&num, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+				f = (int)syscall(SYS_pidfd_getfd, c->pidfd, num, 0);
+				if (f < 0)
+					return -EBADF;
+				fds[(*nfds)++] = f;
+				memcpy(CMSG_DATA(h) + i * sizeof(int), &f, sizeof(int));
+			}
+		} else if (h->cmsg_type == SCM_CREDENTIALS &&
+			   h->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+			struct ucred u;
+
+			memcpy(&u, CMSG_DATA(h), sizeof(u));
+			if (tgid == -2)
+				tgid = proc_status(c, "Tgid:", 10);
+			if (u.pid == tgid)
+				u.pid = getpid();
+			memcpy(CMSG_DATA(h), &u, sizeof(u));
+		}
 	}
-	if (!is_inet(c)) {
-		(void)resp(c, 0, 0, 1);
-		return true;
+	return 0;
+}
+
+/* send_wait() - sendmsg(@m) on our copy, waiting as the program's call
+ * would (its file's O_NONBLOCK, MSG_DONTWAIT) while the call is pending;
+ * a blocking stream send goes on until all of @m's one iovec is sent.  An
+ * EPIPE raises the program's SIGPIPE unless it said MSG_NOSIGNAL. */
+static long send_wait(struct call *c, struct msghdr *m, int flags)
+{
+	int nonblock = (flags & MSG_DONTWAIT) || (fcntl(c->fd, F_GETFL) & O_NONBLOCK);
+	struct iovec *v = m->msg_iov;
+	size_t done = 0;
+
+	for (;;) {
+		ssize_t n = sendmsg(c->fd, m, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+		struct pollfd pf = { c->fd, POLLOUT, 0 };
+
+		if (n >= 0) {
+			if (c->type != SOCK_STREAM)
+				return n;
+			done += (size_t)n;
+			v->iov_base = (char *)v->iov_base + n;
+			v->iov_len -= (size_t)n;
+			/* control messages ride on the first bytes only */
+			m->msg_control = NULL;
+			m->msg_controllen = 0;
+			if (!v->iov_len || nonblock)
+				return (long)done;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN || nonblock) {
+			long r = -errno;
+
+			if (done)
+				return (long)done;
+			if (r == -EPIPE && !(flags & MSG_NOSIGNAL))
+				syscall(SYS_tgkill, (pid_t)proc_status(c, "Tgid:", 10),
+					(pid_t)c->n.pid, SIGPIPE);
+			return r;
+		}
+		if (poll(&pf, 1, 200) < 0 && errno != EINTR)
+			return done ? (long)done : -errno;
+		if (!call_valid(c))
+			return done ? (long)done : -EINTR;
 	}
-	return false;
+}
+
+/*
+ * send_copy() - one send of the program's: destination @uname (@namelen
+ * bytes), the @niov iovecs @iov (ours, pointing into the program's memory),
+ * control messages @uctl (@ctllen bytes).  A TCP socket ignores the
+ * destination (fast open, which would connect natively, is refused: the
+ * kernel's "TFO off"); an inet datagram's must be the guest's loopback; a
+ * Unix one's path resolves as the caller's.
+ */
+static long send_copy(struct call *c, uint64_t uname, uint64_t namelen,
+		      const struct iovec *iov, size_t niov, uint64_t uctl,
+		      uint64_t ctllen, int flags)
+{
+	struct sockaddr_storage ss;
+	struct msghdr m = { 0 };
+	struct iovec one;
+	int fds[SC_MAX_RIGHTS], nfds = 0;
+	size_t total = 0, cap = c->type == SOCK_STREAM ? SC_STREAM_MAX : SC_DGRAM_MAX;
+	socklen_t sl = 0;
+	char *buf = NULL, *ctl = NULL;
+	long r;
+
+	if (is_tcp(c) && (flags & MSG_FASTOPEN))
+		return -EOPNOTSUPP;
+	if (uname && (r = read_sa(c, uname, namelen, &ss, &sl)) < 0)
+		return r;
+	if (is_tcp(c))
+		sl = 0;
+	else if (is_inet(c) && sl && (r = dgram_dest_ok(&ss, sl)) < 0)
+		return r;
+	else if (!is_inet(c) && (r = at_caller(c, &ss, sl)) < 0)
+		return r;
+	for (size_t i = 0; i < niov; i++) {
+		if (iov[i].iov_len > SSIZE_MAX)
+			return -EINVAL;
+		total += iov[i].iov_len;
+		if (total > cap && c->type != SOCK_STREAM)
+			return -EMSGSIZE;
+	}
+	if (total > cap)
+		total = cap;
+	if (ctllen > SC_CTL_MAX)
+		return -ENOBUFS;
+	if (!(buf = malloc(total ? total : 1)) || !(ctl = malloc(ctllen ? ctllen : 1))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0, off = 0; i < niov && off < total; i++) {
+		size_t n = iov[i].iov_len < total - off ? iov[i].iov_len : total - off;
+
+		if ((r = mem_read(c, (uintptr_t)iov[i].iov_base, buf + off, n)) < 0)
+			goto out;
+		off += n;
+	}
+	one.iov_base = buf;
+	one.iov_len = total;
+	m.msg_name = sl ? &ss : NULL;
+	m.msg_namelen = sl;
+	m.msg_iov = &one;
+	m.msg_iovlen = 1;
+	if (ctllen) {
+		if ((r = mem_read(c, uctl, ctl, ctllen)) < 0)
+			goto out;
+		m.msg_control = ctl;
+		m.msg_controllen = ctllen;
+		if ((r = own_ctl(c, &m, fds, &nfds)) < 0)
+			goto out;
+	}
+	r = send_wait(c, &m, flags);
+out:
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	free(buf);
+	free(ctl);
+	return r;
 }
 
 static void on_sendto(struct call *c)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = 0;
-	uint64_t len = c->n.data.args[2];
-	int flags = (int)c->n.data.args[3], r;
-	void *buf;
-	long n;
+	struct iovec v = { (void *)(uintptr_t)c->n.data.args[1],
+			   (size_t)c->n.data.args[2] };
 
-	if (send_native(c, flags))
-		return;
-	if ((r = read_sa(c, c->n.data.args[4], c->n.data.args[5], &ss, &sl)) < 0)
-		return answer(c, r);
-	if ((r = dgram_dest_ok(&ss, sl)) < 0)
-		return answer(c, r);
-	/* sent here, from our copy of address and data */
-	if (len > 65536)
-		return answer(c, -EMSGSIZE);
-	buf = malloc(len ? len : 1);
-	if (!buf)
-		return answer(c, -ENOMEM);
-	if ((r = mem_read(c, c->n.data.args[1], buf, len)) < 0) {
-		free(buf);
-		return answer(c, r);
-	}
-	n = sys_r(sendto(c->fd, buf, len, flags | MSG_NOSIGNAL,
-			 (struct sockaddr *)&ss, sl));
-	free(buf);
-	answer(c, n);
+	answer(c, send_copy(c, c->n.data.args[4], c->n.data.args[5], &v, 1, 0, 0,
+			    (int)c->n.data.args[3]));
 }
 
-/* send_dgram() - the program's struct msghdr at @umsg sent here, from our
- * copies, on an inet datagram socket: its destination (or the one the
- * socket is connected to, which on_connect vetted) must be loopback. */
-static long send_dgram(struct call *c, uint64_t umsg, int flags)
+/* send_msghdr() - the program's struct msghdr at @umsg. */
+static long send_msghdr(struct call *c, uint64_t umsg, int flags)
 {
-	struct msghdr m;
-	struct sockaddr_storage ss;
-	struct iovec iov[64];
-	char ctl[1024];
-	char *buf = NULL;
-	size_t total = 0;
-	socklen_t sl = 0;
+	struct msghdr m = { 0 }; /* filled by mem_read (cppcheck cannot tell) */
+	struct iovec *iov;
 	long r;
 
 	if ((r = mem_read(c, umsg, &m, sizeof(m))) < 0)
 		return r;
-	if (m.msg_iovlen > 64 || m.msg_controllen > sizeof(ctl))
+	if (m.msg_iovlen > 1024) /* UIO_MAXIOV */
 		return -EMSGSIZE;
-	if (m.msg_name && m.msg_namelen) {
-		if ((r = read_sa(c, (uintptr_t)m.msg_name, m.msg_namelen, &ss, &sl)) < 0)
-			return r;
-		if ((r = dgram_dest_ok(&ss, sl)) < 0)
-			return r;
-	}
-	if ((r = mem_read(c, (uintptr_t)m.msg_iov, iov,
-			  m.msg_iovlen * sizeof(iov[0]))) < 0)
-		return r;
-	for (size_t i = 0; i < m.msg_iovlen; i++) {
-		if (iov[i].iov_len > 65536 || total + iov[i].iov_len > 65536)
-			return -EMSGSIZE;
-		total += iov[i].iov_len;
-	}
-	if ((r = mem_read(c, (uintptr_t)m.msg_control, ctl, m.msg_controllen)) < 0)
-		return r;
-	buf = malloc(total ? total : 1);
-	if (!buf)
+	if (!(iov = calloc(m.msg_iovlen ? m.msg_iovlen : 1, sizeof(*iov))))
 		return -ENOMEM;
-	total = 0;
-	for (size_t i = 0; i < m.msg_iovlen; i++) {
-		if ((r = mem_read(c, (uintptr_t)iov[i].iov_base, buf + total,
-				  iov[i].iov_len)) < 0) {
-			free(buf);
-			return r;
-		}
-		total += iov[i].iov_len;
-	}
-	struct iovec one = { buf, total };
-	struct msghdr mine = { .msg_name = sl ? &ss : NULL,
-			       .msg_namelen = sl,
-			       .msg_iov = &one,
-			       .msg_iovlen = 1,
-			       .msg_control = m.msg_controllen ? ctl : NULL,
-			       .msg_controllen = m.msg_controllen };
-	r = sys_r(sendmsg(c->fd, &mine, flags | MSG_NOSIGNAL));
-	free(buf);
+	r = mem_read(c, (uintptr_t)m.msg_iov, iov, m.msg_iovlen * sizeof(*iov));
+	if (r == 0)
+		r = send_copy(c, (uintptr_t)m.msg_name, m.msg_namelen, iov,
+			      m.msg_iovlen, (uintptr_t)m.msg_control,
+			      m.msg_controllen, flags);
+	free(iov);
 	return r;
 }
 
 static void on_sendmsg(struct call *c)
 {
-	int flags = (int)c->n.data.args[2];
-
-	if (send_native(c, flags))
-		return;
-	answer(c, send_dgram(c, c->n.data.args[1], flags));
+	answer(c, send_msghdr(c, c->n.data.args[1], (int)c->n.data.args[2]));
 }
 
 static void on_sendmmsg(struct call *c)
@@ -1252,19 +1606,13 @@ static void on_sendmmsg(struct call *c)
 	int flags = (int)c->n.data.args[3];
 	long r = 0;
 
-	if (is_tcp(c) && !(flags & MSG_FASTOPEN))
-		return (void)resp(c, 0, 0, 1);
-	if (!is_inet(c))
-		return (void)resp(c, 0, 0, 1);
-	if (is_tcp(c))
-		return answer(c, -EOPNOTSUPP);
 	if (vlen > 1024)
 		vlen = 1024; /* UIO_MAXIOV, as the kernel */
 	for (i = 0; i < vlen; i++) {
 		uint64_t one = vec + i * sizeof(struct mmsghdr);
 		unsigned int sent;
 
-		r = send_dgram(c, one, flags);
+		r = send_msghdr(c, one, flags);
 		if (r < 0)
 			break;
 		sent = (unsigned int)r;
@@ -1305,12 +1653,45 @@ static void call_thread(struct call *c)
 	call_free(c);
 }
 
+/*
+ * fast_path() - answer @c without looking at the program, if it only
+ * matters once the program has made an epoll set or a listener: an option
+ * below SOL_SOCKET (clients set TCP_NODELAY and keep-alive on every
+ * connection) is then the kernel's.  The kernel carries out
+ * epoll_create*, which is only noted.  True if answered.
+ */
+static bool fast_path(struct call *c)
+{
+	switch (c->n.data.nr) {
+#ifdef __NR_epoll_create
+	case __NR_epoll_create:
+#endif
+	case __NR_epoll_create1:
+		__atomic_store_n(&sc_epolls, 1, __ATOMIC_RELEASE);
+		break;
+	case __NR_getsockopt:
+		if ((int)c->n.data.args[1] == SOL_SOCKET)
+			return false; /* SO_TYPE & co of any handed-over socket */
+		/* fall through */
+	case __NR_setsockopt:
+		if (__atomic_load_n(&sc_listeners, __ATOMIC_ACQUIRE))
+			return false;
+		break;
+	default:
+		return false;
+	}
+	resp(c, 0, 0, 1);
+	return true;
+}
+
 /* handle() - answer one notification, on the worker that took it; @c is
  * ours to free. */
 static void handle(struct call *c)
 {
 	socklen_t l;
 
+	if (fast_path(c))
+		return free(c);
 	c->fd = c->pidfd = -1;
 	c->pidfd = (int)syscall(SYS_pidfd_open, c->n.pid, PIDFD_THREAD);
 	if (c->pidfd < 0)
@@ -1329,10 +1710,12 @@ static void handle(struct call *c)
 	if (getsockopt(c->fd, SOL_SOCKET, SO_DOMAIN, &c->dom, &l) < 0) {
 		struct sc_entry e;
 
-		/* not a socket: the kernel says so itself, unless it is a
-		 * listener's placeholder while sockoutd is away */
+		/* not a socket: ENOTSOCK, as the kernel would say (letting
+		 * it say so would let another thread put a socket on the
+		 * number meanwhile), unless it is a listener's placeholder
+		 * while sockoutd is away */
 		if (!tab_get(c->fd, &e) || e.kind != SC_LISTENER) {
-			resp(c, 0, 0, 1);
+			answer(c, -ENOTSOCK);
 			return call_free(c);
 		}
 		c->dom = AF_UNSPEC;
@@ -1369,6 +1752,9 @@ static void handle(struct call *c)
 	case __NR_getsockopt:
 		on_getsockopt(c);
 		break;
+	case __NR_setsockopt:
+		on_setsockopt(c);
+		break;
 	case __NR_shutdown:
 		on_shutdown(c);
 		break;
@@ -1394,6 +1780,14 @@ static int pool_grow(void);
 static void *worker(void *arg)
 {
 	(void)arg;
+	/* a working directory and umask of our own, for at_caller() */
+	if (unshare(CLONE_FS) < 0) {
+		pthread_mutex_lock(&pool_mu);
+		pool_n--;
+		pool_idle--;
+		pthread_mutex_unlock(&pool_mu);
+		return NULL;
+	}
 	for (;;) {
 		struct call *c = calloc(1, sizeof(*c));
 		int spawn;
@@ -1571,6 +1965,8 @@ int sc_run(const char *sock, char **argv)
 	}
 	if (pidfd >= 0)
 		close(pidfd);
+	(void)ioctl(sc_lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+		    (unsigned long)SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (sfd < 0) {
 		perror("sockout-run: signalfd");

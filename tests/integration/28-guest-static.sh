@@ -147,8 +147,23 @@ for i in 1 2 3; do
 done
 grep -q "^listening \[::\]:8090$" "$T/goserve.log" || fail "Go's listener address: $(cat "$T/goserve.log")"
 
-log "sockoutctl connections names the mechanism"
+log "sockoutctl connections names the mechanism and the program's pid"
 bg sh -c "sleep 30 | exec ip netns exec $NS_G $BIN/sockout-run -s $GUEST_SOCK -- busybox nc 198.51.100.2 8001 >/dev/null 2>&1"
-wait_for 10 sh -c "$CTL connections | grep -q seccomp" || fail "no seccomp connection listed: $($CTL connections)"
+# (the Go server's listener is listed as seccomp too: wait for nc's line)
+wait_for 10 sh -c "$CTL connections | grep seccomp | grep -q 198.51.100.2:8001" ||
+	fail "no seccomp connection listed: $($CTL connections)"
 $CTL connections
+# the supervisor passes a pidfd of the trapped program with its request:
+# the pid listed is busybox's (sockout-run's child), not sockout-run's
+run_pid=$(pgrep -f "^$BIN/sockout-run -s $GUEST_SOCK -- busybox nc 198.51.100.2 8001" | head -1)
+nc_pid=$(pgrep -P "$run_pid" | head -1)
+[ -n "$run_pid" ] && [ -n "$nc_pid" ] || fail "no sockout-run / busybox pids ($run_pid / $nc_pid)"
+$CTL connections | grep seccomp | grep -qw "$nc_pid" ||
+	fail "the listing does not show busybox's pid $nc_pid (sockout-run is $run_pid)"
+$CTL connections | grep seccomp | grep -qw "$run_pid" && fail "the listing shows sockout-run's pid"
+log "the Go server's listener is listed with its own pid"
+go_run=$(pgrep -f "^$BIN/sockout-run -s $GUEST_SOCK -- $T/gotest serve" | head -1)
+go_pid=$(pgrep -P "$go_run" | head -1)
+[ -n "$go_pid" ] && $CTL connections | grep "^\[::\]:8090 " | grep -w "$go_pid" | grep -q seccomp ||
+	fail "the Go server's listener is not listed with its pid $go_pid (sockout-run $go_run)"
 pass
