@@ -160,6 +160,8 @@ int main(int argc, char **argv)
 		die("%s: directory: %s", cfg->guest_socket, strerror(-r));
 	if ((r = guest_init(cfg->guest_socket, cfg->guest_mode)) < 0)
 		die("guest socket %s: %s", cfg->guest_socket, strerror(-r));
+	if ((r = stream_init(cfg)) < 0)
+		die("guest-stream endpoints: %s", strerror(-r));
 	if ((r = make_parent_dir(cfg->control_socket, 0755)) < 0)
 		die("%s: directory: %s", cfg->control_socket, strerror(-r));
 	if ((r = control_init(cfg->control_socket, &control_hooks)) < 0)
@@ -181,6 +183,7 @@ int main(int argc, char **argv)
 	sd_notifyf("STOPPING=1");
 	timer_cancel(&watchdog);
 	guest_shutdown();
+	stream_shutdown();
 	glisten_shutdown();
 	helpers_shutdown();
 	control_shutdown();

@@ -76,8 +76,10 @@ static int do_listen(int fd, struct sk_entry *e, int quiet)
 		return r;
 	if (rep.status)
 		return -(int)rep.status;
+	/* stream mode: a stream that carries ACCEPT notices */
 	if (real_getsockopt(nfd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 ||
-	    type != SOCK_SEQPACKET) {
+	    type != (gpc_is_stream(shim_socket_path()) ? SOCK_STREAM
+						       : SOCK_SEQPACKET)) {
 		close(nfd);
 		shim_warn_once("sockoutd", "LISTEN answered with a non-seqpacket");
 		return -EPROTO;
@@ -229,6 +231,11 @@ static int take_accept(int fd, int cloexec, struct gp_reply *rep)
 	ssize_t n;
 	int nfd = -1;
 
+	if (gpc_is_stream(shim_socket_path())) {
+		nfd = gp_stream_accept(fd, cloexec, rep);
+		return nfd == -EAGAIN || nfd == -EPIPE || nfd == -EINTR ||
+			       nfd >= 0 ? nfd : -ECONNABORTED;
+	}
 	/* No retry on EINTR: accept() reports it too.  A non-blocking
 	 * listener makes recvmsg fail with EAGAIN, as accept would. */
 	n = recvmsg(fd, &m, cloexec ? MSG_CMSG_CLOEXEC : 0);

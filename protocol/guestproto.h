@@ -40,6 +40,9 @@ enum gp_op {
 	GP_CONNECT = 1,
 	GP_LISTEN = 2,
 	GP_ACCEPT = 3, /* sockoutd -> shim, on a listener's seqpacket */
+	/* stream mode (ops 12..19): the guest claims, on a new stream, the
+	 * accepted connection an ACCEPT notice announced by its token */
+	GP_CLAIM = 12,
 };
 
 enum gp_flags {
@@ -56,6 +59,12 @@ enum gp_flags {
 	 * LD_PRELOAD shim: shown by `sockoutctl connections`, nothing more
 	 * (a guest can say what it likes here; no decision depends on it). */
 	GP_F_SECCOMP = 0x04,
+	/* Stream mode (no descriptor passing; a guest behind a VM boundary):
+	 * after a successful CONNECT or CLAIM reply this very stream is the
+	 * connection, after a LISTEN reply it carries ACCEPT notices (with
+	 * this flag and a token in the reply).  Required on sockoutd's
+	 * stream endpoints, refused on the Unix guest socket. */
+	GP_F_STREAM = 0x20,
 };
 
 struct gp_req {
@@ -63,15 +72,18 @@ struct gp_req {
 	uint8_t flags;
 	struct so_addr addr; /* CONNECT: destination; LISTEN: bound address */
 	uint32_t backlog;
+	uint32_t token; /* CLAIM: from the ACCEPT notice; else 0 */
 	/* No identity fields: who asks (uid, pid, network namespace) is
 	 * what the kernel says about the connection, never what it says. */
 };
 
 struct gp_reply {
 	uint8_t op;
+	uint8_t flags;	     /* GP_F_STREAM on a stream-mode ACCEPT notice */
 	uint16_t status;     /* 0, or an errno for the guest */
 	struct so_addr local; /* what getsockname() should say */
 	struct so_addr peer;  /* what getpeername() should say */
+	uint32_t token;	      /* stream-mode ACCEPT notice: what to CLAIM */
 };
 
 void gp_req_encode(uint8_t p[GP_REQ_LEN], const struct gp_req *r);

@@ -1,0 +1,163 @@
+#!/bin/bash
+# timeout: 120
+# 81-stream-host: the guest protocol's stream mode (PROTOCOL.md part 2,
+# "Stream mode"), without a VM.  The guest namespace has only lo; its
+# sockout-run is told `-s tcp:127.0.0.1:7002', a socat there that hands each
+# connection to sockoutd's `guest-stream' Unix endpoint, one stream per
+# connection, exactly as QEMU's guestfwd does for the VM test (82).  No
+# descriptor crosses: every byte goes through the stream.
+#  * unmodified curl fetches 8 MiB through `direct' (sha256);
+#  * socat uploads 8 MiB (sha256 at the server), and a half-close crosses
+#    the bridge: the server answers after the client's EOF;
+#  * a server in the guest (python3 http.server) is reached from the
+#    server namespace through an `accept ... direct' rule (LISTEN, ACCEPT
+#    notices, CLAIM on a new stream), 8 MiB, twice;
+#  * a denied destination gives curl "couldn't connect";
+#  * a guest's identity is its endpoint's: a `from uid' rule for the uid
+#    of the endpoint matches, one for another uid does not;
+#  * `connections 2' on the TCP endpoint: two held connections fill it,
+#    the third is refused (EAGAIN), and after they close it works again;
+#  * a request without the stream flag on a stream endpoint is dropped.
+. "$(dirname "$0")/../lib.sh"
+need curl python3 socat
+[ -x "$BIN/sockoutd" ] && [ -x "$BIN/sockout-run" ] || fail "sockoutd/sockout-run not built (run make)"
+
+topo_basic
+GUEST_SOCK=$T/guest.sock
+cat >"$T/sockoutd.conf" <<CONF
+guest-socket   $GUEST_SOCK
+control-socket $T/control.sock
+guest-stream   $T/vm1.sock name vm1 uid 4242
+guest-stream   tcp:127.0.0.1:7001 name h1 uid 4343 connections 2
+connect 198.51.100.2 port 8000 from uid 4343 direct
+connect 198.51.100.2 port 8000 from uid 4242 direct
+connect 198.51.100.2 port 9000-9001 from uid 4242 direct
+connect 198.51.100.2 port 9002 from uid 1 direct
+connect 198.51.100.2 port 9003 from uid 4343 direct
+accept  port 8080 from uid 4242 direct
+connect any    deny
+accept  any    deny
+CONF
+start_sockoutd "$T/sockoutd.conf"
+wait_sock "$T/vm1.sock"
+
+# The guest's way to sockoutd: one stream per connection, like guestfwd.
+bgns "$NS_G" socat TCP-LISTEN:7002,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:"$T/vm1.sock"
+wait_tcp "$NS_G" 7002
+sg() { ip netns exec "$NS_G" "$BIN/sockout-run" -s tcp:127.0.0.1:7002 -- "$@"; }
+
+mkdir "$T/www"
+mkdata "$T/www/data.bin" 8
+bgns "$NS_S" python3 -m http.server -d "$T/www" -b 198.51.100.2 8000 >"$T/http.log" 2>&1
+bgns "$NS_S" python3 "$TOP/tests/integration/echo-server.py" 198.51.100.2 9000 --sink "$T/up.bin" >"$T/sink.log" 2>&1
+# 9001: reads to EOF, then answers with the sha256 of what it read
+cat >"$T/halfclose.py" <<'PY'
+import hashlib, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("198.51.100.2", 9001))
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    h = hashlib.sha256()
+    while True:
+        d = c.recv(1 << 16)
+        if not d:
+            break
+        h.update(d)
+    c.sendall((h.hexdigest() + "\n").encode())
+    c.close()
+PY
+bgns "$NS_S" python3 "$T/halfclose.py" >"$T/halfclose.log" 2>&1
+bgns "$NS_S" python3 "$TOP/tests/integration/echo-server.py" 198.51.100.2 9003 >"$T/hold.log" 2>&1
+wait_tcp "$NS_S" 8000
+wait_tcp "$NS_S" 9000
+wait_tcp "$NS_S" 9001
+wait_tcp "$NS_S" 9003
+
+log "curl in the guest through direct, over a stream: 8 MiB"
+sg curl -sS --max-time 60 -o "$T/got.bin" http://198.51.100.2:8000/data.bin 2>"$T/curl.log" ||
+	fail "curl failed: $(cat "$T/curl.log")"
+[ "$(sha "$T/got.bin")" = "$(sha "$T/www/data.bin")" ] || fail "sha256 of the download differs"
+
+log "upload 8 MiB from the guest"
+mkdata "$T/up-src.bin" 8
+sg socat -u "OPEN:$T/up-src.bin" TCP:198.51.100.2:9000 2>"$T/socat-up.log" || fail "upload: $(cat "$T/socat-up.log")"
+wait_for 20 test -f "$T/up.bin" || fail "the sink never finished"
+[ "$(sha "$T/up.bin")" = "$(sha "$T/up-src.bin")" ] || fail "sha256 of the upload differs"
+
+log "half-close: the server answers after the guest's EOF"
+got=$(sg python3 -c '
+import socket, sys
+c = socket.create_connection(("198.51.100.2", 9001))
+with open(sys.argv[1], "rb") as f:
+    c.sendall(f.read())
+c.shutdown(socket.SHUT_WR)
+d = b""
+while True:
+    b = c.recv(4096)
+    if not b:
+        break
+    d += b
+print(d.decode().strip())' "$T/up-src.bin") || fail "half-close client failed"
+[ "$got" = "$(sha "$T/up-src.bin")" ] || fail "half-close: server said '$got'"
+
+log "a server in the guest, reached from outside through accept ... direct"
+ip netns exec "$NS_G" "$BIN/sockout-run" -s tcp:127.0.0.1:7002 -- \
+	python3 -m http.server -d "$T/www" 8080 >"$T/guest-http.log" 2>&1 &
+gpid=$!
+at_exit "kill $gpid"
+wait_tcp "$NS_H" 8080
+for i in 1 2; do
+	ip netns exec "$NS_S" curl -sS --max-time 60 -o "$T/in$i.bin" http://198.51.100.1:8080/data.bin 2>"$T/curl-in.log" ||
+		fail "curl to the guest's server failed: $(cat "$T/curl-in.log")"
+	[ "$(sha "$T/in$i.bin")" = "$(sha "$T/www/data.bin")" ] || fail "sha256 of the guest server's file differs ($i)"
+done
+
+log "denied: curl cannot connect"
+rc=0
+sg curl -sS --max-time 20 -o /dev/null http://198.51.100.2:9002/ 2>"$T/denied.log" || rc=$?
+[ $rc = 7 ] || fail "curl exit $rc for a destination only uid 1 may reach, expected 7"
+
+log "the TCP endpoint (guest h1, uid 4343): its own rules"
+# In the host namespace, where 127.0.0.1:7001 is; 198.51.100.2 is routed
+# there too, so it is the rule (uid 4343 only at 8000 and 9003) that
+# tells the stream went through sockoutd: 9000 is uid 4242's alone.
+sh1() { ip netns exec "$NS_H" "$BIN/sockout-run" -s tcp:127.0.0.1:7001 -- "$@"; }
+sh1 curl -sS --max-time 30 -o "$T/got-h1.bin" http://198.51.100.2:8000/data.bin 2>"$T/curl-h1.log" ||
+	fail "curl via the TCP endpoint: $(cat "$T/curl-h1.log")"
+[ "$(sha "$T/got-h1.bin")" = "$(sha "$T/www/data.bin")" ] || fail "sha256 via the TCP endpoint differs"
+rc=0
+sh1 socat -u "OPEN:$T/up-src.bin" TCP:198.51.100.2:9000 2>"$T/socat-h1.log" || rc=$?
+[ $rc != 0 ] || fail "guest h1 (uid 4343) reached a port only uid 4242 may"
+
+log "connections 2: two held streams fill the TCP endpoint, a third is refused"
+hold='import socket,time; c=socket.create_connection(("198.51.100.2",9003)); print("up",flush=True); time.sleep(30)'
+ip netns exec "$NS_H" "$BIN/sockout-run" -s tcp:127.0.0.1:7001 -- python3 -c "$hold" >"$T/hold1.out" 2>&1 &
+h1=$!
+ip netns exec "$NS_H" "$BIN/sockout-run" -s tcp:127.0.0.1:7001 -- python3 -c "$hold" >"$T/hold2.out" 2>&1 &
+h2=$!
+at_exit "kill $h1 $h2"
+wait_for 10 grep -q up "$T/hold1.out" || fail "first held connection: $(cat "$T/hold1.out")"
+wait_for 10 grep -q up "$T/hold2.out" || fail "second held connection: $(cat "$T/hold2.out")"
+rc=0
+sh1 curl -sS --max-time 20 -o /dev/null http://198.51.100.2:8000/data.bin 2>"$T/full.log" || rc=$?
+[ $rc != 0 ] || fail "a third stream got through an endpoint with connections 2"
+grep -q "streams held" "$T/sockoutd.log" || fail "sockoutd did not log the endpoint's limit"
+kill $h1 $h2 2>/dev/null
+wait $h1 $h2 2>/dev/null
+wait_for 10 sh1 curl -sS --max-time 20 -o /dev/null http://198.51.100.2:8000/data.bin ||
+	fail "the endpoint stayed full after its connections closed"
+
+log "a request without the stream flag on a stream endpoint is dropped"
+python3 - "$T/vm1.sock" <<'PY' || fail "a descriptor-mode request on a stream endpoint was answered"
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+addr = bytes([4, 0]) + struct.pack(">H", 8000) + bytes([198, 51, 100, 2]) + bytes(12)
+req = struct.pack(">IHBB", 0x534f4731, 2, 1, 0) + addr + bytes(36)
+s.sendall(req)
+s.settimeout(5)
+sys.exit(0 if s.recv(64) == b"" else 1)
+PY
+pass
