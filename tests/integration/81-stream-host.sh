@@ -17,10 +17,34 @@
 #    of the endpoint matches, one for another uid does not;
 #  * `connections 2' on the TCP endpoint: two held connections fill it,
 #    the third is refused (EAGAIN), and after they close it works again;
-#  * a request without the stream flag on a stream endpoint is dropped.
+#  * a request without the stream flag on a stream endpoint is dropped;
+#  * `sockoutd -n' rejects malformed guest-stream lines (a relative path,
+#    TCP off loopback, no name or uid, an unknown option, a duplicate).
 . "$(dirname "$0")/../lib.sh"
 need curl python3 socat
 [ -x "$BIN/sockoutd" ] && [ -x "$BIN/sockout-run" ] || fail "sockoutd/sockout-run not built (run make)"
+
+log "sockoutd -n: guest-stream lines it must refuse"
+n=0
+while read -r bad; do
+	n=$((n + 1))
+	printf 'guest-socket %s/g.sock\ncontrol-socket %s/c.sock\n%b\n' "$T" "$T" "$bad" >"$T/bad$n.conf"
+	"$BIN/sockoutd" -n -c "$T/bad$n.conf" >"$T/bad$n.out" 2>&1 &&
+		fail "sockoutd -n accepted: $bad"
+	cat "$T/bad$n.out"
+	grep -q "guest-stream" "$T/bad$n.out" || fail "no guest-stream error for: $bad ($(cat "$T/bad$n.out"))"
+done <<BAD
+guest-stream vm1.sock name vm1 uid 1
+guest-stream tcp:198.51.100.1:7000 name vm1 uid 1
+guest-stream /run/x.sock uid 1
+guest-stream /run/x.sock name vm1
+guest-stream /run/x.sock name vm1 uid 1 cid 3
+guest-stream /run/x.sock name vm/1 uid 1
+guest-stream /run/x.sock name vm1 uid 1 connections 0
+guest-stream /run/x.sock name vm1 uid 1\nguest-stream /run/y.sock name vm1 uid 2
+BAD
+printf 'guest-socket %s/g.sock\ncontrol-socket %s/c.sock\nguest-stream /run/x.sock name vm1 uid 1 gid 2 connections 9 mode 0660\nguest-stream tcp:[::1]:7000 name vm2 uid 3\n' "$T" "$T" >"$T/good.conf"
+"$BIN/sockoutd" -n -c "$T/good.conf" >"$T/good.out" 2>&1 || fail "sockoutd -n refused good guest-stream lines: $(cat "$T/good.out")"
 
 topo_basic
 GUEST_SOCK=$T/guest.sock
