@@ -302,7 +302,15 @@ int gpc_stream_accept(const struct gpc_ops *ops, const char *spec, int lfd,
 		r = -EAGAIN;
 		goto out;
 	}
-	if (recv(lfd, p, sizeof(p), 0) != GP_REPLY_LEN ||
+	/* Another process sharing the listener may have taken it since
+	 * the peek: then wait for the next (unless non-blocking). */
+	n = recv(lfd, p, sizeof(p),
+		 nb >= 0 && (nb & O_NONBLOCK) ? MSG_DONTWAIT : MSG_WAITALL);
+	if (n < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (n != GP_REPLY_LEN ||
 	    gp_reply_decode(p, &note) < 0 || note.op != GP_ACCEPT ||
 	    note.flags != GP_F_STREAM) {
 		r = -ECONNABORTED;

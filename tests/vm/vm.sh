@@ -16,7 +16,8 @@
 # -netdev value, spaces allowed, id n0) replaces -nic none with a virtio NIC
 # on it, e.g. a restricted user-mode network whose only way out is a
 # guestfwd to sockoutd (test 82, bench/vm.sh); the guest then configures
-# eth0 itself (vm_net_up).  Files go in through a
+# eth0 itself (vm_net_up).  VM_NETNS runs QEMU (and so its user-mode
+# network's connections) in that network namespace.  Files go in through a
 # 9p share of DIR/share (read-write, so results can come back too).
 #
 # KVM is used when it works: /dev/kvm exists on these machines but nested
@@ -79,7 +80,7 @@ vm_boot() {
 	# snapshot=on: the guest writes to a temporary overlay; the cached
 	# image is never changed, so every boot starts from the same state.
 	# shellcheck disable=SC2086
-	qemu-system-x86_64 $cpu -m "$mem" -smp 2 -nodefaults -display none -no-reboot \
+	${VM_NETNS:+ip netns exec "$VM_NETNS"} qemu-system-x86_64 $cpu -m "$mem" -smp 2 -nodefaults -display none -no-reboot \
 		"${net[@]}" \
 		-serial "file:$VM_DIR/console.log" \
 		-kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
