@@ -61,6 +61,7 @@ static int reload_config(char **errors)
 	    strcmp(n->control_socket, cfg->control_socket) != 0 ||
 	    n->guest_mode != cfg->guest_mode)
 		warn("reload: socket paths and modes change only on restart");
+	stream_reload_check(n);
 	/* Keep what only a restart can change, so status stays truthful. */
 	free(n->guest_socket);
 	free(n->control_socket);

@@ -198,6 +198,9 @@ void guest_refuse(int fd, int status);
 /** stream_init() - listen on @c's guest-stream endpoints; 0 or -errno. */
 int stream_init(const struct dconf *c);
 void stream_shutdown(void);
+/** stream_reload_check() - warn if @n's guest-stream lines differ from
+ *  the running endpoints (which only a restart changes). */
+void stream_reload_check(const struct dconf *n);
 /**
  * stream_reply() - answer a stream guest: send the encoded reply @p on its
  * stream @gfd and, after a success, make the stream the connection on @fd

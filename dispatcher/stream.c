@@ -653,6 +653,28 @@ int stream_init(const struct dconf *c)
 	return 0;
 }
 
+void stream_reload_check(const struct dconf *n)
+{
+	struct sep *ep;
+	size_t count = 0;
+	bool same = true;
+
+	LIST_FOREACH(ep, &seps, link) {
+		const struct stream_conf *c = NULL;
+
+		count++;
+		for (size_t i = 0; i < n->nstreams && !c; i++)
+			if (strcmp(n->streams[i].where, ep->where) == 0)
+				c = &n->streams[i];
+		if (!c || strcmp(c->name, ep->name) != 0 ||
+		    c->uid != (uint32_t)ep->who.uid || c->gid != ep->gid ||
+		    c->connections != ep->max)
+			same = false;
+	}
+	if (!same || count != n->nstreams)
+		warn("reload: guest-stream endpoints change only on restart (the running ones are kept as they are)");
+}
+
 void stream_shutdown(void)
 {
 	while (!LIST_EMPTY(&bridges))

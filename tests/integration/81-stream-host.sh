@@ -18,6 +18,7 @@
 #  * `connections 2' on the TCP endpoint: two held connections fill it,
 #    the third is refused (EAGAIN), and after they close it works again;
 #  * a request without the stream flag on a stream endpoint is dropped;
+#  * a reload that changes a guest-stream line says it applies on restart;
 #  * `sockoutd -n' rejects malformed guest-stream lines (a relative path,
 #    TCP off loopback, no name or uid, an unknown option, a duplicate).
 . "$(dirname "$0")/../lib.sh"
@@ -184,4 +185,15 @@ s.sendall(req)
 s.settimeout(5)
 sys.exit(0 if s.recv(64) == b"" else 1)
 PY
+
+log "a reload keeps the running endpoints, and says so when they changed"
+kill -HUP "$SOCKOUTD_PID"
+wait_for 10 grep -q "configuration reloaded" "$T/sockoutd.log" || fail "no reload"
+grep -q "guest-stream endpoints change only on restart" "$T/sockoutd.log" && fail "warned about an unchanged guest-stream"
+sed -i 's/name vm1 uid 4242/name vm1 uid 4244/' "$T/sockoutd.conf"
+kill -HUP "$SOCKOUTD_PID"
+wait_for 10 grep -q "guest-stream endpoints change only on restart" "$T/sockoutd.log" ||
+	fail "no warning for a changed guest-stream line"
+sg curl -sS --max-time 60 -o "$T/got2.bin" http://198.51.100.2:8000/data.bin 2>"$T/curl2.log" ||
+	fail "curl after the reload: $(cat "$T/curl2.log")"
 pass
