@@ -706,6 +706,7 @@ static void greq_new(int fd)
 	greq_start(fd, &who, NULL);
 }
 
+/* stream.c's streams, through main.c's struct stream_hooks */
 void guest_adopt(int fd, const struct peer_id *who, struct sep *ep)
 {
 	greq_start(fd, who, ep);

@@ -85,6 +85,8 @@ static int reload_config(char **errors)
 }
 
 static const struct control_hooks control_hooks = { .reload = reload_config };
+static const struct stream_hooks stream_hooks = { .adopt = guest_adopt,
+						  .refuse = guest_refuse };
 
 static void on_hup(void)
 {
@@ -161,7 +163,7 @@ int main(int argc, char **argv)
 		die("%s: directory: %s", cfg->guest_socket, strerror(-r));
 	if ((r = guest_init(cfg->guest_socket, cfg->guest_mode)) < 0)
 		die("guest socket %s: %s", cfg->guest_socket, strerror(-r));
-	if ((r = stream_init(cfg)) < 0)
+	if ((r = stream_init(cfg, &stream_hooks)) < 0)
 		die("guest-stream endpoints: %s", strerror(-r));
 	if ((r = make_parent_dir(cfg->control_socket, 0755)) < 0)
 		die("%s: directory: %s", cfg->control_socket, strerror(-r));

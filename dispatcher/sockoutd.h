@@ -187,16 +187,24 @@ const char *greq_state(const struct greq *g);
 uint32_t greq_pid(const struct greq *g);
 unsigned guest_pending_count(void);
 /** guest_adopt() - a request stream from a stream endpoint @ep whose guest
- *  is @who (stream.c): read, matched and answered like one on the guest
- *  socket, but in stream mode. */
+ *  is @who (stream.c, through struct stream_hooks): read, matched and
+ *  answered like one on the guest socket, but in stream mode. */
 struct sep;
 void guest_adopt(int fd, const struct peer_id *who, struct sep *ep);
 /** guest_refuse() - answer REFUSED with @status, unread, and close @fd. */
 void guest_refuse(int fd, int status);
 
 /* ---- stream.c ---- */
-/** stream_init() - listen on @c's guest-stream endpoints; 0 or -errno. */
-int stream_init(const struct dconf *c);
+/* What stream.c reports upward (guest.c's functions, given by main.c). */
+struct stream_hooks {
+	/* a new stream from endpoint @ep, whose guest is @who */
+	void (*adopt)(int fd, const struct peer_id *who, struct sep *ep);
+	/* turn a stream away (REFUSED, @status) unread */
+	void (*refuse)(int fd, int status);
+};
+/** stream_init() - listen on @c's guest-stream endpoints and hand each
+ *  stream to @h; 0 or -errno. */
+int stream_init(const struct dconf *c, const struct stream_hooks *h);
 void stream_shutdown(void);
 /** stream_reload_check() - warn if @n's guest-stream lines differ from
  *  the running endpoints (which only a restart changes). */

@@ -105,6 +105,7 @@ struct stoken { /* an accepted connection waiting for its CLAIM */
 	LIST_ENTRY(stoken) link;
 };
 
+static const struct stream_hooks *hooks;
 static LIST_HEAD(, sep) seps = LIST_HEAD_INITIALIZER(seps);
 static LIST_HEAD(, bridge) bridges = LIST_HEAD_INITIALIZER(bridges);
 static LIST_HEAD(, slisten) slistens = LIST_HEAD_INITIALIZER(slistens);
@@ -570,12 +571,12 @@ static void sep_accept_cb(struct ev *ev, uint32_t events)
 			if (ratelimit(&last_full))
 				warn("stream guest %s: %u streams held (connections): refusing",
 				     ep->name, ep->used);
-			guest_refuse(fd, EAGAIN);
+			hooks->refuse(fd, EAGAIN);
 			continue;
 		}
 		if (!ep->is_unix)
 			nodelay(fd);
-		guest_adopt(fd, &ep->who, ep);
+		hooks->adopt(fd, &ep->who, ep);
 	}
 }
 
@@ -640,8 +641,9 @@ fail:
 	return e;
 }
 
-int stream_init(const struct dconf *c)
+int stream_init(const struct dconf *c, const struct stream_hooks *h)
 {
+	hooks = h;
 	for (size_t i = 0; i < c->nstreams; i++) {
 		int e = sep_open(&c->streams[i]);
 

@@ -53,6 +53,5 @@ int is_socket_fd(int fd)
 
 int is_fake(int nfd, int family)
 {
-	/* stream mode: a TCP stream to sockoutd is no connection's own */
-	return sk_domain(nfd) != family || gpc_is_stream(shim_socket_path());
+	return sk_domain(nfd) != family;
 }

@@ -96,6 +96,11 @@ int gp_call(struct gp_req *req, struct gp_reply *rep, int *fd, int quiet)
 	return r;
 }
 
+int shim_stream_mode(void)
+{
+	return gpc_is_stream(shim_socket_path());
+}
+
 int gp_stream_accept(int lfd, int cloexec, struct gp_reply *rep)
 {
 	int nfd, r;

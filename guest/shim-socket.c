@@ -39,7 +39,7 @@ static int connect_via(int fd, struct sk_entry *e, const struct so_addr *dst)
 		shim_warn_once("sockoutd", "CONNECT answered with a non-socket");
 		return -EPROTO;
 	}
-	fake = is_fake(nfd, e->family);
+	fake = is_fake(nfd, e->family) || shim_stream_mode();
 	ep_detach(fd, e);
 	if ((r = adopt_fd(fd, nfd)) < 0)
 		return r;
