@@ -12,7 +12,10 @@
 #
 # Figures: download throughput (curl, BENCH_VM_MIB MiB, default 32, best of
 # 3) and connect + first byte round trip (python3, BENCH_VM_CONNS
-# connections, default 200; mean), each as direct / slirp.  Information
+# connections, default 200; mean), each as direct / slirp.  First, without
+# a VM, what stream mode itself costs against descriptor passing (same
+# host namespace, sockoutd's loopback TCP endpoint, no forwarder): iperf3
+# (BENCH_SECS, 5) and sockbench's connect + first byte (1000).  Information
 # only (the issue sets no target).  Run by bench/run, or alone.
 set -u
 export SOCKOUT_TOP=${SOCKOUT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -34,12 +37,33 @@ cat >"$T/sockoutd.conf" <<EOC
 guest-socket   $T/guest.sock
 control-socket $T/control.sock
 guest-stream   $T/vm1.sock name vm1 uid 4242
+guest-stream   tcp:127.0.0.1:7001 name host1 uid 4243
 connect 198.51.100.1 port 7101-7102 from uid 4242 direct
+connect 198.51.100.1 port 5201 direct
+connect 198.51.100.1 port 7103 direct
 connect any deny
 accept  any deny
 EOC
 bgns "$NS_H" "$BIN/sockoutd" -f -c "$T/sockoutd.conf" >"$T/sockoutd.log" 2>&1
 wait_sock "$T/vm1.sock"
+
+need iperf3
+bgns "$NS_H" iperf3 -s -B 198.51.100.1 -p 5201 >"$T/iperf3.log" 2>&1
+bgns "$NS_H" "$BIN/sockbench" echo 198.51.100.1 7103 >"$T/sockbench.log" 2>&1
+wait_tcp "$NS_H" 5201
+wait_tcp "$NS_H" 7103
+SECS=${BENCH_SECS:-5}
+fdg() { ip netns exec "$NS_H" "$BIN/sockout-run" -s "$T/guest.sock" -- "$@"; }
+stg() { ip netns exec "$NS_H" "$BIN/sockout-run" -s tcp:127.0.0.1:7001 -- "$@"; }
+ipf() { local w=$1; shift; $w iperf3 -c 198.51.100.1 -p 5201 -t "$SECS" -J "$@" >"$T/ipf.json" 2>"$T/ipf.err"; gbps "$T/ipf.json"; }
+med() { "$@" "$BIN/sockbench" latency 198.51.100.1 7103 1000 | awk '{print $2}'; }
+echo "== stream mode without a VM ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)): loopback TCP endpoint vs descriptor passing, direct =="
+fd_t=$(ipf fdg); st_t=$(ipf stg); fd_tr=$(ipf fdg -R); st_tr=$(ipf stg -R)
+fd_l=$(med fdg); st_l=$(med stg)
+r1=$(ratio "$st_t" "$fd_t"); r2=$(ratio "$st_tr" "$fd_tr"); r3=$(ratio "$st_l" "$fd_l")
+echo "iperf3, descriptor / stream       ${fd_t} / ${st_t} Gbit/s   ratio ${r1}  $(figure "stream / fd mode, iperf3" "$r1" ">=" -)"
+echo "iperf3 -R, descriptor / stream    ${fd_tr} / ${st_tr} Gbit/s   ratio ${r2}  $(figure "stream / fd mode, iperf3 -R" "$r2" ">=" -)"
+echo "connect+byte, descriptor / stream ${fd_l} / ${st_l} us (median)   ratio ${r3}  $(figure "stream / fd mode, connect+byte" "$r3" "<=" -)"
 
 mkdir -p "$T/www" "$T/vm/share/bin"
 mkdata "$T/www/data.bin" "$MIB"
