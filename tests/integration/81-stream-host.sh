@@ -18,6 +18,11 @@
 #  * `connections 2' on the TCP endpoint: two held connections fill it,
 #    the third is refused (EAGAIN), and after they close it works again;
 #  * a request without the stream flag on a stream endpoint is dropped;
+#  * the protocol spoken raw on the Unix endpoint: LISTEN gets ACCEPT
+#    notices with a token; a CLAIM of a wrong token gets ENOENT, the right
+#    one the connection (bytes both ways), the same token again ENOENT;
+#  * a reset by the server reaches a guest on the TCP endpoint as
+#    ECONNRESET (a Unix endpoint has no reset to pass on: EOF there);
 #  * a reload that changes a guest-stream line says it applies on restart;
 #  * `sockoutd -n' rejects malformed guest-stream lines (a relative path,
 #    TCP off loopback, no name or uid, an unknown option, a duplicate).
@@ -59,7 +64,8 @@ connect 198.51.100.2 port 8000 from uid 4242 direct
 connect 198.51.100.2 port 9000-9001 from uid 4242 direct
 connect 198.51.100.2 port 9002 from uid 1 direct
 connect 198.51.100.2 port 9003 from uid 4343 direct
-accept  port 8080 from uid 4242 direct
+accept  port 8080-8081 from uid 4242 direct
+connect 198.51.100.2 port 9004 from uid 4343 direct
 connect any    deny
 accept  any    deny
 CONF
@@ -185,6 +191,90 @@ s.sendall(req)
 s.settimeout(5)
 sys.exit(0 if s.recv(64) == b"" else 1)
 PY
+
+log "raw protocol on the endpoint: LISTEN, ACCEPT notice, CLAIM"
+cat >"$T/raw.py" <<'PY'
+import errno, socket, struct, sys, time
+path = sys.argv[1]
+MAGIC, STREAM = 0x534f4731, 0x20
+def addr(fam, port, a=b""):
+    return bytes([fam, 0]) + struct.pack(">H", port) + a.ljust(16, b"\0")
+def req(op, flags, a=addr(0, 0), backlog=0, token=0):
+    return struct.pack(">IHBB", MAGIC, 2, op, flags) + a + struct.pack(">II", backlog, token) + bytes(28)
+def reply(s):
+    b = b""
+    while len(b) < 56:
+        d = s.recv(56 - len(b))
+        if not d:
+            sys.exit("EOF instead of a reply")
+        b += d
+    magic, ver, op, flags, status = struct.unpack(">IHBBH", b[:10])
+    (token,) = struct.unpack(">I", b[52:56])
+    assert magic == MAGIC and ver == 2, b
+    return op, flags, status, token
+def stream():
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    return s
+l = stream()
+l.sendall(req(2, STREAM, addr(4, 8081), 5))
+op, flags, status, _ = reply(l)
+assert (op, status) == (2, 0), (op, status)
+print("listening", flush=True)
+op, flags, status, token = reply(l)      # a client connects from outside
+assert (op, flags, status) == (3, STREAM, 0) and token, (op, flags, status, token)
+c = stream()
+c.sendall(req(12, STREAM, token=token ^ 0x5a5a5a5a or 1))
+op, _, status, _ = reply(c)
+assert (op, status) == (12, errno.ENOENT), ("wrong token", op, status)
+c = stream()
+c.sendall(req(12, STREAM, token=token))
+op, _, status, _ = reply(c)
+assert (op, status) == (12, 0), ("claim", op, status)
+c.sendall(b"hello from the guest\n")
+c.shutdown(socket.SHUT_WR)
+got = b""
+while True:
+    d = c.recv(4096)
+    if not d:
+        break
+    got += d
+assert got == b"hello from outside\n", got
+c = stream()
+c.sendall(req(12, STREAM, token=token))
+op, _, status, _ = reply(c)
+assert (op, status) == (12, errno.ENOENT), ("claimed twice", op, status)
+print("ok")
+PY
+python3 "$T/raw.py" "$T/vm1.sock" >"$T/raw.out" 2>&1 &
+rawpid=$!
+wait_for 10 grep -q listening "$T/raw.out" || fail "raw LISTEN: $(cat "$T/raw.out")"
+got=$(printf 'hello from outside\n' | ip netns exec "$NS_S" socat -t 10 - TCP:198.51.100.1:8081) ||
+	fail "connecting to the raw listener from outside"
+[ "$got" = "hello from the guest" ] || fail "the outside client got '$got'"
+wait $rawpid || fail "raw protocol: $(cat "$T/raw.out")"
+grep -q '^ok$' "$T/raw.out" || fail "raw protocol: $(cat "$T/raw.out")"
+
+log "a reset by the server reaches the guest (TCP endpoint) as ECONNRESET"
+bgns "$NS_S" python3 -c '
+import socket, struct
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("198.51.100.2", 9004)); s.listen(4)
+while True:
+    c, _ = s.accept(); c.recv(100)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()' >"$T/rst.log" 2>&1
+wait_tcp "$NS_S" 9004
+got=$(sh1 python3 -c '
+import socket, time
+c = socket.create_connection(("198.51.100.2", 9004))
+c.sendall(b"x")
+try:
+    while c.recv(100):
+        pass
+    print("eof")
+except ConnectionResetError:
+    print("reset")') || fail "reset client failed"
+[ "$got" = reset ] || fail "the guest saw '$got' for a server's reset, not ECONNRESET"
 
 log "a reload keeps the running endpoints, and says so when they changed"
 kill -HUP "$SOCKOUTD_PID"
