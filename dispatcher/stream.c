@@ -455,8 +455,16 @@ static void slisten_read(struct slisten *sl)
 
 static void slisten_s_cb(struct ev *ev, uint32_t events)
 {
-	(void)events;
-	slisten_read(container_of(ev, struct slisten, s));
+	struct slisten *sl = container_of(ev, struct slisten, s);
+
+	/* A hang-up is reported whatever we watch: with no room to read
+	 * the rest, it would wake us until the tokens expire.  The listener
+	 * is gone; its unclaimed connections go with it. */
+	if ((events & (EPOLLHUP | EPOLLERR)) && sl->npending >= SL_PENDING_MAX) {
+		slisten_free(sl);
+		return;
+	}
+	slisten_read(sl);
 }
 
 /* The guest's listen stream: it only receives; EOF (or anything it
