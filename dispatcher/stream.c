@@ -105,7 +105,7 @@ struct stoken { /* an accepted connection waiting for its CLAIM */
 	LIST_ENTRY(stoken) link;
 };
 
-static const struct stream_hooks *hooks;
+static const struct stream_hooks *up_hooks;
 static LIST_HEAD(, sep) seps = LIST_HEAD_INITIALIZER(seps);
 static LIST_HEAD(, bridge) bridges = LIST_HEAD_INITIALIZER(bridges);
 static LIST_HEAD(, slisten) slistens = LIST_HEAD_INITIALIZER(slistens);
@@ -579,12 +579,12 @@ static void sep_accept_cb(struct ev *ev, uint32_t events)
 			if (ratelimit(&last_full))
 				warn("stream guest %s: %u streams held (connections): refusing",
 				     ep->name, ep->used);
-			hooks->refuse(fd, EAGAIN);
+			up_hooks->refuse(fd, EAGAIN);
 			continue;
 		}
 		if (!ep->is_unix)
 			nodelay(fd);
-		hooks->adopt(fd, &ep->who, ep);
+		up_hooks->adopt(fd, &ep->who, ep);
 	}
 }
 
@@ -651,7 +651,7 @@ fail:
 
 int stream_init(const struct dconf *c, const struct stream_hooks *h)
 {
-	hooks = h;
+	up_hooks = h;
 	for (size_t i = 0; i < c->nstreams; i++) {
 		int e = sep_open(&c->streams[i]);
 

@@ -18,6 +18,7 @@
 #include "../../dispatcher/pump.c"
 #include "../../dispatcher/quota.c"
 #include "../../dispatcher/relay.c"
+#include "../../dispatcher/stream.c"
 
 /* what main.c provides in sockoutd */
 struct dconf *cfg;
