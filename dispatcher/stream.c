@@ -47,7 +47,7 @@
 #include "../common/net.h"
 #include "sockoutd.h"
 
-#define BRIDGE_BUF (64 * 1024) /* per direction */
+#define BRIDGE_BUF (64 * 1024) /* one read; at most this held per direction */
 #define SL_PENDING_MAX 64      /* unclaimed connections per listener */
 
 struct sep { /* an endpoint: one guest */
@@ -62,13 +62,16 @@ struct sep { /* an endpoint: one guest */
 	LIST_ENTRY(sep) link;
 };
 
-/* One direction of a bridge: bytes read from one side, not yet written
- * to the other, at buf[off, off + len). */
+/* One direction of a bridge: bytes read from one side that the other
+ * did not take yet, at buf[off, off + len).  Bytes are read into a shared
+ * scratch buffer and written on at once; only what the writer does not
+ * take is kept (malloc'ed, freed once written), and nothing more is read
+ * until it is gone.  An idle connection thus holds no buffer at all. */
 struct flow {
 	size_t off, len;
 	bool eof;  /* the reading side finished */
 	bool shut; /* ... and that was passed on (SHUT_WR) */
-	uint8_t *buf;
+	uint8_t *buf; /* NULL when len is 0 */
 };
 
 struct side {
@@ -83,7 +86,6 @@ struct bridge {
 	struct flow up, down; /* up: guest -> host; down: host -> guest */
 	struct sep *ep;
 	LIST_ENTRY(bridge) link;
-	uint8_t mem[2 * BRIDGE_BUF];
 };
 
 struct slisten {
@@ -137,44 +139,62 @@ static void bridge_free(struct bridge *b, bool reset)
 	}
 	b->ep->used--;
 	LIST_REMOVE(b, link);
+	free(b->up.buf);
+	free(b->down.buf);
 	free(b);
+}
+
+/* Write what @f holds to @to: 0, or -errno (the bridge is broken). */
+static int flow_write(struct flow *f, int to, bool *moved)
+{
+	ssize_t n = send(to, f->buf + f->off, f->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	*moved = n > 0;
+	f->off += (size_t)n;
+	f->len -= (size_t)n;
+	if (!f->len) {
+		free(f->buf);
+		f->buf = NULL;
+		f->off = 0;
+	}
+	return 0;
 }
 
 /* Move what can be moved from @from to @to without blocking (bounded:
  * the other bridges get their turn).  0 or -errno (the bridge is broken). */
 static int flow_run(struct flow *f, int from, int to)
 {
+	static uint8_t scratch[BRIDGE_BUF];
+
 	for (int i = 0; i < 8; i++) {
 		bool moved = false;
-		ssize_t n;
+		ssize_t n, w;
+		int e;
 
-		if (f->off && f->off + f->len == BRIDGE_BUF) {
-			memmove(f->buf, f->buf + f->off, f->len);
-			f->off = 0;
-		}
-		if (!f->eof && f->off + f->len < BRIDGE_BUF) {
-			n = recv(from, f->buf + f->off + f->len,
-				 BRIDGE_BUF - f->off - f->len, MSG_DONTWAIT);
-			if (n > 0)
-				f->len += (size_t)n;
-			else if (n == 0)
-				f->eof = true;
-			else if (errno != EAGAIN && errno != EINTR)
-				return -errno;
-			moved = n >= 0;
-		}
-		if (f->len) {
-			n = send(to, f->buf + f->off, f->len,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (f->len && (e = flow_write(f, to, &moved)) < 0)
+			return e;
+		if (!f->len && !f->eof) {
+			n = recv(from, scratch, sizeof(scratch), MSG_DONTWAIT);
 			if (n < 0 && errno != EAGAIN && errno != EINTR)
 				return -errno;
+			if (n == 0)
+				f->eof = true;
 			if (n > 0) {
-				f->off += (size_t)n;
-				f->len -= (size_t)n;
-				if (!f->len)
-					f->off = 0;
-				moved = true;
+				w = send(to, scratch, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+				if (w < 0 && errno != EAGAIN && errno != EINTR)
+					return -errno;
+				if (w < 0)
+					w = 0;
+				if (w < n) { /* keep the rest: the writer is full */
+					if (!(f->buf = malloc((size_t)(n - w))))
+						return -ENOMEM;
+					memcpy(f->buf, scratch + w, (size_t)(n - w));
+					f->len = (size_t)(n - w);
+				}
 			}
+			moved |= n >= 0;
 		}
 		if (f->eof && !f->len && !f->shut) {
 			shutdown(to, SHUT_WR);
@@ -186,15 +206,15 @@ static int flow_run(struct flow *f, int from, int to)
 	return 0;
 }
 
-/* Watch @s for reading while @in has room, for writing while @out has
- * bytes.  A side that hung up and has nothing to do is taken out of epoll
+/* Watch @s for reading while @in holds nothing, for writing while @out
+ * holds bytes.  A side that hung up and has nothing to do is taken out of epoll
  * (which reports a hang-up whatever it is asked for) until it has. */
 static int side_watch(struct side *s, const struct flow *in,
 		      const struct flow *out, ev_cb cb)
 {
 	uint32_t m = 0;
 
-	if (!in->eof && in->off + in->len < BRIDGE_BUF)
+	if (!in->eof && !in->len)
 		m |= EPOLLIN;
 	if (out->len)
 		m |= EPOLLOUT;
@@ -261,7 +281,7 @@ static void bridge_h_cb(struct ev *ev, uint32_t events)
 /* The guest's stream @gfd is now the connection on @fd (both taken). */
 static void bridge_new(struct sep *ep, int gfd, int fd)
 {
-	struct bridge *b = malloc(sizeof(*b));
+	struct bridge *b = calloc(1, sizeof(*b));
 
 	if (!b || net_set_nonblock(fd) < 0) {
 		free(b);
@@ -269,9 +289,6 @@ static void bridge_new(struct sep *ep, int gfd, int fd)
 		net_close_reset(fd);
 		return;
 	}
-	memset(b, 0, offsetof(struct bridge, mem));
-	b->up.buf = b->mem;
-	b->down.buf = b->mem + BRIDGE_BUF;
 	b->ep = ep;
 	nodelay(fd);
 	b->g.fd = gfd;

@@ -23,6 +23,8 @@
 #    one the connection (bytes both ways), the same token again ENOENT;
 #  * a reset by the server reaches a guest on the TCP endpoint as
 #    ECONNRESET (a Unix endpoint has no reset to pass on: EOF there);
+#  * 200 open connections, idle after 64 KiB each way, cost sockoutd
+#    less than 8 MB (an idle bridge holds no buffer);
 #  * a reload that changes a guest-stream line says it applies on restart;
 #  * `sockoutd -n' rejects malformed guest-stream lines (a relative path,
 #    TCP off loopback, no name or uid, an unknown option, a duplicate).
@@ -64,6 +66,7 @@ connect 198.51.100.2 port 8000 from uid 4242 direct
 connect 198.51.100.2 port 9000-9001 from uid 4242 direct
 connect 198.51.100.2 port 9002 from uid 1 direct
 connect 198.51.100.2 port 9003 from uid 4343 direct
+connect 198.51.100.2 port 9003 from uid 4242 direct
 accept  port 8080-8081 from uid 4242 direct
 connect 198.51.100.2 port 9004 from uid 4343 direct
 connect any    deny
@@ -275,6 +278,48 @@ try:
 except ConnectionResetError:
     print("reset")') || fail "reset client failed"
 [ "$got" = reset ] || fail "the guest saw '$got' for a server's reset, not ECONNRESET"
+
+log "200 idle connections: what sockoutd holds for them"
+rss() { awk '/VmRSS/{print $2}' "/proc/$SOCKOUTD_PID/status"; }
+cat >"$T/idle.py" <<'PY'
+import socket, struct, sys, time
+path, n = sys.argv[1], int(sys.argv[2])
+a = bytes([4, 0]) + struct.pack(">H", 9003) + bytes([198, 51, 100, 2]) + bytes(12)
+req = struct.pack(">IHBB", 0x534f4731, 2, 1, 0x20) + a + bytes(36)
+held = []
+for i in range(n):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.sendall(req)
+    r = b""
+    while len(r) < 56:
+        d = s.recv(56 - len(r))
+        if not d:
+            sys.exit("EOF instead of a reply")
+        r += d
+    if struct.unpack(">H", r[8:10])[0] != 0:
+        sys.exit("connect %d refused" % i)
+    blob = bytes([i % 256]) * 65536    # 64 KiB each way through the bridge
+    s.sendall(blob)
+    got = 0
+    while got < len(blob):
+        d = s.recv(65536)
+        if not d:
+            sys.exit("EOF from the echo")
+        got += len(d)
+    held.append(s)
+print("held", flush=True)
+time.sleep(60)
+PY
+r0=$(rss)
+python3 "$T/idle.py" "$T/vm1.sock" 200 >"$T/idle.out" 2>&1 &
+idle=$!
+at_exit "kill $idle"
+wait_for 60 grep -q held "$T/idle.out" || fail "holding 200 connections: $(cat "$T/idle.out")"
+r1=$(rss)
+kill $idle; wait $idle 2>/dev/null
+log "sockoutd RSS ${r0} kB, with 200 idle stream connections ${r1} kB"
+[ $((r1 - r0)) -lt 8192 ] || fail "200 idle stream connections cost sockoutd $((r1 - r0)) kB"
 
 log "a reload keeps the running endpoints, and says so when they changed"
 kill -HUP "$SOCKOUTD_PID"
