@@ -13,6 +13,8 @@
 #    server namespace through an `accept ... direct' rule (LISTEN, ACCEPT
 #    notices, CLAIM on a new stream), 8 MiB, twice;
 #  * a denied destination gives curl "couldn't connect";
+#  * a connect to the guest's own loopback stays native and never asks
+#    sockoutd (its request count does not move);
 #  * a guest's identity is its endpoint's: a `from uid' rule for the uid
 #    of the endpoint matches, one for another uid does not;
 #  * `connections 2' on the TCP endpoint: two held connections fill it,
@@ -152,6 +154,19 @@ log "denied: curl cannot connect"
 rc=0
 sg curl -sS --max-time 20 -o /dev/null http://198.51.100.2:9002/ 2>"$T/denied.log" || rc=$?
 [ $rc = 7 ] || fail "curl exit $rc for a destination only uid 1 may reach, expected 7"
+
+log "the guest's loopback stays the guest's, without asking sockoutd"
+CTL="$BIN/sockoutctl -s $T/control.sock"
+reqs() { $CTL status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["counts"]["requests"])'; }
+bgns "$NS_G" python3 "$TOP/tests/integration/echo-server.py" 127.0.0.1 7003 >"$T/lo-echo.log" 2>&1
+wait_tcp "$NS_G" 7003
+n0=$(reqs) || fail "sockoutctl status: $($CTL status --json 2>&1 | head -3)"
+got=$(sg python3 -c '
+import socket
+c = socket.create_connection(("127.0.0.1", 7003)); c.sendall(b"lo"); print(c.recv(10).decode())') ||
+	fail "a loopback connect in the guest failed"
+[ "$got" = lo ] || fail "loopback echo said '$got'"
+[ "$(reqs)" = "$n0" ] || fail "a loopback connect in stream mode went to sockoutd ($n0 -> $(reqs) requests)"
 
 log "the TCP endpoint (guest h1, uid 4343): its own rules"
 # In the host namespace, where 127.0.0.1:7001 is; 198.51.100.2 is routed
