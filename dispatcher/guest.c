@@ -69,6 +69,7 @@ struct greq {
 	struct gp_req req;
 	struct peer_id who;  /* uid, gid, pid, netns; groups/cgroup: match() */
 	struct quota *quota; /* the uid's pending unit */
+	struct sep *ep;	     /* stream mode: the endpoint (stream.c) */
 	struct waiter w; /* G_DIRECT, G_HELPER, G_LISTEN */
 	union {		 /* what the state needs: requests stay small */
 		uint8_t buf[GP_REQ_LEN + GP_NAME_MAX]; /* G_READ */
@@ -192,6 +193,14 @@ static void greq_reply_ans(struct greq *g, int status, const struct so_addr *loc
 	if (ans && !status)
 		r.anslen = (uint16_t)gp_answer_encode(p + GP_REPLY_LEN, ans);
 	gp_reply_encode(p, &r);
+	if (g->ep) { /* stream mode: the stream itself goes on (stream.c) */
+		int gfd = g->gev.fd;
+
+		ev_del(&g->gev);
+		stream_reply(g->ep, gfd, p, r.op, status, fd);
+		greq_free(g);
+		return;
+	}
 	/* The guest waits for exactly this message and the socket is
 	 * empty, so it fits; a failure means the guest is gone. */
 	if (g->gev.fd >= 0 &&
@@ -345,7 +354,8 @@ static struct rule *match(struct greq *g, int dir, struct so_addr *m,
 	*m = g->req.addr;
 	so_addr_unmap(m);
 	*why = 0;
-	if (table_uses(FROM_GID)) {
+	/* a stream guest's groups are its endpoint's gid (who.groups) */
+	if (table_uses(FROM_GID) && !g->ep) {
 		e = peer_id_groups(g->gev.fd, gbuf, 64, &ng);
 		if (e == -ERANGE && (groups = calloc(65536, sizeof(gid_t))))
 			e = peer_id_groups(g->gev.fd, groups, 65536, &ng);
@@ -354,7 +364,7 @@ static struct rule *match(struct greq *g, int dir, struct so_addr *m,
 		who.groups = groups;
 		who.ngroups = ng;
 	}
-	if (!e && table_uses(FROM_CGROUP)) {
+	if (!e && table_uses(FROM_CGROUP) && !g->ep) {
 		e = guest_cgroup(g, cg, sizeof(cg));
 		who.cgroup = cg;
 	}
@@ -652,6 +662,18 @@ static void dispatch_dns(struct greq *g)
 	greq_free(g);
 }
 
+/* Stream mode: the accepted connection the guest's token stands for. */
+static void do_claim(struct greq *g)
+{
+	struct so_addr local, peer;
+	int fd, e = stream_claim(g->ep, g->req.token, &fd, &local, &peer);
+
+	if (e < 0)
+		greq_reply(g, -e, NULL, NULL, -1);
+	else
+		greq_reply(g, 0, &local, &peer, fd);
+}
+
 static void dispatch(struct greq *g)
 {
 	stats.guest_requests++;
@@ -667,6 +689,9 @@ static void dispatch(struct greq *g)
 		break;
 	case GP_REVERSE:
 		do_reverse(g);
+		break;
+	case GP_CLAIM:
+		do_claim(g);
 		break;
 	default:
 		do_listen(g);
@@ -721,7 +746,11 @@ static void greq_cb(struct ev *ev, uint32_t events)
 	g->got = (uint16_t)(g->got + n);
 	if (g->got < want)
 		return;
-	if ((g->got == GP_REQ_LEN && gp_req_decode(g->buf, &g->req) < 0) ||
+	/* stream mode exactly on stream endpoints: a guest that expects a
+	 * descriptor gets none there, and the guest socket keeps none */
+	if ((g->got == GP_REQ_LEN &&
+	     (gp_req_decode(g->buf, &g->req) < 0 ||
+	      !(g->req.flags & GP_F_STREAM) != !g->ep)) ||
 	    (g->got > GP_REQ_LEN &&
 	     gp_req_name_decode(g->buf + GP_REQ_LEN, g->req.namelen, &g->req) < 0)) {
 		/* No reply: it does not speak our protocol. */
@@ -764,7 +793,7 @@ static int guest_identify(struct peer_id *who, int fd)
 
 /* Turn a guest away before reading its request: op GP_REFUSED answers
  * whatever it was going to ask. */
-static void guest_refuse(int fd, int status)
+void guest_refuse(int fd, int status)
 {
 	struct gp_reply r = { .op = GP_REFUSED, .status = (uint16_t)status };
 	uint8_t p[GP_REPLY_LEN];
@@ -774,19 +803,15 @@ static void guest_refuse(int fd, int status)
 	close(fd);
 }
 
-static void greq_new(int fd)
+/* A request stream from @who (@ep: a stream endpoint, or NULL). */
+static void greq_start(int fd, const struct peer_id *whop, struct sep *ep)
 {
 	static uint64_t last;
-	struct peer_id who;
+	struct peer_id who = *whop;
 	struct quota *q;
 	struct greq *g;
 	int e;
 
-	if ((e = guest_identify(&who, fd)) < 0) {
-		warn("guest socket: no peer credentials: %s", strerror(-e));
-		close(fd);
-		return;
-	}
 	/* the global cap first, then the uid's own: a uid at its limit
 	 * takes nothing from the others */
 	if (ngreqs >= cfg->limits.guests) {
@@ -809,6 +834,7 @@ static void greq_new(int fd)
 	g->who = who;
 	g->gpidfd = -1;
 	g->quota = q;
+	g->ep = ep;
 	g->w.done = greq_done;
 	timer_init(&g->timer, greq_timeout);
 	if (ev_add(&g->gev, fd, EPOLLIN, greq_cb) < 0) {
@@ -821,6 +847,25 @@ static void greq_new(int fd)
 	LIST_INSERT_HEAD(&greqs, g, link);
 	ngreqs++;
 	timer_set(&g->timer, guest_req_timeout_ms);
+}
+
+static void greq_new(int fd)
+{
+	struct peer_id who;
+	int e;
+
+	if ((e = guest_identify(&who, fd)) < 0) {
+		warn("guest socket: no peer credentials: %s", strerror(-e));
+		close(fd);
+		return;
+	}
+	greq_start(fd, &who, NULL);
+}
+
+/* stream.c's streams, through main.c's struct stream_hooks */
+void guest_adopt(int fd, const struct peer_id *who, struct sep *ep)
+{
+	greq_start(fd, who, ep);
 }
 
 static void guest_accept_cb(struct ev *ev, uint32_t events)

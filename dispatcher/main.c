@@ -63,6 +63,7 @@ static int reload_config(char **errors)
 	    strcmp(n->control_socket, cfg->control_socket) != 0 ||
 	    n->guest_mode != cfg->guest_mode)
 		warn("reload: socket paths and modes change only on restart");
+	stream_reload_check(n);
 	/* Keep what only a restart can change, so status stays truthful. */
 	free(n->guest_socket);
 	free(n->control_socket);
@@ -87,6 +88,8 @@ static int reload_config(char **errors)
 }
 
 static const struct control_hooks control_hooks = { .reload = reload_config };
+static const struct stream_hooks stream_hooks = { .adopt = guest_adopt,
+						  .refuse = guest_refuse };
 
 static void on_hup(void)
 {
@@ -163,6 +166,8 @@ int main(int argc, char **argv)
 		die("%s: directory: %s", cfg->guest_socket, strerror(-r));
 	if ((r = guest_init(cfg->guest_socket, cfg->guest_mode)) < 0)
 		die("guest socket %s: %s", cfg->guest_socket, strerror(-r));
+	if ((r = stream_init(cfg, &stream_hooks)) < 0)
+		die("guest-stream endpoints: %s", strerror(-r));
 	if ((r = make_parent_dir(cfg->control_socket, 0755)) < 0)
 		die("%s: directory: %s", cfg->control_socket, strerror(-r));
 	if ((r = control_init(cfg->control_socket, &control_hooks)) < 0)
@@ -187,6 +192,7 @@ int main(int argc, char **argv)
 	guest_shutdown();
 	dns_shutdown(); /* its queries first: they are the resolver's */
 	resolve_shutdown();
+	stream_shutdown();
 	glisten_shutdown();
 	helpers_shutdown();
 	control_shutdown();

@@ -10,6 +10,8 @@
  *   control.c  control socket (JSON lines) for sockoutctl
  *   guest.c    guest socket: one request per connection, matched against
  *              the dispatch table, answered with an fd
+ *   stream.c   stream-mode guests (VMs): endpoints, and in place of the fd
+ *              a bridge (or a listener's ACCEPT notices) on the stream
  *   direct.c   the `direct' route: host connects handed to the guest
  *   listen.c   guest listeners: seqpacket to the guest, host listeners,
  *              the (netns, port) table for guest-internal loopback
@@ -184,6 +186,41 @@ const char *greq_state(const struct greq *g);
 /** greq_pid() - the kernel's pid of the guest (SO_PEERCRED). */
 uint32_t greq_pid(const struct greq *g);
 unsigned guest_pending_count(void);
+/** guest_adopt() - a request stream from a stream endpoint @ep whose guest
+ *  is @who (stream.c, through struct stream_hooks): read, matched and
+ *  answered like one on the guest socket, but in stream mode. */
+struct sep;
+void guest_adopt(int fd, const struct peer_id *who, struct sep *ep);
+/** guest_refuse() - answer REFUSED with @status, unread, and close @fd. */
+void guest_refuse(int fd, int status);
+
+/* ---- stream.c ---- */
+/* What stream.c reports upward (guest.c's functions, given by main.c). */
+struct stream_hooks {
+	/* a new stream from endpoint @ep, whose guest is @who */
+	void (*adopt)(int fd, const struct peer_id *who, struct sep *ep);
+	/* turn a stream away (REFUSED, @status) unread */
+	void (*refuse)(int fd, int status);
+};
+/** stream_init() - listen on @c's guest-stream endpoints and hand each
+ *  stream to @h; 0 or -errno. */
+int stream_init(const struct dconf *c, const struct stream_hooks *h);
+void stream_shutdown(void);
+/** stream_reload_check() - warn if @n's guest-stream lines differ from
+ *  the running endpoints (which only a restart changes). */
+void stream_reload_check(const struct dconf *n);
+/**
+ * stream_reply() - answer a stream guest: send the encoded reply @p on its
+ * stream @gfd and, after a success, make the stream the connection on @fd
+ * (CONNECT, CLAIM) or the carrier of ACCEPT notices for the listener's
+ * seqpacket @fd (LISTEN).  Takes @gfd and @fd (may be -1).
+ */
+void stream_reply(struct sep *ep, int gfd, const uint8_t *p, uint8_t op,
+		  int status, int fd);
+/** stream_claim() - the accepted connection @token of @ep's listeners
+ *  (taken: *@fd is the caller's), or -ENOENT. */
+int stream_claim(const struct sep *ep, uint32_t token, int *fd,
+		 struct so_addr *local, struct so_addr *peer);
 
 /* ---- direct.c ---- */
 struct direct {		/* a host connect for one guest request */

@@ -919,6 +919,112 @@ static void parse_limit(struct parse *p, const struct conf_line *l,
 	p->seen_limit[k] = l->line;
 }
 
+/* ---- guest-stream (stream-mode guests: virtual machines) ---- */
+
+/* Is "tcp:ADDR:PORT" a TCP endpoint on a loopback address?  Anything that
+ * can connect to an endpoint is that guest, so only loopback (where a VMM's
+ * forwarder connects from) is accepted. */
+static bool stream_tcp_ok(const char *w)
+{
+	char host[64];
+	uint16_t port;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct so_addr a;
+
+	if (strncmp(w, "tcp:", 4) != 0 ||
+	    net_split_hostport(w + 4, host, sizeof(host), &port, 0) < 0 ||
+	    net_parse_ip(host, port, &ss, &sl) < 0)
+		return false;
+	so_addr_from_sa(&a, (struct sockaddr *)&ss);
+	return so_addr_is_loopback(&a);
+}
+
+static void parse_guest_stream(struct parse *p, const struct conf_line *l,
+			       struct conf_errors *e)
+{
+	struct stream_conf s = { .connections = DCONF_STREAM_CONNECTIONS,
+				 .mode = 0600, .line = l->line };
+	const char *name = NULL, *w = l->argc > 1 ? l->argv[1] : "";
+	unsigned long v;
+	bool uid = false, gid = false, bad = false;
+
+	if ((w[0] != '/' || strlen(w) >= 108) && !stream_tcp_ok(w)) {
+		conf_error(e, l->file, l->line,
+			   "guest-stream needs an absolute socket path (under 108 bytes) or tcp:LOOPBACK:PORT: `%s'",
+			   w);
+		return;
+	}
+	for (int i = 2; i < l->argc; i += 2) {
+		const char *k = l->argv[i], *val = i + 1 < l->argc ? l->argv[i + 1] : NULL;
+		char *end;
+
+		if (!val) {
+			conf_error(e, l->file, l->line, "missing value after: `%s'", k);
+			return;
+		}
+		if (strcmp(k, "name") == 0 && !name) {
+			name = val;
+			if (strlen(val) > DCONF_HELPER_NAME_MAX ||
+			    strspn(val, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					"0123456789_.-") != strlen(val) || !*val)
+				bad = true;
+		} else if (strcmp(k, "uid") == 0 && !uid) {
+			uid = true;
+			bad |= conf_uint(val, 0, 0xfffffffe, &v) < 0;
+			s.uid = (uint32_t)v;
+		} else if (strcmp(k, "gid") == 0 && !gid) {
+			gid = true;
+			bad |= conf_uint(val, 0, 0xfffffffe, &v) < 0;
+			s.gid = (uint32_t)v;
+		} else if (strcmp(k, "connections") == 0) {
+			bad |= conf_uint(val, 1, DCONF_LIMIT_MAX, &v) < 0;
+			s.connections = (unsigned)v;
+		} else if (strcmp(k, "mode") == 0) {
+			errno = 0;
+			v = strtoul(val, &end, 8);
+			bad |= errno || *end || val[0] < '0' || val[0] > '7' ||
+			       v > 0777 || !(v & 0600);
+			s.mode = (mode_t)v;
+		} else {
+			conf_error(e, l->file, l->line,
+				   "unknown or repeated guest-stream option (name, uid, gid, connections, mode): `%s'",
+				   k);
+			return;
+		}
+		if (bad) {
+			conf_error(e, l->file, l->line, "bad guest-stream %s: `%s'", k, val);
+			return;
+		}
+	}
+	if (!name || !uid) {
+		conf_error(e, l->file, l->line,
+			   "guest-stream needs a name and a uid (guest-stream WHERE name NAME uid UID): `%s'",
+			   w);
+		return;
+	}
+	if (!gid)
+		s.gid = s.uid;
+	for (size_t i = 0; i < p->c->nstreams; i++)
+		if (strcmp(p->c->streams[i].where, w) == 0 ||
+		    strcmp(p->c->streams[i].name, name) == 0) {
+			conf_error(e, l->file, l->line,
+				   "guest-stream endpoint or name already on line %d: `%s'",
+				   p->c->streams[i].line, w);
+			return;
+		}
+	struct stream_conf *n = realloc(p->c->streams,
+					(p->c->nstreams + 1) * sizeof(*n));
+	if (!n) {
+		p->nomem = 1;
+		return;
+	}
+	p->c->streams = n;
+	s.where = xstrdup(p, w);
+	s.name = xstrdup(p, name);
+	n[p->c->nstreams++] = s;
+}
+
 static void line_cb(void *ctx, const struct conf_line *l, struct conf_errors *e)
 {
 	struct parse *p = ctx;
@@ -935,6 +1041,8 @@ static void line_cb(void *ctx, const struct conf_line *l, struct conf_errors *e)
 		parse_helper(p, l, e);
 	} else if (strcmp(k, "limit") == 0) {
 		parse_limit(p, l, e);
+	} else if (strcmp(k, "guest-stream") == 0) {
+		parse_guest_stream(p, l, e);
 	} else if (strcmp(k, "guest-socket") == 0) {
 		set_path(p, l, e, &c->guest_socket, &p->seen_guest);
 	} else if (strcmp(k, "control-socket") == 0) {
@@ -1065,6 +1173,11 @@ void dconf_free(struct dconf *c)
 		free(c->helpers[i].data);
 		free(c->helpers[i].event);
 	}
+	for (size_t i = 0; i < c->nstreams; i++) {
+		free(c->streams[i].where);
+		free(c->streams[i].name);
+	}
+	free(c->streams);
 	free(c->rules);
 	free(c->helpers);
 	free(c->path);

@@ -163,6 +163,23 @@ struct helper_conf {
 	int line;
 };
 
+/*
+ * "guest-stream WHERE name NAME uid UID [gid GID] [connections N]
+ *  [mode OCTAL]": an endpoint for stream-mode guests (virtual machines;
+ * PROTOCOL.md part 2, "Stream mode").  Whoever connects to WHERE is the
+ * guest NAME with the uid/gid given here: that is what `from' clauses and
+ * the per-uid limits see.
+ */
+#define DCONF_STREAM_CONNECTIONS 256
+struct stream_conf {
+	char *where;	      /* absolute Unix path, or "tcp:ADDR:PORT" (loopback) */
+	char *name;
+	uint32_t uid, gid;
+	unsigned connections; /* streams sockoutd holds for this guest */
+	mode_t mode;	      /* Unix path: its mode */
+	int line;
+};
+
 struct dconf {
 	char *path;
 	char *guest_socket;
@@ -176,6 +193,8 @@ struct dconf {
 	size_t nrules;
 	struct dconf_limits limits;
 	struct dconf_range placeholder[2]; /* [0] IPv4, [1] IPv6 */
+	struct stream_conf *streams; /* guest-stream lines */
+	size_t nstreams;
 };
 
 /**

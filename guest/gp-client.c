@@ -6,15 +6,105 @@
  * request, read the 56-byte reply (the descriptor rides on its first
  * bytes), close.  All of it blocks: sockoutd answers a CONNECT only when
  * the outcome is known, and bounds that with its connect-timeout.
+ *
+ * Stream mode (a tcp: or vsock: transport, for a guest in a VM): the same
+ * exchange over a TCP or vsock stream, with GP_F_STREAM set; no descriptor
+ * comes back, and on success the stream itself is kept as the connection
+ * (CONNECT, CLAIM) or as the listener's notice stream (LISTEN).
  */
 #include "gp-client.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/vm_sockets.h>
+#include <netinet/in.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+/* A decimal in [0, max] spanning exactly [s, end). */
+static int num(const char *s, const char *end, unsigned long max,
+	       unsigned long *out)
+{
+	unsigned long v = 0;
+
+	if (s == end || end - s > 10)
+		return -EINVAL;
+	for (const char *c = s; c < end; c++) {
+		if (*c < '0' || *c > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*c - '0');
+	}
+	if (v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int gpc_stream_addr(const char *spec, struct sockaddr_storage *ss,
+		    socklen_t *len)
+{
+	unsigned long cid, port;
+	const char *colon;
+	char host[INET6_ADDRSTRLEN + 2];
+
+	memset(ss, 0, sizeof(*ss));
+	if (strncmp(spec, "vsock:", 6) == 0) {
+		struct sockaddr_vm *vm = (struct sockaddr_vm *)ss;
+
+		spec += 6;
+		colon = strchr(spec, ':');
+		if (!colon || num(spec, colon, 0xffffffffUL, &cid) < 0 ||
+		    num(colon + 1, colon + strlen(colon), 0xffffffffUL, &port) < 0)
+			return -EINVAL;
+		vm->svm_family = AF_VSOCK;
+		vm->svm_cid = (unsigned)cid;
+		vm->svm_port = (unsigned)port;
+		*len = sizeof(*vm);
+		return 1;
+	}
+	if (strncmp(spec, "tcp:", 4) != 0)
+		return 0;
+	spec += 4;
+	colon = strrchr(spec, ':');
+	if (!colon || (size_t)(colon - spec) >= sizeof(host) ||
+	    num(colon + 1, colon + strlen(colon), 65535, &port) < 0 || !port)
+		return -EINVAL;
+	memcpy(host, spec, (size_t)(colon - spec));
+	host[colon - spec] = 0;
+	if (host[0] == '[') {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		size_t hl = strlen(host);
+
+		if (hl < 3 || host[hl - 1] != ']')
+			return -EINVAL;
+		host[hl - 1] = 0;
+		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+			return -EINVAL;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*s6);
+		return 1;
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+	if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+		return -EINVAL;
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons((uint16_t)port);
+	*len = sizeof(*s4);
+	return 1;
+}
+
+int gpc_is_stream(const char *spec)
+{
+	return strncmp(spec, "tcp:", 4) == 0 || strncmp(spec, "vsock:", 6) == 0;
+}
 
 void gpc_take_fds(struct msghdr *m, int *fd)
 {
@@ -135,36 +225,56 @@ static int exchange_full(const struct gpc_ops *ops, const char *path,
 			 int *fd, struct gp_answer *ans, const char **why,
 			 int passfd)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_storage ss;
+	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+	socklen_t sl = sizeof(*sun);
 	struct timeval tv = { .tv_sec = GPC_REPLY_TIMEOUT_S };
 	uint8_t q[GP_REQ_LEN + GP_NAME_MAX], p[GP_REPLY_LEN], a[GP_ANSWER_MAX];
 	size_t qlen = GP_REQ_LEN;
-	int s = -1, r, saved = errno;
+	struct gp_req sreq = *req;
+	int s = -1, r, saved = errno, stream;
 	/* RESOLVE and REVERSE are answered without a descriptor */
 	bool named = req->op == GP_RESOLVE || req->op == GP_REVERSE;
 
 	*fd = -1;
 	*why = NULL;
 	memset(rep, 0, sizeof(*rep));
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		r = -ENAMETOOLONG;
+	if ((stream = gpc_stream_addr(path, &ss, &sl)) < 0) {
+		*why = "malformed tcp:HOST:PORT or vsock:CID:PORT";
+		r = -EINVAL;
 		goto out;
 	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	gp_req_encode(q, req);
+	/* names travel only where guest and sockoutd share a kernel (the
+	 * stream endpoints serve connections and listeners alone) */
+	if (stream && named) {
+		*why = "names are not served in stream mode";
+		r = -EOPNOTSUPP;
+		goto out;
+	}
+	if (!stream) {
+		if (strlen(path) >= sizeof(sun->sun_path)) {
+			r = -ENAMETOOLONG;
+			goto out;
+		}
+		sun->sun_family = AF_UNIX;
+		memcpy(sun->sun_path, path, strlen(path) + 1);
+	} else {
+		sreq.flags |= GP_F_STREAM;
+	}
+	gp_req_encode(q, &sreq);
 	if (req->op == GP_RESOLVE) {
 		memcpy(q + GP_REQ_LEN, req->name, req->namelen);
 		qlen += req->namelen;
 	}
 
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	s = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0) {
 		r = -errno;
 		goto out;
 	}
 	ops->setsockopt_fn(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	ops->setsockopt_fn(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	while (ops->connect_fn(s, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+	while (ops->connect_fn(s, (struct sockaddr *)&ss, sl) < 0) {
 		if (errno == EINTR)
 			continue;
 		if (errno == EISCONN)
@@ -176,7 +286,7 @@ static int exchange_full(const struct gpc_ops *ops, const char *path,
 		goto out;
 	/* GP_REFUSED: sockoutd turned the connection away unread (a
 	 * limit); its status is the answer to whatever we asked. */
-	if (gp_reply_decode(p, rep) < 0 ||
+	if (gp_reply_decode(p, rep) < 0 || rep->flags ||
 	    (rep->op != req->op && rep->op != GP_REFUSED)) {
 		*why = "malformed reply";
 		r = -EPROTO;
@@ -191,7 +301,7 @@ static int exchange_full(const struct gpc_ops *ops, const char *path,
 			goto out;
 		}
 	}
-	if (rep->status == 0 && *fd < 0 && !named) {
+	if (rep->status == 0 && *fd < 0 && !named && !stream) {
 		*why = "reply without a socket";
 		r = -EPROTO;
 		goto out;
@@ -209,6 +319,20 @@ static int exchange_full(const struct gpc_ops *ops, const char *path,
 	if (rep->status && *fd >= 0) {
 		close(*fd);
 		*fd = -1;
+	}
+	if (stream && *fd >= 0) {
+		*why = "a descriptor in stream mode";
+		r = -EPROTO;
+		goto out;
+	}
+	if (stream && rep->status == 0) {
+		/* the stream is the program's socket now: without our
+		 * timeouts, which would make its blocking calls time out */
+		tv.tv_sec = 0;
+		ops->setsockopt_fn(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		ops->setsockopt_fn(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		*fd = s;
+		s = -1;
 	}
 	r = 0;
 out:
@@ -233,4 +357,63 @@ void gpc_concrete_local(struct so_addr *local, const struct sockaddr *sa,
 		return;
 	h.port = local->port;
 	*local = h;
+}
+
+int gpc_stream_accept(const struct gpc_ops *ops, const char *spec, int lfd,
+		      int cloexec, struct gp_reply *rep, int *fd)
+{
+	uint8_t p[GP_REPLY_LEN];
+	struct gp_reply note;
+	struct gp_req claim = { .op = GP_CLAIM };
+	const char *why;
+	ssize_t n;
+	int saved = errno, r, nb = fcntl(lfd, F_GETFL);
+
+	*fd = -1;
+	/* Notices are 56-byte writes: a part of one is the rest in flight.
+	 * A non-blocking listener says EAGAIN until it is whole. */
+	n = recv(lfd, p, sizeof(p), MSG_PEEK);
+	if (n > 0 && n < GP_REPLY_LEN && !(nb >= 0 && (nb & O_NONBLOCK)))
+		n = recv(lfd, p, sizeof(p), MSG_PEEK | MSG_WAITALL);
+	if (n < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (n == 0) {
+		r = -EPIPE;
+		goto out;
+	}
+	if (n < GP_REPLY_LEN) {
+		r = -EAGAIN;
+		goto out;
+	}
+	/* Another process sharing the listener may have taken it since
+	 * the peek: then wait for the next (unless non-blocking). */
+	n = recv(lfd, p, sizeof(p),
+		 nb >= 0 && (nb & O_NONBLOCK) ? MSG_DONTWAIT : MSG_WAITALL);
+	if (n < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (n != GP_REPLY_LEN ||
+	    gp_reply_decode(p, &note) < 0 || note.op != GP_ACCEPT ||
+	    note.flags != GP_F_STREAM) {
+		r = -ECONNABORTED;
+		goto out;
+	}
+	claim.token = note.token;
+	if ((r = gpc_exchange(ops, spec, &claim, rep, fd, &why)) < 0)
+		goto out;
+	if (rep->status) {
+		/* the connection went away (or its claim timed out): what
+		 * accept() says about a connection reset while queued */
+		r = -ECONNABORTED;
+		goto out;
+	}
+	if (!cloexec)
+		fcntl(*fd, F_SETFD, 0);
+	r = 0;
+out:
+	errno = saved;
+	return r;
 }

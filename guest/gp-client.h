@@ -55,6 +55,33 @@ int gpc_exchange_answer(const struct gpc_ops *ops, const char *path,
 int gpc_exchange_fd(const struct gpc_ops *ops, const char *path,
 		    const struct gp_req *req, struct gp_reply *rep, int *fd,
 		    const char **why, int passfd);
+/*
+ * Where sockoutd is (sockout-run -s, SOCKOUT_SOCKET): a Unix socket path
+ * (descriptor passing), or a stream transport — "tcp:HOST:PORT" (numeric;
+ * [v6]:PORT) or "vsock:CID:PORT" — for a guest that shares no kernel with
+ * sockoutd (a VM): the guest protocol's stream mode (PROTOCOL.md part 2),
+ * where the stream that carried a request becomes the connection.
+ */
+/** gpc_stream_addr() - 1 and the address in @ss/@len if @spec names a
+ *  stream transport, 0 if it is a path, -EINVAL if it is a malformed
+ *  tcp:/vsock: spec. */
+int gpc_stream_addr(const char *spec, struct sockaddr_storage *ss,
+		    socklen_t *len);
+/** gpc_is_stream() - @spec names a stream transport. */
+int gpc_is_stream(const char *spec);
+
+/**
+ * gpc_stream_accept() - stream mode: take one ACCEPT notice off the
+ * listen stream @lfd (-EAGAIN if none is there and @lfd is non-blocking,
+ * -EPIPE at EOF: sockoutd dropped the listener) and CLAIM its connection
+ * on a new stream, which is put in *@fd (close-on-exec if @cloexec).
+ * @rep gets the claim's reply (its addresses).  -ECONNABORTED when the
+ * connection went away before it was claimed, other -errno as
+ * gpc_exchange().  errno is left unchanged.
+ */
+int gpc_stream_accept(const struct gpc_ops *ops, const char *spec, int lfd,
+		      int cloexec, struct gp_reply *rep, int *fd);
+
 /** gpc_take_fds() - keep the first descriptor of @m's SCM_RIGHTS in *@fd
  * (if it is still -1), close every other. */
 void gpc_take_fds(struct msghdr *m, int *fd);

@@ -96,6 +96,20 @@ int gp_call(struct gp_req *req, struct gp_reply *rep, int *fd, int quiet)
 	return r;
 }
 
+int shim_stream_mode(void)
+{
+	return gpc_is_stream(shim_socket_path());
+}
+
+int gp_stream_accept(int lfd, int cloexec, struct gp_reply *rep)
+{
+	int nfd, r;
+
+	r = gpc_stream_accept(&shim_ops, shim_socket_path(), lfd, cloexec, rep,
+			      &nfd);
+	return r < 0 ? r : nfd;
+}
+
 int adopt_fd(int fd, int nfd)
 {
 	int fdfl, fl, nfl, r = 0;

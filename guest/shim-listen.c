@@ -76,8 +76,9 @@ static int do_listen(int fd, struct sk_entry *e, int quiet)
 		return r;
 	if (rep.status)
 		return -(int)rep.status;
+	/* stream mode: a stream that carries ACCEPT notices */
 	if (real_getsockopt(nfd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 ||
-	    type != SOCK_SEQPACKET) {
+	    type != (shim_stream_mode() ? SOCK_STREAM : SOCK_SEQPACKET)) {
 		close(nfd);
 		shim_warn_once("sockoutd", "LISTEN answered with a non-seqpacket");
 		return -EPROTO;
@@ -229,6 +230,11 @@ static int take_accept(int fd, int cloexec, struct gp_reply *rep)
 	ssize_t n;
 	int nfd = -1;
 
+	if (shim_stream_mode()) {
+		nfd = gp_stream_accept(fd, cloexec, rep);
+		return nfd == -EAGAIN || nfd == -EPIPE || nfd == -EINTR ||
+			       nfd >= 0 ? nfd : -ECONNABORTED;
+	}
 	/* No retry on EINTR: accept() reports it too.  A non-blocking
 	 * listener makes recvmsg fail with EAGAIN, as accept would. */
 	n = recvmsg(fd, &m, cloexec ? MSG_CMSG_CLOEXEC : 0);
@@ -310,7 +316,7 @@ static int accept_listener(int fd, const struct sk_entry *l,
 		fcntl(nfd, F_SETFL, (r & ~O_NONBLOCK) |
 					    ((flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0));
 	e.kind = SK_CONNECTED;
-	e.fake = (uint8_t)is_fake(nfd, e.family);
+	e.fake = (uint8_t)(is_fake(nfd, e.family) || shim_stream_mode());
 	e.ep_set = 0;
 	e.dead = 0;
 	if (rep.local.family)

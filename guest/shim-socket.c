@@ -27,6 +27,10 @@ static int connect_via(int fd, struct sk_entry *e, const struct so_addr *dst)
 	struct gp_reply rep = { 0 };
 	int lo = so_addr_is_loopback(dst), nfd, fake, r;
 
+	/* In stream mode (a VM) sockoutd serves no guest loopback: the
+	 * VM's own loopback stays native, without a round trip to ask. */
+	if (lo && shim_stream_mode())
+		return 1;
 	if (lo)
 		req.flags = GP_F_LOOPBACK;
 	r = gp_call(&req, &rep, &nfd, lo);
@@ -39,7 +43,7 @@ static int connect_via(int fd, struct sk_entry *e, const struct so_addr *dst)
 		shim_warn_once("sockoutd", "CONNECT answered with a non-socket");
 		return -EPROTO;
 	}
-	fake = is_fake(nfd, e->family);
+	fake = is_fake(nfd, e->family) || shim_stream_mode();
 	ep_detach(fd, e);
 	if ((r = adopt_fd(fd, nfd)) < 0)
 		return r;

@@ -168,6 +168,14 @@ int is_fake(int nfd, int family);
  * sockoutd could not be reached or answered nonsense.
  */
 int gp_call(struct gp_req *req, struct gp_reply *rep, int *fd, int quiet);
+/** gp_stream_accept() - stream mode (a tcp:/vsock: SOCKOUT_SOCKET): the
+ *  next connection of the listen stream @lfd, claimed on a new stream
+ *  (gpc_stream_accept()).  The stream, or -errno. */
+int gp_stream_accept(int lfd, int cloexec, struct gp_reply *rep);
+/** shim_stream_mode() - SOCKOUT_SOCKET names a stream transport: what
+ *  sockoutd hands over is a stream to sockoutd, never the connection's
+ *  own socket (its names are sockoutd's to say: struct sk_entry.fake). */
+int shim_stream_mode(void);
 /** shim_socket_path() - the guest socket the shim talks to. */
 const char *shim_socket_path(void);
 /** shim_warn_once() - the shim's only output: one stderr line per process. */

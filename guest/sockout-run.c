@@ -4,6 +4,10 @@
  *
  *   sockout-run [-s SOCKET] [--seccomp | --shim] [--no-dns] -- COMMAND [ARG...]
  *
+ * SOCKET is sockoutd's guest socket (a Unix path), or in a VM a stream
+ * transport to one of its guest-stream endpoints: tcp:HOST:PORT or
+ * vsock:CID:PORT (gp-client.h; shim only).
+ *
  * Two mechanisms (docs/guest.md): the shim — sets SOCKOUT_SOCKET, puts
  * libsockout-guest.so first in LD_PRELOAD and execs COMMAND — or the
  * seccomp supervisor (seccomp.c), for programs that do not make their
@@ -26,6 +30,7 @@
 #include <unistd.h>
 
 #include "dns-stub.h"
+#include "gp-client.h"
 #include "seccomp.h"
 
 #define DEFAULT_SOCKET "/run/sockout/guest.sock"
@@ -35,7 +40,7 @@ static const char *prog = "sockout-run";
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: %s [-s SOCKET] [--seccomp | --shim] [--no-dns] -- COMMAND [ARG...]\n",
+	fprintf(f, "usage: %s [-s SOCKET|tcp:HOST:PORT|vsock:CID:PORT] [--seccomp | --shim] [--no-dns] -- COMMAND [ARG...]\n",
 		prog);
 }
 
@@ -123,6 +128,31 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 125;
 	}
+	if (gpc_is_stream(sock)) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+
+		/* A stream transport (a VM guest): nothing to look at here;
+		 * whether sockoutd answers is seen at the first call. */
+		if (gpc_stream_addr(sock, &ss, &sl) < 0 || strlen(sock) >= 108) {
+			fprintf(stderr, "%s: %s: not tcp:ADDRESS:PORT or vsock:CID:PORT\n",
+				prog, sock);
+			return 125;
+		}
+		/* The supervisor's listeners take descriptors: stream mode
+		 * is the shim's alone for now. */
+		if (mode == 1) {
+			fprintf(stderr, "%s: --seccomp cannot use a stream transport (%s)\n",
+				prog, sock);
+			return 125;
+		}
+		mode = 2;
+		/* sockoutd's DNS messages are for guests that share its
+		 * kernel (the stub speaks to a Unix path): not in a VM */
+		dns = 0;
+		snprintf(abs_sock, sizeof(abs_sock), "%s", sock);
+		goto run;
+	}
 	if (stat(sock, &st) < 0) {
 		fprintf(stderr, "%s: %s: %s (is sockoutd running?)\n", prog,
 			sock, strerror(errno));
@@ -142,6 +172,7 @@ int main(int argc, char **argv)
 			prog, abs_sock);
 		return 125;
 	}
+run:
 	if (mode == 0)
 		mode = sc_wants_seccomp(argv[optind]) ? 1 : 2;
 	/* programs that speak DNS themselves: a stub on the guest's

@@ -29,7 +29,7 @@ static uint32_t get32(const uint8_t *p)
 
 /* Layout of a request (64 bytes):
  *   0 magic u32 | 4 version u16 | 6 op u8 | 7 flags u8 | 8 addr (20)
- *  28 backlog u32 | 32 zero (32)
+ *  28 backlog u32 | 32 token u32 (CLAIM only, else 0) | 36 zero (28)
  * RESOLVE: addr zero, 28 family u8 (0, 4, 6) | 29 zero (3) | 32 name
  * length u16 (1..GP_NAME_MAX) | 34 zero (30); the name follows.
  * Version 1 had the guest's netns (28, u64) and pid (36) before the
@@ -48,6 +48,7 @@ void gp_req_encode(uint8_t p[GP_REQ_LEN], const struct gp_req *r)
 		return;
 	}
 	put32(p + 28, r->backlog);
+	put32(p + 32, r->token);
 }
 
 /* RESOLVE's header: a family and a name length, nothing else */
@@ -97,53 +98,75 @@ int gp_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r)
 		    so_addr_decode(p + 8, &r->addr) < 0 || r->addr.family)
 			return -EPROTO;
 	} else if ((r->op != GP_CONNECT && r->op != GP_LISTEN &&
-		    r->op != GP_REVERSE) ||
-		   (r->flags & ~(GP_F_LOOPBACK | GP_F_V6ONLY | GP_F_SECCOMP)) ||
+		    r->op != GP_REVERSE && r->op != GP_CLAIM) ||
+		   (r->flags & ~(GP_F_LOOPBACK | GP_F_V6ONLY | GP_F_SECCOMP |
+				 GP_F_STREAM)) ||
 		   (r->op == GP_REVERSE && r->flags)) {
 		return -EPROTO;
-	} else if (so_addr_decode(p + 8, &r->addr) < 0 || r->addr.family == 0) {
+	} else if (so_addr_decode(p + 8, &r->addr) < 0) {
 		return -EPROTO;
 	}
 	r->backlog = get32(p + 28);
-	for (int i = 32; i < GP_REQ_LEN; i++)
+	r->token = get32(p + 32);
+	/* stream mode: a CLAIM names a token and nothing else; every other
+	 * request an address (but DNS: none, checked above) and no token */
+	if (r->op == GP_CLAIM ? r->flags != GP_F_STREAM || !r->token ||
+					r->addr.family || r->backlog
+			      : r->token || (r->op != GP_DNS && !r->addr.family))
+		return -EPROTO;
+	for (int i = 36; i < GP_REQ_LEN; i++)
 		if (p[i])
 			return -EPROTO;
 	return 0;
 }
 
 /* Layout of a reply (56 bytes):
- *   0 magic u32 | 4 version u16 | 6 op u8 | 7 zero | 8 status u16
- *  10 zero u16 | 12 local (20) | 32 peer (20) | 52 answer length u16
- *  54 zero u16.  The answer length is 0 but for RESOLVE and REVERSE. */
+ *   0 magic u32 | 4 version u16 | 6 op u8 | 7 flags u8 | 8 status u16
+ *  10 zero u16 | 12 local (20) | 32 peer (20) | 52 op-specific u32:
+ *  a stream-mode ACCEPT notice (flags GP_F_STREAM, the only reply with
+ *  flags) has the token to CLAIM there; RESOLVE and REVERSE the answer
+ *  length (u16 at 52, 54 zero); every other reply 0. */
 void gp_reply_encode(uint8_t p[GP_REPLY_LEN], const struct gp_reply *r)
 {
 	memset(p, 0, GP_REPLY_LEN);
 	put32(p, GP_MAGIC);
 	put16(p + 4, GP_VERSION);
 	p[6] = r->op;
+	p[7] = r->flags;
 	put16(p + 8, r->status);
 	so_addr_encode(p + 12, &r->local);
 	so_addr_encode(p + 32, &r->peer);
-	put16(p + 52, r->anslen);
+	if (r->op == GP_ACCEPT && r->flags == GP_F_STREAM)
+		put32(p + 52, r->token);
+	else
+		put16(p + 52, r->anslen);
 }
 
 int gp_reply_decode(const uint8_t p[GP_REPLY_LEN], struct gp_reply *r)
 {
 	memset(r, 0, sizeof(*r));
-	if (get32(p) != GP_MAGIC || get16(p + 4) != GP_VERSION || p[7] ||
-	    p[10] || p[11])
+	if (get32(p) != GP_MAGIC || get16(p + 4) != GP_VERSION || p[10] ||
+	    p[11])
 		return -EPROTO;
 	r->op = p[6];
+	r->flags = p[7];
 	r->status = get16(p + 8);
-	if ((r->op > GP_REVERSE && r->op != GP_DNS) ||
+	if ((r->op > GP_REVERSE && r->op != GP_DNS && r->op != GP_CLAIM) ||
 	    (r->op == GP_REFUSED && !r->status))
 		return -EPROTO;
 	if (so_addr_decode(p + 12, &r->local) < 0 ||
 	    so_addr_decode(p + 32, &r->peer) < 0)
 		return -EPROTO;
+	/* a token only in a stream-mode ACCEPT notice, and there always */
+	if (r->op == GP_ACCEPT && r->flags == GP_F_STREAM) {
+		r->token = get32(p + 52);
+		return r->token && !r->status ? 0 : -EPROTO;
+	}
+	if (r->flags)
+		return -EPROTO;
 	r->anslen = get16(p + 52);
 	if (r->anslen && (r->op < GP_RESOLVE || r->op == GP_DNS ||
-			  r->status || r->anslen > GP_ANSWER_MAX))
+			  r->op == GP_CLAIM || r->status || r->anslen > GP_ANSWER_MAX))
 		return -EPROTO;
 	for (int i = 54; i < GP_REPLY_LEN; i++)
 		if (p[i])

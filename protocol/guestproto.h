@@ -49,6 +49,9 @@ enum gp_op {
 	 * one DNS message framed as over TCP (u16 length, big endian); the
 	 * reply carries no descriptor.  9..11 are reserved. */
 	GP_DNS = 8,
+	/* stream mode (ops 12..19): the guest claims, on a new stream, the
+	 * accepted connection an ACCEPT notice announced by its token */
+	GP_CLAIM = 12,
 };
 
 #define GP_NAME_MAX 253 /* a RESOLVE request's name (no trailing dot) */
@@ -78,6 +81,12 @@ enum gp_flags {
 	/* GP_DNS: the query came over TCP, so the answer is not cut to the
 	 * UDP size (512 bytes, or the query's EDNS0 size). */
 	GP_F_DNS_TCP = 0x10,
+	/* Stream mode (no descriptor passing; a guest behind a VM boundary):
+	 * after a successful CONNECT or CLAIM reply this very stream is the
+	 * connection, after a LISTEN reply it carries ACCEPT notices (with
+	 * this flag and a token in the reply).  Required on sockoutd's
+	 * stream endpoints, refused on the Unix guest socket. */
+	GP_F_STREAM = 0x20,
 };
 
 struct gp_req {
@@ -92,15 +101,18 @@ struct gp_req {
 	uint8_t family;
 	uint16_t namelen;
 	char name[GP_NAME_MAX + 1];
+	uint32_t token; /* CLAIM: from the ACCEPT notice; else 0 */
 	/* No identity fields: who asks (uid, pid, network namespace) is
 	 * what the kernel says about the connection, never what it says. */
 };
 
 struct gp_reply {
 	uint8_t op;
+	uint8_t flags;	     /* GP_F_STREAM on a stream-mode ACCEPT notice */
 	uint16_t status;     /* 0, or an errno for the guest */
 	struct so_addr local; /* what getsockname() should say */
 	struct so_addr peer;  /* what getpeername() should say */
+	uint32_t token;	      /* stream-mode ACCEPT notice: what to CLAIM */
 	/* RESOLVE/REVERSE with status 0: bytes of struct gp_answer that
 	 * follow the header (gp_answer_decode); else 0 */
 	uint16_t anslen;

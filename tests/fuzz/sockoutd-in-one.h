@@ -21,6 +21,7 @@
 #include "../../dispatcher/resolve.c"
 #include "../../dispatcher/dns.c"
 #include "../../dispatcher/dns-wire.c"
+#include "../../dispatcher/stream.c"
 
 /* what main.c provides in sockoutd */
 struct dconf *cfg;

@@ -12,7 +12,12 @@
 #   vm_stop                 power off cleanly (bounded), else kill QEMU.
 #
 # No network: the guest has no NIC at all (-nic none); it has its own
-# loopback, which is where the tests' servers live.  Files go in through a
+# loopback, which is where the tests' servers live.  VM_NETDEV (one QEMU
+# -netdev value, spaces allowed, id n0) replaces -nic none with a virtio NIC
+# on it, e.g. a restricted user-mode network whose only way out is a
+# guestfwd to sockoutd (test 82, bench/vm.sh); the guest then configures
+# eth0 itself (vm_net_up).  VM_NETNS runs QEMU (and so its user-mode
+# network's connections) in that network namespace.  Files go in through a
 # 9p share of DIR/share (read-write, so results can come back too).
 #
 # KVM is used when it works: /dev/kvm exists on these machines but nested
@@ -57,6 +62,8 @@ _vm_kvm_works() {
 vm_boot() {
 	VM_DIR=$1
 	local mem=${2:-1024} img accel cpu t0
+	local net=(-nic none)
+	[ -z "${VM_NETDEV:-}" ] || net=(-netdev "$VM_NETDEV" -device virtio-net-pci,netdev=n0)
 	[ -n "$VM_IMG" ] || vm_image || return 1
 	img=$VM_IMG
 	mkdir -p "$VM_DIR/share"
@@ -73,8 +80,8 @@ vm_boot() {
 	# snapshot=on: the guest writes to a temporary overlay; the cached
 	# image is never changed, so every boot starts from the same state.
 	# shellcheck disable=SC2086
-	qemu-system-x86_64 $cpu -m "$mem" -smp 2 -nodefaults -display none -no-reboot \
-		-nic none \
+	${VM_NETNS:+ip netns exec "$VM_NETNS"} qemu-system-x86_64 $cpu -m "$mem" -smp 2 -nodefaults -display none -no-reboot \
+		"${net[@]}" \
 		-serial "file:$VM_DIR/console.log" \
 		-kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
 		-append "root=/dev/vda rw console=ttyS0 panic=-1 mitigations=off net.ifnames=0 systemd.show_status=0 loglevel=4" \
@@ -101,6 +108,13 @@ vm_boot() {
 	vm_run -t 30 'mkdir -p /mnt/host && mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 host0 /mnt/host' ||
 		{ _vm_log "cannot mount the 9p share"; return 1; }
 	_vm_log "agent ready after ${VM_BOOT_S}s"
+}
+
+# vm_net_up [ADDR/LEN] - bring up eth0 with a static address (slirp's
+# default 10.0.2.15/24; no DHCP client in the image, no default route:
+# what the guest reaches is on its link, i.e. the guestfwd addresses).
+vm_net_up() {
+	vm_run -t 30 "ip link set eth0 up && ip addr add ${1:-10.0.2.15/24} dev eth0"
 }
 
 vm_run() {
