@@ -12,6 +12,7 @@
 #include "../../dispatcher/table.c"
 #include "../../dispatcher/direct.c"
 #include "../../dispatcher/guest.c"
+#include "../../dispatcher/guest-pidfd.c"
 #include "../../dispatcher/helper-link.c"
 #include "../../dispatcher/listen.c"
 #include "../../dispatcher/pair.c"
