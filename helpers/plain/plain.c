@@ -46,6 +46,7 @@ struct pconn {
 	struct sh_conn *c;
 	bool connecting;
 	bool shut_sent;
+	bool spliced; /* the runtime moves the bytes: watch nothing */
 };
 
 struct plistener {
@@ -204,7 +205,7 @@ static void pconn_cb(struct ev *ev, uint32_t events)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (p->c->dead)
+	if (p->c->dead || p->spliced)
 		return;
 	if (p->connecting) {
 		getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len);
@@ -415,7 +416,7 @@ static void plain_output(struct sh_conn *c)
 {
 	struct pconn *p = c->priv;
 
-	if (p && !p->connecting && !c->dead)
+	if (p && !p->connecting && !p->spliced && !c->dead)
 		pconn_flush(p);
 }
 
@@ -423,8 +424,22 @@ static void plain_input_room(struct sh_conn *c)
 {
 	struct pconn *p = c->priv;
 
-	if (p && !c->dead)
+	if (p && !p->spliced && !c->dead)
 		pconn_update(p);
+}
+
+/* HANDOFF: the runtime splices between the guest's socket and ours from
+ * now on, so stop watching it.  Not while the connect is still under way
+ * (the runtime's handoff comes after CONNECTED, but say so here). */
+static int plain_overlay_fd(struct sh_conn *c)
+{
+	struct pconn *p = c->priv;
+
+	if (!p || p->connecting || c->dead)
+		return -1;
+	pconn_watch(p, 0);
+	p->spliced = true;
+	return p->fd;
 }
 
 static void plain_close(struct sh_conn *c, int err)
@@ -451,6 +466,7 @@ static const struct sh_ops plain_ops = {
 	.output = plain_output,
 	.input_room = plain_input_room,
 	.close = plain_close,
+	.overlay_fd = plain_overlay_fd,
 };
 
 int main(int argc, char **argv)
