@@ -67,6 +67,7 @@ static LIST_HEAD(, sh_pending) pendings = LIST_HEAD_INITIALIZER(pendings);
 static uint32_t next_token = 1;
 static unsigned nconns;
 static bool handoff_on = true;
+static unsigned pipes_max = SH_PIPES_MAX; /* sh_set_pipes_max() */
 /* A handed connection costs the helper a second descriptor.  Refuse
  * HANDOFF (the dispatcher then relays) once a descriptor numbered this
  * high comes: the last quarter of the limit stays for new connections. */
@@ -180,6 +181,11 @@ static void budget_wake(struct timer *t)
 void sh_set_handoff(bool on)
 {
 	handoff_on = on;
+}
+
+void sh_set_pipes_max(unsigned n)
+{
+	pipes_max = n;
 }
 
 void sh_set_queue_budget(size_t bytes)
@@ -496,12 +502,25 @@ static uint64_t spliced_total, copied_total;
 static void spl_gcb(struct ev *ev, uint32_t events);
 static void spl_ocb(struct ev *ev, uint32_t events);
 
+/* Pipes of finished directions, kept for the next ones: a connection's
+ * first bytes each way would otherwise wait for pipe2(), F_SETPIPE_SZ,
+ * and two close() at its end.  Counted in npipes. */
+#define SH_PIPE_CACHE 16u
+static int pipe_cache[SH_PIPE_CACHE][2];
+static unsigned ncached;
+
 /* A pipe for @d, or -1 (the copy is used this time; asked again when the
  * stage is next empty).  Its descriptors must leave the last quarter of
  * the limit to new connections, as a handed socket does. */
 static int pipe_get(struct sh_dir *d)
 {
-	if (npipes >= SH_PIPES_MAX)
+	if (ncached) {
+		ncached--;
+		d->p[0] = pipe_cache[ncached][0];
+		d->p[1] = pipe_cache[ncached][1];
+		return 0;
+	}
+	if (npipes >= pipes_max)
 		return -1;
 	if (pipe2(d->p, O_NONBLOCK | O_CLOEXEC) < 0) {
 		d->p[0] = d->p[1] = -1;
@@ -518,15 +537,23 @@ static int pipe_get(struct sh_dir *d)
 	return 0;
 }
 
-/* Only ever called with the pipe empty (EOF or the end): nothing lost. */
+/* Done with @d's pipe: an empty one is kept for the next direction, one
+ * that still holds bytes (a reset) is closed with them. */
 static void pipe_put(struct sh_dir *d)
 {
 	if (d->p[0] < 0)
 		return;
-	close(d->p[0]);
-	close(d->p[1]);
+	if (!d->inpipe && ncached < SH_PIPE_CACHE) {
+		pipe_cache[ncached][0] = d->p[0];
+		pipe_cache[ncached][1] = d->p[1];
+		ncached++;
+	} else {
+		close(d->p[0]);
+		close(d->p[1]);
+		npipes--;
+	}
 	d->p[0] = d->p[1] = -1;
-	npipes--;
+	d->inpipe = 0;
 }
 
 static bool would_block(int e)
@@ -544,6 +571,7 @@ static int spl_pump(struct sh_conn *c, bool up)
 	bool *eof = up ? &c->guest_shut : &c->overlay_eof;
 	int src = up ? c->gfd : s->ofd, dst = up ? s->ofd : c->gfd;
 	ssize_t n;
+	bool drained = false; /* the source gave less than asked: empty */
 
 	for (int i = 0; i < SH_SPLICE_ROUNDS; i++) {
 		if (buf_len(q)) {
@@ -555,8 +583,6 @@ static int spl_pump(struct sh_conn *c, bool up)
 			account(c);
 			s->copied += (uint64_t)n;
 			copied_total += (uint64_t)n;
-			if (!up)
-				c->bytes_in += (uint64_t)n;
 			continue;
 		}
 		if (d->inpipe) {
@@ -567,18 +593,15 @@ static int spl_pump(struct sh_conn *c, bool up)
 			d->inpipe -= (size_t)n;
 			s->spliced += (uint64_t)n;
 			spliced_total += (uint64_t)n;
-			if (!up)
-				c->bytes_in += (uint64_t)n;
 			continue;
 		}
-		if (*eof) {
-			if (!d->shut) {
-				shutdown(dst, SHUT_WR);
-				d->shut = true;
-				pipe_put(d);
-			}
+		/* Stage empty.  A source that gave less than asked is most
+		 * likely empty now: epoll says when it is not, and asking
+		 * again would cost a call per wake-up that says EAGAIN. */
+		if (drained && !*eof)
 			return 0;
-		}
+		if (*eof)
+			break;
 		if (!d->nosplice && d->p[0] < 0)
 			pipe_get(d);
 		if (!d->nosplice && d->p[0] >= 0) {
@@ -592,17 +615,31 @@ static int spl_pump(struct sh_conn *c, bool up)
 			}
 			if (n > 0)
 				d->inpipe += (size_t)n;
+			drained = n > 0 && (size_t)n < SH_PIPE_SIZE;
 		} else {
 			n = buf_read_fd(q, src, SH_COPY_CHUNK);
 			if (n > 0)
 				account(c);
+			drained = n > 0 && (size_t)n < SH_COPY_CHUNK;
 		}
 		if (n < 0)
 			return would_block(errno) ? 0 : -errno;
+		/* Counted as they are taken from the source, as WRITE and
+		 * sh_deliver() count them: what the queues held from before
+		 * the handoff is counted already. */
 		if (n == 0)
 			*eof = true;
 		else if (up)
 			c->bytes_out += (uint64_t)n;
+		else
+			c->bytes_in += (uint64_t)n;
+	}
+	/* The source's EOF, once all before it is out: pass it on, here
+	 * after the last round too (nothing else would wake us for it). */
+	if (*eof && !d->shut && !d->inpipe && !buf_len(q)) {
+		shutdown(dst, SHUT_WR);
+		d->shut = true;
+		pipe_put(d);
 	}
 	return 0;
 }
@@ -627,15 +664,21 @@ static int spl_watch(struct ev *ev, int fd, uint32_t e, ev_cb cb)
 	return 0;
 }
 
-/* Move what can move, then wait for what is missing, or finish. */
-static void spl_run(struct sh_conn *c)
+/* Directions for spl_run(). */
+#define SPL_UP 1u
+#define SPL_DOWN 2u
+
+/* Move what can move in the directions @dirs, then wait for what is
+ * missing, or finish. */
+static void spl_run_dirs(struct sh_conn *c, unsigned dirs)
 {
 	struct sh_splice *s = c->spl;
-	int r;
+	int r = 0;
 
 	if (c->finished)
 		return;
-	if ((r = spl_pump(c, true)) < 0 || (r = spl_pump(c, false)) < 0) {
+	if (((dirs & SPL_UP) && (r = spl_pump(c, true)) < 0) ||
+	    ((dirs & SPL_DOWN) && (r = spl_pump(c, false)) < 0)) {
 		handed_finish(c, r == -EPIPE ? ECONNRESET : -r);
 		return;
 	}
@@ -660,16 +703,31 @@ static void spl_run(struct sh_conn *c)
 		handed_finish(c, ENOMEM);
 }
 
+static void spl_run(struct sh_conn *c)
+{
+	spl_run_dirs(c, SPL_UP | SPL_DOWN);
+}
+
+/* Which directions a socket's events concern: its input feeds one, its
+ * room drains the other; errors and hang-ups show in the next call of
+ * either. */
+static unsigned spl_dirs(uint32_t events, unsigned in, unsigned out)
+{
+	if (events & (EPOLLERR | EPOLLHUP))
+		return SPL_UP | SPL_DOWN;
+	return ((events & EPOLLIN) ? in : 0) | ((events & EPOLLOUT) ? out : 0);
+}
+
 static void spl_gcb(struct ev *ev, uint32_t events)
 {
-	(void)events; /* errors and hang-ups show in the next call */
-	spl_run(container_of(ev, struct sh_conn, gev));
+	spl_run_dirs(container_of(ev, struct sh_conn, gev),
+		     spl_dirs(events, SPL_UP, SPL_DOWN));
 }
 
 static void spl_ocb(struct ev *ev, uint32_t events)
 {
-	(void)events;
-	spl_run(container_of(ev, struct sh_splice, oev)->c);
+	spl_run_dirs(container_of(ev, struct sh_splice, oev)->c,
+		     spl_dirs(events, SPL_DOWN, SPL_UP));
 }
 
 /* HANDOFF, and the overlay has a socket to give: splice between them.
@@ -712,7 +770,8 @@ static int handed_start(struct sh_conn *c, int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
 
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+	if (fl < 0 ||
+	    (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
 		return -errno;
 	c->gfd = fd;
 	c->handed = true;
@@ -917,9 +976,10 @@ static void status_reply(struct sh_client *cl)
 	snprintf(head, sizeof(head),
 		 "{\"helper\":\"%s\",\"version\":%d,\"connections\":%u,"
 		 "\"queued\":%zu,\"queue_budget\":%zu,\"handoff\":%s,"
-		 "\"pipes\":%u,\"spliced\":%llu,\"copied\":%llu",
+		 "\"pipes\":%u,\"pipes_idle\":%u,\"spliced\":%llu,"
+		 "\"copied\":%llu",
 		 ops->name, SO_PROTO_VERSION, nconns, queued, budget,
-		 handoff_on ? "true" : "false", npipes,
+		 handoff_on ? "true" : "false", npipes - ncached, ncached,
 		 (unsigned long long)spliced_total,
 		 (unsigned long long)copied_total);
 	buf_append(&j, head, strlen(head));
@@ -1516,6 +1576,12 @@ void sh_shutdown(void)
 	timer_cancel(&budget_timer);
 	while (!LIST_EMPTY(&clients))
 		client_free(LIST_FIRST(&clients));
+	while (ncached) {
+		ncached--;
+		close(pipe_cache[ncached][0]);
+		close(pipe_cache[ncached][1]);
+		npipes--;
+	}
 	while (!LIST_EMPTY(&pendings))
 		pending_free(LIST_FIRST(&pendings), true);
 	if (data_path) {

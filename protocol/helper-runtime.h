@@ -73,8 +73,9 @@
 
 /* Splice: the size asked of each pipe (F_SETPIPE_SZ, best effort: the
  * kernel's 64 KiB default stays when refused), and how many pipes may be
- * open at once (two per connection while bytes flow both ways; past the
- * limit a direction copies through its queue, one chunk at a time).  The
+ * open at once (two per connection while bytes flow both ways, and up to
+ * 16 empty ones kept for the next; past the limit a direction copies
+ * through its queue, one chunk at a time).  The
  * pipes hold at most SH_PIPES_MAX * SH_PIPE_SIZE bytes (64 MiB) of kernel
  * memory, and 2 * SH_PIPES_MAX descriptors. */
 #define SH_PIPE_SIZE (256u * 1024u)
@@ -153,6 +154,9 @@ void sh_set_queue_budget(size_t bytes);
 /** sh_set_handoff() - offer SO_CAP_HANDOFF in HELLO (the default) or
  *  not (the dispatcher then uses READ/WRITE only). */
 void sh_set_handoff(bool on);
+/** sh_set_pipes_max() - how many pipes splicing may hold open (default
+ *  SH_PIPES_MAX); 0 copies every handed byte through the queues. */
+void sh_set_pipes_max(unsigned n);
 /** sh_shutdown() - close every client and unlink the socket paths. */
 void sh_shutdown(void);
 
