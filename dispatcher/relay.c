@@ -311,16 +311,20 @@ static void pair_done(struct pair_req *p, int gfd, int kfd)
 	if (dst.family == 6)
 		so_addr_map(&local); /* the guest's socket is IPv6 */
 	c->w = NULL;
-	conn_open(c, kfd); /* may free c */
+	/* The guest first: it waits, the helper does not.  A HANDOFF or
+	 * pump that fails now resets the connection the guest just got. */
 	waiter_finish(&w, 0, &local, &dst, gfd);
+	conn_open(c, kfd); /* may free c */
 }
 
 static void start_pair(struct rconn *c)
 {
-	int r;
+	int r, gfd, kfd;
 
 	c->state = RC_PAIRING;
-	if ((r = pair_start(&c->pair, pair_done)) < 0)
+	if (pair_take(&gfd, &kfd) == 0)
+		pair_done(&c->pair, gfd, kfd); /* may free c */
+	else if ((r = pair_start(&c->pair, pair_done)) < 0)
 		conn_close(c, -r);
 }
 
