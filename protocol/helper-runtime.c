@@ -748,7 +748,14 @@ static int spl_start(struct sh_conn *c)
 		return -1;
 	}
 	c->spl = s;
-	spl_run(c);
+	/* Usually nothing waits yet: watching is enough (epoll reports what
+	 * arrived meanwhile), and trying to read would say EAGAIN twice on
+	 * the first byte's way.  What the queues hold, or an EOF already
+	 * seen, goes out now. */
+	spl_run_dirs(c, buf_len(&c->to_overlay) || buf_len(&c->to_guest) ||
+				c->guest_shut || c->overlay_eof ?
+			SPL_UP | SPL_DOWN :
+			0);
 	return 0;
 }
 
