@@ -311,7 +311,7 @@ static void owe_arrived(struct sh_conn *c)
 
 /* A direction's pipe and how far it got. */
 struct sh_dir {
-	int p[2];	/* the pipe, -1 until first needed, closed at EOF */
+	int p[2];	/* the pipe, -1 until first needed and after EOF */
 	size_t inpipe;	/* bytes in it */
 	bool nosplice;	/* splice refused these sockets: copy instead */
 	bool shut;	/* the source's EOF passed on (shutdown) */
