@@ -8,6 +8,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -76,20 +78,19 @@ static void fail(struct direct *d, int err)
 	waiter_finish(&d->w, err, NULL, NULL, -1);
 }
 
-static void connected_cb(struct ev *ev, uint32_t events)
+/* Connected (@r 0) or failed: answer the guest.  The peer is what the
+ * guest asked for (a rewrite is ours to know), so only the local address
+ * is asked of the kernel. */
+static void connect_done(struct direct *d, int fd, int r)
 {
-	struct direct *d = container_of(ev, struct direct, ev);
 	struct sockaddr_storage ls;
 	socklen_t ll = sizeof(ls);
 	struct so_addr local, peer;
-	int fd = ev->fd, r;
 	char a[NET_ADDRSTRLEN];
 
-	(void)events;
-	r = connect_result(fd);
-	if (r == -EINPROGRESS)
-		return;
 	if (r < 0 || getsockname(fd, (struct sockaddr *)&ls, &ll) < 0) {
+		if (d->ev.fd < 0)
+			close(fd); /* at once: never in epoll */
 		fail(d, r < 0 ? -r : errno ? errno : ECONNREFUSED);
 		return;
 	}
@@ -102,12 +103,35 @@ static void connected_cb(struct ev *ev, uint32_t events)
 		so_addr_map(&local);
 	ev_del(&d->ev);
 	d->ev.fd = -1;
-	/* The program decides blocking mode; the shim applies it. */
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	/* The program decides blocking mode; the shim applies it.  The
+	 * socket is ours from socket(): O_NONBLOCK is its only status flag. */
+	fcntl(fd, F_SETFL, 0);
 	stats.direct++;
 	debug("guest pid %u: direct %s handed off", d->pid,
 	      so_addr_str(&d->dst, a, sizeof(a)));
 	waiter_finish(&d->w, 0, &local, &peer, fd);
+}
+
+static void connected_cb(struct ev *ev, uint32_t events)
+{
+	struct direct *d = container_of(ev, struct direct, ev);
+	int r;
+
+	(void)events;
+	r = connect_result(ev->fd);
+	if (r != -EINPROGRESS)
+		connect_done(d, ev->fd, r);
+}
+
+/* Did the connect complete inside connect()?  To a host-local address
+ * (loopback, an address of this namespace) the handshake runs in the
+ * call, and waiting for EPOLLOUT would cost a loop pass and three epoll
+ * calls.  POLLOUT with neither POLLERR nor POLLHUP: established. */
+static bool connected_at_once(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	return poll(&p, 1, 0) == 1 && p.revents == POLLOUT;
 }
 
 int direct_start(struct direct *d, const struct rule *r,
@@ -130,11 +154,16 @@ int direct_start(struct direct *d, const struct rule *r,
 		close(fd);
 		return e;
 	}
+	d->w = w;
+	if (connected_at_once(fd)) {
+		connect_done(d, fd, 0);
+		return 0;
+	}
 	if ((e = ev_add(&d->ev, fd, EPOLLOUT, connected_cb)) < 0) {
+		d->w = NULL;
 		close(fd);
 		return e;
 	}
-	d->w = w;
 	return 0;
 }
 

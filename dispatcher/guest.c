@@ -515,14 +515,15 @@ static void connect_direct(struct greq *g, const struct rule *r)
 	int e;
 
 	direct_init(&g->direct);
+	/* Waiting from here: a connect that completes at once is answered
+	 * inside direct_start(), which then frees g. */
+	g->state = G_DIRECT;
+	timer_set(&g->timer, cfg->connect_timeout_ms);
 	if ((e = direct_start(&g->direct, r, &g->req.addr, (uint32_t)g->who.pid,
 			      &g->w)) < 0) {
 		stats.direct_failed++;
 		greq_reply(g, -e, NULL, NULL, -1);
-		return;
 	}
-	g->state = G_DIRECT;
-	timer_set(&g->timer, cfg->connect_timeout_ms);
 }
 
 /* Through helper number @hi, to @target; @name: the host name a
@@ -847,6 +848,10 @@ static void greq_start(int fd, const struct peer_id *whop, struct sep *ep)
 	LIST_INSERT_HEAD(&greqs, g, link);
 	ngreqs++;
 	timer_set(&g->timer, guest_req_timeout_ms);
+	/* The shim sends its request right after connecting: it is usually
+	 * here already, so read it now rather than after a loop pass (an
+	 * empty socket just says EAGAIN).  May free g. */
+	greq_cb(&g->gev, EPOLLIN);
 }
 
 static void greq_new(int fd)

@@ -13,6 +13,12 @@
  * socket's local port).  Anything else that connects there is closed.
  * Completion is always reported from the loop, never inside pair_start(),
  * so callers need not expect re-entry.
+ *
+ * A few pairs are made in advance (the pool): a helper connection takes
+ * one with pair_take() and answers its guest at once, instead of paying
+ * for a socket, a loopback handshake, a loop pass and an accept between
+ * the helper's CONNECTED and the guest's reply.  The pool is refilled one
+ * pair at a time from the loop, after the guest has its answer.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +34,9 @@
 #include "sockoutd.h"
 
 #define PTAB 256u
+/* Pairs kept ready: a burst of connects larger than this makes the rest
+ * their own pairs, as without the pool.  Costs 2 descriptors each. */
+#define PAIR_POOL 8u
 
 static struct ev pair_lev = { .fd = -1 };
 static struct timer pair_pause;
@@ -39,6 +48,13 @@ static void pair_resume(struct timer *t)
 }
 static struct sockaddr_in pair_addr;
 static LIST_HEAD(, pair_req) ptab[PTAB];
+
+static struct {
+	int gfd, kfd;
+} pool[PAIR_POOL];
+static unsigned npool;
+static struct pair_req refill = { .cfd = -1 }; /* the pair being made */
+static struct timer refill_timer;
 
 static unsigned pkey(uint16_t port)
 {
@@ -94,6 +110,37 @@ static void pair_accept_cb(struct ev *ev, uint32_t events)
 	}
 }
 
+static void pool_done(struct pair_req *p, int gfd, int kfd)
+{
+	(void)p;
+	if (gfd < 0)
+		return; /* out of descriptors, say: the next take asks again */
+	pool[npool].gfd = gfd;
+	pool[npool].kfd = kfd;
+	npool++;
+	if (npool < PAIR_POOL)
+		timer_set(&refill_timer, 0);
+}
+
+static void pool_refill(struct timer *t)
+{
+	(void)t;
+	if (npool < PAIR_POOL && !pair_pending(&refill))
+		pair_start(&refill, pool_done);
+}
+
+int pair_take(int *gfd, int *kfd)
+{
+	if (!npool)
+		return -EAGAIN;
+	npool--;
+	*gfd = pool[npool].gfd;
+	*kfd = pool[npool].kfd;
+	if (!timer_armed(&refill_timer))
+		timer_set(&refill_timer, 0);
+	return 0;
+}
+
 int pair_init(void)
 {
 	socklen_t sl = sizeof(pair_addr);
@@ -113,10 +160,12 @@ int pair_init(void)
 		return r;
 	}
 	timer_init(&pair_pause, pair_resume);
+	timer_init(&refill_timer, pool_refill);
 	if ((r = ev_add(&pair_lev, fd, EPOLLIN, pair_accept_cb)) < 0) {
 		close(fd);
 		return r;
 	}
+	timer_set(&refill_timer, 0);
 	return 0;
 }
 
@@ -146,6 +195,12 @@ int pair_start(struct pair_req *p, pair_cb done)
 void pair_shutdown(void)
 {
 	timer_cancel(&pair_pause);
+	timer_cancel(&refill_timer);
+	while (npool) {
+		npool--;
+		close(pool[npool].gfd);
+		close(pool[npool].kfd);
+	}
 	for (unsigned i = 0; i < PTAB; i++)
 		while (!LIST_EMPTY(&ptab[i]))
 			pair_cancel(LIST_FIRST(&ptab[i]));

@@ -123,33 +123,51 @@ void relay_foreach(void (*fn)(struct rconn *c, void *arg), void *arg)
 }
 
 /* glibc's struct tcp_info stops before the byte counters that Linux 4.1
+ * (bytes_acked, bytes_received) and 4.19 (bytes_sent, bytes_retrans)
  * added; the kernel's layout goes on with them (linux/tcp.h, which cannot
  * be included beside netinet/tcp.h). */
 struct tcp_info_bytes {
 	struct tcp_info base;
 	uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+	uint32_t segs_out, segs_in, notsent_bytes, min_rtt, data_segs_in,
+		data_segs_out;
+	uint64_t delivery_rate, busy_time, rwnd_limited, sndbuf_limited;
+	uint32_t delivered, delivered_ce;
+	uint64_t bytes_sent, bytes_retrans;
 };
 _Static_assert(offsetof(struct tcp_info_bytes, pacing_rate) == 104,
 	       "struct tcp_info_bytes does not match the kernel's layout");
+_Static_assert(offsetof(struct tcp_info_bytes, bytes_sent) == 200,
+	       "struct tcp_info_bytes does not match the kernel's layout");
 
 /* A handed connection's bytes, from the kernel's counters on our copy
- * of the guest end (the pump counts none): what the guest sent and what
- * it acknowledged. */
+ * of the guest end (the pump counts none): what the guest sent, and what
+ * went down to it.  Down is what left this socket (sent less resent:
+ * on loopback nothing is lost), not what the guest has acknowledged: its
+ * last segment's ACK may wait for the delayed-ACK timer, and a guest that
+ * has read every byte would be shown short meanwhile.  Kernels before
+ * 4.19 have only the acknowledged count. */
 static void hand_bytes(struct rconn *c)
 {
 	struct tcp_info_bytes ti;
 	socklen_t len = sizeof(ti);
+	uint64_t down;
 
 	if (c->hfd < 0 || c->finished)
 		return;
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(c->hfd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
-	    len < sizeof(ti))
+	    len < offsetof(struct tcp_info_bytes, segs_out))
 		return;
+	down = ti.bytes_acked;
+	if (len >= offsetof(struct tcp_info_bytes, bytes_retrans) +
+			   sizeof(ti.bytes_retrans) &&
+	    ti.bytes_sent - ti.bytes_retrans > down)
+		down = ti.bytes_sent - ti.bytes_retrans;
 	if (ti.bytes_received > c->pump.bytes_up)
 		c->pump.bytes_up = ti.bytes_received;
-	if (ti.bytes_acked > c->pump.bytes_down)
-		c->pump.bytes_down = ti.bytes_acked;
+	if (down > c->pump.bytes_down)
+		c->pump.bytes_down = down;
 }
 
 /* Close our copy of a handed guest end: the guest sees the end now. */
@@ -311,16 +329,20 @@ static void pair_done(struct pair_req *p, int gfd, int kfd)
 	if (dst.family == 6)
 		so_addr_map(&local); /* the guest's socket is IPv6 */
 	c->w = NULL;
-	conn_open(c, kfd); /* may free c */
+	/* The guest first: it waits, the helper does not.  A HANDOFF or
+	 * pump that fails now resets the connection the guest just got. */
 	waiter_finish(&w, 0, &local, &dst, gfd);
+	conn_open(c, kfd); /* may free c */
 }
 
 static void start_pair(struct rconn *c)
 {
-	int r;
+	int r, gfd, kfd;
 
 	c->state = RC_PAIRING;
-	if ((r = pair_start(&c->pair, pair_done)) < 0)
+	if (pair_take(&gfd, &kfd) == 0)
+		pair_done(&c->pair, gfd, kfd); /* may free c */
+	else if ((r = pair_start(&c->pair, pair_done)) < 0)
 		conn_close(c, -r);
 }
 

@@ -234,7 +234,8 @@ struct direct {		/* a host connect for one guest request */
 void direct_init(struct direct *d);
 /**
  * direct_start() - connect a host socket to what @r makes of @asked; @w is
- * told when it is connected (the socket then goes to the guest) or failed.
+ * told when it is connected (the socket then goes to the guest) or failed,
+ * before direct_start() returns when the connect completes at once.
  * Returns 0 or -errno (then @w is not called).
  */
 int direct_start(struct direct *d, const struct rule *r,
@@ -319,6 +320,9 @@ void pair_shutdown(void);
 int pair_start(struct pair_req *p, pair_cb done);
 void pair_cancel(struct pair_req *p);
 bool pair_pending(const struct pair_req *p);
+/** pair_take() - a pair made in advance, at once: 0 with both ends, or
+ *  -EAGAIN (none ready: pair_start()). */
+int pair_take(int *guest_fd, int *keep_fd);
 
 /* ---- pump.c ---- */
 /*

@@ -68,6 +68,7 @@ static uint32_t next_token = 1;
 static unsigned nconns;
 static bool handoff_on = true;
 static bool names_on; /* SO_CAP_NAME: the overlay connects to c->req.name */
+static unsigned pipes_max = SH_PIPES_MAX; /* sh_set_pipes_max() */
 /* A handed connection costs the helper a second descriptor.  Refuse
  * HANDOFF (the dispatcher then relays) once a descriptor numbered this
  * high comes: the last quarter of the limit stays for new connections. */
@@ -188,6 +189,11 @@ void sh_set_names(bool on)
 	names_on = on;
 }
 
+void sh_set_pipes_max(unsigned n)
+{
+	pipes_max = n;
+}
+
 void sh_set_queue_budget(size_t bytes)
 {
 	budget = bytes < SH_QUEUE_MAX ? SH_QUEUE_MAX : bytes;
@@ -214,9 +220,11 @@ static struct sh_conn *conn_new(struct sh_client *cl, uint32_t id)
 }
 
 static void handed_drop(struct sh_conn *c);
+static void spl_free(struct sh_conn *c);
 
 static void conn_free(struct sh_conn *c, int err)
 {
+	spl_free(c); /* out of epoll before the overlay closes its socket */
 	ops->close(c, err);
 	handed_drop(c);
 	queued -= c->queued;
@@ -307,6 +315,22 @@ static void owe_arrived(struct sh_conn *c)
 	}
 }
 
+/* A direction's pipe and how far it got. */
+struct sh_dir {
+	int p[2];	/* the pipe, -1 until first needed and after EOF */
+	size_t inpipe;	/* bytes in it */
+	bool nosplice;	/* splice refused these sockets: copy instead */
+	bool shut;	/* the source's EOF passed on (shutdown) */
+};
+
+struct sh_splice {
+	struct sh_conn *c;
+	int ofd;
+	struct ev oev; /* ofd, in epoll while waited on */
+	struct sh_dir up, down; /* guest -> overlay, overlay -> guest */
+	uint64_t spliced, copied; /* bytes out of the stages, both ways */
+};
+
 /* ---- handed connections (HANDOFF) ----
  *
  * The guest end is c->gfd.  Guest bytes are read into to_overlay (the same
@@ -340,6 +364,8 @@ static void handed_finish(struct sh_conn *c, int err)
 	if (err)
 		c->dead = true;
 	ev_del(&c->gev);
+	if (c->spl)
+		ev_del(&c->spl->oev);
 	client_event(c->client, SO_FINISHED, c->id, (uint32_t)err, p,
 		     so_finished_encode(p, c->bytes_out, c->bytes_in));
 }
@@ -353,10 +379,16 @@ static void handed_check_done(struct sh_conn *c)
 		handed_finish(c, 0);
 }
 
+static void spl_run(struct sh_conn *c);
+
 static void handed_update(struct sh_conn *c)
 {
 	uint32_t e = 0;
 
+	if (c->spl) {
+		spl_run(c);
+		return;
+	}
 	if (!c->handed || c->finished || c->gfd < 0)
 		return;
 	if (!c->guest_shut && window_room(buf_len(&c->to_overlay)))
@@ -448,17 +480,318 @@ static void handed_cb(struct ev *ev, uint32_t events)
 	handed_check_done(c);
 }
 
+/* ---- spliced connections (HANDOFF + ops->overlay_fd) ----
+ *
+ * Both ends are sockets the runtime holds: c->gfd (the guest) and
+ * spl->ofd (the overlay's).  Each direction moves bytes through a stage
+ * that is, in this order: its queue (what was queued before the handoff,
+ * or the copy when there is no pipe), its pipe (splice in, splice out),
+ * or nothing, and then the source is read.  A stage is refilled only when
+ * it is empty: an empty pipe always has room, so a splice from the source
+ * that says EAGAIN means the source has nothing (a pipe full of small
+ * socket fragments can refuse more long before its byte size, and waiting
+ * on the source then would spin).  So each socket is watched for input
+ * while its direction's stage is empty, and for output while the other
+ * direction's stage holds bytes.
+ */
+
+/* A chunk of the copy (no pipe): read only into an empty queue, so a
+ * direction holds at most this much of it. */
+#define SH_COPY_CHUNK (64u * 1024u)
+/* Moves per direction per wake-up, so one busy connection does not hold
+ * the loop: the sockets stay ready and epoll comes back. */
+#define SH_SPLICE_ROUNDS 16
+
+static unsigned npipes;
+static uint64_t spliced_total, copied_total;
+
+static void spl_gcb(struct ev *ev, uint32_t events);
+static void spl_ocb(struct ev *ev, uint32_t events);
+
+/* Pipes of finished directions, kept for the next ones: a connection's
+ * first bytes each way would otherwise wait for pipe2(), F_SETPIPE_SZ,
+ * and two close() at its end.  Counted in npipes. */
+#define SH_PIPE_CACHE 16u
+static int pipe_cache[SH_PIPE_CACHE][2];
+static unsigned ncached;
+
+/* A pipe for @d, or -1 (the copy is used this time; asked again when the
+ * stage is next empty).  Its descriptors must leave the last quarter of
+ * the limit to new connections, as a handed socket does. */
+static int pipe_get(struct sh_dir *d)
+{
+	if (ncached) {
+		ncached--;
+		d->p[0] = pipe_cache[ncached][0];
+		d->p[1] = pipe_cache[ncached][1];
+		return 0;
+	}
+	if (npipes >= pipes_max)
+		return -1;
+	if (pipe2(d->p, O_NONBLOCK | O_CLOEXEC) < 0) {
+		d->p[0] = d->p[1] = -1;
+		return -1;
+	}
+	if (d->p[1] >= handoff_fd_max) {
+		close(d->p[0]);
+		close(d->p[1]);
+		d->p[0] = d->p[1] = -1;
+		return -1;
+	}
+	fcntl(d->p[1], F_SETPIPE_SZ, (int)SH_PIPE_SIZE);
+	npipes++;
+	return 0;
+}
+
+/* Done with @d's pipe: an empty one is kept for the next direction, one
+ * that still holds bytes (a reset) is closed with them. */
+static void pipe_put(struct sh_dir *d)
+{
+	if (d->p[0] < 0)
+		return;
+	if (!d->inpipe && ncached < SH_PIPE_CACHE) {
+		pipe_cache[ncached][0] = d->p[0];
+		pipe_cache[ncached][1] = d->p[1];
+		ncached++;
+	} else {
+		close(d->p[0]);
+		close(d->p[1]);
+		npipes--;
+	}
+	d->p[0] = d->p[1] = -1;
+	d->inpipe = 0;
+}
+
+static bool would_block(int e)
+{
+	return e == EAGAIN || e == EINTR;
+}
+
+/* Move what one direction can now.  Returns 0, or -errno when a socket
+ * failed (the connection is then reset). */
+static int spl_pump(struct sh_conn *c, bool up)
+{
+	struct sh_splice *s = c->spl;
+	struct sh_dir *d = up ? &s->up : &s->down;
+	struct buf *q = up ? &c->to_overlay : &c->to_guest;
+	bool *eof = up ? &c->guest_shut : &c->overlay_eof;
+	int src = up ? c->gfd : s->ofd, dst = up ? s->ofd : c->gfd;
+	ssize_t n;
+	bool drained = false; /* the source gave less than asked: empty */
+
+	for (int i = 0; i < SH_SPLICE_ROUNDS; i++) {
+		if (buf_len(q)) {
+			n = send(dst, buf_peek(q), buf_len(q),
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n < 0)
+				return would_block(errno) ? 0 : -errno;
+			buf_consume(q, (size_t)n);
+			account(c);
+			s->copied += (uint64_t)n;
+			copied_total += (uint64_t)n;
+			continue;
+		}
+		if (d->inpipe) {
+			n = splice(d->p[0], NULL, dst, NULL, d->inpipe,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n < 0)
+				return would_block(errno) ? 0 : -errno;
+			d->inpipe -= (size_t)n;
+			s->spliced += (uint64_t)n;
+			spliced_total += (uint64_t)n;
+			continue;
+		}
+		/* Stage empty.  A source that gave less than asked is most
+		 * likely empty now: epoll says when it is not, and asking
+		 * again would cost a call per wake-up that says EAGAIN. */
+		if (drained && !*eof)
+			return 0;
+		if (*eof)
+			break;
+		if (!d->nosplice && d->p[0] < 0)
+			pipe_get(d);
+		if (!d->nosplice && d->p[0] >= 0) {
+			n = splice(src, NULL, d->p[1], NULL, SH_PIPE_SIZE,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n < 0 && errno == EINVAL) {
+				/* not a socket splice can read: copy */
+				d->nosplice = true;
+				pipe_put(d);
+				continue;
+			}
+			if (n > 0)
+				d->inpipe += (size_t)n;
+			drained = n > 0 && (size_t)n < SH_PIPE_SIZE;
+		} else {
+			n = buf_read_fd(q, src, SH_COPY_CHUNK);
+			if (n > 0)
+				account(c);
+			drained = n > 0 && (size_t)n < SH_COPY_CHUNK;
+		}
+		if (n < 0)
+			return would_block(errno) ? 0 : -errno;
+		/* Counted as they are taken from the source, as WRITE and
+		 * sh_deliver() count them: what the queues held from before
+		 * the handoff is counted already. */
+		if (n == 0)
+			*eof = true;
+		else if (up)
+			c->bytes_out += (uint64_t)n;
+		else
+			c->bytes_in += (uint64_t)n;
+	}
+	/* The source's EOF, once all before it is out: pass it on, here
+	 * after the last round too (nothing else would wake us for it). */
+	if (*eof && !d->shut && !d->inpipe && !buf_len(q)) {
+		shutdown(dst, SHUT_WR);
+		d->shut = true;
+		pipe_put(d);
+	}
+	return 0;
+}
+
+static bool stage_empty(const struct sh_conn *c, bool up)
+{
+	const struct sh_dir *d = up ? &c->spl->up : &c->spl->down;
+
+	return !d->inpipe && !buf_len(up ? &c->to_overlay : &c->to_guest);
+}
+
+/* Watch @ev on @fd for @e, or not at all (EPOLLHUP cannot be masked: a
+ * socket shut both ways would wake us for ever).  Returns 0 or -errno. */
+static int spl_watch(struct ev *ev, int fd, uint32_t e, ev_cb cb)
+{
+	if (!e)
+		ev_del(ev);
+	else if (ev->fd < 0)
+		return ev_add(ev, fd, e, cb);
+	else
+		ev_mod(ev, e);
+	return 0;
+}
+
+/* Directions for spl_run(). */
+#define SPL_UP 1u
+#define SPL_DOWN 2u
+
+/* Move what can move in the directions @dirs, then wait for what is
+ * missing, or finish. */
+static void spl_run_dirs(struct sh_conn *c, unsigned dirs)
+{
+	struct sh_splice *s = c->spl;
+	int r = 0;
+
+	if (c->finished)
+		return;
+	if (((dirs & SPL_UP) && (r = spl_pump(c, true)) < 0) ||
+	    ((dirs & SPL_DOWN) && (r = spl_pump(c, false)) < 0)) {
+		handed_finish(c, r == -EPIPE ? ECONNRESET : -r);
+		return;
+	}
+	bool up_in = !c->guest_shut && stage_empty(c, true);
+	bool down_in = !c->overlay_eof && stage_empty(c, false);
+	if (s->up.shut && s->down.shut) {
+		c->guest_eof_sent = true;
+		debug("connection %#x: %llu bytes spliced, %llu copied", c->id,
+		      (unsigned long long)s->spliced,
+		      (unsigned long long)s->copied);
+		handed_finish(c, 0);
+		return;
+	}
+	if (spl_watch(&c->gev, c->gfd,
+		      (up_in ? EPOLLIN : 0) |
+			      (stage_empty(c, false) ? 0 : EPOLLOUT),
+		      spl_gcb) < 0 ||
+	    spl_watch(&s->oev, s->ofd,
+		      (down_in ? EPOLLIN : 0) |
+			      (stage_empty(c, true) ? 0 : EPOLLOUT),
+		      spl_ocb) < 0)
+		handed_finish(c, ENOMEM);
+}
+
+static void spl_run(struct sh_conn *c)
+{
+	spl_run_dirs(c, SPL_UP | SPL_DOWN);
+}
+
+/* Which directions a socket's events concern: its input feeds one, its
+ * room drains the other; errors and hang-ups show in the next call of
+ * either. */
+static unsigned spl_dirs(uint32_t events, unsigned in, unsigned out)
+{
+	if (events & (EPOLLERR | EPOLLHUP))
+		return SPL_UP | SPL_DOWN;
+	return ((events & EPOLLIN) ? in : 0) | ((events & EPOLLOUT) ? out : 0);
+}
+
+static void spl_gcb(struct ev *ev, uint32_t events)
+{
+	spl_run_dirs(container_of(ev, struct sh_conn, gev),
+		     spl_dirs(events, SPL_UP, SPL_DOWN));
+}
+
+static void spl_ocb(struct ev *ev, uint32_t events)
+{
+	spl_run_dirs(container_of(ev, struct sh_splice, oev)->c,
+		     spl_dirs(events, SPL_DOWN, SPL_UP));
+}
+
+/* HANDOFF, and the overlay has a socket to give: splice between them.
+ * Returns 0, or -1 when it stays the overlay's (it then keeps going as
+ * a handed connection). */
+static int spl_start(struct sh_conn *c)
+{
+	struct sh_splice *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -1;
+	s->c = c;
+	s->oev.fd = -1;
+	s->up.p[0] = s->up.p[1] = s->down.p[0] = s->down.p[1] = -1;
+	s->ofd = ops->overlay_fd(c);
+	if (s->ofd < 0) {
+		free(s);
+		return -1;
+	}
+	c->spl = s;
+	/* Usually nothing waits yet: watching is enough (epoll reports what
+	 * arrived meanwhile), and trying to read would say EAGAIN twice on
+	 * the first byte's way.  What the queues hold, or an EOF already
+	 * seen, goes out now. */
+	spl_run_dirs(c, buf_len(&c->to_overlay) || buf_len(&c->to_guest) ||
+				c->guest_shut || c->overlay_eof ?
+			SPL_UP | SPL_DOWN :
+			0);
+	return 0;
+}
+
+static void spl_free(struct sh_conn *c)
+{
+	struct sh_splice *s = c->spl;
+
+	if (!s)
+		return;
+	ev_del(&s->oev);
+	pipe_put(&s->up);
+	pipe_put(&s->down);
+	free(s);
+	c->spl = NULL;
+}
+
 /* HANDOFF came with @fd for @c: move bytes on it from now on. */
 static int handed_start(struct sh_conn *c, int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
 
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+	if (fl < 0 ||
+	    (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
 		return -errno;
 	c->gfd = fd;
 	c->handed = true;
 	c->read_pending = false;
 	c->write_blocked = false;
+	if (ops->overlay_fd && spl_start(c) == 0)
+		return 0;
 	if (buf_len(&c->to_guest) || c->overlay_eof) {
 		int r = handed_flush(c);
 		if (r < 0) {
@@ -567,7 +900,7 @@ static void conn_resume(struct sh_conn *c, void *arg)
 	(void)arg;
 	if (c->dead)
 		return;
-	if (c->input_paused && sh_input_room(c)) {
+	if (c->input_paused && !c->spl && sh_input_room(c)) {
 		c->input_paused = false;
 		ops->input_room(c);
 	}
@@ -650,14 +983,18 @@ static void listener_free(struct sh_listener *l)
 static void status_reply(struct sh_client *cl)
 {
 	struct buf j;
-	char head[256];
+	char head[384];
 
 	buf_init(&j);
 	snprintf(head, sizeof(head),
 		 "{\"helper\":\"%s\",\"version\":%d,\"connections\":%u,"
-		 "\"queued\":%zu,\"queue_budget\":%zu,\"handoff\":%s",
+		 "\"queued\":%zu,\"queue_budget\":%zu,\"handoff\":%s,"
+		 "\"pipes\":%u,\"pipes_idle\":%u,\"spliced\":%llu,"
+		 "\"copied\":%llu",
 		 ops->name, SO_PROTO_VERSION, nconns, queued, budget,
-		 handoff_on ? "true" : "false");
+		 handoff_on ? "true" : "false", npipes - ncached, ncached,
+		 (unsigned long long)spliced_total,
+		 (unsigned long long)copied_total);
 	buf_append(&j, head, strlen(head));
 	if (ops->status)
 		ops->status(&j);
@@ -1253,6 +1590,12 @@ void sh_shutdown(void)
 	timer_cancel(&budget_timer);
 	while (!LIST_EMPTY(&clients))
 		client_free(LIST_FIRST(&clients));
+	while (ncached) {
+		ncached--;
+		close(pipe_cache[ncached][0]);
+		close(pipe_cache[ncached][1]);
+		npipes--;
+	}
 	while (!LIST_EMPTY(&pendings))
 		pending_free(LIST_FIRST(&pendings), true);
 	if (data_path) {

@@ -27,6 +27,16 @@
  * overlays need no change.  It says FINISHED (with the byte counts)
  * instead of CLOSED when the connection ends.
  *
+ * Splice: an overlay whose side of a connection is a plain socket (a
+ * kernel socket with nothing of its own above it, as sockout-plain's TCP
+ * connection) gives it to the runtime with ops->overlay_fd() at HANDOFF.
+ * The runtime then moves the bytes between the two sockets itself with
+ * splice(2) through a pipe per direction (no copy to user space), after
+ * draining what the queues held from before; where splice is refused
+ * (EINVAL) or no pipe can be had it copies through the queues.  From then
+ * on the overlay watches nothing on that socket and gets no output() or
+ * input_room(); it still closes the socket in close().
+ *
  * Lifetime: every connection ends with ops->close(c, err) exactly once
  * (the dispatcher's CLOSE, or the dispatcher going away), after which the
  * runtime frees it.  After sh_reset() or sh_connect_failed() the overlay
@@ -61,6 +71,16 @@
  * readable, so retrying at once would spin. */
 #define SH_ACCEPT_PAUSE_MS 100
 
+/* Splice: the size asked of each pipe (F_SETPIPE_SZ, best effort: the
+ * kernel's 64 KiB default stays when refused), and how many pipes may be
+ * open at once (two per connection while bytes flow both ways, and up to
+ * 16 empty ones kept for the next; past the limit a direction copies
+ * through its queue, one chunk at a time).  The
+ * pipes hold at most SH_PIPES_MAX * SH_PIPE_SIZE bytes (64 MiB) of kernel
+ * memory, and 2 * SH_PIPES_MAX descriptors. */
+#define SH_PIPE_SIZE (256u * 1024u)
+#define SH_PIPES_MAX 256u
+
 struct sh_client;
 
 struct sh_conn {
@@ -84,6 +104,7 @@ struct sh_conn {
 	bool guest_eof_sent; /* overlay EOF passed on: shutdown(SHUT_WR) */
 	bool finished;	     /* FINISHED sent */
 	struct ev gev;	     /* the guest end, in epoll while waited on */
+	struct sh_splice *spl; /* the runtime's: overlay_fd() gave a socket */
 	/* the runtime's: its client's list, and the (client, id) hash chain */
 	LIST_ENTRY(sh_conn) link, hlink;
 };
@@ -111,6 +132,11 @@ struct sh_ops {
 	void (*input_room)(struct sh_conn *c);
 	/** Forget c; err is 0 for an orderly close, else reset (ECONNRESET). */
 	void (*close)(struct sh_conn *c, int err);
+	/** Optional, at HANDOFF: return c's overlay-side socket (non-blocking)
+	 *  if the runtime may move the bytes between it and the guest itself
+	 *  (see "Splice" above), having stopped watching it; else -1.  The
+	 *  overlay keeps the descriptor and closes it in close(). */
+	int (*overlay_fd)(struct sh_conn *c);
 	/** Optional: append ,"key":value pairs (JSON) to the STATUS reply. */
 	void (*status)(struct buf *json);
 };
@@ -132,6 +158,9 @@ void sh_set_handoff(bool on);
  *  overlay's connect() reaches c->req.name (port c->req.dst.port) when it
  *  is not empty, resolving the name at its end. */
 void sh_set_names(bool on);
+/** sh_set_pipes_max() - how many pipes splicing may hold open (default
+ *  SH_PIPES_MAX); 0 copies every handed byte through the queues. */
+void sh_set_pipes_max(unsigned n);
 /** sh_shutdown() - close every client and unlink the socket paths. */
 void sh_shutdown(void);
 

@@ -14,12 +14,17 @@
  *   handoff         yes|no    offer the dispatcher to hand over the guest
  *                             end (HANDOFF; default yes); no keeps every
  *                             byte on the READ/WRITE requests
+ *   splice-pipes    N         pipes a handed connection's bytes may be
+ *                             spliced through, at most N open at once
+ *                             (256); 0 copies them instead
  *
  * Connect requests go to the rule's TARGET ("host:port", numeric) if there
  * is one, else to the address the guest asked for.  Accept requests listen
  * on the guest's port, or on the port (or host:port) in TARGET.
  */
 #include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +42,7 @@ struct plain_conf {
 	char *data_socket, *event_socket;
 	char listen_address[NET_ADDRSTRLEN];
 	unsigned long queue_budget_mib;
+	unsigned long splice_pipes;
 	bool no_handoff;
 };
 
@@ -46,6 +52,7 @@ struct pconn {
 	struct sh_conn *c;
 	bool connecting;
 	bool shut_sent;
+	bool spliced; /* the runtime moves the bytes: watch nothing */
 };
 
 struct plistener {
@@ -91,6 +98,12 @@ static void conf_line(void *ctx, const struct conf_line *l,
 			conf_error(e, l->file, l->line,
 				   "handoff: yes or no: `%s'", l->argv[1]);
 		c->no_handoff = strcmp(l->argv[1], "no") == 0;
+		return;
+	} else if (strcmp(l->argv[0], "splice-pipes") == 0) {
+		if (conf_uint(l->argv[1], 0, 65536, &c->splice_pipes) < 0)
+			conf_error(e, l->file, l->line,
+				   "splice-pipes: from 0 to 65536: `%s'",
+				   l->argv[1]);
 		return;
 	} else if (strcmp(l->argv[0], "queue-budget") == 0) {
 		if (conf_uint(l->argv[1], SH_QUEUE_MAX >> 20, 1u << 20,
@@ -204,7 +217,7 @@ static void pconn_cb(struct ev *ev, uint32_t events)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (p->c->dead)
+	if (p->c->dead || p->spliced)
 		return;
 	if (p->connecting) {
 		getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len);
@@ -304,9 +317,24 @@ static int plain_connect(struct sh_conn *c)
 		close(fd);
 		return r;
 	}
-	if (!pconn_new(c, fd, true)) {
+	/* To a host-local address the handshake ran inside connect():
+	 * POLLOUT alone says established, and CONNECTED goes out now
+	 * instead of after a loop pass (the peer is where we connected). */
+	struct pollfd pf = { .fd = fd, .events = POLLOUT };
+	bool now = poll(&pf, 1, 0) == 1 && pf.revents == POLLOUT;
+	struct pconn *p = pconn_new(c, fd, !now);
+	if (!p) {
 		close(fd);
 		return -ENOMEM;
+	}
+	if (now) {
+		struct sockaddr_storage l;
+		socklen_t ll = sizeof(l);
+		struct so_addrpair a;
+		getsockname(fd, (struct sockaddr *)&l, &ll);
+		so_addr_from_sa(&a.local, (struct sockaddr *)&l);
+		so_addr_from_sa(&a.peer, (struct sockaddr *)&ss);
+		sh_connected(c, &a);
 	}
 	return 0;
 }
@@ -415,7 +443,7 @@ static void plain_output(struct sh_conn *c)
 {
 	struct pconn *p = c->priv;
 
-	if (p && !p->connecting && !c->dead)
+	if (p && !p->connecting && !p->spliced && !c->dead)
 		pconn_flush(p);
 }
 
@@ -423,8 +451,22 @@ static void plain_input_room(struct sh_conn *c)
 {
 	struct pconn *p = c->priv;
 
-	if (p && !c->dead)
+	if (p && !p->spliced && !c->dead)
 		pconn_update(p);
+}
+
+/* HANDOFF: the runtime splices between the guest's socket and ours from
+ * now on, so stop watching it.  Not while the connect is still under way
+ * (the runtime's handoff comes after CONNECTED, but say so here). */
+static int plain_overlay_fd(struct sh_conn *c)
+{
+	struct pconn *p = c->priv;
+
+	if (!p || p->connecting || c->dead)
+		return -1;
+	pconn_watch(p, 0);
+	p->spliced = true;
+	return p->fd;
 }
 
 static void plain_close(struct sh_conn *c, int err)
@@ -451,6 +493,7 @@ static const struct sh_ops plain_ops = {
 	.output = plain_output,
 	.input_room = plain_input_room,
 	.close = plain_close,
+	.overlay_fd = plain_overlay_fd,
 };
 
 int main(int argc, char **argv)
@@ -461,6 +504,7 @@ int main(int argc, char **argv)
 
 	daemon_args(argc, argv, "sockout-plain", NULL, NULL, &o);
 	strcpy(conf.listen_address, "0.0.0.0");
+	conf.splice_pipes = SH_PIPES_MAX;
 	conf_parse_file(o.config, conf_line, &conf, &e);
 	if (!conf.data_socket)
 		conf_error(&e, o.config, 0, "data-socket is required");
@@ -475,6 +519,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	sh_set_handoff(!conf.no_handoff);
+	sh_set_pipes_max((unsigned)conf.splice_pipes);
 	if (conf.queue_budget_mib)
 		sh_set_queue_budget((size_t)conf.queue_budget_mib << 20);
 	if ((r = loop_init()) < 0 || (r = daemon_signals(NULL)) < 0)
