@@ -71,6 +71,13 @@ void net_close_reset(int fd);
  * blocking.  @fd stays open.  Returns 0 or -errno.
  */
 int net_send_fd(int sock, const void *p, size_t len, int fd);
+/**
+ * net_recv_fd() - recv(2) of up to @len bytes into @p without blocking; a
+ * descriptor passed with them (SCM_RIGHTS, close-on-exec) lands in *@fd if
+ * that is still -1, any other is closed (a peer cannot make us hold more
+ * than we asked for).  Returns recv's count, or -1 with errno.
+ */
+ssize_t net_recv_fd(int sock, void *p, size_t len, int *fd);
 socklen_t net_salen(const struct sockaddr *sa);
 uint16_t net_port(const struct sockaddr *sa);
 

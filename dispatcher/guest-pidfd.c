@@ -28,37 +28,6 @@
 #define SYS_pidfd_send_signal 424
 #endif
 
-ssize_t guest_recv(int fd, void *buf, size_t len, int *pidfd)
-{
-	union {
-		char b[CMSG_SPACE(4 * sizeof(int))];
-		struct cmsghdr align;
-	} cm;
-	struct iovec iov = { buf, len };
-	struct msghdr m = { .msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = cm.b,
-			    .msg_controllen = sizeof(cm.b) };
-	ssize_t n = recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-
-	if (n < 0)
-		return n;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-			int f;
-
-			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(f));
-			if (*pidfd < 0)
-				*pidfd = f;
-			else
-				close(f);
-		}
-	}
-	return n;
-}
-
 /* status() - /proc/@pid/status into @buf, 0 or -1. */
 static int status(long pid, char *buf, size_t len)
 {

@@ -12,14 +12,6 @@
 #include "table.h"
 
 /**
- * guest_recv() - recv(2) of up to @len request bytes from the guest
- * connection @fd, without blocking; a descriptor passed with them
- * (SCM_RIGHTS: a supervisor's pidfd) lands in *@pidfd if that is still -1,
- * any other is closed.  Returns recv's count, or -1 with errno.
- */
-ssize_t guest_recv(int fd, void *buf, size_t len, int *pidfd);
-
-/**
  * guest_pidfd_pid() - the pid the kernel names for @pidfd (fdinfo "Pid:",
  * a thread's taken to its process), if that process is of @who's uid and a
  * descendant of @who's pid, and still the same process once read; else 0.

@@ -730,7 +730,7 @@ static void greq_cb(struct ev *ev, uint32_t events)
 	{
 		int pidfd = -1;
 
-		n = guest_recv(ev->fd, g->buf + g->got, want - g->got, &pidfd);
+		n = net_recv_fd(ev->fd, g->buf + g->got, want - g->got, &pidfd);
 		if (pidfd >= 0 && g->gpidfd < 0)
 			g->gpidfd = pidfd;
 		else if (pidfd >= 0)

@@ -394,35 +394,14 @@ static void slisten_flush(struct slisten *sl)
  * -errno (the listener is gone). */
 static int slisten_take(struct slisten *sl)
 {
-	union {
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-		struct cmsghdr align;
-	} cm;
 	uint8_t p[GP_REPLY_LEN];
-	struct iovec iov = { p, sizeof(p) };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = cm.buf,
-			    .msg_controllen = sizeof(cm.buf) };
 	struct gp_reply rep, note = { .op = GP_ACCEPT, .flags = GP_F_STREAM };
 	struct stoken *t;
-	ssize_t n = recvmsg(sl->s.fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	int fd = -1;
+	ssize_t n = net_recv_fd(sl->s.fd, p, sizeof(p), &fd);
 
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-			int f;
-
-			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(f));
-			if (fd < 0)
-				fd = f;
-			else
-				close(f);
-		}
-	}
 	if (n == 0 && fd < 0)
 		return -EPIPE;
 	/* listen.c wrote it: anything else is our own bug, not the guest's */

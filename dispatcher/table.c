@@ -240,6 +240,27 @@ static struct rule *rule_new(struct parse *p)
 	return r;
 }
 
+/* rule_add() - @r, parsed from @l, as the next rule (sending its matches
+ * to @helper, if any): its strings copied.  0, or -ENOMEM (@r's own
+ * allocations are the caller's then). */
+static int rule_add(struct parse *p, const struct rule *r,
+		    const struct conf_line *l, const char *helper)
+{
+	struct rule *nr = rule_new(p);
+
+	if (!nr)
+		return -ENOMEM;
+	*nr = *r;
+	nr->target = xstrdup(p, r->target ? r->target : "");
+	if (r->from_cgroup)
+		nr->from_cgroup = xstrdup(p, r->from_cgroup);
+	nr->text = join(p, l);
+	if (helper)
+		p->rule_helper[p->c->nrules] = xstrdup(p, helper);
+	p->c->nrules++;
+	return 0;
+}
+
 /* A cgroup path as a rule may name it: absolute, canonical (no empty, "."
  * or ".." parts, no trailing '/' but for "/" itself), so that matching by
  * prefix on '/' boundaries cannot be fooled by spelling. */
@@ -530,17 +551,7 @@ static void parse_rule(struct parse *p, const struct conf_line *l,
 		r.names_port = true;
 	r.names_local = cidr_names_local(&r);
 
-	struct rule *nr = rule_new(p);
-	if (!nr)
-		return;
-	*nr = r;
-	nr->target = xstrdup(p, r.target ? r.target : "");
-	if (r.from_cgroup)
-		nr->from_cgroup = xstrdup(p, r.from_cgroup);
-	nr->text = join(p, l);
-	if (helper)
-		p->rule_helper[p->c->nrules] = xstrdup(p, helper);
-	p->c->nrules++;
+	rule_add(p, &r, l, helper);
 }
 
 /* ---- resolve rules ---- */
@@ -699,20 +710,10 @@ static void parse_resolve(struct parse *p, const struct conf_line *l,
 		free(r.addrs);
 		return;
 	}
-	struct rule *nr = rule_new(p);
-	if (!nr) {
+	if (rule_add(p, &r, l, helper) < 0) {
 		free(r.name);
 		free(r.addrs);
-		return;
 	}
-	*nr = r;
-	nr->target = xstrdup(p, r.target ? r.target : "");
-	if (r.from_cgroup)
-		nr->from_cgroup = xstrdup(p, r.from_cgroup);
-	nr->text = join(p, l);
-	if (helper)
-		p->rule_helper[p->c->nrules] = xstrdup(p, helper);
-	p->c->nrules++;
 }
 
 /* "placeholder-range CIDR": one per family, a block with room for names,

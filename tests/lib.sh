@@ -156,3 +156,13 @@ start_plain() {
 	PLAIN_PID=$(echo $_pids | cut -d' ' -f1)
 	wait_sock "$2"
 }
+
+# go_build - build the Go program in $T/gosrc (main.go) into $T/gotest:
+# static (CGO_ENABLED=0), offline (GOPROXY=off), caches under $T; fails the
+# test with the compiler's output.
+go_build() {
+	(cd "$T/gosrc" && printf 'module gotest\n\ngo 1.19\n' >go.mod &&
+		GOCACHE=$T/gocache GOPATH=$T/gopath GOTOOLCHAIN=local GOFLAGS= \
+		GOPROXY=off CGO_ENABLED=0 timeout 240 go build -o "$T/gotest" .) \
+		>"$T/gobuild.log" 2>&1 || fail "go build: $(cat "$T/gobuild.log")"
+}

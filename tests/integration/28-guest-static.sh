@@ -111,14 +111,7 @@ func main() {
 	}
 }
 GO
-(cd "$T/gosrc" && cat >go.mod <<'MOD'
-module gotest
-
-go 1.19
-MOD
-GOCACHE=$T/gocache GOPATH=$T/gopath GOTOOLCHAIN=local GOFLAGS= GOPROXY=off \
-	CGO_ENABLED=0 timeout 240 go build -o "$T/gotest" .) >"$T/gobuild.log" 2>&1 ||
-	fail "go build: $(cat "$T/gobuild.log")"
+go_build
 
 log "Go client, 8 MiB through direct"
 guest "$T/gotest" get http://198.51.100.2:8000/data.bin "$T/go1.bin" >"$T/go1.out" 2>&1 ||

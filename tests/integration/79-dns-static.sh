@@ -105,14 +105,7 @@ func main() {
 	}
 }
 GO
-(cd "$T/gosrc" && cat >go.mod <<'MOD'
-module gotest
-
-go 1.19
-MOD
-GOCACHE=$T/gocache GOPATH=$T/gopath GOTOOLCHAIN=local GOFLAGS= GOPROXY=off \
-	CGO_ENABLED=0 timeout 240 go build -o "$T/gotest" .) >"$T/gobuild.log" 2>&1 ||
-	fail "go build: $(cat "$T/gobuild.log")"
+go_build
 
 log "Go resolves a CNAME and fetches by name through direct"
 ip netns exec "$NS_G" "$BIN/sockout-run" -s "$GUEST_SOCK" -- "$T/gotest" lookup alias.test.example \

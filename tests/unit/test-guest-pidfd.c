@@ -3,10 +3,11 @@
  * test-guest-pidfd.c - sockoutd's reading of a seccomp supervisor's pidfd
  * (dispatcher/guest-pidfd.c): the pid is kept only for a process of the
  * peer's uid that descends from the peer, a thread's is taken to its
- * process, anything else gives 0; guest_recv() keeps the first descriptor
+ * process, anything else gives 0; net_recv_fd() keeps the first descriptor
  * passed with the request and closes the others.
  */
 #include "dispatcher/guest-pidfd.c"
+#include "common/net.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -117,7 +118,7 @@ static void test_recv(void)
 	c->cmsg_len = CMSG_LEN(sizeof(fds));
 	memcpy(CMSG_DATA(c), fds, sizeof(fds));
 	CHECK_EQ(sendmsg(sp[0], &m, 0), 4);
-	CHECK_EQ(guest_recv(sp[1], buf, sizeof(buf), &got), 4);
+	CHECK_EQ(net_recv_fd(sp[1], buf, sizeof(buf), &got), 4);
 	CHECK_STR(buf, "abcd");
 	CHECK(got >= 0);
 	/* the one kept is the read end: the write end sent was closed, so
@@ -125,7 +126,7 @@ static void test_recv(void)
 	close(pp[1]);
 	CHECK_EQ(read(got, buf, 1), 0);
 	/* nothing more: EAGAIN, not a block */
-	CHECK_EQ(guest_recv(sp[1], buf, sizeof(buf), &got), -1);
+	CHECK_EQ(net_recv_fd(sp[1], buf, sizeof(buf), &got), -1);
 	CHECK_EQ(errno, EAGAIN);
 	close(got);
 	close(pp[0]);
