@@ -197,7 +197,7 @@ static void greq_reply_ans(struct greq *g, int status, const struct so_addr *loc
 		int gfd = g->gev.fd;
 
 		ev_del(&g->gev);
-		stream_reply(g->ep, gfd, p, r.op, status, fd);
+		stream_reply(g->ep, gfd, p, GP_REPLY_LEN + r.anslen, r.op, status, fd);
 		greq_free(g);
 		return;
 	}

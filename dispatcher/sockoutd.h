@@ -210,13 +210,15 @@ void stream_shutdown(void);
  *  the running endpoints (which only a restart changes). */
 void stream_reload_check(const struct dconf *n);
 /**
- * stream_reply() - answer a stream guest: send the encoded reply @p on its
- * stream @gfd and, after a success, make the stream the connection on @fd
- * (CONNECT, CLAIM) or the carrier of ACCEPT notices for the listener's
- * seqpacket @fd (LISTEN).  Takes @gfd and @fd (may be -1).
+ * stream_reply() - answer a stream guest: send the encoded reply @p (@len
+ * bytes: a name's answer follows the header) on its stream @gfd and, after
+ * a success, make the stream the connection on @fd (CONNECT, CLAIM) or the
+ * carrier of ACCEPT notices for the listener's seqpacket @fd (LISTEN);
+ * without @fd (a name, a failure) the stream ends there.  Takes @gfd and
+ * @fd (may be -1).
  */
-void stream_reply(struct sep *ep, int gfd, const uint8_t *p, uint8_t op,
-		  int status, int fd);
+void stream_reply(struct sep *ep, int gfd, const uint8_t *p, size_t len,
+		  uint8_t op, int status, int fd);
 /** stream_claim() - the accepted connection @token of @ep's listeners
  *  (taken: *@fd is the caller's), or -ENOENT. */
 int stream_claim(const struct sep *ep, uint32_t token, int *fd,

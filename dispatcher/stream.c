@@ -514,14 +514,14 @@ static void slisten_new(struct sep *ep, int gfd, int sfd)
 
 /* ---- what guest.c calls ---- */
 
-void stream_reply(struct sep *ep, int gfd, const uint8_t *p, uint8_t op,
-		  int status, int fd)
+void stream_reply(struct sep *ep, int gfd, const uint8_t *p, size_t len,
+		  uint8_t op, int status, int fd)
 {
-	ssize_t n = send(gfd, p, GP_REPLY_LEN, MSG_DONTWAIT | MSG_NOSIGNAL);
+	ssize_t n = send(gfd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 	/* the guest waits for exactly this and the stream is empty: a
 	 * short send means it is gone */
-	if (n != GP_REPLY_LEN || status || fd < 0) {
+	if (n < 0 || (size_t)n != len || status || fd < 0) {
 		close(gfd);
 		if (fd >= 0)
 			close(fd);

@@ -244,13 +244,6 @@ static int exchange_full(const struct gpc_ops *ops, const char *path,
 		r = -EINVAL;
 		goto out;
 	}
-	/* names travel only where guest and sockoutd share a kernel (the
-	 * stream endpoints serve connections and listeners alone) */
-	if (stream && named) {
-		*why = "names are not served in stream mode";
-		r = -EOPNOTSUPP;
-		goto out;
-	}
 	if (!stream) {
 		if (strlen(path) >= sizeof(sun->sun_path)) {
 			r = -ENAMETOOLONG;
@@ -325,7 +318,7 @@ static int exchange_full(const struct gpc_ops *ops, const char *path,
 		r = -EPROTO;
 		goto out;
 	}
-	if (stream && rep->status == 0) {
+	if (stream && rep->status == 0 && !named) {
 		/* the stream is the program's socket now: without our
 		 * timeouts, which would make its blocking calls time out */
 		tv.tv_sec = 0;

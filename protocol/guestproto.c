@@ -54,7 +54,8 @@ void gp_req_encode(uint8_t p[GP_REQ_LEN], const struct gp_req *r)
 /* RESOLVE's header: a family and a name length, nothing else */
 static int resolve_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r)
 {
-	if (r->flags || p[29] || p[30] || p[31])
+	/* stream mode asks for names too (the answer then ends the stream) */
+	if ((r->flags & ~GP_F_STREAM) || p[29] || p[30] || p[31])
 		return -EPROTO;
 	for (int i = 8; i < 28; i++) /* no address */
 		if (p[i])
@@ -101,7 +102,7 @@ int gp_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r)
 		    r->op != GP_REVERSE && r->op != GP_CLAIM) ||
 		   (r->flags & ~(GP_F_LOOPBACK | GP_F_V6ONLY | GP_F_SECCOMP |
 				 GP_F_STREAM)) ||
-		   (r->op == GP_REVERSE && r->flags)) {
+		   (r->op == GP_REVERSE && (r->flags & ~GP_F_STREAM))) {
 		return -EPROTO;
 	} else if (so_addr_decode(p + 8, &r->addr) < 0) {
 		return -EPROTO;

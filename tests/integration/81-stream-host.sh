@@ -12,6 +12,9 @@
 #  * a server in the guest (python3 http.server) is reached from the
 #    server namespace through an `accept ... direct' rule (LISTEN, ACCEPT
 #    notices, CLAIM on a new stream), 8 MiB, twice;
+#  * names over a stream: getaddrinfo and gethostbyname answered by a
+#    `resolve' rule (RESOLVE), curl by that name (8 MiB, sha256), and a
+#    denied name fails to resolve;
 #  * a denied destination gives curl "couldn't connect";
 #  * a connect to the guest's own loopback stays native and never asks
 #    sockoutd (its request count does not move);
@@ -73,6 +76,8 @@ accept  port 8080-8081 from uid 4242 direct
 connect 198.51.100.2 port 9004 from uid 4343 direct
 connect any    deny
 accept  any    deny
+resolve web.example address 198.51.100.2
+resolve any    deny
 CONF
 start_sockoutd "$T/sockoutd.conf"
 wait_sock "$T/vm1.sock"
@@ -115,6 +120,15 @@ log "curl in the guest through direct, over a stream: 8 MiB"
 sg curl -sS --max-time 60 -o "$T/got.bin" http://198.51.100.2:8000/data.bin 2>"$T/curl.log" ||
 	fail "curl failed: $(cat "$T/curl.log")"
 [ "$(sha "$T/got.bin")" = "$(sha "$T/www/data.bin")" ] || fail "sha256 of the download differs"
+
+log "names over a stream: RESOLVE answered by the resolve rules"
+sg getent ahostsv4 web.example >"$T/getent.out" 2>&1 || fail "getent ahostsv4 web.example failed: $(cat "$T/getent.out")"
+grep -q '^198\.51\.100\.2 ' "$T/getent.out" || fail "getaddrinfo over a stream: $(cat "$T/getent.out")"
+sg getent hosts web.example | grep -q '^198\.51\.100\.2 ' || fail "gethostbyname over a stream did not answer"
+sg getent hosts denied.example >/dev/null 2>&1 && fail "a name the rules deny resolved over a stream"
+sg curl -sS --max-time 60 -o "$T/got-name.bin" http://web.example:8000/data.bin 2>"$T/curl-name.log" ||
+	fail "curl by name failed: $(cat "$T/curl-name.log")"
+[ "$(sha "$T/got-name.bin")" = "$(sha "$T/www/data.bin")" ] || fail "sha256 of the download by name differs"
 
 log "upload 8 MiB from the guest"
 mkdata "$T/up-src.bin" 8
