@@ -129,6 +129,11 @@ static void pool_refill(struct timer *t)
 		pair_start(&refill, pool_done);
 }
 
+bool pair_pool_full(void)
+{
+	return npool == PAIR_POOL;
+}
+
 int pair_take(int *gfd, int *kfd)
 {
 	if (!npool)

@@ -325,6 +325,9 @@ bool pair_pending(const struct pair_req *p);
 /** pair_take() - a pair made in advance, at once: 0 with both ends, or
  *  -EAGAIN (none ready: pair_start()). */
 int pair_take(int *guest_fd, int *keep_fd);
+/** pair_pool_full() - every pair made in advance is ready (for tests that
+ *  count descriptors: the pool fills from the loop, at its own pace). */
+bool pair_pool_full(void);
 
 /* ---- pump.c ---- */
 /*

@@ -43,7 +43,13 @@ $G listen 0.0.0.0 80 --expect-status 13 >/dev/null || fail "listen deny"
 wait_for 10 sh -c "[ \$(ls /proc/$SOCKOUTD_PID/fd | wc -l) -le $base_fds ]" || fail "fds grew: $base_fds -> $(fds)"
 now_rss=$(rss)
 log "after 10,000: $(fds) fds, RSS $now_rss kB"
-[ $((now_rss - base_rss)) -lt 4096 ] || fail "RSS grew by $((now_rss - base_rss)) kB"
+# ASan keeps freed blocks in quarantine (every request's state, about 1 KiB
+# since requests carry a name): RSS is judged on the plain build, as in 18
+if ldd "$BIN/sockoutd" | grep -q libasan; then
+	log "sanitizer build: ASan's quarantine makes RSS meaningless, not judged"
+else
+	[ $((now_rss - base_rss)) -lt 4096 ] || fail "RSS grew by $((now_rss - base_rss)) kB"
+fi
 "$BIN/sockoutctl" -s "$T/run/control.sock" status >"$T/status.txt" || fail "status"
 cat "$T/status.txt"
 grep -q "requests 10011:" "$T/status.txt" || fail "request count"
