@@ -1,5 +1,7 @@
 #!/bin/bash
 # timeout: 600
+# san: no -- the VM runs the plain build's binaries either way (the image
+# has no libasan); sockoutd's stream mode under ASan is 81's.
 # 82-vm-guest: a real virtual machine as a sockout guest (tests/vm: Debian
 # 12, QEMU, TCG here).  The VM's only network is QEMU's user-mode stack
 # with restrict=on, whose one way out is a guestfwd: each guest connection
