@@ -383,6 +383,23 @@ static struct rule *match(struct greq *g, int dir, struct so_addr *m,
 	return r;
 }
 
+/* greq_glisten() - the guest's listener, shown with the program's pid and
+ * marked with its mechanism; NULL when refused (the guest is answered and
+ * @g freed then). */
+static struct glisten *greq_glisten(struct greq *g)
+{
+	struct peer_id w = shown(g);
+	struct glisten *l;
+	int e;
+
+	if ((e = glisten_new(&g->req, &w, g->quota, &l)) < 0) {
+		greq_reply(g, -e, NULL, NULL, -1);
+		return NULL;
+	}
+	l->seccomp = g->req.flags & GP_F_SECCOMP;
+	return l;
+}
+
 static void listen_helper(struct greq *g, const struct rule *r)
 {
 	struct helper *h = helper_find(cfg->helpers[r->helper].name);
@@ -396,13 +413,8 @@ static void listen_helper(struct greq *g, const struct rule *r)
 		greq_reply(g, EADDRNOTAVAIL, NULL, NULL, -1);
 		return;
 	}
-	struct peer_id w = shown(g);
-
-	if ((e = glisten_new(&g->req, &w, g->quota, &l)) < 0) {
-		greq_reply(g, -e, NULL, NULL, -1);
+	if (!(l = greq_glisten(g)))
 		return;
-	}
-	l->seccomp = g->req.flags & GP_F_SECCOMP;
 	g->state = G_LISTEN;
 	g->lis = l;
 	g->hl = NULL;
@@ -421,13 +433,8 @@ static void listen_direct(struct greq *g, const struct rule *r,
 	int e;
 
 	direct_listen_host(r, &g->req.addr, m, &host);
-	struct peer_id w = shown(g);
-
-	if ((e = glisten_new(&g->req, &w, g->quota, &l)) < 0) {
-		greq_reply(g, -e, NULL, NULL, -1);
+	if (!(l = greq_glisten(g)))
 		return;
-	}
-	l->seccomp = g->req.flags & GP_F_SECCOMP;
 	if ((e = glisten_direct(l, &host, g->req.flags & GP_F_V6ONLY)) < 0) {
 		info("guest pid %d: listen on host %s: %s", g->who.pid,
 		     so_addr_str(&host, a, sizeof(a)), strerror(-e));
