@@ -698,6 +698,7 @@ static void accepted_back(struct helper *h, const struct so_hdr *hd,
 		net_close_reset(fd);
 		return;
 	}
+	stats.relayed++;
 	stats.handed_back++;
 }
 
