@@ -596,14 +596,15 @@ static void relay_reply(struct helper *h, const struct hreq *q,
  * Is @fd what a hand-back must be: a TCP socket with a connection
  * established (or whose peer has finished sending), not a listener, not
  * one still connecting, not a Unix socket or pipe?  Asked of the kernel,
- * before any guest sees it.  Then blocking, as direct.c leaves its own:
- * the shim applies the program's mode.  Returns 0 or -errno.
+ * before any guest sees it.  Then blocking, as direct.c leaves its own
+ * (the shim applies the program's mode), with no signal owner.  Returns 0
+ * or -errno.
  */
 static int handback_check(int fd)
 {
 	struct stat st;
 	struct tcp_info ti;
-	int v, fl;
+	int v;
 	socklen_t l = sizeof(v);
 
 	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
@@ -623,8 +624,9 @@ static int handback_check(int fd)
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0 ||
 	    (ti.tcpi_state != TCP_ESTABLISHED && ti.tcpi_state != TCP_CLOSE_WAIT))
 		return -ENOTCONN;
-	if ((fl = fcntl(fd, F_GETFL)) < 0 ||
-	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+	/* Status flags as direct.c leaves its socket: none (O_ASYNC too),
+	 * and no owner the helper chose for SIGIO/SIGURG. */
+	if (fcntl(fd, F_SETFL, 0) < 0 || fcntl(fd, F_SETOWN, 0) < 0)
 		return -errno;
 	return 0;
 }

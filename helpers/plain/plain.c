@@ -266,6 +266,9 @@ static void pconn_cb(struct ev *ev, uint32_t events)
 		pconn_update(p);
 }
 
+/* A connection's state; watched for the connect's end when @connecting,
+ * else not yet (pconn_update() starts watching what there is to wait for;
+ * a connection handed back at once never costs an epoll call). */
 static struct pconn *pconn_new(struct sh_conn *c, int fd, bool connecting)
 {
 	struct pconn *p = calloc(1, sizeof(*p));
@@ -274,9 +277,10 @@ static struct pconn *pconn_new(struct sh_conn *c, int fd, bool connecting)
 		return NULL;
 	p->c = c;
 	p->fd = fd;
+	p->ev.fd = -1;
 	p->connecting = connecting;
 	c->priv = p;
-	if (ev_add(&p->ev, fd, connecting ? EPOLLOUT : EPOLLIN, pconn_cb) < 0) {
+	if (connecting && ev_add(&p->ev, fd, EPOLLOUT, pconn_cb) < 0) {
 		c->priv = NULL;
 		free(p);
 		return NULL;
@@ -347,7 +351,8 @@ static int plain_connect(struct sh_conn *c)
 		getsockname(fd, (struct sockaddr *)&l, &ll);
 		so_addr_from_sa(&a.local, (struct sockaddr *)&l);
 		so_addr_from_sa(&a.peer, (struct sockaddr *)&ss);
-		sh_connected(c, &a);
+		if (!sh_connected(c, &a))
+			pconn_update(p); /* kept: watch it */
 	}
 	return 0;
 }
@@ -397,11 +402,14 @@ static void plistener_cb(struct ev *ev, uint32_t events)
 			continue;
 		}
 		struct sh_conn *c = sh_accepted(pl->l, &a);
-		if (!c || !pconn_new(c, fd, false)) {
+		struct pconn *p = c ? pconn_new(c, fd, false) : NULL;
+		if (!p) {
 			if (c)
 				sh_reset(c, ENOMEM);
 			close(fd);
+			continue;
 		}
+		pconn_update(p);
 	}
 }
 
