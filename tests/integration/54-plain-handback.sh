@@ -3,7 +3,8 @@
 # 54-plain-handback: hand-back (SO_CAP_HANDBACK).  sockout-plain, as it
 # runs by default, gives sockoutd its connected TCP socket with CONNECTED
 # (and with ACCEPTED on a helper listener), and the guest gets that very
-# socket, as from the direct route: big transfers both ways keep their
+# socket, as from the direct route (and a stream-mode guest's bridge
+# carries it as it carries a direct one): big transfers both ways keep their
 # sha256 with either side half-closing first, a server's reset reaches the
 # guest, a guest listener gets its connection, and no byte went through
 # sockoutd's relay or the helper (its splice and copy counts stay 0);
@@ -105,6 +106,7 @@ control-socket  $T/run/control.sock
 helper plain    data $T/run/plain.data event $T/run/plain.event
 helper evil     data $T/run/evil.data event $T/run/evil.event
 helper nocap    data $T/run/nocap.data event $T/run/nocap.event
+guest-stream    $T/vm1.sock name vm1 uid 4242
 connect port 7000 helper plain to 198.51.100.2:7000
 connect port 7001 helper plain to 198.51.100.2:7001
 connect port 7002 helper plain to 198.51.100.2:7002
@@ -245,6 +247,19 @@ wait $LP || fail "listener: $(cat "$T/l.out")"
 grep -q "^accept op 3 status 0 local 0.0.0.0:9100 peer 198.51.100.2:" "$T/l.out" || fail "accept: $(cat "$T/l.out")"
 hb1=$(jnum "$($CTL status --json)" handed_back)
 [ "$hb1" = $((hb0 + 1)) ] || fail "the accepted connection was not handed back: handed_back $hb0, then $hb1"
+
+if [ -x "$BIN/sockout-run" ] && command -v socat >/dev/null; then
+	log "a stream-mode guest (81's bridge) gets a handed-back connection: 8 MiB echoed"
+	hb0=$(jnum "$($CTL status --json)" handed_back)
+	bgns "$NS_G" socat TCP-LISTEN:7102,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:"$T/vm1.sock"
+	wait_tcp "$NS_G" 7102
+	head -c $((8 << 20)) "$T/a.bin" >"$T/s.bin"
+	ip netns exec "$NS_G" "$BIN/sockout-run" -s tcp:127.0.0.1:7102 -- \
+		socat -t 30 - TCP:198.51.100.2:7000 <"$T/s.bin" >"$T/s.got" 2>"$T/s.err" || fail "stream: $(cat "$T/s.err")"
+	[ "$(sha "$T/s.got")" = "$(sha "$T/s.bin")" ] || fail "stream: sha256 differs"
+	hb1=$(jnum "$($CTL status --json)" handed_back)
+	[ "$hb1" = $((hb0 + 1)) ] || fail "the stream guest's connection was not handed back: handed_back $hb0, then $hb1"
+fi
 
 log "every connection was handed back: nothing went through the relay or the helper"
 st=$($CTL status --json)
