@@ -39,6 +39,8 @@ PY
 # with the sockbench echo server on 198.51.100.1:7001.  Guest ports:
 #   5201 7001 6379  direct          5202 7002 6380  plain helper to
 #   7003            direct                          5201 7001 6379
+#                                   5203  sockout-plain `handback no' (keep)
+#                                         to 5201, for an info row
 # (7003: `sockbench source' for bench/seccomp.sh's Go client, started there)
 # sockoutd runs as in production, without -v: a debug line per connection
 # would be part of what is measured.  Sets SOCKOUTD_PID, PLAIN_PID,
@@ -53,7 +55,9 @@ bench_core_up() {
 guest-socket   $T/guest.sock
 control-socket $T/control.sock
 helper plain data $T/plain.data event $T/plain.event
+helper keep  data $T/keep.data event $T/keep.event
 connect 198.51.100.1 port 5202 helper plain to 198.51.100.1:5201
+connect 198.51.100.1 port 5203 helper keep to 198.51.100.1:5201
 connect 198.51.100.1 port 7002 helper plain to 198.51.100.1:7001
 connect 198.51.100.1 port 6380 helper plain to 198.51.100.1:6379
 connect 198.51.100.1 port 5201 direct
@@ -67,12 +71,19 @@ limit connections 100000
 limit guests      100000
 accept  any  deny
 EOC
-	start_plain "$T/plain.data" "$T/plain.event"
+	# the plain figures are sockout-plain as it ships: hand-back on
+	PLAIN_HANDBACK=yes start_plain "$T/plain.data" "$T/plain.event"
+	# and one that keeps its connections (handoff and splice), for the
+	# info row beside them
+	printf 'data-socket %s\nevent-socket %s\nhandback no\n' "$T/keep.data" "$T/keep.event" >"$T/keep.conf"
+	bgns "$NS_H" "$BIN/sockout-plain" -f -c "$T/keep.conf" >"$T/keep.log" 2>&1
+	wait_sock "$T/keep.event"
 	GUEST_SOCK=$T/guest.sock
 	bgns "$NS_H" "$BIN/sockoutd" -f -c "$T/sockoutd.conf" >"$T/sockoutd.log" 2>&1
 	SOCKOUTD_PID=$(echo $_pids | cut -d' ' -f1)
 	wait_sock "$GUEST_SOCK"
 	wait_for 10 grep -q "helper plain up" "$T/sockoutd.log" || fail "sockoutd did not reach the plain helper"
+	wait_for 10 grep -q "helper keep up" "$T/sockoutd.log" || fail "sockoutd did not reach the keep helper"
 	bgns "$NS_H" "$BIN/sockbench" echo 198.51.100.1 7001 >"$T/echo.log" 2>&1
 	ECHO_PID=$(echo $_pids | cut -d' ' -f1)
 	wait_tcp "$NS_H" 7001

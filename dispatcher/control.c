@@ -208,6 +208,8 @@ static json_object *do_status(void)
 	add_u64(cnt, "relayed", stats.relayed);
 	add_u64(cnt, "relay_failed", stats.relay_failed);
 	add_u64(cnt, "relayed_open", relay_count());
+	add_u64(cnt, "handed_back", stats.handed_back);
+	add_u64(cnt, "handback_refused", stats.handback_refused);
 	add_u64(cnt, "loopback", stats.loopback);
 	add_u64(cnt, "accepted", stats.accepted);
 	add_u64(cnt, "listeners", glisten_count());
@@ -339,6 +341,7 @@ static json_object *do_connections(void)
 	/* handed to the guest: sockoutd no longer sees them */
 	add_u64(o, "direct_total", stats.direct);
 	add_u64(o, "loopback_total", stats.loopback);
+	add_u64(o, "handed_back_total", stats.handed_back);
 	return o;
 }
 

@@ -89,6 +89,7 @@ uint64_t helpers_queued(void)
 
 static void helper_dial(struct helper *h);
 static void event_cb(struct ev *ev, uint32_t events);
+static void evfds_close(struct helper *h);
 
 /**
  * dial() - connect to the helper's socket @path without ever blocking.
@@ -142,6 +143,8 @@ static void helper_drop(struct helper *h, const char *why)
 	buf_free(&h->in);
 	buf_free(&h->out);
 	buf_free(&h->evin);
+	evfds_close(h);
+	h->evread = h->evdone = 0;
 	h->state = H_DOWN;
 	h->broken = false;
 	timer_cancel(&h->kill);
@@ -449,6 +452,148 @@ static void data_cb(struct ev *ev, uint32_t events)
 	flush(h);
 }
 
+/* ---- descriptors on the event socket (SO_CAP_HANDBACK) ---- */
+
+/* Descriptors that came where the protocol allows none, or more than
+ * one: closed, counted, said once per helper.  A helper must not leave
+ * descriptors in sockoutd, nor get them to a guest. */
+static void bad_fds(struct helper *h, unsigned n, const char *why)
+{
+	stats.handback_refused++;
+	if (!h->evfds_logged)
+		warn("helper %s: %s: %u descriptor(s) closed%s", h->name, why, n,
+		     " (said once)");
+	else
+		debug("helper %s: %s: %u descriptor(s) closed", h->name, why, n);
+	h->evfds_logged = true;
+}
+
+static void evfds_close(struct helper *h)
+{
+	while (h->nevfds) {
+		int fd = h->evfds[--h->nevfds].fd;
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+static void evfds_add(struct helper *h, uint64_t at, int fd)
+{
+	if (h->nevfds == HL_FDS_MAX) {
+		if (fd >= 0)
+			close(fd);
+		helper_break(h, "protocol error: descriptors with no message on the event socket");
+		return;
+	}
+	h->evfds[h->nevfds].at = at;
+	h->evfds[h->nevfds++].fd = fd;
+}
+
+/*
+ * Take the descriptors of the message that spans [s, e) of the event
+ * stream.  The kernel ends a read after the bytes a descriptor came with,
+ * so the read that brought it ends inside (or at the end of) the message
+ * it was sent with, whose first bytes a helper sends in the same call:
+ * s < at <= e.  Those with at <= s came with no message: closed.  Returns
+ * the descriptor for the message, HL_FD_NONE, or HL_FD_BAD.
+ */
+static int evfds_take(struct helper *h, uint64_t s, uint64_t e,
+		      const struct so_hdr *hd)
+{
+	int got = HL_FD_NONE;
+	unsigned n = 0, stray = 0, k = 0;
+	bool bad = false;
+
+	for (unsigned i = 0; i < h->nevfds; i++) {
+		uint64_t at = h->evfds[i].at;
+		int fd = h->evfds[i].fd;
+
+		if (at > e) {
+			h->evfds[k++] = h->evfds[i]; /* a later message's */
+			continue;
+		}
+		if (at <= s) {
+			stray++;
+		} else if (fd >= 0 && got < 0) {
+			n++;
+			got = fd;
+			continue;
+		} else {
+			n++;
+			bad = true;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	h->nevfds = k;
+	if (stray)
+		bad_fds(h, stray, "descriptors with no message");
+	if (!n && !(hd->flags & SO_F_FD))
+		return HL_FD_NONE;
+	if (!bad && n == 1 && (hd->flags & SO_F_FD) &&
+	    (h->caps & SO_CAP_HANDBACK) &&
+	    (hd->type == SO_CONNECTED || hd->type == SO_ACCEPTED))
+		return got;
+	if (got >= 0)
+		close(got);
+	bad_fds(h, n, !(h->caps & SO_CAP_HANDBACK) ? "descriptors from a helper without hand-back" :
+		      !(hd->flags & SO_F_FD)		 ? "descriptors with a message not flagged for one" :
+		      n == 0				 ? "a hand-back without its descriptor" :
+		      n > 1 || bad			 ? "a hand-back with more than one descriptor" :
+							   "a descriptor on a message that takes none");
+	return HL_FD_BAD;
+}
+
+/* Read the event socket: recvmsg(), since a hand-back's descriptor comes
+ * with its bytes (a read() would have the kernel drop it). */
+static void read_events(struct helper *h, int fd)
+{
+	union {
+		char b[CMSG_SPACE(HL_FDS_MAX * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	size_t max = 65536;
+	uint8_t *d = buf_reserve(&h->evin, max);
+	struct iovec iov = { .iov_base = d, .iov_len = max };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	char why[96];
+	ssize_t n;
+
+	if (!d) {
+		helper_break(h, "out of memory");
+		return;
+	}
+	n = recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR) {
+			snprintf(why, sizeof(why), "event socket: %s", strerror(errno));
+			helper_break(h, why);
+		}
+		return;
+	}
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(f));
+			evfds_add(h, h->evread + (size_t)n, f);
+		}
+	}
+	/* more than fitted: the kernel closed the rest; their message is
+	 * refused like one with too many */
+	if (m.msg_flags & MSG_CTRUNC)
+		evfds_add(h, h->evread + (size_t)n, -1);
+	if (n == 0) {
+		helper_break(h, "closed the event socket");
+		return;
+	}
+	buf_commit(&h->evin, (size_t)n);
+	h->evread += (uint64_t)n;
+}
+
 static void event_cb(struct ev *ev, uint32_t events)
 {
 	struct helper *h = container_of(ev, struct helper, eev);
@@ -457,8 +602,11 @@ static void event_cb(struct ev *ev, uint32_t events)
 	int r = 0;
 
 	(void)events;
-	read_socket(h, &h->evin, ev->fd, 65536, "event");
+	read_events(h, ev->fd);
 	while (!h->broken && (r = so_next(&h->evin, &hd, &p)) > 0) {
+		uint64_t s = h->evdone, e = s + SO_HDR_LEN + hd.len;
+		int fd = HL_FD_NONE;
+
 		if (hd.type < SO_CONNECTED || hd.type > SO_FINISHED) {
 			char why[96];
 			snprintf(why, sizeof(why), "protocol error: unexpected %s on the event socket",
@@ -466,8 +614,11 @@ static void event_cb(struct ev *ev, uint32_t events)
 			helper_break(h, why);
 			break;
 		}
-		ops->event(h, &hd, p);
+		if (h->nevfds || (hd.flags & SO_F_FD))
+			fd = evfds_take(h, s, e, &hd);
+		ops->event(h, &hd, p, fd); /* takes fd */
 		so_done(&h->evin, &hd);
+		h->evdone = e;
 	}
 	if (r < 0)
 		helper_break(h, "protocol error: malformed event");

@@ -23,6 +23,18 @@
  *   SO_LINGER {1,0} (the guest sees ECONNRESET) and CLOSE(id, errno) is
  *   sent.  Both directions finished: CLOSE(id, 0).
  *
+ * Hand-back: a helper that offers SO_CAP_HANDBACK may answer CONNECT with
+ * CONNECTED flagged SO_F_FD and its own connected TCP socket attached:
+ * that socket is the connection.  It goes to the guest as the direct
+ * route's does (no pair, no pump, no helper in the data path) once the
+ * kernel says it is a TCP socket, established; else the guest's connect
+ * fails.  The helper has forgotten the id: no CLOSE goes out for it, and
+ * the rconn is freed as soon as the CONNECT reply is in (until then the
+ * reply could still name the id).  An ACCEPTED flagged so goes straight
+ * to the guest listener and never has an rconn.  Such connections are
+ * counted (stats.handed_back) but, as direct ones, not listed, and their
+ * bytes are not counted.
+ *
  * A connection stays in the table until its CLOSE is answered, so that an
  * id is never reused while the helper may still send replies or events for
  * it.  A helper that goes down takes its connections (reset) with it; its
@@ -36,6 +48,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../common/hash.h"
 #include "../common/log.h"
@@ -61,6 +76,9 @@ struct rconn {
 	int hfd;	      /* handed: our copy of the guest end, else -1 */
 	bool handing;	      /* HANDOFF sent, its reply not yet here */
 	bool finished;	      /* FINISHED came: bytes are the helper's */
+	bool replied;	      /* the CONNECT reply came */
+	bool handed_back;     /* CONNECTED with the socket (SO_F_FD): the
+				 helper forgot the id; free once replied */
 	uint64_t since;
 	LIST_ENTRY(rconn) hlink; /* hash chain */
 	LIST_ENTRY(rconn) link;	 /* helper's connections */
@@ -546,6 +564,11 @@ static void relay_reply(struct helper *h, const struct hreq *q,
 		return;
 	switch (q->type) {
 	case SO_CONNECT:
+		c->replied = true;
+		if (c->handed_back) {
+			rconn_free(c); /* its id is the helper's to forget */
+			return;
+		}
 		if (c->state != RC_CONNECTING || !(hd->flags & SO_F_ERROR))
 			return;
 		/* refused before it began: the helper has no such conn */
@@ -567,6 +590,120 @@ static void relay_reply(struct helper *h, const struct hreq *q,
 	}
 }
 
+/* ---- hand-back (SO_CAP_HANDBACK) ---- */
+
+/*
+ * Is @fd what a hand-back must be: a TCP socket with a connection
+ * established (or whose peer has finished sending), not a listener, not
+ * one still connecting, not a Unix socket or pipe?  Asked of the kernel,
+ * before any guest sees it.  Then blocking, as direct.c leaves its own
+ * (the shim applies the program's mode), with no signal owner.  Returns 0
+ * or -errno.
+ */
+static int handback_check(int fd)
+{
+	struct stat st;
+	struct tcp_info ti;
+	int v;
+	socklen_t l = sizeof(v);
+
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) < 0 ||
+	    (v != AF_INET && v != AF_INET6))
+		return -EAFNOSUPPORT;
+	l = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) < 0 || v != SOCK_STREAM)
+		return -EPROTOTYPE;
+	l = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &l) < 0 ||
+	    v != IPPROTO_TCP)
+		return -EPROTONOSUPPORT;
+	l = sizeof(ti);
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0 ||
+	    (ti.tcpi_state != TCP_ESTABLISHED && ti.tcpi_state != TCP_CLOSE_WAIT))
+		return -ENOTCONN;
+	/* Status flags as direct.c leaves its socket: none (O_ASYNC too),
+	 * and no owner the helper chose for SIGIO/SIGURG. */
+	if (fcntl(fd, F_SETFL, 0) < 0 || fcntl(fd, F_SETOWN, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* @fd failed handback_check() (@r): closed, counted, warned (once per
+ * helper: a broken helper must not flood the log). */
+static void handback_refuse(struct helper *h, uint32_t id, int fd, int r)
+{
+	close(fd);
+	stats.handback_refused++;
+	if (!h->evfds_logged)
+		warn("helper %s: connection %#x handed back is no connected TCP socket (%s): refused",
+		     h->name, id, strerror(-r));
+	else
+		debug("helper %s: connection %#x handed back: %s: refused",
+		      h->name, id, strerror(-r));
+	h->evfds_logged = true;
+}
+
+/* CONNECTED with the connection's socket (@fd, or HL_FD_BAD): the guest
+ * gets it as a direct connection, or its connect fails.  Either way the
+ * helper has forgotten the id. */
+static void connected_back(struct rconn *c, const struct so_hdr *hd,
+			   const uint8_t *p, int fd)
+{
+	struct helper *h = c->pump.h;
+	struct so_addr local = c->local, dst = c->dst;
+	struct so_addrpair ap;
+	int r = fd < 0 ? -EBADF : handback_check(fd);
+
+	if (r < 0) {
+		if (fd >= 0)
+			handback_refuse(h, c->pump.id, fd, r);
+		stats.relay_failed++;
+		waiter_finish(&c->w, ECONNREFUSED, NULL, NULL, -1);
+	} else {
+		if (so_addrpair_decode(p, hd->len, &ap) == 0 && ap.local.family)
+			local = ap.local;
+		if (dst.family == 6)
+			so_addr_map(&local); /* the guest's socket is IPv6 */
+		stats.relayed++;
+		stats.handed_back++;
+		debug("helper %s: connection %#x handed back", h->name, c->pump.id);
+		/* with nobody waiting any more, the socket is closed */
+		waiter_finish(&c->w, 0, &local, &dst, fd);
+	}
+	c->handed_back = true;
+	c->state = RC_CLOSING; /* nothing more for it but the reply */
+	if (c->replied)
+		rconn_free(c);
+}
+
+/* ACCEPTED with the connection's socket: to the guest listener, no rconn.
+ * The id is the helper's and forgotten: nothing is sent back. */
+static void accepted_back(struct helper *h, const struct so_hdr *hd,
+			  const uint8_t *p, int fd)
+{
+	struct hlisten *hl = hlisten_find(h, hd->arg);
+	struct so_addrpair ap;
+	int r = fd < 0 ? -EBADF : handback_check(fd);
+
+	if (r < 0) {
+		if (fd >= 0)
+			handback_refuse(h, hd->id, fd, r);
+		return;
+	}
+	if (so_addrpair_decode(p, hd->len, &ap) < 0 || !hl ||
+	    glisten_deliver(hl->l, fd, &hl->l->bound, &ap.peer) < 0) {
+		debug("helper %s: accepted connection %#x has no taker",
+		      h->name, hd->id);
+		net_close_reset(fd);
+		return;
+	}
+	stats.relayed++;
+	stats.handed_back++;
+}
+
 static void listen_failed(struct helper *h, const struct so_hdr *hd)
 {
 	struct hlisten *hl = hlisten_find(h, hd->id);
@@ -578,13 +715,19 @@ static void listen_failed(struct helper *h, const struct so_hdr *hd)
 	}
 }
 
-static void accepted(struct helper *h, const struct so_hdr *hd, const uint8_t *p)
+static void accepted(struct helper *h, const struct so_hdr *hd, const uint8_t *p,
+		     int fd)
 {
 	struct so_addrpair ap;
 	struct hlisten *hl;
 	struct rconn *c;
 
-	if (!(hd->id & SO_ID_HELPER) || rfind(h, hd->id) ||
+	if (hd->flags & SO_F_FD) {
+		accepted_back(h, hd, p, fd);
+		return;
+	}
+	if (fd == HL_FD_BAD ||
+	    !(hd->id & SO_ID_HELPER) || rfind(h, hd->id) ||
 	    so_addrpair_decode(p, hd->len, &ap) < 0) {
 		warn("helper %s: bad ACCEPTED %#x", h->name, hd->id);
 		helper_send(h, SO_CLOSE, hd->id, ECONNREFUSED, NULL, 0);
@@ -611,15 +754,33 @@ static void accepted(struct helper *h, const struct so_hdr *hd, const uint8_t *p
 }
 
 /* Events about connection @c. */
-static void conn_event(struct rconn *c, const struct so_hdr *hd, const uint8_t *p)
+static void conn_event(struct rconn *c, const struct so_hdr *hd, const uint8_t *p,
+		       int fd)
 {
 	struct so_addrpair ap;
 	uint64_t up, down;
 
 	switch (hd->type) {
 	case SO_CONNECTED:
-		if (c->state != RC_CONNECTING)
+		if (c->state != RC_CONNECTING) {
+			/* the guest gave up meanwhile: our CLOSE is on its
+			 * way, and its answer (ENOTCONN from a helper that
+			 * handed the connection back) frees c */
+			if (fd >= 0)
+				close(fd);
 			return;
+		}
+		if (hd->flags & SO_F_FD) {
+			connected_back(c, hd, p, fd); /* may free c */
+			return;
+		}
+		if (fd == HL_FD_BAD) {
+			/* descriptors came with a plain CONNECTED: the helper
+			 * still has the connection, and it is refused */
+			stats.relay_failed++;
+			conn_close(c, ECONNREFUSED);
+			return;
+		}
 		if (so_addrpair_decode(p, hd->len, &ap) == 0 && ap.local.family)
 			c->local = ap.local;
 		start_pair(c);
@@ -653,25 +814,29 @@ static void conn_event(struct rconn *c, const struct so_hdr *hd, const uint8_t *
 	}
 }
 
-static void relay_event(struct helper *h, const struct so_hdr *hd, const uint8_t *p)
+static void relay_event(struct helper *h, const struct so_hdr *hd,
+			const uint8_t *p, int fd)
 {
 	struct rconn *c;
 
-	if (hd->type == SO_LISTEN_FAILED) {
-		listen_failed(h, hd);
+	if (hd->type == SO_ACCEPTED) {
+		accepted(h, hd, p, fd);
 		return;
 	}
-	if (hd->type == SO_ACCEPTED) {
-		accepted(h, hd, p);
+	/* only CONNECTED and ACCEPTED take one (helper-link.c) */
+	if (hd->type == SO_LISTEN_FAILED) {
+		listen_failed(h, hd);
 		return;
 	}
 	c = rfind(h, hd->id);
 	if (!c) {
 		debug("helper %s: %s for unknown connection %#x", h->name,
 		      so_type_name(hd->type), hd->id);
+		if (fd >= 0)
+			close(fd);
 		return;
 	}
-	conn_event(c, hd, p);
+	conn_event(c, hd, p, fd);
 }
 
 static void relay_helper_down(struct helper *h)

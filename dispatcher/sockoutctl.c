@@ -167,6 +167,10 @@ static void show_status(json_object *o)
 		printf("listeners %lld, accepted %lld, pending requests %lld\n",
 		       (long long)ji(cnt, "listeners"), (long long)ji(cnt, "accepted"),
 		       (long long)ji(cnt, "pending"));
+		/* connections helpers gave back: the guest has the socket */
+		printf("handed back %lld (refused %lld)\n",
+		       (long long)ji(cnt, "handed_back"),
+		       (long long)ji(cnt, "handback_refused"));
 		printf("helper queues %lld of %lld bytes\n",
 		       (long long)ji(cnt, "helper_queued"),
 		       (long long)ji(cnt, "helper_queue_limit"));

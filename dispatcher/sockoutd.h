@@ -110,6 +110,11 @@ struct stats {
 	uint64_t accepted;	/* connections delivered to guest listeners */
 	uint64_t listeners;	/* LISTEN requests granted */
 	uint64_t bytes_up, bytes_down; /* relayed bytes of closed conns */
+	uint64_t handed_back;	/* helper connections given to guests as the
+				   helper's own socket (SO_CAP_HANDBACK) */
+	uint64_t handback_refused; /* hand-backs refused: not a connected
+				      TCP socket, or descriptors the protocol
+				      does not allow (closed) */
 };
 extern struct stats stats;
 
@@ -434,6 +439,12 @@ void rconn_mark_seccomp(struct rconn *c);
 /* ---- helper-link.c ---- */
 enum helper_state { H_DOWN, H_CONNECTING, H_UP };
 
+/* The most descriptors waiting for their event message: a hand-back
+ * carries one, so more is a broken helper (dropped). */
+#define HL_FDS_MAX 8
+#define HL_FD_NONE (-1)
+#define HL_FD_BAD (-2)
+
 struct hreq {	/* what an outstanding request on the data socket was */
 	uint8_t type;
 	uint32_t id;
@@ -465,6 +476,15 @@ struct helper {
 	LIST_HEAD(, hlisten) listeners;
 	LIST_HEAD(, pump) blocked; /* waiting for the data socket to drain */
 	TAILQ_ENTRY(helper) link;
+	/* Descriptors that came on the event socket (SO_CAP_HANDBACK) and
+	 * wait for their message: helper-link.c.  evread and evdone count
+	 * the event stream's bytes read and taken; each descriptor came with
+	 * the read that ended at its `at' (fd -1: one the kernel dropped,
+	 * MSG_CTRUNC). */
+	struct { uint64_t at; int fd; } evfds[HL_FDS_MAX];
+	unsigned nevfds;
+	bool evfds_logged;  /* a bad hand-back was warned about */
+	uint64_t evread, evdone;
 };
 
 TAILQ_HEAD(helper_list, helper);
@@ -475,7 +495,11 @@ struct helper_link_ops {
 	/* the reply to request @q */
 	void (*reply)(struct helper *h, const struct hreq *q,
 		      const struct so_hdr *hd, const uint8_t *p);
-	void (*event)(struct helper *h, const struct so_hdr *hd, const uint8_t *p);
+	/* an event; @fd is the descriptor that came with a message flagged
+	 * SO_F_FD (ours now, to close), HL_FD_NONE, or HL_FD_BAD when
+	 * descriptors came that the protocol does not allow (closed) */
+	void (*event)(struct helper *h, const struct so_hdr *hd,
+		      const uint8_t *p, int fd);
 	/* the helper's sockets are gone: drop what rode on them */
 	void (*down)(struct helper *h);
 	/* the helper said HELLO back: requests may go (again) */

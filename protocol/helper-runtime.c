@@ -46,6 +46,7 @@ struct sh_client {
 	LIST_ENTRY(sh_client) link;
 	bool dying;
 	bool in_paused; /* out reached SH_OUT_HIGH: requests wait in `in` */
+	bool handback; /* SO_CAP_HANDBACK offered in the HELLO reply */
 	int fds[SH_FDS_MAX]; /* received with the data socket's bytes, FIFO */
 	unsigned nfds;
 };
@@ -67,6 +68,7 @@ static LIST_HEAD(, sh_pending) pendings = LIST_HEAD_INITIALIZER(pendings);
 static uint32_t next_token = 1;
 static unsigned nconns;
 static bool handoff_on = true;
+static bool handback_on; /* SO_CAP_HANDBACK: sh_set_handback() */
 static bool names_on; /* SO_CAP_NAME: the overlay connects to c->req.name */
 static unsigned pipes_max = SH_PIPES_MAX; /* sh_set_pipes_max() */
 /* A handed connection costs the helper a second descriptor.  Refuse
@@ -184,6 +186,11 @@ void sh_set_handoff(bool on)
 	handoff_on = on;
 }
 
+void sh_set_handback(bool on)
+{
+	handback_on = on;
+}
+
 void sh_set_names(bool on)
 {
 	names_on = on;
@@ -254,12 +261,77 @@ void sh_foreach_conn(void (*fn)(struct sh_conn *c, void *arg), void *arg)
 	}
 }
 
-void sh_connected(struct sh_conn *c, const struct so_addrpair *a)
+/* ---- hand-back ---- */
+
+/*
+ * Send event @type with the descriptor @fd (SO_F_FD) as the next bytes on
+ * the event socket, now, or not at all: only then does the dispatcher find
+ * which message the descriptor came with (the kernel ends its read after
+ * the bytes that carried it).  What the socket did not take of the
+ * message is queued after.  Returns true when the descriptor went.
+ */
+static bool event_with_fd(struct sh_client *cl, uint8_t type, uint32_t id,
+			  uint32_t arg, const uint8_t *p, size_t n, int fd)
+{
+	uint8_t m[SO_HDR_LEN + 2 * SO_ADDR_LEN];
+	struct so_hdr h = { .len = (uint32_t)n, .type = type, .flags = SO_F_FD,
+			    .id = id, .arg = arg };
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = m, .iov_len = SO_HDR_LEN + n };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	struct cmsghdr *cm;
+	ssize_t r;
+
+	if (!cl->handback || cl->dying || cl->event_ev.fd < 0 ||
+	    buf_len(&cl->ev_out) || n > sizeof(m) - SO_HDR_LEN)
+		return false;
+	so_hdr_encode(m, &h);
+	memcpy(m + SO_HDR_LEN, p, n);
+	memset(&u, 0, sizeof(u));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	r = sendmsg(cl->event_ev.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (r <= 0)
+		return false; /* EAGAIN and all: the ordinary way then */
+	if ((size_t)r < iov.iov_len &&
+	    buf_append(&cl->ev_out, m + r, iov.iov_len - (size_t)r) < 0)
+		cl->dying = true;
+	client_update(cl);
+	return true;
+}
+
+/* May c's overlay socket go to the dispatcher as it is?  Nothing queued
+ * either way (no byte may be lost), nothing ended, nothing handed. */
+static int handback_fd(struct sh_conn *c)
+{
+	if (!c->client->handback || !ops->handback_fd || c->dead || c->handed ||
+	    c->guest_shut || c->overlay_eof || buf_len(&c->to_overlay) ||
+	    buf_len(&c->to_guest))
+		return -1;
+	return ops->handback_fd(c);
+}
+
+bool sh_connected(struct sh_conn *c, const struct so_addrpair *a)
 {
 	uint8_t p[2 * SO_ADDR_LEN];
 	size_t n = a ? so_addrpair_encode(p, a) : 0;
+	int fd = handback_fd(c);
 
+	if (fd >= 0 && event_with_fd(c->client, SO_CONNECTED, c->id, 0, p, n, fd)) {
+		/* the dispatcher has it: forget the id, keep the socket up */
+		c->handed_back = true;
+		conn_free(c, 0);
+		return true;
+	}
 	client_event(c->client, SO_CONNECTED, c->id, 0, p, n);
+	return false;
 }
 
 void sh_connect_failed(struct sh_conn *c, int err)
@@ -269,16 +341,36 @@ void sh_connect_failed(struct sh_conn *c, int err)
 		     (uint32_t)(err > 0 ? err : ECONNREFUSED), NULL, 0);
 }
 
-struct sh_conn *sh_accepted(struct sh_listener *l, const struct so_addrpair *a)
+/* The next helper id for @cl not in use (SO_ID_HELPER set). */
+static uint32_t accept_id(struct sh_client *cl)
 {
-	struct sh_client *cl = l->client;
-	uint8_t p[2 * SO_ADDR_LEN];
 	uint32_t id;
 
 	do {
 		id = SO_ID_HELPER | (cl->next_accept_id++ & ~SO_ID_HELPER);
 	} while (conn_find(cl, id));
+	return id;
+}
+
+bool sh_accepted_handback(struct sh_listener *l, const struct so_addrpair *a,
+			  int fd)
+{
+	uint8_t p[2 * SO_ADDR_LEN];
+	size_t n = a ? so_addrpair_encode(p, a) : 0;
+
+	if (!l->client->handback || !ops->handback_fd)
+		return false;
+	return event_with_fd(l->client, SO_ACCEPTED, accept_id(l->client),
+			     l->id, p, n, fd);
+}
+
+struct sh_conn *sh_accepted(struct sh_listener *l, const struct so_addrpair *a)
+{
+	struct sh_client *cl = l->client;
+	uint8_t p[2 * SO_ADDR_LEN];
+	uint32_t id = accept_id(cl);
 	struct sh_conn *c = conn_new(cl, id);
+
 	if (!c)
 		return NULL;
 	c->req = l->req;
@@ -1032,9 +1124,11 @@ static int req_hello(struct sh_client *cl, struct sh_conn *c,
 		return 0;
 	}
 	uint8_t caps[SO_CAPS_LEN];
+	cl->handback = handback_on && ops->handback_fd;
 	client_out(cl, SO_REPLY, 0, cl->token, SO_PROTO_VERSION, caps,
 		   so_caps_encode(caps, (handoff_on ? SO_CAP_HANDOFF : 0) |
-						(names_on ? SO_CAP_NAME : 0)));
+						(names_on ? SO_CAP_NAME : 0) |
+						(cl->handback ? SO_CAP_HANDBACK : 0)));
 	return 0;
 }
 

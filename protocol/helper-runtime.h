@@ -37,6 +37,18 @@
  * on the overlay watches nothing on that socket and gets no output() or
  * input_room(); it still closes the socket in close().
  *
+ * Hand-back (SO_CAP_HANDBACK, offered when sh_set_handback(true) and the
+ * overlay has ops->handback_fd): an overlay whose side of a connection is
+ * a plain connected TCP socket lets the dispatcher have that very socket
+ * as the guest's connection, as sockoutd's direct route does: no bytes
+ * through the helper at all.  sh_connected() asks ops->handback_fd(c);
+ * when it names a socket and the event socket can take the descriptor
+ * now (and nothing is queued for c), CONNECTED goes out with it, the
+ * runtime frees c at once (ops->close() with c->handed_back set: close
+ * the descriptor, nothing else) and sh_connected() returns true.  For a
+ * listener, sh_accepted_handback() offers the accepted socket before any
+ * connection exists.  Otherwise everything goes as without it.
+ *
  * Lifetime: every connection ends with ops->close(c, err) exactly once
  * (the dispatcher's CLOSE, or the dispatcher going away), after which the
  * runtime frees it.  After sh_reset() or sh_connect_failed() the overlay
@@ -95,6 +107,10 @@ struct sh_conn {
 	bool write_blocked;    /* a WRITE was partial: WRITABLE owed */
 	bool input_paused;     /* sh_deliver() took less than offered */
 	bool dead;	       /* reset/failed: only CLOSE is expected */
+	/* handed back (SO_CAP_HANDBACK): the overlay socket is the guest's
+	 * now; ops->close() closes its descriptor only (no shutdown(), no
+	 * linger: either would reach the guest's connection) */
+	bool handed_back;
 	uint64_t bytes_in, bytes_out;
 	size_t queued; /* the runtime's: what this one counts in the budget */
 	void *priv; /* the overlay's state */
@@ -137,6 +153,11 @@ struct sh_ops {
 	 *  (see "Splice" above), having stopped watching it; else -1.  The
 	 *  overlay keeps the descriptor and closes it in close(). */
 	int (*overlay_fd)(struct sh_conn *c);
+	/** Optional, for hand-back: c's overlay socket if it is a connected
+	 *  TCP socket that may become the guest's connection as it is (the
+	 *  overlay has nothing of its own above it and holds no bytes for
+	 *  it), else -1.  No side effect: the runtime may not use it. */
+	int (*handback_fd)(struct sh_conn *c);
 	/** Optional: append ,"key":value pairs (JSON) to the STATUS reply. */
 	void (*status)(struct buf *json);
 };
@@ -161,15 +182,27 @@ void sh_set_names(bool on);
 /** sh_set_pipes_max() - how many pipes splicing may hold open (default
  *  SH_PIPES_MAX); 0 copies every handed byte through the queues. */
 void sh_set_pipes_max(unsigned n);
+/** sh_set_handback() - offer SO_CAP_HANDBACK in HELLO (default: not;
+ *  only with ops->handback_fd): see "Hand-back" above. */
+void sh_set_handback(bool on);
 /** sh_shutdown() - close every client and unlink the socket paths. */
 void sh_shutdown(void);
 
-void sh_connected(struct sh_conn *c, const struct so_addrpair *addrs);
+/** sh_connected() - c is connected.  Returns true when it was handed
+ *  back (see above): c is gone then, the caller must not touch it. */
+bool sh_connected(struct sh_conn *c, const struct so_addrpair *addrs);
 void sh_connect_failed(struct sh_conn *c, int err);
 /** sh_accepted() - a peer connected to @l; returns the new connection
  *  (announced with ACCEPTED) or NULL when out of memory. */
 struct sh_conn *sh_accepted(struct sh_listener *l,
 			    const struct so_addrpair *addrs);
+/** sh_accepted_handback() - a peer connected to @l on @fd, a connected
+ *  TCP socket the overlay holds no bytes of: give the dispatcher the
+ *  socket itself (ACCEPTED with SO_F_FD).  Returns true when it went: the
+ *  caller closes its @fd (close() only) and forgets it; false: go on with
+ *  sh_accepted(). */
+bool sh_accepted_handback(struct sh_listener *l,
+			  const struct so_addrpair *addrs, int fd);
 void sh_listen_failed(struct sh_listener *l, int err);
 
 /** sh_input_room() - bytes sh_deliver() would take now: the window left,

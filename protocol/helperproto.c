@@ -46,7 +46,7 @@ int so_hdr_decode(const uint8_t *p, struct so_hdr *h)
 	h->id = get32(p + 8);
 	h->arg = get32(p + 12);
 	if (h->len > SO_MAX_PAYLOAD || h->reserved ||
-	    (h->flags & ~(SO_F_ERROR | SO_F_EOF)))
+	    (h->flags & ~(SO_F_ERROR | SO_F_EOF | SO_F_FD)))
 		return -EPROTO;
 	return 0;
 }

@@ -30,6 +30,8 @@
 #define SO_CAP_HANDOFF 0x00000001u /* takes HANDOFF, sends FINISHED */
 #define SO_CAP_NAME 0x00000002u /* CONNECT may carry a host name to reach
 				   (so_connect.name): resolved by the helper */
+#define SO_CAP_HANDBACK 0x00000004u /* CONNECTED/ACCEPTED may carry the
+				       connection itself (SO_F_FD) */
 #define SO_CAPS_LEN 4
 /* FINISHED payload: bytes guest -> overlay, then overlay -> guest (8 each) */
 #define SO_FINISHED_LEN 16
@@ -82,6 +84,11 @@ enum so_type {
 enum so_flags {
 	SO_F_ERROR = 0x01, /* SO_REPLY: arg is an errno */
 	SO_F_EOF = 0x02,   /* SO_REPLY to READ: peer finished sending */
+	/* SO_CONNECTED / SO_ACCEPTED, SO_CAP_HANDBACK only: one descriptor
+	 * came with this message (SCM_RIGHTS), a connected TCP socket that
+	 * IS the connection; the helper has let go of it and forgotten the
+	 * id (no FINISHED, CLOSED or CLOSE for it ever) */
+	SO_F_FD = 0x04,
 };
 
 struct so_hdr {

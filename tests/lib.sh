@@ -149,9 +149,14 @@ PY
 # on those two socket paths; config $T/plain.conf, log $T/plain.log.
 # Returns once the event socket exists; sets PLAIN_PID.  $PLAIN_HANDOFF
 # (yes/no) becomes its `handoff' line (69-relay-both-paths.sh).
+# $PLAIN_HANDBACK (yes/no, default no here) its `handback' line: the tests
+# that start it this way look at the relay itself (sockoutctl connections,
+# byte counts, resets when the helper dies, queues), which a handed-back
+# connection leaves; 54-plain-handback.sh tests hand-back.
 start_plain() {
 	printf 'data-socket %s\nevent-socket %s\n' "$1" "$2" >"$T/plain.conf"
 	[ -z "${PLAIN_HANDOFF:-}" ] || echo "handoff $PLAIN_HANDOFF" >>"$T/plain.conf"
+	echo "handback ${PLAIN_HANDBACK:-no}" >>"$T/plain.conf"
 	bgns "$NS_H" "$BIN/sockout-plain" -f -c "$T/plain.conf" >"$T/plain.log" 2>&1
 	PLAIN_PID=$(echo $_pids | cut -d' ' -f1)
 	wait_sock "$2"

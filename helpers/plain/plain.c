@@ -17,6 +17,11 @@
  *   splice-pipes    N         pipes a handed connection's bytes may be
  *                             spliced through, at most N open at once
  *                             (256); 0 copies them instead
+ *   handback        yes|no    give sockoutd the connected TCP socket
+ *                             itself as the guest's connection (default
+ *                             yes: the guest then talks to the server at
+ *                             host speed, no byte goes through us); no
+ *                             keeps the connection here (handoff, splice)
  *
  * Connect requests go to the rule's TARGET ("host:port", numeric) if there
  * is one, else to the address the guest asked for.  Accept requests listen
@@ -44,6 +49,7 @@ struct plain_conf {
 	unsigned long queue_budget_mib;
 	unsigned long splice_pipes;
 	bool no_handoff;
+	bool no_handback;
 };
 
 struct pconn {
@@ -98,6 +104,12 @@ static void conf_line(void *ctx, const struct conf_line *l,
 			conf_error(e, l->file, l->line,
 				   "handoff: yes or no: `%s'", l->argv[1]);
 		c->no_handoff = strcmp(l->argv[1], "no") == 0;
+		return;
+	} else if (strcmp(l->argv[0], "handback") == 0) {
+		if (strcmp(l->argv[1], "yes") && strcmp(l->argv[1], "no"))
+			conf_error(e, l->file, l->line,
+				   "handback: yes or no: `%s'", l->argv[1]);
+		c->no_handback = strcmp(l->argv[1], "no") == 0;
 		return;
 	} else if (strcmp(l->argv[0], "splice-pipes") == 0) {
 		if (conf_uint(l->argv[1], 0, 65536, &c->splice_pipes) < 0)
@@ -237,7 +249,8 @@ static void pconn_cb(struct ev *ev, uint32_t events)
 		getpeername(p->fd, (struct sockaddr *)&r, &rl);
 		so_addr_from_sa(&a.local, (struct sockaddr *)&l);
 		so_addr_from_sa(&a.peer, (struct sockaddr *)&r);
-		sh_connected(p->c, &a);
+		if (sh_connected(p->c, &a))
+			return; /* handed back: p is gone with it */
 		pconn_flush(p);
 		return;
 	}
@@ -253,6 +266,9 @@ static void pconn_cb(struct ev *ev, uint32_t events)
 		pconn_update(p);
 }
 
+/* A connection's state; watched for the connect's end when @connecting,
+ * else not yet (pconn_update() starts watching what there is to wait for;
+ * a connection handed back at once never costs an epoll call). */
 static struct pconn *pconn_new(struct sh_conn *c, int fd, bool connecting)
 {
 	struct pconn *p = calloc(1, sizeof(*p));
@@ -261,9 +277,10 @@ static struct pconn *pconn_new(struct sh_conn *c, int fd, bool connecting)
 		return NULL;
 	p->c = c;
 	p->fd = fd;
+	p->ev.fd = -1;
 	p->connecting = connecting;
 	c->priv = p;
-	if (ev_add(&p->ev, fd, connecting ? EPOLLOUT : EPOLLIN, pconn_cb) < 0) {
+	if (connecting && ev_add(&p->ev, fd, EPOLLOUT, pconn_cb) < 0) {
 		c->priv = NULL;
 		free(p);
 		return NULL;
@@ -334,7 +351,8 @@ static int plain_connect(struct sh_conn *c)
 		getsockname(fd, (struct sockaddr *)&l, &ll);
 		so_addr_from_sa(&a.local, (struct sockaddr *)&l);
 		so_addr_from_sa(&a.peer, (struct sockaddr *)&ss);
-		sh_connected(c, &a);
+		if (!sh_connected(c, &a))
+			pconn_update(p); /* kept: watch it */
 	}
 	return 0;
 }
@@ -378,12 +396,20 @@ static void plistener_cb(struct ev *ev, uint32_t events)
 		so_addr_from_sa(&a.peer, (struct sockaddr *)&r);
 		/* The guest's view of the local end is its own bound port. */
 		a.local = pl->l->req.dst;
+		/* nothing read from it yet: the socket itself may go */
+		if (sh_accepted_handback(pl->l, &a, fd)) {
+			close(fd);
+			continue;
+		}
 		struct sh_conn *c = sh_accepted(pl->l, &a);
-		if (!c || !pconn_new(c, fd, false)) {
+		struct pconn *p = c ? pconn_new(c, fd, false) : NULL;
+		if (!p) {
 			if (c)
 				sh_reset(c, ENOMEM);
 			close(fd);
+			continue;
 		}
+		pconn_update(p);
 	}
 }
 
@@ -469,6 +495,17 @@ static int plain_overlay_fd(struct sh_conn *c)
 	return p->fd;
 }
 
+/* Hand-back: our socket, connected, with nothing read from it or queued
+ * (the runtime checks its queues), may become the guest's connection. */
+static int plain_handback_fd(struct sh_conn *c)
+{
+	struct pconn *p = c->priv;
+
+	if (!p || p->connecting || p->spliced || p->shut_sent || c->dead)
+		return -1;
+	return p->fd;
+}
+
 static void plain_close(struct sh_conn *c, int err)
 {
 	struct pconn *p = c->priv;
@@ -476,8 +513,11 @@ static void plain_close(struct sh_conn *c, int err)
 	if (!p)
 		return;
 	ev_del(&p->ev);
-	/* Pass a reset on as a reset, not as an orderly close. */
-	if (err)
+	/* Pass a reset on as a reset, not as an orderly close.  Handed
+	 * back, the socket lives on in the guest: let go of it only. */
+	if (c->handed_back)
+		close(p->fd);
+	else if (err)
 		net_close_reset(p->fd);
 	else
 		close(p->fd);
@@ -494,6 +534,7 @@ static const struct sh_ops plain_ops = {
 	.input_room = plain_input_room,
 	.close = plain_close,
 	.overlay_fd = plain_overlay_fd,
+	.handback_fd = plain_handback_fd,
 };
 
 int main(int argc, char **argv)
@@ -519,6 +560,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	sh_set_handoff(!conf.no_handoff);
+	sh_set_handback(!conf.no_handback);
 	sh_set_pipes_max((unsigned)conf.splice_pipes);
 	if (conf.queue_budget_mib)
 		sh_set_queue_budget((size_t)conf.queue_budget_mib << 20);

@@ -4,7 +4,8 @@
  * helper: the input is split into a data-socket stream (replies) and an
  * event-socket stream (events) from a fake helper that sockoutd believes
  * is up, with one guest listener registered through it (so ACCEPTED,
- * READ/WRITE replies and CLOSED reach real connections).  sockoutd must
+ * READ/WRITE replies and CLOSED reach real connections; with a descriptor
+ * on the event stream, hand-backs are refused).  sockoutd must
  * neither crash nor leak, whatever arrives: bad frames drop the helper.
  */
 #include <stdint.h>
@@ -74,6 +75,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ev_add(&h->eev, es[0], EPOLLIN, event_cb);
 	h->state = H_UP;
 	h->down_logged = true;
+	/* bit 0 of the first byte: the helper offered hand-back, so flagged
+	 * CONNECTED/ACCEPTED take their descriptor (SO_F_FD) */
+	h->caps = (data[0] & 1) ? SO_CAP_HANDBACK : 0;
 
 	/* a guest listener through it: id 1, LISTEN outstanding */
 	struct gp_req req = { .op = GP_LISTEN,
@@ -90,6 +94,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *p = data + 1;
 	if (split && write(ds[1], p, split) < 0)
 		goto out;
+	/* bit 1: the event stream's first bytes bring a descriptor (a TCP
+	 * socket that is not connected: every hand-back it lands on is
+	 * refused, closed, and must not leak) */
+	if (size - 1 > split && (data[0] & 2)) {
+		int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		size_t first = size - 1 - split < 64 ? size - 1 - split : 64;
+		if (t >= 0 && net_send_fd(es[1], p + split, first, t) == 0)
+			split += first;
+		if (t >= 0)
+			close(t);
+	}
 	if (size - 1 > split && write(es[1], p + split, size - 1 - split) < 0)
 		goto out;
 	spin(2);

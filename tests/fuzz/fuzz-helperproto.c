@@ -25,6 +25,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&in);
 	buf_append(&in, data, size);
 	while (so_next(&in, &h, &p) > 0) {
+		/* every flag so_next() lets through (SO_F_FD among them)
+		 * encodes back to the header it came from */
+		uint8_t raw[SO_HDR_LEN];
+		struct so_hdr h2;
+		so_hdr_encode(raw, &h);
+		if (so_hdr_decode(raw, &h2) < 0 || h2.flags != h.flags ||
+		    (h.flags & ~(SO_F_ERROR | SO_F_EOF | SO_F_FD)))
+			abort();
 		if (so_connect_decode(p, h.len, &c) == 0) {
 			so_addr_to_sa(&c.dst, &ss, &sl);
 			/* one encoding per CONNECT, with or without a name */

@@ -18,6 +18,9 @@ cat >"$T/plain.conf" <<CONF
 data-socket  $T/run/plain.data
 event-socket $T/run/plain.event
 ${PLAIN_HANDOFF:+handoff $PLAIN_HANDOFF}
+# the relay's own view (connections, byte counts, a reset when the helper
+# dies) is what this test looks at: 54-plain-handback.sh tests hand-back
+handback ${PLAIN_HANDBACK:-no}
 CONF
 start_plain() {
 	bgns "$NS_H" "$BIN/sockout-plain" -f -v -c "$T/plain.conf" >>"$T/plain.log" 2>&1

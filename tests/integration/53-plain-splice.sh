@@ -26,8 +26,10 @@ start_helper() {
 	eval "PID_$1=$(echo $_pids | cut -d' ' -f1)"
 	wait_sock "$T/run/$1.event"
 }
-start_helper plain
-start_helper copy "splice-pipes 0"
+# handback no: the connections stay in the helper, to be spliced
+start_helper plain "handback no"
+start_helper copy "splice-pipes 0
+handback no"
 cat >"$T/sockoutd.conf" <<CONF
 guest-socket    $GUEST_SOCK
 control-socket  $T/run/control.sock

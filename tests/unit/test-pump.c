@@ -20,6 +20,7 @@
 #include "t.h"
 
 struct dconf *cfg; /* main.c's: NULL here, the default limits apply */
+struct stats stats; /* main.c's too: helper-link.c counts bad hand-backs */
 static struct helper h;
 static int helper_peer;	  /* the helper's end of the data socket */
 static int guest;	  /* the guest's end of the pair */
