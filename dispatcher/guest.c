@@ -776,6 +776,8 @@ static void do_claim(struct greq *g)
 static void dispatch(struct greq *g)
 {
 	stats.guest_requests++;
+	if (g->chq) /* kept after an earlier request */
+		stats.channel_requests++;
 	switch (g->req.op) {
 	case GP_DNS:
 		dispatch_dns(g);
@@ -814,23 +816,14 @@ static void greq_watch(struct greq *g)
 }
 
 /*
- * A kept connection woke up: the guest hung up (its channel's end is
- * closed: nothing to say), or its next request begins, which needs a
- * pending unit like a new connection.  Returns 0 to read the request,
- * -1 when there is nothing to read or @g was freed.
+ * A kept connection woke up: its next request begins (or the guest hung
+ * up, which greq_cb() tells by the read), and needs a pending unit like a
+ * new connection.  Returns 0 to read the request, -1 when @g was freed.
  */
 static int greq_wake(struct greq *g)
 {
-	char c;
-	ssize_t n = recv(g->gev.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	int fd, e;
 
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return -1;
-	if (n <= 0) {
-		greq_free(g);
-		return -1;
-	}
 	if ((e = quota_take_q(g->chq, Q_PENDING)) < 0) {
 		/* refused as a new connection would be, unread */
 		fd = g->gev.fd;
@@ -845,7 +838,6 @@ static int greq_wake(struct greq *g)
 	g->quota = g->chq;
 	g->state = G_READ;
 	g->since = now_ms();
-	stats.channel_requests++;
 	timer_set(&g->timer, guest_req_timeout_ms);
 	return 0;
 }
@@ -876,6 +868,12 @@ static void greq_cb(struct ev *ev, uint32_t events)
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
+	if (n <= 0 && !g->got && g->chq) {
+		/* the guest closed its channel between requests */
+		debug("guest pid %d closed its channel", g->who.pid);
+		greq_free(g);
+		return;
+	}
 	if (n <= 0) {
 		debug("guest pid %d hung up mid-request", g->who.pid);
 		stats.bad_requests++;
