@@ -250,7 +250,8 @@ static void greq_idle(struct greq *g)
 }
 
 /**
- * greq_reply_ans() - answer the guest and free the request.
+ * greq_reply_ans() - answer the guest and free the request (or, on a
+ * kept connection, wait for its next one: greq_idle()).
  * @status: 0 or an errno for the guest
  * @fd:     descriptor to pass (SCM_RIGHTS) or -1; closed here either way
  * @ans:    NULL, or the RESOLVE/REVERSE answer to send after the header

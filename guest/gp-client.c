@@ -243,10 +243,12 @@ static struct {
 	dev_t dev;
 	ino_t ino;
 	struct chan_id id;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* to whom */
 } chan = { .fd = -1 };
 /* 0, or the pid of the process one of whose threads uses the channel */
 static pid_t chan_lock;
-/* this sockoutd dropped a GP_F_KEEP request that it answered without */
+/* sockoutd dropped a request with GP_F_KEEP and answered it without: it
+ * predates channels, ask no more */
 static int chan_off;
 
 static int chan_id_get(struct chan_id *id)
@@ -286,7 +288,7 @@ static void chan_lock_give(void)
 
 /* The kept connection, if it is still ours and speaks for @id; taken out
  * of the cache (the caller puts it back or closes it). */
-static int chan_get(const struct chan_id *id)
+static int chan_get(const struct chan_id *id, const char *path)
 {
 	struct stat st;
 	int s = chan.fd;
@@ -298,25 +300,27 @@ static int chan_get(const struct chan_id *id)
 	if (fstat(s, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_dev != chan.dev ||
 	    st.st_ino != chan.ino)
 		return -1;
-	/* another process (a forked child) or other credentials */
-	if (memcmp(id, &chan.id, sizeof(*id)) != 0) {
+	/* another process (a forked child), other credentials, another
+	 * sockoutd */
+	if (memcmp(id, &chan.id, sizeof(*id)) != 0 || strcmp(path, chan.path)) {
 		close(s);
 		return -1;
 	}
 	return s;
 }
 
-static void chan_put(int s, const struct chan_id *id)
+static void chan_put(int s, const struct chan_id *id, const char *path)
 {
 	struct stat st;
 
-	if (fstat(s, &st) < 0) {
+	if (fstat(s, &st) < 0 || strlen(path) >= sizeof(chan.path)) {
 		close(s);
 		return;
 	}
 	chan.dev = st.st_dev;
 	chan.ino = st.st_ino;
 	chan.id = *id;
+	strcpy(chan.path, path);
 	chan.fd = s;
 }
 
@@ -409,7 +413,7 @@ static int exchange_full(const struct gpc_ops *ops, const char *path,
 	    (named || (req->op == GP_CONNECT && !(req->flags & GP_F_LOOPBACK))) &&
 	    chan_id_get(&id) == 0 && id.ngroups < CHAN_GROUPS &&
 	    (locked = chan_lock_take(id.pid))) {
-		s = chan_get(&id);
+		s = chan_get(&id, path);
 		reused = s >= 0;
 		sreq.flags |= GP_F_KEEP;
 	}
@@ -492,7 +496,7 @@ again:
 		s = -1;
 	}
 	if (locked && (rep->flags & GP_F_KEEP)) {
-		chan_put(s, &id);
+		chan_put(s, &id, path);
 		s = -1;
 	}
 	r = 0;
