@@ -12,6 +12,8 @@
 #  (d) 8 threads connect at once, all with intact data;
 #  (e) sockoutd closes an idle channel after channel-idle; the process's
 #      next connect still succeeds (sent again on a new connection);
+#  (g) a program that dup2()s its own file onto the channel's number, or
+#      closes it: the shim leaves the program's file alone and reconnects;
 #  (f) a hostile raw client as nobody: `limit channels' caps its kept
 #      connections, a second request while one waits closes the channel,
 #      and sockoutd goes on serving another uid.
@@ -110,6 +112,40 @@ elif what == "threads":     # (d)
     for t in ts: t.join()
     if bad:
         sys.exit("threads failed: %s" % bad[:3])
+elif what == "fds":         # (g)
+    def fds():
+        return set(int(f) for f in os.listdir("/proc/self/fd"))
+    def sock(f):
+        try:
+            return os.readlink("/proc/self/fd/%d" % f).startswith("socket:")
+        except OSError:
+            return False
+    before = fds()
+    check(7000, 1)
+    ch = [f for f in fds() - before if sock(f)]
+    if len(ch) != 1:
+        sys.exit("expected one new socket (the channel), got %s" % ch)
+    ch = ch[0]
+    # the program puts a pipe of its own at the channel's number
+    r, w = os.pipe()
+    os.dup2(w, ch)
+    check(7000, 1)
+    check(7000, 1)
+    os.set_blocking(r, False)
+    try:
+        got = os.read(r, 4096)
+    except BlockingIOError:
+        got = b""
+    if got:
+        sys.exit("%d bytes of ours went into the program's pipe" % len(got))
+    os.write(ch, b"mine")
+    if os.read(r, 4096) != b"mine":
+        sys.exit("the program's descriptor was disturbed")
+    # the program closes whatever is at the new channel's number
+    for f in fds() - before:
+        if f not in (r, w, ch) and sock(f):
+            os.close(f)
+    check(7000, 1)
 elif what == "idle":        # (e)
     check(7000, 1)
     time.sleep(float(sys.argv[2]))
@@ -150,6 +186,9 @@ guest python3 "$T/g.py" drop >"$T/c.out" 2>&1 || fail "(c): $(cat "$T/c.out")"
 
 log "(d) 8 threads at once"
 guest python3 "$T/g.py" threads >"$T/d.out" 2>&1 || fail "(d): $(cat "$T/d.out")"
+
+log "(g) the program dup2()s a pipe onto the channel's number, then closes the next one"
+guest python3 "$T/g.py" fds >"$T/g.out" 2>&1 || fail "(g): $(cat "$T/g.out")"
 
 log "(e) an idle channel is closed; the next connect still succeeds"
 i0=$(count channels_idle_closed)
