@@ -224,6 +224,12 @@ static json_object *do_status(void)
 	add_u64(cnt, "refused_listeners", quota_stats.refused[Q_LISTENERS]);
 	add_u64(cnt, "refused_connections", quota_stats.refused[Q_CONNECTIONS]);
 	add_u64(cnt, "refused_guests", quota_stats.refused_guests);
+	/* kept guest connections (GP_F_KEEP, guest.c) */
+	add_u64(cnt, "guest_connections", stats.guest_connections);
+	add_u64(cnt, "channels", guest_channel_count());
+	add_u64(cnt, "channel_requests", stats.channel_requests);
+	add_u64(cnt, "channels_idle_closed", stats.channels_idle_closed);
+	add_u64(cnt, "refused_channels", quota_stats.refused[Q_CHANNELS]);
 	/* names (resolve.c) */
 	struct resolve_stats rs;
 	resolve_get_stats(&rs);

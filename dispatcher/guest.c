@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * guest.c - the guest socket: each connection carries one request.
+ * guest.c - the guest socket: each connection carries one request, or a
+ * sequence of them when the guest asks to keep it (a channel, below).
  *
  * Theory of operation: a guest shim connects, sends one 64-byte gp_req and
  * waits for one gp_reply (with a descriptor on success).  The request is
@@ -24,6 +25,23 @@
  * lend its cgroup).  The request itself carries no identity.  Limits are
  * per uid (quota.c) and, for guest-socket connections, global; a refusal
  * is answered at once.
+ *
+ * Channels: a request with GP_F_KEEP (CONNECT but LOOPBACK, RESOLVE,
+ * REVERSE: answers that depend on the uid, gid and groups only, never on
+ * the network namespace) asks that the connection stay open after the
+ * reply, for the same process's next request.  Its identity stays what
+ * the kernel said at accept: the guest side keeps a channel only in the
+ * process, and with the credentials, that connected (gp-client.c).  The
+ * reply says whether it is kept (GP_F_KEEP): only while the uid holds
+ * fewer than `limit channels', and channel-idle is not 0.  A kept
+ * connection waits in G_IDLE, holding one Q_CHANNELS unit and no pending
+ * one; its next request takes a pending unit as a new connection would.
+ * Requests on it are strictly one after the other: bytes while one waits
+ * cancel it and close the channel, as on any connection.  sockoutd closes
+ * a channel only while it is idle with nothing read (after channel-idle,
+ * or the oldest idle one when `limit guests' is reached), so a request
+ * that meets a closed channel was never seen and the guest may send it
+ * again on a new connection.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +67,7 @@ enum greq_state {
 	G_LISTEN, /* waiting for the helper's LISTEN reply */
 	G_PAIR,	  /* making a loopback pair */
 	G_RESOLVE, /* waiting for resolve.c's answer */
+	G_IDLE,	   /* a kept connection between requests (a channel) */
 };
 
 #ifndef SO_NETNS_COOKIE
@@ -69,6 +88,8 @@ struct greq {
 	struct gp_req req;
 	struct peer_id who;  /* uid, gid, pid, netns; groups/cgroup: match() */
 	struct quota *quota; /* the uid's pending unit */
+	struct quota *chq;   /* the uid's channels unit, once kept */
+	bool nokeep;	     /* close after this reply, whatever was asked */
 	struct sep *ep;	     /* stream mode: the endpoint (stream.c) */
 	struct waiter w; /* G_DIRECT, G_HELPER, G_LISTEN */
 	union {		 /* what the state needs: requests stay small */
@@ -86,6 +107,7 @@ struct greq {
 	int gpidfd; /* seccomp: the program's pidfd (guest-pidfd.c), or -1 */
 	pid_t gpid; /* the pid read from it, once listings need it */
 	LIST_ENTRY(greq) link;
+	TAILQ_ENTRY(greq) ilink; /* G_IDLE: on gidle, oldest first */
 };
 
 /* the pid listings show: the program's under seccomp (read when first
@@ -111,6 +133,8 @@ static struct timer guest_pause;
 static char *guest_path;
 static LIST_HEAD(, greq) greqs = LIST_HEAD_INITIALIZER(greqs);
 static unsigned ngreqs;
+static TAILQ_HEAD(, greq) gidle = TAILQ_HEAD_INITIALIZER(gidle);
+static unsigned nidle, nchannels;
 
 static void guest_resume(struct timer *t)
 {
@@ -125,7 +149,12 @@ const struct gp_req *greq_req(const struct greq *g)
 
 unsigned guest_pending_count(void)
 {
-	return ngreqs;
+	return ngreqs - nidle;
+}
+
+unsigned guest_channel_count(void)
+{
+	return nchannels;
 }
 
 uint32_t greq_pid(const struct greq *g)
@@ -137,7 +166,7 @@ const char *greq_state(const struct greq *g)
 {
 	static const char *const n[] = { "request", "connecting",
 					 "helper-connecting", "helper-listening",
-					 "loopback", "resolving" };
+					 "loopback", "resolving", "idle" };
 	return n[g->state];
 }
 
@@ -146,7 +175,31 @@ void guest_foreach_pending(void (*fn)(struct greq *g, void *arg), void *arg)
 	struct greq *g;
 
 	LIST_FOREACH(g, &greqs, link)
-		fn(g, arg);
+		if (g->state != G_IDLE)
+			fn(g, arg);
+}
+
+/* Whatever the request's route left behind (after an answer, nothing but
+ * a closed descriptor: each route forgets what it answered). */
+static void greq_clear(struct greq *g)
+{
+	if (g->gpidfd >= 0)
+		close(g->gpidfd);
+	g->gpidfd = -1;
+	g->gpid = 0;
+	if (g->state == G_DIRECT)
+		direct_cancel(&g->direct);
+	if (g->state == G_RESOLVE && g->rq)
+		resolve_cancel(g->rq);
+	timer_cancel(&g->timer);
+	if (g->state == G_PAIR && pair_pending(&g->pair))
+		pair_cancel(&g->pair);
+	if (g->state == G_IDLE) {
+		TAILQ_REMOVE(&gidle, g, ilink);
+		nidle--;
+	}
+	quota_give(g->quota, Q_PENDING);
+	g->quota = NULL;
 }
 
 static void greq_free(struct greq *g)
@@ -156,23 +209,49 @@ static void greq_free(struct greq *g)
 	ev_del(&g->gev);
 	if (fd >= 0)
 		close(fd);
-	if (g->gpidfd >= 0)
-		close(g->gpidfd);
-	if (g->state == G_DIRECT)
-		direct_cancel(&g->direct);
-	if (g->state == G_RESOLVE && g->rq)
-		resolve_cancel(g->rq);
-	timer_cancel(&g->timer);
-	if (g->state == G_PAIR && pair_pending(&g->pair))
-		pair_cancel(&g->pair);
+	greq_clear(g);
 	LIST_REMOVE(g, link);
 	ngreqs--;
-	quota_give(g->quota, Q_PENDING);
+	if (g->chq) {
+		quota_give(g->chq, Q_CHANNELS);
+		nchannels--;
+	}
 	free(g);
 }
 
+/* Keep the connection after this reply?  Asked for, allowed, and within
+ * the uid's `limit channels' (the unit is held until the channel goes). */
+static bool greq_keep(struct greq *g)
+{
+	if (!(g->req.flags & GP_F_KEEP) || g->nokeep || g->ep ||
+	    !cfg->channel_idle_ms || g->gev.fd < 0)
+		return false;
+	if (g->chq)
+		return true;
+	if (quota_take((uint32_t)g->who.uid, Q_CHANNELS, &g->chq) < 0) {
+		g->chq = NULL;
+		return false;
+	}
+	nchannels++;
+	return true;
+}
+
+/* Answered on a kept connection: wait for the next request (the same
+ * identity: the kernel's, read at accept). */
+static void greq_idle(struct greq *g)
+{
+	greq_clear(g);
+	g->state = G_IDLE;
+	g->got = 0;
+	memset(&g->req, 0, sizeof(g->req));
+	TAILQ_INSERT_TAIL(&gidle, g, ilink);
+	nidle++;
+	timer_set(&g->timer, cfg->channel_idle_ms);
+}
+
 /**
- * greq_reply_ans() - answer the guest and free the request.
+ * greq_reply_ans() - answer the guest and free the request (or, on a
+ * kept connection, wait for its next one: greq_idle()).
  * @status: 0 or an errno for the guest
  * @fd:     descriptor to pass (SCM_RIGHTS) or -1; closed here either way
  * @ans:    NULL, or the RESOLVE/REVERSE answer to send after the header
@@ -184,6 +263,7 @@ static void greq_reply_ans(struct greq *g, int status, const struct so_addr *loc
 	struct gp_reply r = { .op = g->req.op ? g->req.op : GP_CONNECT,
 			      .status = (uint16_t)status };
 	uint8_t p[GP_REPLY_LEN + GP_ANSWER_MAX];
+	bool keep = greq_keep(g);
 	int e;
 
 	if (local)
@@ -192,6 +272,8 @@ static void greq_reply_ans(struct greq *g, int status, const struct so_addr *loc
 		r.peer = *peer;
 	if (ans && !status)
 		r.anslen = (uint16_t)gp_answer_encode(p + GP_REPLY_LEN, ans);
+	if (keep)
+		r.flags = GP_F_KEEP;
 	gp_reply_encode(p, &r);
 	if (g->ep) { /* stream mode: the stream itself goes on (stream.c) */
 		int gfd = g->gev.fd;
@@ -203,12 +285,16 @@ static void greq_reply_ans(struct greq *g, int status, const struct so_addr *loc
 	}
 	/* The guest waits for exactly this message and the socket is
 	 * empty, so it fits; a failure means the guest is gone. */
+	e = 0;
 	if (g->gev.fd >= 0 &&
 	    (e = net_send_fd(g->gev.fd, p, GP_REPLY_LEN + r.anslen, fd)) < 0)
 		debug("guest pid %d: reply lost: %s", g->who.pid, strerror(-e));
 	if (fd >= 0)
 		close(fd);
-	greq_free(g);
+	if (keep && !e)
+		greq_idle(g);
+	else
+		greq_free(g);
 }
 
 static void greq_reply(struct greq *g, int status, const struct so_addr *local,
@@ -232,6 +318,12 @@ static void greq_timeout(struct timer *t)
 {
 	struct greq *g = container_of(t, struct greq, timer);
 
+	if (g->state == G_IDLE) { /* nothing read: nothing lost */
+		debug("guest pid %d: idle channel closed", g->who.pid);
+		stats.channels_idle_closed++;
+		greq_free(g);
+		return;
+	}
 	if (g->state == G_READ) {
 		debug("guest pid %d: no complete request in time", g->who.pid);
 		stats.bad_requests++;
@@ -685,6 +777,8 @@ static void do_claim(struct greq *g)
 static void dispatch(struct greq *g)
 {
 	stats.guest_requests++;
+	if (g->chq) /* kept after an earlier request */
+		stats.channel_requests++;
 	switch (g->req.op) {
 	case GP_DNS:
 		dispatch_dns(g);
@@ -718,7 +812,35 @@ static void greq_watch(struct greq *g)
 	debug("guest pid %d hung up while waiting", g->who.pid);
 	if (g->state == G_DIRECT)
 		stats.direct_failed++;
+	g->nokeep = true; /* a second request while one waits: close */
 	greq_abort(g, ECONNABORTED);
+}
+
+/*
+ * A kept connection woke up: its next request begins (or the guest hung
+ * up, which greq_cb() tells by the read), and needs a pending unit like a
+ * new connection.  Returns 0 to read the request, -1 when @g was freed.
+ */
+static int greq_wake(struct greq *g)
+{
+	int fd, e;
+
+	if ((e = quota_take_q(g->chq, Q_PENDING)) < 0) {
+		/* refused as a new connection would be, unread */
+		fd = g->gev.fd;
+		ev_del(&g->gev);
+		g->gev.fd = -1;
+		guest_refuse(fd, -e);
+		greq_free(g);
+		return -1;
+	}
+	TAILQ_REMOVE(&gidle, g, ilink);
+	nidle--;
+	g->quota = g->chq;
+	g->state = G_READ;
+	g->since = now_ms();
+	timer_set(&g->timer, guest_req_timeout_ms);
+	return 0;
 }
 
 static void greq_cb(struct ev *ev, uint32_t events)
@@ -727,6 +849,8 @@ static void greq_cb(struct ev *ev, uint32_t events)
 	ssize_t n;
 
 	(void)events;
+	if (g->state == G_IDLE && greq_wake(g) < 0)
+		return;
 	if (g->state != G_READ) {
 		greq_watch(g);
 		return;
@@ -745,6 +869,12 @@ static void greq_cb(struct ev *ev, uint32_t events)
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
+	if (n <= 0 && !g->got && g->chq) {
+		/* the guest closed its channel between requests */
+		debug("guest pid %d closed its channel", g->who.pid);
+		greq_free(g);
+		return;
+	}
 	if (n <= 0) {
 		debug("guest pid %d hung up mid-request", g->who.pid);
 		stats.bad_requests++;
@@ -822,6 +952,12 @@ static void greq_start(int fd, const struct peer_id *whop, struct sep *ep)
 
 	/* the global cap first, then the uid's own: a uid at its limit
 	 * takes nothing from the others */
+	/* an idle channel is closed rather than a new connection refused:
+	 * its guest just connects again (nothing of it was read) */
+	if (ngreqs >= cfg->limits.guests && !TAILQ_EMPTY(&gidle)) {
+		stats.channels_idle_closed++;
+		greq_free(TAILQ_FIRST(&gidle));
+	}
 	if (ngreqs >= cfg->limits.guests) {
 		quota_stats.refused_guests++;
 		if (ratelimit(&last))
@@ -866,6 +1002,7 @@ static void greq_new(int fd)
 	struct peer_id who;
 	int e;
 
+	stats.guest_connections++;
 	if ((e = guest_identify(&who, fd)) < 0) {
 		warn("guest socket: no peer credentials: %s", strerror(-e));
 		close(fd);
@@ -914,8 +1051,12 @@ int guest_init(const char *path, mode_t mode)
 
 void guest_shutdown(void)
 {
-	while (!LIST_EMPTY(&greqs))
+	while (!TAILQ_EMPTY(&gidle))
+		greq_free(TAILQ_FIRST(&gidle));
+	while (!LIST_EMPTY(&greqs)) {
+		LIST_FIRST(&greqs)->nokeep = true;
 		greq_abort(LIST_FIRST(&greqs), ECONNREFUSED);
+	}
 	timer_cancel(&guest_pause);
 	unix_unlisten(&guest_lev, &guest_path);
 }

@@ -41,3 +41,6 @@ LDLIBS_tests_unit_test-resolve := $(LIBCOMMON) $(DISPATCHER_LIBS)
 # test-dns-wire #includes dns-wire.c: ldns
 LDLIBS_tests_unit_test-dns-wire := $(call pc_libs,ldns)
 CFLAGS_tests_unit_ += $(call pc_cflags,ldns)
+# test-guest-channel: kept guest connections (GP_F_KEEP), in process too.
+$(B)/tests/unit/test-guest-channel: $(SOCKOUTD_LIBOBJ)
+LDLIBS_tests_unit_test-guest-channel := $(LIBCOMMON) $(DISPATCHER_LIBS)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * quota.c - per-uid limits: requests pending, listeners held, relayed
- * connections open (`limit pending|listeners|connections N').
+ * connections open, guest connections kept (`limit pending|listeners|
+ * connections|channels N').
  *
  * Every holder (a pending request, a listener, a relayed connection) took
  * one unit of one kind from its uid's entry and gives it back when it
@@ -40,7 +41,7 @@ static struct quota_list *qbucket(uint32_t uid)
 }
 
 static const char *const kind_name[Q_NKINDS] = { "pending", "listeners",
-						 "connections" };
+						 "connections", "channels" };
 
 static unsigned limit_of(int kind)
 {
@@ -49,6 +50,8 @@ static unsigned limit_of(int kind)
 		return cfg->limits.pending;
 	case Q_LISTENERS:
 		return cfg->limits.listeners;
+	case Q_CHANNELS:
+		return cfg->limits.channels;
 	default:
 		return cfg->limits.connections;
 	}

@@ -171,6 +171,12 @@ static void show_status(json_object *o)
 		printf("handed back %lld (refused %lld)\n",
 		       (long long)ji(cnt, "handed_back"),
 		       (long long)ji(cnt, "handback_refused"));
+		printf("guest connections %lld, channels %lld (requests on them %lld, closed idle %lld, not kept by limit %lld)\n",
+		       (long long)ji(cnt, "guest_connections"),
+		       (long long)ji(cnt, "channels"),
+		       (long long)ji(cnt, "channel_requests"),
+		       (long long)ji(cnt, "channels_idle_closed"),
+		       (long long)ji(cnt, "refused_channels"));
 		printf("helper queues %lld of %lld bytes\n",
 		       (long long)ji(cnt, "helper_queued"),
 		       (long long)ji(cnt, "helper_queue_limit"));

@@ -115,6 +115,9 @@ struct stats {
 	uint64_t handback_refused; /* hand-backs refused: not a connected
 				      TCP socket, or descriptors the protocol
 				      does not allow (closed) */
+	uint64_t guest_connections; /* accepted on the guest socket */
+	uint64_t channel_requests;  /* requests on a kept connection */
+	uint64_t channels_idle_closed; /* kept connections closed idle */
 };
 extern struct stats stats;
 
@@ -148,7 +151,8 @@ static inline void waiter_finish(struct waiter **wp, int status,
 }
 
 /* ---- quota.c ---- */
-enum quota_kind { Q_PENDING, Q_LISTENERS, Q_CONNECTIONS, Q_NKINDS };
+/* Q_CHANNELS: guest connections kept open for more requests (GP_F_KEEP) */
+enum quota_kind { Q_PENDING, Q_LISTENERS, Q_CONNECTIONS, Q_CHANNELS, Q_NKINDS };
 struct quota; /* what one uid holds */
 
 struct quota_stats {
@@ -191,6 +195,8 @@ const char *greq_state(const struct greq *g);
 /** greq_pid() - the kernel's pid of the guest (SO_PEERCRED). */
 uint32_t greq_pid(const struct greq *g);
 unsigned guest_pending_count(void);
+/** guest_channel_count() - kept guest connections open (GP_F_KEEP). */
+unsigned guest_channel_count(void);
 /** guest_adopt() - a request stream from a stream endpoint @ep whose guest
  *  is @who (stream.c, through struct stream_hooks): read, matched and
  *  answered like one on the guest socket, but in stream mode. */

@@ -5,7 +5,7 @@
  * Grammar, one statement per line (the common reader splits words):
  *
  *   guest-socket PATH | guest-socket-mode OCTAL | control-socket PATH
- *   listen-address ADDR | connect-timeout DURATION
+ *   listen-address ADDR | connect-timeout DURATION | channel-idle DURATION
  *   limit pending|listeners|connections|guests N | limit helper-queue SIZE
  *   helper NAME data PATH event PATH
  *   connect|accept MATCH... ACTION
@@ -52,7 +52,8 @@ struct parse {
 	int nomem;
 	/* line of each global setting already seen (duplicates are errors) */
 	int seen_guest, seen_mode, seen_control, seen_listen, seen_timeout;
-	int seen_limit[5]; /* per limit_names[] */
+	int seen_limit[6]; /* per limit_names[] */
+	int seen_channel_idle;
 	int seen_ph[2];	   /* placeholder-range, IPv4 and IPv6 */
 };
 
@@ -864,7 +865,7 @@ static void set_path(struct parse *p, const struct conf_line *l,
 
 static const char *const limit_names[] = { "pending", "listeners",
 					   "connections", "guests",
-					   "helper-queue" };
+					   "channels", "helper-queue" };
 
 /* "limit NAME VALUE": counts from 1 to DCONF_LIMIT_MAX, helper-queue a
  * size with K/M/G. */
@@ -873,7 +874,8 @@ static void parse_limit(struct parse *p, const struct conf_line *l,
 {
 	struct dconf_limits *lim = &p->c->limits;
 	unsigned *counts[] = { &lim->pending, &lim->listeners,
-			       &lim->connections, &lim->guests };
+			       &lim->connections, &lim->guests,
+			       &lim->channels };
 	size_t k;
 
 	if (l->argc != 3) {
@@ -888,7 +890,7 @@ static void parse_limit(struct parse *p, const struct conf_line *l,
 			break;
 	if (k == sizeof(limit_names) / sizeof(*limit_names)) {
 		conf_error(e, l->file, l->line,
-			   "unknown limit (pending, listeners, connections, guests, helper-queue): `%s'",
+			   "unknown limit (pending, listeners, connections, guests, channels, helper-queue): `%s'",
 			   name);
 		return;
 	}
@@ -1084,6 +1086,17 @@ static void line_cb(void *ctx, const struct conf_line *l, struct conf_errors *e)
 				   l->argv[1]);
 		else
 			c->connect_timeout_ms = ms;
+	} else if (strcmp(k, "channel-idle") == 0) {
+		uint64_t ms;
+		if (!one_arg(l, e, &p->seen_channel_idle))
+			return;
+		/* 0 keeps no channel: every request its own connection */
+		if (conf_duration_ms(l->argv[1], &ms) < 0 || ms > 3600000)
+			conf_error(e, l->file, l->line,
+				   "bad duration (e.g. 30s, 500ms, 0; up to 1h): `%s'",
+				   l->argv[1]);
+		else
+			c->channel_idle_ms = ms;
 	} else {
 		conf_error(e, l->file, l->line, "unknown keyword: `%s'", k);
 	}
@@ -1103,11 +1116,13 @@ int dconf_load(const char *path, struct dconf **out, struct conf_errors *e)
 	p.c = c;
 	c->guest_mode = 0666;
 	c->connect_timeout_ms = 30000;
+	c->channel_idle_ms = DCONF_CHANNEL_IDLE_MS;
 	c->limits = (struct dconf_limits){
 		.pending = DCONF_LIMIT_PENDING,
 		.listeners = DCONF_LIMIT_LISTENERS,
 		.connections = DCONF_LIMIT_CONNECTIONS,
 		.guests = DCONF_LIMIT_GUESTS,
+		.channels = DCONF_LIMIT_CHANNELS,
 		.helper_queue = DCONF_LIMIT_HELPER_QUEUE,
 	};
 	/* a (re)load is when addresses may have changed: look again */

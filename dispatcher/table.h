@@ -143,6 +143,8 @@ struct dconf_range {
 #define DCONF_LIMIT_LISTENERS 64
 #define DCONF_LIMIT_CONNECTIONS 1024
 #define DCONF_LIMIT_GUESTS 4096
+#define DCONF_LIMIT_CHANNELS 64
+#define DCONF_CHANNEL_IDLE_MS 30000
 #define DCONF_LIMIT_HELPER_QUEUE (64ull << 20)
 #define DCONF_LIMIT_MAX 1000000		     /* largest count limit */
 #define DCONF_LIMIT_QUEUE_MIN (256ull << 10) /* helper-queue bounds */
@@ -153,6 +155,7 @@ struct dconf_limits {
 	unsigned listeners;	/* per uid: listeners (direct and helper) */
 	unsigned connections;	/* per uid: open connections through helpers */
 	unsigned guests;	/* all uids: guest-socket connections held */
+	unsigned channels;	/* per uid: kept guest connections (GP_F_KEEP) */
 	uint64_t helper_queue;	/* all helpers: bytes sockoutd buffers */
 };
 
@@ -187,6 +190,7 @@ struct dconf {
 	char *control_socket;
 	char *listen_address;
 	uint64_t connect_timeout_ms;
+	uint64_t channel_idle_ms; /* an idle kept guest connection; 0: none kept */
 	struct helper_conf *helpers;
 	size_t nhelpers;
 	struct rule *rules;

@@ -7,6 +7,26 @@
  * bytes), close.  All of it blocks: sockoutd answers a CONNECT only when
  * the outcome is known, and bounds that with its connect-timeout.
  *
+ * The channel: CONNECT (but LOOPBACK), RESOLVE and REVERSE over the Unix
+ * guest socket go over one connection kept open per process (GP_F_KEEP,
+ * PROTOCOL.md part 2, "Channels"), which saves the connect and sockoutd's
+ * accept, identification and epoll work on each.  sockoutd judges every
+ * request on it by the credentials the kernel recorded when it was
+ * connected, so it is used only while nothing of them changed: the same
+ * process (a forked child never speaks through its parent's channel), the
+ * same real/effective/saved uids and gids and supplementary groups
+ * (checked before every use; a process that dropped privileges connects
+ * anew).  The network namespace is not checked: no request that goes on
+ * a channel depends on it.  One thread at a time uses it; another that
+ * finds it busy opens its own connection as before, never waits.  The
+ * descriptor is the shim's, in a program that may close or dup2() over
+ * it: it is used only while fstat() still shows the socket it was, and
+ * left alone (not closed: no longer ours) when not.  sockoutd closes a
+ * channel only while idle with nothing read, so a request that meets a
+ * closed one (EPIPE, or the end before any byte of the reply) was never
+ * seen: it is sent once more on a new connection, never after a part of
+ * a reply.
+ *
  * Stream mode (a tcp: or vsock: transport, for a guest in a VM): the same
  * exchange over a TCP or vsock stream, with GP_F_STREAM set; no descriptor
  * comes back, and on success the stream itself is kept as the connection
@@ -23,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -124,8 +145,9 @@ void gpc_take_fds(struct msghdr *m, int *fd)
 	}
 }
 
-/* Read exactly @len bytes into @p (descriptors into *@fd). */
-static int read_all(int s, uint8_t *p, size_t len, int *fd)
+/* Read exactly @len bytes into @p (descriptors into *@fd).  *@none (if
+ * not NULL): the connection ended before the first byte. */
+static int read_all(int s, uint8_t *p, size_t len, int *fd, bool *none)
 {
 	ssize_t n;
 
@@ -143,6 +165,8 @@ static int read_all(int s, uint8_t *p, size_t len, int *fd)
 		n = recvmsg(s, &m, MSG_CMSG_CLOEXEC);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (none && !off && (n == 0 || (n < 0 && errno == ECONNRESET)))
+			*none = true;
 		if (n < 0)
 			return errno == EAGAIN ? -ETIMEDOUT : -errno;
 		gpc_take_fds(&m, fd);
@@ -154,7 +178,7 @@ static int read_all(int s, uint8_t *p, size_t len, int *fd)
 }
 
 static int exchange(int s, const uint8_t *q, size_t qlen, uint8_t *p, int *fd,
-		    int passfd)
+		    int passfd, bool *none)
 {
 	size_t off = 0;
 	ssize_t n;
@@ -191,13 +215,137 @@ static int exchange(int s, const uint8_t *q, size_t qlen, uint8_t *p, int *fd,
 			return -errno;
 		off += (size_t)n;
 	}
-	return read_all(s, p, GP_REPLY_LEN, fd);
+	return read_all(s, p, GP_REPLY_LEN, fd, none);
 }
 
 static int exchange_full(const struct gpc_ops *ops, const char *path,
 			 const struct gp_req *req, struct gp_reply *rep,
 			 int *fd, struct gp_answer *ans, const char **why,
 			 int passfd);
+
+/* ---- the channel (top of the file) ---- */
+
+#define CHAN_GROUPS 64 /* a process with more keeps no channel */
+
+/* What sockoutd was told about us by the kernel when the channel was
+ * connected (captured before the connect: a change racing with it only
+ * makes the channel look stale, never fresh). */
+struct chan_id {
+	pid_t pid;
+	uid_t uid[3]; /* real, effective, saved */
+	gid_t gid[3];
+	int ngroups;
+	gid_t groups[CHAN_GROUPS];
+};
+
+static struct {
+	int fd; /* -1: none; taken out (-1) while a request uses it */
+	dev_t dev;
+	ino_t ino;
+	struct chan_id id;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* to whom */
+} chan = { .fd = -1 };
+/* 0, or the pid of the process one of whose threads uses the channel */
+static pid_t chan_lock;
+/* sockoutd dropped a request with GP_F_KEEP and answered it without: it
+ * predates channels, ask no more */
+static int chan_off;
+
+static int chan_id_get(struct chan_id *id)
+{
+	int n;
+
+	memset(id, 0, sizeof(*id));
+	id->pid = getpid();
+	if (getresuid(&id->uid[0], &id->uid[1], &id->uid[2]) < 0 ||
+	    getresgid(&id->gid[0], &id->gid[1], &id->gid[2]) < 0 ||
+	    (n = getgroups(CHAN_GROUPS, id->groups)) < 0)
+		return -1;
+	id->ngroups = n;
+	return 0;
+}
+
+/* The channel for a thread of process @me, or false (another thread has
+ * it: the caller connects on its own).  A holder that is not of this
+ * process is a thread of the parent we were forked from, which did not
+ * come along: the channel is this process's to (re)open now. */
+static bool chan_lock_take(pid_t me)
+{
+	pid_t exp = 0;
+
+	if (__atomic_compare_exchange_n(&chan_lock, &exp, me, false,
+					__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return true;
+	return exp != me &&
+	       __atomic_compare_exchange_n(&chan_lock, &exp, me, false,
+					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+static void chan_lock_give(void)
+{
+	__atomic_store_n(&chan_lock, 0, __ATOMIC_RELEASE);
+}
+
+/* The kept connection, if it is still ours and speaks for @id; taken out
+ * of the cache (the caller puts it back or closes it). */
+static int chan_get(const struct chan_id *id, const char *path)
+{
+	struct stat st;
+	int s = chan.fd;
+
+	chan.fd = -1;
+	if (s < 0)
+		return -1;
+	/* closed or replaced by the program: its number is not ours */
+	if (fstat(s, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_dev != chan.dev ||
+	    st.st_ino != chan.ino)
+		return -1;
+	/* another process (a forked child), other credentials, another
+	 * sockoutd */
+	if (memcmp(id, &chan.id, sizeof(*id)) != 0 || strcmp(path, chan.path)) {
+		close(s);
+		return -1;
+	}
+	return s;
+}
+
+static void chan_put(int s, const struct chan_id *id, const char *path)
+{
+	struct stat st;
+
+	if (fstat(s, &st) < 0 || strlen(path) >= sizeof(chan.path)) {
+		close(s);
+		return;
+	}
+	chan.dev = st.st_dev;
+	chan.ino = st.st_ino;
+	chan.id = *id;
+	strcpy(chan.path, path);
+	chan.fd = s;
+}
+
+/* A new connection to sockoutd: @s or -errno. */
+static int gpc_connect(const struct gpc_ops *ops,
+		       const struct sockaddr_storage *ss, socklen_t sl)
+{
+	struct timeval tv = { .tv_sec = GPC_REPLY_TIMEOUT_S };
+	int s = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
+
+	if (s < 0)
+		return -errno;
+	ops->setsockopt_fn(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ops->setsockopt_fn(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (ops->connect_fn(s, (const struct sockaddr *)ss, sl) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EISCONN)
+			break;
+		r = -errno;
+		close(s);
+		return r;
+	}
+	return s;
+}
 
 int gpc_exchange(const struct gpc_ops *ops, const char *path,
 		 const struct gp_req *req, struct gp_reply *rep, int *fd,
@@ -232,9 +380,11 @@ static int exchange_full(const struct gpc_ops *ops, const char *path,
 	uint8_t q[GP_REQ_LEN + GP_NAME_MAX], p[GP_REPLY_LEN], a[GP_ANSWER_MAX];
 	size_t qlen = GP_REQ_LEN;
 	struct gp_req sreq = *req;
-	int s = -1, r, saved = errno, stream;
+	int s = -1, r, saved = errno, stream, tries = 0;
 	/* RESOLVE and REVERSE are answered without a descriptor */
 	bool named = req->op == GP_RESOLVE || req->op == GP_REVERSE;
+	bool locked = false, reused = false, probe = false, none;
+	struct chan_id id;
 
 	*fd = -1;
 	*why = NULL;
@@ -254,32 +404,50 @@ static int exchange_full(const struct gpc_ops *ops, const char *path,
 	} else {
 		sreq.flags |= GP_F_STREAM;
 	}
-	gp_req_encode(q, &sreq);
 	if (req->op == GP_RESOLVE) {
 		memcpy(q + GP_REQ_LEN, req->name, req->namelen);
 		qlen += req->namelen;
 	}
-
-	s = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0) {
-		r = -errno;
+	/* the channel, for the requests that may use one */
+	if (!stream && !__atomic_load_n(&chan_off, __ATOMIC_RELAXED) &&
+	    (named || (req->op == GP_CONNECT && !(req->flags & GP_F_LOOPBACK))) &&
+	    chan_id_get(&id) == 0 && id.ngroups < CHAN_GROUPS &&
+	    (locked = chan_lock_take(id.pid))) {
+		s = chan_get(&id, path);
+		reused = s >= 0;
+		sreq.flags |= GP_F_KEEP;
+	}
+again:
+	gp_req_encode(q, &sreq);
+	if (s < 0 && (s = gpc_connect(ops, &ss, sl)) < 0) {
+		r = s;
+		s = -1;
 		goto out;
 	}
-	ops->setsockopt_fn(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	ops->setsockopt_fn(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	while (ops->connect_fn(s, (struct sockaddr *)&ss, sl) < 0) {
-		if (errno == EINTR)
-			continue;
-		if (errno == EISCONN)
-			break;
-		r = -errno;
+	none = false;
+	if ((r = exchange(s, q, qlen, p, fd, passfd, &none)) < 0) {
+		/* ended before the reply began: not seen (above) */
+		if (none && (sreq.flags & GP_F_KEEP) && tries++ == 0) {
+			close(s);
+			s = -1;
+			/* a new connection too: perhaps a sockoutd that does
+			 * not know GP_F_KEEP, which drops what it cannot read */
+			if (!reused) {
+				sreq.flags &= (uint8_t)~GP_F_KEEP;
+				probe = true;
+			}
+			reused = false;
+			goto again;
+		}
 		goto out;
 	}
-	if ((r = exchange(s, q, qlen, p, fd, passfd)) < 0)
-		goto out;
+	if (probe)
+		__atomic_store_n(&chan_off, 1, __ATOMIC_RELAXED);
 	/* GP_REFUSED: sockoutd turned the connection away unread (a
-	 * limit); its status is the answer to whatever we asked. */
-	if (gp_reply_decode(p, rep) < 0 || rep->flags ||
+	 * limit); its status is the answer to whatever we asked.
+	 * GP_F_KEEP: the channel we asked for is kept. */
+	if (gp_reply_decode(p, rep) < 0 ||
+	    (rep->flags & ~(sreq.flags & GP_F_KEEP)) ||
 	    (rep->op != req->op && rep->op != GP_REFUSED)) {
 		*why = "malformed reply";
 		r = -EPROTO;
@@ -287,7 +455,7 @@ static int exchange_full(const struct gpc_ops *ops, const char *path,
 	}
 	if (named && rep->op == req->op && rep->status == 0) {
 		if (!ans || !rep->anslen ||
-		    (r = read_all(s, a, rep->anslen, fd)) < 0 ||
+		    (r = read_all(s, a, rep->anslen, fd, NULL)) < 0 ||
 		    gp_answer_decode(a, rep->anslen, ans) < 0) {
 			*why = "malformed answer";
 			r = -EPROTO;
@@ -327,10 +495,16 @@ static int exchange_full(const struct gpc_ops *ops, const char *path,
 		*fd = s;
 		s = -1;
 	}
+	if (locked && (rep->flags & GP_F_KEEP)) {
+		chan_put(s, &id, path);
+		s = -1;
+	}
 	r = 0;
 out:
 	if (s >= 0)
 		close(s);
+	if (locked)
+		chan_lock_give();
 	if (r < 0 && *fd >= 0) {
 		close(*fd);
 		*fd = -1;

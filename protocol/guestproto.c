@@ -55,7 +55,9 @@ void gp_req_encode(uint8_t p[GP_REQ_LEN], const struct gp_req *r)
 static int resolve_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r)
 {
 	/* stream mode asks for names too (the answer then ends the stream) */
-	if ((r->flags & ~GP_F_STREAM) || p[29] || p[30] || p[31])
+	if ((r->flags & ~(GP_F_STREAM | GP_F_KEEP)) ||
+	    (r->flags & GP_F_STREAM && r->flags & GP_F_KEEP) || p[29] || p[30] ||
+	    p[31])
 		return -EPROTO;
 	for (int i = 8; i < 28; i++) /* no address */
 		if (p[i])
@@ -101,8 +103,16 @@ int gp_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r)
 	} else if ((r->op != GP_CONNECT && r->op != GP_LISTEN &&
 		    r->op != GP_REVERSE && r->op != GP_CLAIM) ||
 		   (r->flags & ~(GP_F_LOOPBACK | GP_F_V6ONLY | GP_F_SECCOMP |
-				 GP_F_STREAM)) ||
-		   (r->op == GP_REVERSE && (r->flags & ~GP_F_STREAM))) {
+				 GP_F_STREAM | GP_F_KEEP)) ||
+		   (r->op == GP_REVERSE &&
+		    (r->flags & ~(GP_F_STREAM | GP_F_KEEP))) ||
+		   ((r->flags & GP_F_KEEP) &&
+		    ((r->op != GP_CONNECT && r->op != GP_REVERSE) ||
+		     (r->flags & (GP_F_LOOPBACK | GP_F_STREAM))))) {
+		/* a channel (GP_F_KEEP) only for the short exchanges whose
+		 * answer depends on no more than the uid, gid and groups:
+		 * not LOOPBACK or LISTEN (the network namespace), not a
+		 * stream */
 		return -EPROTO;
 	} else if (so_addr_decode(p + 8, &r->addr) < 0) {
 		return -EPROTO;
@@ -124,8 +134,8 @@ int gp_req_decode(const uint8_t p[GP_REQ_LEN], struct gp_req *r)
 /* Layout of a reply (56 bytes):
  *   0 magic u32 | 4 version u16 | 6 op u8 | 7 flags u8 | 8 status u16
  *  10 zero u16 | 12 local (20) | 32 peer (20) | 52 op-specific u32:
- *  a stream-mode ACCEPT notice (flags GP_F_STREAM, the only reply with
- *  flags) has the token to CLAIM there; RESOLVE and REVERSE the answer
+ *  a stream-mode ACCEPT notice (flags GP_F_STREAM; other replies have no
+ *  flags but GP_F_KEEP on CONNECT, RESOLVE, REVERSE) has the token to CLAIM there; RESOLVE and REVERSE the answer
  *  length (u16 at 52, 54 zero); every other reply 0. */
 void gp_reply_encode(uint8_t p[GP_REPLY_LEN], const struct gp_reply *r)
 {
@@ -163,7 +173,10 @@ int gp_reply_decode(const uint8_t p[GP_REPLY_LEN], struct gp_reply *r)
 		r->token = get32(p + 52);
 		return r->token && !r->status ? 0 : -EPROTO;
 	}
-	if (r->flags)
+	/* GP_F_KEEP: a channel kept, on the replies that may have one */
+	if ((r->flags & ~GP_F_KEEP) ||
+	    (r->flags && r->op != GP_CONNECT && r->op != GP_RESOLVE &&
+	     r->op != GP_REVERSE))
 		return -EPROTO;
 	r->anslen = get16(p + 52);
 	if (r->anslen && (r->op < GP_RESOLVE || r->op == GP_DNS ||

@@ -87,6 +87,11 @@ enum gp_flags {
 	 * this flag and a token in the reply).  Required on sockoutd's
 	 * stream endpoints, refused on the Unix guest socket. */
 	GP_F_STREAM = 0x20,
+	/* Channel (PROTOCOL.md part 2, "Channels"): on a CONNECT (not
+	 * LOOPBACK), RESOLVE or REVERSE request over the Unix guest socket,
+	 * "keep this connection open for my next request after the reply".
+	 * On the reply: sockoutd keeps it (else it closes it as ever). */
+	GP_F_KEEP = 0x40,
 };
 
 struct gp_req {

@@ -38,6 +38,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (memcmp(q, data, GP_REQ_LEN) != 0)
 			abort();
 		show(&req.addr, cap);
+		/* a channel (GP_F_KEEP) only for CONNECT but LOOPBACK, RESOLVE
+		 * and REVERSE, never in stream mode */
+		if ((req.flags & GP_F_KEEP) &&
+		    ((req.op != GP_CONNECT && req.op != GP_RESOLVE &&
+		      req.op != GP_REVERSE) ||
+		     (req.flags & (GP_F_LOOPBACK | GP_F_STREAM))))
+			abort();
 		/* RESOLVE: the name after the header, as sockoutd reads it
 		 * (exactly namelen bytes, whatever else follows) */
 		if (req.op == GP_RESOLVE) {
@@ -55,6 +62,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size >= GP_REPLY_LEN && gp_reply_decode(data, &rep) == 0) {
 		/* a refusal before the request was read always says why */
 		if (rep.op == GP_REFUSED && !rep.status)
+			abort();
+		/* a kept channel: only the replies whose requests may ask */
+		if ((rep.flags & GP_F_KEEP) && rep.op != GP_CONNECT &&
+		    rep.op != GP_RESOLVE && rep.op != GP_REVERSE)
 			abort();
 		gp_reply_encode(p, &rep);
 		if (memcmp(p, data, GP_REPLY_LEN) != 0)

@@ -543,7 +543,7 @@ static void test_new_errors(void)
 	CHECK(has(e, 14, "bad limit (a count from 1 to 1000000): `1000001'"));
 	CHECK(has(e, 15, "bad size (256K to 64G, suffixes K, M, G): `1K'"));
 	CHECK(has(e, 16, "bad size (256K to 64G, suffixes K, M, G): `65G'"));
-	CHECK(has(e, 17, "unknown limit (pending, listeners, connections, guests, helper-queue): `frobs'"));
+	CHECK(has(e, 17, "unknown limit (pending, listeners, connections, guests, channels, helper-queue): `frobs'"));
 	CHECK(has(e, 18, "limit takes a name and a value (limit pending 64): `pending'"));
 	CHECK(has(e, 19, "limit takes a name and a value (limit pending 64): `20'"));
 	CHECK(has(e, 21, "limit guests already set on line 20: `11'"));
