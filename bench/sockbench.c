@@ -16,6 +16,12 @@
  *                                      then close it (for bench/ssh-ceiling)
  *   sockbench source ADDR PORT         server: write to each connection until
  *                                      the peer goes away (ssh-ceiling -R)
+ *   sockbench unixrtt N                N round trips of 64 bytes to a forked
+ *                                      child over a Unix stream socketpair, the
+ *                                      child waiting in epoll as sockoutd does;
+ *                                      prints the median in microseconds: the
+ *                                      least any out-of-process dispatcher adds
+ *                                      to a connect (one request, one reply)
  *
  * It is an ordinary dynamically linked program, so under sockout-run it is
  * carried by the guest shim like any other.
@@ -31,6 +37,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -257,8 +264,52 @@ static int do_echo(void)
 	}
 }
 
+static int do_unixrtt(int n)
+{
+	double *t = calloc((size_t)n, sizeof(*t));
+	char b[64] = { 0 };
+	int sv[2], ok = 1;
+	pid_t pid;
+
+	if (!t || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		return 1;
+	pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		struct epoll_event ev = { .events = EPOLLIN };
+		int ep = epoll_create1(0);
+
+		close(sv[0]);
+		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev) < 0)
+			_exit(1);
+		while (epoll_wait(ep, &ev, 1, -1) >= 0 &&
+		       read(sv[1], b, sizeof(b)) == (ssize_t)sizeof(b) &&
+		       write(sv[1], b, sizeof(b)) == (ssize_t)sizeof(b))
+			;
+		_exit(0);
+	}
+	close(sv[1]);
+	for (int i = 0; i < n && ok; i++) {
+		double s = now_us();
+		ok = write(sv[0], b, sizeof(b)) == (ssize_t)sizeof(b) &&
+		     read(sv[0], b, sizeof(b)) == (ssize_t)sizeof(b);
+		t[i] = now_us() - s;
+	}
+	close(sv[0]); /* the child's read ends */
+	waitpid(pid, NULL, 0);
+	if (ok) {
+		qsort(t, (size_t)n, sizeof(*t), cmp_d);
+		printf("median_us %.1f n %d\n", t[n / 2], n);
+	}
+	free(t);
+	return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "unixrtt") == 0 && atoi(argv[2]) > 0)
+		return do_unixrtt(atoi(argv[2]));
 	if (argc < 4) {
 		fprintf(stderr, "usage: sockbench echo|sink|source|latency|"
 				"phases|hold ADDR PORT [N [SECS]]\n");
