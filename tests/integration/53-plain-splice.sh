@@ -48,75 +48,14 @@ wait_for 10 sh -c "$CTL helpers | grep -c ' up ' | grep -qx 2" || fail "helpers 
 
 # 7001: send FILE, half-close, then read the guest's bytes to EOF and
 # write their sha256 to OUT.  7002: send 1 MiB, then reset.
-cat >"$T/server.py" <<'PY'
-import hashlib, socket, struct, sys, threading
-src, out = sys.argv[1], sys.argv[2]
-def listener(port):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("198.51.100.2", port))
-    s.listen(8)
-    return s
-def first(s):
-    c, _ = s.accept()
-    with open(src, "rb") as f:
-        c.sendall(f.read())
-    c.shutdown(socket.SHUT_WR)
-    h = hashlib.sha256()
-    while True:
-        d = c.recv(1 << 16)
-        if not d:
-            break
-        h.update(d)
-    c.close()
-    import os
-    with open(out + ".tmp", "w") as f:
-        f.write(h.hexdigest() + "\n")
-    os.rename(out + ".tmp", out)
-def reset(s):
-    while True:
-        c, _ = s.accept()
-        c.sendall(b"r" * (1 << 20))
-        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        c.close()
-a, b = listener(7001), listener(7002)
-threading.Thread(target=reset, args=(b,), daemon=True).start()
-while True:
-    first(a)
-PY
 # the guest for 7001 and 7002: read to EOF (sha256 to stdout), then send
 # FILE and half-close, then wait for the server's close
-cat >"$T/guest.py" <<'PY'
-import hashlib, socket, sys
-sys.path.insert(0, sys.argv[1])
-import gpclient as g
-r, fds = g.ask(sys.argv[2], g.CONNECT, "198.51.100.2", int(sys.argv[3]))
-assert r and r[1] == 0, r
-c = socket.socket(fileno=fds[0])
-h, n = hashlib.sha256(), 0
-try:
-    while True:
-        d = c.recv(1 << 16)
-        if not d:
-            break
-        h.update(d)
-        n += len(d)
-except ConnectionResetError:
-    print("reset after %d bytes" % n)
-    sys.exit(0)
-print(h.hexdigest())
-with open(sys.argv[4], "rb") as f:
-    c.sendall(f.read())
-c.shutdown(socket.SHUT_WR)
-assert c.recv(1) == b"", "data after the server's EOF"
-c.close()
-PY
 
 mkdata "$T/a.bin" 32
 mkdata "$T/b.bin" 16
 mkdata "$T/c.bin" 16
 bgns "$NS_S" python3 "$TOP/tests/integration/echo-server.py" 198.51.100.2 7000
-bgns "$NS_S" python3 "$T/server.py" "$T/b.bin" "$T/c.sha"
+bgns "$NS_S" python3 "$TOP/tests/integration/halfclose-server.py" "$T/b.bin" "$T/c.sha"
 wait_tcp "$NS_S" 7000
 wait_tcp "$NS_S" 7002
 
@@ -142,7 +81,7 @@ scenario() {
 	[ "$(sha "$T/a.got")" = "$(sha "$T/a.bin")" ] || fail "$h: echo: sha256 differs"
 
 	log "$h: 16 MiB each way, the server half-closing first"
-	ip netns exec "$NS_G" python3 "$T/guest.py" "$TOP/tests/integration" "$GUEST_SOCK" $((p + 1)) "$T/c.bin" >"$T/b.out" 2>&1 ||
+	ip netns exec "$NS_G" python3 "$TOP/tests/integration/halfclose-guest.py" "$TOP/tests/integration" "$GUEST_SOCK" $((p + 1)) "$T/c.bin" >"$T/b.out" 2>&1 ||
 		fail "guest: $(cat "$T/b.out")"
 	[ "$(cat "$T/b.out")" = "$(sha "$T/b.bin")" ] || fail "$h: server to guest: sha256 differs: $(cat "$T/b.out")"
 	wait_for 20 test -e "$T/c.sha" || fail "$h: the server never saw the guest's EOF"
@@ -170,7 +109,7 @@ scenario() {
 	fi
 
 	log "$h: a server's reset reaches the guest as a reset"
-	ip netns exec "$NS_G" python3 "$T/guest.py" "$TOP/tests/integration" "$GUEST_SOCK" $((p + 2)) "$T/c.bin" >"$T/r.out" 2>&1 ||
+	ip netns exec "$NS_G" python3 "$TOP/tests/integration/halfclose-guest.py" "$TOP/tests/integration" "$GUEST_SOCK" $((p + 2)) "$T/c.bin" >"$T/r.out" 2>&1 ||
 		fail "guest: $(cat "$T/r.out")"
 	grep -q "^reset after" "$T/r.out" || fail "$h: no reset: $(cat "$T/r.out")"
 

@@ -121,74 +121,14 @@ wait_for 10 sh -c "$CTL helpers | grep -c ' up ' | grep -qx 3" || fail "helpers 
 
 # 7001: send FILE, half-close, then read the guest's bytes to EOF and
 # write their sha256 to OUT.  7002: send 1 MiB, then reset.  (53's.)
-cat >"$T/server.py" <<'PY'
-import hashlib, os, socket, struct, sys, threading
-src, out = sys.argv[1], sys.argv[2]
-def listener(port):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("198.51.100.2", port))
-    s.listen(8)
-    return s
-def first(s):
-    c, _ = s.accept()
-    with open(src, "rb") as f:
-        c.sendall(f.read())
-    c.shutdown(socket.SHUT_WR)
-    h = hashlib.sha256()
-    while True:
-        d = c.recv(1 << 16)
-        if not d:
-            break
-        h.update(d)
-    c.close()
-    with open(out + ".tmp", "w") as f:
-        f.write(h.hexdigest() + "\n")
-    os.rename(out + ".tmp", out)
-def reset(s):
-    while True:
-        c, _ = s.accept()
-        c.sendall(b"r" * (1 << 20))
-        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        c.close()
-a, b = listener(7001), listener(7002)
-threading.Thread(target=reset, args=(b,), daemon=True).start()
-while True:
-    first(a)
-PY
 # the guest for 7001 and 7002 (53's): read to EOF (sha256 to stdout), then
 # send FILE and half-close, then wait for the server's close
-cat >"$T/guest.py" <<'PY'
-import hashlib, socket, sys
-sys.path.insert(0, sys.argv[1])
-import gpclient as g
-r, fds = g.ask(sys.argv[2], g.CONNECT, "198.51.100.2", int(sys.argv[3]))
-assert r and r[1] == 0, r
-c = socket.socket(fileno=fds[0])
-h, n = hashlib.sha256(), 0
-try:
-    while True:
-        d = c.recv(1 << 16)
-        if not d:
-            break
-        h.update(d)
-        n += len(d)
-except ConnectionResetError:
-    print("reset after %d bytes" % n)
-    sys.exit(0)
-print(h.hexdigest())
-with open(sys.argv[4], "rb") as f:
-    c.sendall(f.read())
-c.shutdown(socket.SHUT_WR)
-assert c.recv(1) == b"", "data after the server's EOF"
-c.close()
-PY
 
 mkdata "$T/a.bin" 32
 mkdata "$T/b.bin" 32
 mkdata "$T/c.bin" 32
 bgns "$NS_S" python3 "$TOP/tests/integration/echo-server.py" 198.51.100.2 7000
-bgns "$NS_S" python3 "$T/server.py" "$T/b.bin" "$T/c.sha"
+bgns "$NS_S" python3 "$TOP/tests/integration/halfclose-server.py" "$T/b.bin" "$T/c.sha"
 wait_tcp "$NS_S" 7000
 wait_tcp "$NS_S" 7002
 GP="python3 $TOP/tests/integration/gpclient.py"
@@ -213,14 +153,14 @@ $G connect 198.51.100.2 7000 --send "$T/a.bin" --recv "$T/a.got" >"$T/a.out" || 
 grep -Eq "^status 0 local 198.51.100.1:[0-9]+ peer 198.51.100.2:7000 fds 1$" "$T/a.out" || fail "reply: $(cat "$T/a.out")"
 
 log "32 MiB each way, the server half-closing first"
-ip netns exec "$NS_G" python3 "$T/guest.py" "$TOP/tests/integration" "$GUEST_SOCK" 7001 "$T/c.bin" >"$T/b.out" 2>&1 ||
+ip netns exec "$NS_G" python3 "$TOP/tests/integration/halfclose-guest.py" "$TOP/tests/integration" "$GUEST_SOCK" 7001 "$T/c.bin" >"$T/b.out" 2>&1 ||
 	fail "guest: $(cat "$T/b.out")"
 [ "$(cat "$T/b.out")" = "$(sha "$T/b.bin")" ] || fail "server to guest: sha256 differs: $(cat "$T/b.out")"
 wait_for 20 test -e "$T/c.sha" || fail "the server never saw the guest's EOF"
 [ "$(cat "$T/c.sha")" = "$(sha "$T/c.bin")" ] || fail "guest to server: sha256 differs"
 
 log "a server's reset reaches the guest as a reset"
-ip netns exec "$NS_G" python3 "$T/guest.py" "$TOP/tests/integration" "$GUEST_SOCK" 7002 "$T/c.bin" >"$T/r.out" 2>&1 ||
+ip netns exec "$NS_G" python3 "$TOP/tests/integration/halfclose-guest.py" "$TOP/tests/integration" "$GUEST_SOCK" 7002 "$T/c.bin" >"$T/r.out" 2>&1 ||
 	fail "guest: $(cat "$T/r.out")"
 grep -q "^reset after" "$T/r.out" || fail "no reset: $(cat "$T/r.out")"
 
