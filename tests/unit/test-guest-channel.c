@@ -22,6 +22,7 @@
 #include "../../common/net.h"
 #include "../../dispatcher/sockoutd.h"
 #include "t.h"
+#include "t-loop.h"
 
 /* what main.c provides in sockoutd */
 struct dconf *cfg;
@@ -30,22 +31,6 @@ struct stats stats;
 
 static char dir[] = "/tmp/test-guest-channel.XXXXXX";
 static char sock[128];
-
-static void stop_cb(struct timer *t)
-{
-	(void)t;
-	loop_stop();
-}
-
-static void spin(uint64_t ms)
-{
-	struct timer t;
-
-	timer_init(&t, stop_cb);
-	timer_set(&t, ms);
-	loop_run();
-	timer_cancel(&t);
-}
 
 static int dial(void)
 {

@@ -18,27 +18,12 @@
 #include "../../dispatcher/resolve.h"
 #include "../../dispatcher/sockoutd.h"
 #include "t.h"
+#include "t-loop.h"
 
 /* what main.c provides in sockoutd */
 struct dconf *cfg;
 uint64_t start_ms;
 struct stats stats;
-
-static void stop_cb(struct timer *t)
-{
-	(void)t;
-	loop_stop();
-}
-
-static void spin(uint64_t ms)
-{
-	struct timer t;
-
-	timer_init(&t, stop_cb);
-	timer_set(&t, ms);
-	loop_run();
-	timer_cancel(&t);
-}
 
 struct got {
 	int calls;

@@ -18,6 +18,7 @@
 #include "../../common/net.h"
 #include "../../dispatcher/sockoutd.h"
 #include "t.h"
+#include "t-loop.h"
 
 /* what main.c provides in sockoutd */
 struct dconf *cfg;
@@ -26,23 +27,6 @@ struct stats stats;
 
 static char dir[] = "/tmp/test-rules-guest.XXXXXX";
 static char sock[128];
-
-static void stop_cb(struct timer *t)
-{
-	(void)t;
-	loop_stop();
-}
-
-/* Run the loop for @ms milliseconds. */
-static void spin(uint64_t ms)
-{
-	struct timer t;
-
-	timer_init(&t, stop_cb);
-	timer_set(&t, ms);
-	loop_run();
-	timer_cancel(&t);
-}
 
 static int dial(void)
 {
