@@ -32,18 +32,25 @@ def first_arg(args):
 
 
 def connections(ev):
-    """Cut the guest's calls into connections: socket(AF_INET) .. close."""
+    """Cut the guest's calls into connections: socket(AF_INET) .. close.
+    The shim's Unix socket to sockoutd is the process's channel, opened by
+    the first request and used by the next ones (or, with channels off, a
+    new one per request): the last one opened is the one in use."""
     out = []
     cur = None
+    unix = None
     for i, (ts, dur, name, args, ret) in enumerate(ev):
         if name == "socket" and args.startswith("AF_INET,"):
-            cur = {"fd": ret.split()[0], "start": ts, "unix": None}
+            cur = {"fd": ret.split()[0], "start": ts, "unix": unix}
+        if name == "socket" and args.startswith("AF_UNIX"):
+            unix = ret.split()[0]
+            if cur is not None:
+                cur["unix"] = unix
+            continue
         if cur is None:
             continue
         a0 = first_arg(args)
-        if name == "socket" and args.startswith("AF_UNIX"):
-            cur["unix"] = ret.split()[0]
-        elif cur["unix"] and a0 == cur["unix"]:
+        if cur["unix"] and a0 == cur["unix"]:
             if name in ("connect",) and "req_conn" not in cur:
                 cur["req_conn"] = ts + dur
             if name in ("sendto", "send", "sendmsg", "write"):
@@ -87,7 +94,7 @@ def main():
     conns = sorted(conns[1:], key=lambda c: c["end"] - c["start"])
     c = conns[len(conns) // 2]
     us = lambda t: (t - c["start"]) * 1e6
-    marks = [("socket(), shim connects to the guest socket, request sent",
+    marks = [("socket(), the shim's checks, request sent (on the channel)",
               c["req_sent"]),
              ("sockoutd (and helper): request -> reply with the fd",
               c["reply"]),

@@ -157,9 +157,19 @@ static int ctl_flush(struct ctl *c)
  * what can move next.  May free @c. */
 static void ctl_update(struct ctl *c)
 {
-	if (ctl_flush(c) < 0)
-		return;
-	ctl_parse(c);
+	/* Until nothing more can be answered: a flush that drains the
+	 * replies at once leaves no EPOLLOUT to come back for the request
+	 * lines already read, and while c->in holds CTL_LINE_MAX bytes of
+	 * them nothing is read either (68-control-flood stalled so). */
+	for (;;) {
+		size_t before = buf_len(&c->in);
+
+		if (ctl_flush(c) < 0)
+			return;
+		ctl_parse(c);
+		if (buf_len(&c->in) == before || c->closing)
+			break;
+	}
 	if (ctl_flush(c) < 0)
 		return;
 	if (!buf_len(&c->out) &&
