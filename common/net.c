@@ -290,6 +290,17 @@ int net_send_fd(int sock, const void *p, size_t len, int fd)
 	return 0;
 }
 
+/* net_recv_fd()'s taker: the first descriptor into *@arg, others closed. */
+static void keep_first(void *arg, int f)
+{
+	int *fd = arg;
+
+	if (*fd < 0)
+		*fd = f;
+	else
+		close(f);
+}
+
 ssize_t net_recv_fd(int sock, void *p, size_t len, int *fd)
 {
 	union {
@@ -305,20 +316,22 @@ ssize_t net_recv_fd(int sock, void *p, size_t len, int *fd)
 
 	if (n < 0)
 		return n;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+	net_msg_fds(&m, keep_first, fd);
+	return n;
+}
+
+void net_msg_fds(struct msghdr *m, void (*take)(void *arg, int fd), void *arg)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
 			int f;
 
 			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(f));
-			if (*fd < 0)
-				*fd = f;
-			else
-				close(f);
+			take(arg, f);
 		}
 	}
-	return n;
 }
 
 void net_tcp_liveness(int fd, int idle_s, int intvl_s, int cnt,

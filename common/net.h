@@ -78,6 +78,11 @@ int net_send_fd(int sock, const void *p, size_t len, int fd);
  * than we asked for).  Returns recv's count, or -1 with errno.
  */
 ssize_t net_recv_fd(int sock, void *p, size_t len, int *fd);
+/**
+ * net_msg_fds() - hand each descriptor that a received message @m carried
+ * (SCM_RIGHTS, in order) to @take, which owns it from then on.
+ */
+void net_msg_fds(struct msghdr *m, void (*take)(void *arg, int fd), void *arg);
 socklen_t net_salen(const struct sockaddr *sa);
 uint16_t net_port(const struct sockaddr *sa);
 

@@ -489,6 +489,20 @@ static void evfds_add(struct helper *h, uint64_t at, int fd)
 	h->evfds[h->nevfds++].fd = fd;
 }
 
+/* net_msg_fds()'s taker in read_events(): @f came with the read that ends
+ * at @at of the event stream. */
+struct evfds_read {
+	struct helper *h;
+	uint64_t at;
+};
+
+static void evfds_take_one(void *arg, int f)
+{
+	struct evfds_read *r = arg;
+
+	evfds_add(r->h, r->at, f);
+}
+
 /*
  * Take the descriptors of the message that spans [s, e) of the event
  * stream.  The kernel ends a read after the bytes a descriptor came with,
@@ -572,20 +586,12 @@ static void read_events(struct helper *h, int fd)
 		}
 		return;
 	}
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int f;
-			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(f));
-			evfds_add(h, h->evread + (size_t)n, f);
-		}
-	}
+	struct evfds_read r = { h, h->evread + (size_t)n };
+	net_msg_fds(&m, evfds_take_one, &r);
 	/* more than fitted: the kernel closed the rest; their message is
 	 * refused like one with too many */
 	if (m.msg_flags & MSG_CTRUNC)
-		evfds_add(h, h->evread + (size_t)n, -1);
+		evfds_add(h, r.at, -1);
 	if (n == 0) {
 		helper_break(h, "closed the event socket");
 		return;

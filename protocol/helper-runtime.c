@@ -1425,6 +1425,20 @@ static int client_parse(struct sh_client *cl)
 	return 0;
 }
 
+/* net_msg_fds()'s taker in client_recv(): a descriptor waits in cl->fds
+ * for its request; past SH_FDS_MAX the client is dropped. */
+static void client_keep_fd(void *arg, int f)
+{
+	struct sh_client *cl = arg;
+
+	if (cl->nfds < SH_FDS_MAX) {
+		cl->fds[cl->nfds++] = f;
+	} else {
+		close(f);
+		cl->dying = true;
+	}
+}
+
 /* Read requests, and the descriptors HANDOFFs carry (SCM_RIGHTS), which
  * wait in cl->fds for their request.  A read() would drop them. */
 static ssize_t client_recv(struct sh_client *cl, int fd)
@@ -1449,22 +1463,7 @@ static ssize_t client_recv(struct sh_client *cl, int fd)
 	n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	if (n < 0)
 		return n;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm;
-	     cm = CMSG_NXTHDR(&m, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int f;
-			memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(f));
-			if (cl->nfds < SH_FDS_MAX) {
-				cl->fds[cl->nfds++] = f;
-			} else {
-				close(f);
-				cl->dying = true;
-			}
-		}
-	}
+	net_msg_fds(&m, client_keep_fd, cl);
 	/* The descriptor was dropped (out of descriptors): its HANDOFF,
 	 * whose header this read ends with (the kernel ends a read after
 	 * the bytes a descriptor came with), takes a -1 and is refused, so
