@@ -286,6 +286,17 @@ static void greq_reply_ans(struct greq *g, int status, const struct so_addr *loc
 	/* The guest waits for exactly this message and the socket is
 	 * empty, so it fits; a failure means the guest is gone. */
 	e = 0;
+	if (fd >= 0 && (e = pin_socket(fd)) < 0) {
+		warn("guest pid %d: connection not given: %s", g->who.pid, strerror(-e));
+		close(fd);
+		fd = -1;
+		r.status = ECONNREFUSED;
+		r.anslen = 0;
+		memset(&r.local, 0, sizeof(r.local));
+		memset(&r.peer, 0, sizeof(r.peer));
+		gp_reply_encode(p, &r);
+		e = 0;
+	}
 	if (g->gev.fd >= 0 &&
 	    (e = net_send_fd(g->gev.fd, p, GP_REPLY_LEN + r.anslen, fd)) < 0)
 		debug("guest pid %d: reply lost: %s", g->who.pid, strerror(-e));

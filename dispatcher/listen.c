@@ -128,17 +128,14 @@ void glisten_close(struct glisten *l)
 	free(l);
 }
 
-int glisten_deliver(struct glisten *l, int fd, const struct so_addr *local,
-		    const struct so_addr *peer)
+/* Send @fd, already pinned, on the guest's listener end. */
+static int deliver(struct glisten *l, int fd, const struct so_addr *local,
+		   const struct so_addr *peer)
 {
 	struct gp_reply r = { .op = GP_ACCEPT, .status = 0 };
 	uint8_t p[GP_REPLY_LEN];
 	int e;
 
-	/* Before the guest has its end (a helper listener whose LISTEN reply
-	 * is still on its way) messages simply queue for it. */
-	if (l->sev.fd < 0)
-		return -ENOTCONN;
 	r.local = *local;
 	r.peer = *peer;
 	gp_reply_encode(p, &r);
@@ -148,6 +145,27 @@ int glisten_deliver(struct glisten *l, int fd, const struct so_addr *local,
 	l->accepted++;
 	stats.accepted++;
 	return 0;
+}
+
+int glisten_deliver(struct glisten *l, int fd, const struct so_addr *local,
+		    const struct so_addr *peer)
+{
+	int e;
+
+	/* Before the guest has its end (a helper listener whose LISTEN reply
+	 * is still on its way) messages simply queue for it. */
+	if (l->sev.fd < 0)
+		return -ENOTCONN;
+	/* Pinned once, here: a held connection (-EAGAIN) is sent again by
+	 * seq_cb() as it is, its filter being locked.  One the guest
+	 * cannot have is closed by the caller, as if the guest had
+	 * refused it. */
+	if ((e = pin_socket(fd)) < 0) {
+		warn("guest listener on port %u: connection not given: %s",
+		     l->bound.port, strerror(-e));
+		return e == -EAGAIN ? -EIO : e;
+	}
+	return deliver(l, fd, local, peer);
 }
 
 static void host_accept_cb(struct ev *ev, uint32_t events);
@@ -178,7 +196,7 @@ static void seq_cb(struct ev *ev, uint32_t events)
 		}
 	}
 	if ((events & EPOLLOUT) && l->held_fd >= 0) {
-		int r = glisten_deliver(l, l->held_fd, &l->bound, &l->held_peer);
+		int r = deliver(l, l->held_fd, &l->bound, &l->held_peer);
 		if (r == -EAGAIN)
 			return;
 		if (r < 0)

@@ -595,7 +595,8 @@ static void relay_reply(struct helper *h, const struct hreq *q,
 /*
  * Is @fd what a hand-back must be: a TCP socket with a connection
  * established (or whose peer has finished sending), not a listener, not
- * one still connecting, not a Unix socket or pipe?  Asked of the kernel,
+ * one still connecting, not a Unix socket or pipe, no filter locked on
+ * it?  Asked of the kernel,
  * before any guest sees it.  Then blocking, as direct.c leaves its own
  * (the shim applies the program's mode), with no signal owner.  Returns 0
  * or -errno.
@@ -624,6 +625,11 @@ static int handback_check(int fd)
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0 ||
 	    (ti.tcpi_state != TCP_ESTABLISHED && ti.tcpi_state != TCP_CLOSE_WAIT))
 		return -ENOTCONN;
+	/* A filter the helper locked on it would keep ours (pin.c) off:
+	 * the guest could then reconnect the socket anywhere. */
+	l = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_LOCK_FILTER, &v, &l) < 0 || v)
+		return -EPERM;
 	/* Status flags as direct.c leaves its socket: none (O_ASYNC too),
 	 * and no owner the helper chose for SIGIO/SIGURG. */
 	if (fcntl(fd, F_SETFL, 0) < 0 || fcntl(fd, F_SETOWN, 0) < 0)

@@ -16,6 +16,7 @@
  *   listen.c   guest listeners: seqpacket to the guest, host listeners,
  *              the (netns, port) table for guest-internal loopback
  *   pair.c     connected TCP socket pairs on 127.0.0.1
+ *   pin.c      a TCP socket given to a guest cannot be reconnected elsewhere
  *   quota.c    per-uid limits (pending requests, listeners, connections)
  *   relay.c    the helper route: connect, listen and accept through a helper
  *   pump.c     the helper route's byte pump: guest TCP end <-> READ/WRITE
@@ -339,6 +340,14 @@ int pair_take(int *guest_fd, int *keep_fd);
 /** pair_pool_full() - every pair made in advance is ready (for tests that
  *  count descriptors: the pool fills from the loop, at its own pace). */
 bool pair_pool_full(void);
+
+/* ---- pin.c ---- */
+/** pin_socket() - before a TCP socket of ours goes to a guest: lock onto it
+ *  a filter that drops every packet not of its present connection, so that
+ *  connect(AF_UNSPEC) and a new connect() reach nothing.  A Unix socket is
+ *  left alone.  Returns 0, or -errno (no peer any more, a filter already
+ *  locked): the socket must not be given then. */
+int pin_socket(int fd);
 
 /* ---- pump.c ---- */
 /*

@@ -12,7 +12,9 @@
 # descriptor afterwards.  Then a hostile helper (python) hands back what is
 # no connected TCP socket: a Unix socket, a listening TCP socket, a pipe,
 # a socket with an event not flagged for one, two sockets, the flag with
-# no socket, and a good socket from a helper that did not offer hand-back.
+# no socket, a TCP socket with a filter locked on it (that would keep off
+# the filter that pins it: 60-trust-reconnect), and a good socket from a
+# helper that did not offer hand-back.
 # Each time the guest's connect fails (ECONNREFUSED), sockoutd keeps
 # serving, and its descriptors come back to where they were; a good
 # socket from the same helper does reach the guest.
@@ -32,7 +34,7 @@ wait_sock "$T/run/plain.event"
 # The hostile helper: CAPS is its HELLO capability mask; what it answers a
 # CONNECT with depends on the port the guest asked for.
 cat >"$T/evil.py" <<'PY'
-import os, socket, struct, sys
+import ctypes, os, socket, struct, sys
 data_path, event_path, caps, logf = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 F_FD = 4
 def log(*a):
@@ -88,6 +90,14 @@ while True:
                 s1, s2 = tcp(), tcp(); keep = [s1, s2]; connected(e, cid, [s1, s2])
             elif port == 8006:                                     # the flag alone
                 send(e, 64, cid, 0, flags=F_FD)
+            elif port == 8007:                                     # its filter locked
+                s = tcp(); keep = [s]
+                accept_all = struct.pack("HBBI", 6, 0, 0, 0xffffffff)  # ret #-1
+                prog = ctypes.create_string_buffer(accept_all)
+                fprog = struct.pack("HxxxxxxQ", 1, ctypes.addressof(prog))
+                s.setsockopt(socket.SOL_SOCKET, 26, fprog)             # SO_ATTACH_FILTER
+                s.setsockopt(socket.SOL_SOCKET, 44, 1)             # SO_LOCK_FILTER
+                connected(e, cid, [s])
             elif port == 8009:                                     # a good one
                 s = tcp(); keep = [s]; connected(e, cid, [s])
             for k in keep:
@@ -222,7 +232,8 @@ log "a hostile helper's hand-backs are refused"
 ofds0=$(nfds "$SOCKOUTD_PID")
 for c in "8001 a Unix socket" "8002 a listening TCP socket" "8003 a pipe" \
 	"8004 a socket with an event not flagged" "8005 two sockets" \
-	"8006 the flag and no socket" "8009 a socket from a helper without hand-back"; do
+	"8006 the flag and no socket" "8007 a socket whose filter is locked" \
+	"8009 a socket from a helper without hand-back"; do
 	port=${c%% *}
 	log "  $port: ${c#* }"
 	# 8009 goes to nocap: its rule comes first
@@ -236,7 +247,7 @@ for c in "8001 a Unix socket" "8002 a listening TCP socket" "8003 a pipe" \
 	settle "$SOCKOUTD_PID" "$ofds0" || fail "after $port: sockoutd holds $(nfds "$SOCKOUTD_PID") descriptors, $ofds0 before"
 done
 st=$($CTL status --json)
-[ "$(jnum "$st" handback_refused)" -ge 7 ] || fail "handback_refused: $st"
+[ "$(jnum "$st" handback_refused)" -ge 8 ] || fail "handback_refused: $st"
 grep -q "helper evil: .*(said once)\|helper evil: connection .* refused" "$T/sockoutd.log" || fail "no warning naming the helper"
 grep -q "helper nocap: descriptors from a helper without hand-back" "$T/sockoutd.log" || fail "nocap not warned about"
 $CTL helpers | grep -Eq '^evil +up ' || fail "the hostile helper was dropped: $($CTL helpers)"

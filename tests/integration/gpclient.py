@@ -5,6 +5,11 @@
 #   gpclient.py SOCK connect ADDR PORT [--loopback] [--send FILE]
 #                                      [--expect-status N] [--recv FILE]
 #   gpclient.py SOCK listen ADDR PORT [--accept N] [--echo]
+#   gpclient.py SOCK connect|listen ADDR PORT --reconnect ADDR PORT
+#                    (dissolve the passed or accepted socket with
+#                    connect(AF_UNSPEC), as a hostile guest may, and try to
+#                    connect it elsewhere: prints "reconnect: ok, ..." or
+#                    "reconnect: ERROR")
 #   gpclient.py SOCK raw HEXBYTES      (send raw bytes, print what comes back)
 #   gpclient.py SOCK flood N ADDR PORT (N sequential connects, print status counts)
 #
@@ -15,7 +20,7 @@
 # GP_VERSION=1 the request carries the claims version 1 had, --netns N and
 # --pid N (default: 1 and our pid), so that the tests of the trust boundary
 # can show what a daemon speaking version 1 believed.
-import argparse, ipaddress, os, socket, struct, sys, threading, time
+import argparse, ctypes, ipaddress, os, socket, struct, sys, threading, time
 
 MAGIC = 0x534f4731
 VERSION = int(os.environ.get("GP_VERSION", "2"))
@@ -77,6 +82,32 @@ def ask(sock, op, host, port, flags=0, netns=1, pid=None):
     return r, fds
 
 
+def reconnect(c, host, port):
+    """What a hostile guest may do with the socket it was given: dissolve
+    the association (Python's connect() cannot pass AF_UNSPEC, so libc's
+    is called) and connect the same socket somewhere the table never
+    allowed.  The socket lives in sockoutd's namespace, so this would reach
+    the host's own loopback."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    # first try to take off what may stand in the way (SO_DETACH_FILTER)
+    zero = ctypes.c_int(0)
+    if libc.setsockopt(c.fileno(), socket.SOL_SOCKET, 27, ctypes.byref(zero), 4) < 0:
+        print("detach filter: %s" % os.strerror(ctypes.get_errno()))
+    unspec = (ctypes.c_ubyte * 16)()  # sa_family 0 = AF_UNSPEC
+    if libc.connect(c.fileno(), unspec, 16) < 0:
+        print("dissolve: %s" % os.strerror(ctypes.get_errno()))
+    c.settimeout(3)
+    try:
+        c.connect((host, port))
+        c.sendall(b"reconnected\n")
+        d = c.recv(100)
+        print("reconnect: ok, got %r" % d)
+    except OSError as e:
+        print("reconnect: %s" % (e.strerror or e))
+    sys.stdout.flush()
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("sock")
@@ -93,6 +124,7 @@ def main():
     ap.add_argument("--ready")
     ap.add_argument("--hold", type=float, default=0)
     ap.add_argument("--slow", action="store_true", help="read slowly")
+    ap.add_argument("--reconnect", nargs=2, metavar=("ADDR", "PORT"))
     a = ap.parse_args()
 
     if a.cmd == "connect":
@@ -113,6 +145,8 @@ def main():
         if c.getblocking() is False:
             print("error: the passed socket is non-blocking")
             return 1
+        if a.reconnect:
+            return reconnect(c, a.reconnect[0], int(a.reconnect[1]))
         sender = None
         if a.send:
             def send():
@@ -169,6 +203,9 @@ def main():
             print("accept op %d status %d local %s peer %s" % (op, status, local, peer))
             sys.stdout.flush()
             c = socket.socket(fileno=cfds[0])
+            if a.reconnect:
+                reconnect(c, a.reconnect[0], int(a.reconnect[1]))
+                continue
             if a.echo:
                 while True:
                     d = c.recv(65536)

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pin.c - a TCP socket given to a guest stays the connection it was given
+ * as.
+ *
+ * Every TCP socket sockoutd passes to a guest (a direct connect, a host
+ * accept, either end of a 127.0.0.1 pair, a helper's hand-back) was made
+ * in sockoutd's network namespace.  The kernel lets whoever holds a TCP
+ * socket dissolve its association with connect(AF_UNSPEC) and connect it
+ * again, anywhere its namespace reaches: a guest could otherwise take the
+ * socket of an allowed connection and reconnect it to the host's own
+ * loopback, past every rule.  No socket option forbids that without
+ * privilege, but a classic BPF socket filter needs none: before the
+ * socket leaves, it gets a filter that accepts only packets of its own
+ * connection (addresses and ports, both ways round), locked with
+ * SO_LOCK_FILTER so the holder can neither detach nor replace it.  A
+ * reconnected socket then never hears its SYN-ACK (or a reset): its
+ * connect times out and no byte of the new peer's reaches the guest.
+ *
+ * What the filter cannot stop (it sees only what arrives): the SYNs of
+ * such a connect still leave, and a dissolved socket can be bound to a
+ * free host port (where nothing will ever reach it).  docs/trust.md says
+ * so.
+ *
+ * The filter runs in tcp_filter(), where the packet's data starts at the
+ * TCP header (ports at offsets 0 and 2) and the IP header is reached with
+ * SKF_NET_OFF.  Traffic of the connection itself always matches: the
+ * kernel found the socket by that very 4-tuple.
+ */
+#include <errno.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "sockoutd.h"
+
+/* One comparison of a loaded word, byte or half-word: on a mismatch the
+ * jump goes to the final `drop', patched in once the program's length is
+ * known. */
+struct prog {
+	struct sock_filter f[48];
+	unsigned n;
+	unsigned drops[24]; /* indexes of the jumps to patch */
+	unsigned nd;
+};
+
+static void emit(struct prog *p, struct sock_filter i)
+{
+	p->f[p->n++] = i;
+}
+
+/* Load @size (BPF_W, BPF_H, BPF_B) at @off and drop unless it is @v. */
+static void expect(struct prog *p, uint32_t size, int32_t off, uint32_t v)
+{
+	emit(p, (struct sock_filter)BPF_STMT(BPF_LD | size | BPF_ABS, (uint32_t)off));
+	p->drops[p->nd++] = p->n;
+	emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, v, 0, 0));
+}
+
+static uint32_t be32(const uint8_t *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* The network-order address bytes of @sa (an IPv4-mapped IPv6 address as
+ * its IPv4 address: such a socket sends and receives IPv4), its port, and
+ * the IP version its packets carry. */
+static int addr_of(const struct sockaddr_storage *sa, const uint8_t **a,
+		   uint16_t *port, int *ver)
+{
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+		*a = (const uint8_t *)&s->sin_addr;
+		*port = ntohs(s->sin_port);
+		*ver = 4;
+		return 0;
+	}
+	if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
+		*a = s->sin6_addr.s6_addr;
+		*port = ntohs(s->sin6_port);
+		*ver = 6;
+		if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr)) {
+			*a += 12;
+			*ver = 4;
+		}
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}
+
+/* The program for packets from @peer to @local. */
+static int build(struct prog *p, const struct sockaddr_storage *local,
+		 const struct sockaddr_storage *peer)
+{
+	const uint8_t *la, *pa;
+	uint16_t lport, pport;
+	int lver, pver;
+
+	if (addr_of(local, &la, &lport, &lver) < 0 ||
+	    addr_of(peer, &pa, &pport, &pver) < 0 || lver != pver)
+		return -EAFNOSUPPORT;
+	memset(p, 0, sizeof(*p));
+	/* the version nibble: an IPv6 packet must not be read as IPv4 */
+	emit(p, (struct sock_filter)BPF_STMT(BPF_LD | BPF_B | BPF_ABS, (uint32_t)SKF_NET_OFF));
+	emit(p, (struct sock_filter)BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 4));
+	p->drops[p->nd++] = p->n;
+	emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)lver, 0, 0));
+	if (lver == 4) {
+		expect(p, BPF_W, SKF_NET_OFF + 12, be32(pa)); /* source */
+		expect(p, BPF_W, SKF_NET_OFF + 16, be32(la)); /* destination */
+	} else {
+		for (int i = 0; i < 4; i++)
+			expect(p, BPF_W, SKF_NET_OFF + 8 + 4 * i, be32(pa + 4 * i));
+		for (int i = 0; i < 4; i++)
+			expect(p, BPF_W, SKF_NET_OFF + 24 + 4 * i, be32(la + 4 * i));
+	}
+	expect(p, BPF_H, 0, pport); /* TCP source port */
+	expect(p, BPF_H, 2, lport); /* TCP destination port */
+	emit(p, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffffu));
+	unsigned drop = p->n;
+	emit(p, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0));
+	/* each `jeq' falls through on a match and jumps to `drop' otherwise */
+	for (unsigned i = 0; i < p->nd; i++) {
+		unsigned at = p->drops[i];
+		p->f[at].jf = (uint8_t)(drop - at - 1);
+	}
+	return 0;
+}
+
+int pin_socket(int fd)
+{
+	struct sockaddr_storage local, peer;
+	socklen_t ll = sizeof(local), pl = sizeof(peer);
+	int dom, one = 1;
+	socklen_t dl = sizeof(dom);
+	struct prog p;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) < 0)
+		return -errno;
+	if (dom == AF_UNIX) /* a listener's end or a channel: not TCP */
+		return 0;
+	/* A socket with no peer (reset before it left) would be free to
+	 * connect anywhere: it does not leave at all. */
+	if (getsockname(fd, (struct sockaddr *)&local, &ll) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
+		return -errno;
+	if (build(&p, &local, &peer) < 0)
+		return -EAFNOSUPPORT;
+	struct sock_fprog prog = { .len = (unsigned short)p.n, .filter = p.f };
+	/* A filter already locked (a hostile helper's hand-back) refuses
+	 * ours with EPERM: the socket does not leave then either. */
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof(one)) < 0)
+		return -errno;
+	return 0;
+}
