@@ -133,18 +133,16 @@ int pin_socket(int fd)
 {
 	struct sockaddr_storage local, peer;
 	socklen_t ll = sizeof(local), pl = sizeof(peer);
-	int dom, one = 1;
-	socklen_t dl = sizeof(dom);
+	int one = 1;
 	struct prog p;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) < 0)
+	if (getsockname(fd, (struct sockaddr *)&local, &ll) < 0)
 		return -errno;
-	if (dom == AF_UNIX) /* a listener's end or a channel: not TCP */
+	if (local.ss_family == AF_UNIX) /* a listener's end: not TCP */
 		return 0;
 	/* A socket with no peer (reset before it left) would be free to
 	 * connect anywhere: it does not leave at all. */
-	if (getsockname(fd, (struct sockaddr *)&local, &ll) < 0 ||
-	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
+	if (getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
 		return -errno;
 	if (build(&p, &local, &peer) < 0)
 		return -EAFNOSUPPORT;
