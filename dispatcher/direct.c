@@ -79,22 +79,19 @@ static void fail(struct direct *d, int err)
 }
 
 /* Connected (@r 0) or failed: answer the guest.  The peer is what the
- * guest asked for (a rewrite is ours to know), so only the local address
- * is asked of the kernel. */
+ * guest asked for (a rewrite is ours to know); the local address was
+ * asked of the kernel when the connect started. */
 static void connect_done(struct direct *d, int fd, int r)
 {
-	struct sockaddr_storage ls;
-	socklen_t ll = sizeof(ls);
-	struct so_addr local, peer;
+	struct so_addr local = d->local, peer;
 	char a[NET_ADDRSTRLEN];
 
-	if (r < 0 || getsockname(fd, (struct sockaddr *)&ls, &ll) < 0) {
+	if (r < 0) {
 		if (d->ev.fd < 0)
 			close(fd); /* at once: never in epoll */
-		fail(d, r < 0 ? -r : errno ? errno : ECONNREFUSED);
+		fail(d, -r);
 		return;
 	}
-	so_addr_from_sa(&local, (struct sockaddr *)&ls);
 	/* The guest asked for this address; a rewrite is ours to know.
 	 * An IPv6 guest socket rewritten to an IPv4 host gets its local
 	 * address IPv4-mapped, as its own socket would report it. */
@@ -139,7 +136,7 @@ int direct_start(struct direct *d, const struct rule *r,
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	int fd, e;
+	int fd, e = 0;
 
 	d->asked = *asked;
 	d->pid = pid;
@@ -154,6 +151,18 @@ int direct_start(struct direct *d, const struct rule *r,
 		close(fd);
 		return e;
 	}
+	/* The local address and port are chosen once connect() started:
+	 * pin the socket now (pin.c), which to a remote destination
+	 * overlaps the kernel's work with the handshake. */
+	struct sockaddr_storage ls;
+	socklen_t ll = sizeof(ls);
+	if (getsockname(fd, (struct sockaddr *)&ls, &ll) < 0 ||
+	    (e = pin_socket_to(fd, (struct sockaddr *)&ls, (struct sockaddr *)&ss)) < 0) {
+		e = e < 0 ? e : -errno;
+		close(fd);
+		return e;
+	}
+	so_addr_from_sa(&d->local, (struct sockaddr *)&ls);
 	d->w = w;
 	if (connected_at_once(fd)) {
 		connect_done(d, fd, 0);

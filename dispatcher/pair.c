@@ -106,6 +106,20 @@ static void pair_accept_cb(struct ev *ev, uint32_t events)
 		/* The guest's end goes out blocking, like a fresh socket; the
 		 * shim applies the program's O_NONBLOCK. */
 		fcntl(cfd, F_SETFL, fcntl(cfd, F_GETFL) & ~O_NONBLOCK);
+		/* and pinned (pin.c), here where a pool pair is made before
+		 * anyone waits for it */
+		struct sockaddr_in local = pair_addr;
+		local.sin_port = peer.sin_port;
+		int e = pin_socket_to(cfd, (struct sockaddr *)&local,
+				      (struct sockaddr *)&pair_addr);
+		if (e < 0) {
+			warn("pair on port %u: cannot pin the guest's end: %s",
+			     port, strerror(-e));
+			close(cfd);
+			close(afd);
+			p->done(p, -1, -1);
+			continue;
+		}
 		p->done(p, cfd, afd);
 	}
 }

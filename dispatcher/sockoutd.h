@@ -242,6 +242,7 @@ struct direct {		/* a host connect for one guest request */
 	struct waiter *w;
 	struct so_addr dst;   /* where we connect */
 	struct so_addr asked; /* what the guest asked for */
+	struct so_addr local; /* the host socket's, once connect() started */
 	uint32_t pid;	      /* for logs */
 };
 
@@ -344,10 +345,14 @@ bool pair_pool_full(void);
 /* ---- pin.c ---- */
 /** pin_socket() - before a TCP socket of ours goes to a guest: lock onto it
  *  a filter that drops every packet not of its present connection, so that
- *  connect(AF_UNSPEC) and a new connect() reach nothing.  A Unix socket is
- *  left alone.  Returns 0, or -errno (no peer any more, a filter already
- *  locked): the socket must not be given then. */
+ *  connect(AF_UNSPEC) and a new connect() reach nothing (or find it pinned
+ *  already: a locked filter).  A Unix socket is left alone.  Returns 0, or
+ *  -errno (no peer any more): the socket must not be given then. */
 int pin_socket(int fd);
+/** pin_socket_to() - pin_socket() for a route that knows the addresses
+ *  (@local's port, @peer's address and port; the connect may still be on
+ *  its way): no lookups.  Only pin.c locks filters on sockets of ours. */
+int pin_socket_to(int fd, const struct sockaddr *local, const struct sockaddr *peer);
 
 /* ---- pump.c ---- */
 /*

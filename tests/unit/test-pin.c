@@ -7,7 +7,10 @@
  * dissolved with connect(AF_UNSPEC) and connected to another listener, it
  * never completes and that listener has nothing to accept.  The same steps
  * on a socket left unpinned do reconnect (so the test can tell).  A Unix
- * socket is left alone; a TCP socket with no peer is refused.
+ * socket is left alone; a TCP socket with no peer is refused.  One end
+ * is pinned as the exit pins (pin_socket: addresses asked of the kernel),
+ * the other as a route does (pin_socket_to); pinning again finds the
+ * filter locked and leaves it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -125,7 +128,15 @@ static void shape(const char *what, int cfam, int lfam, const char *addr)
 		CHECK(s >= 0);
 		if (pinned) {
 			CHECK_EQ(pin_socket(c), 0);
+			/* the other end as a route pins it, knowing the addresses */
+			struct sockaddr_storage sl_, sp_;
+			socklen_t a = sizeof(sl_), b = sizeof(sp_);
+			CHECK(getsockname(s, (struct sockaddr *)&sl_, &a) == 0 &&
+			      getpeername(s, (struct sockaddr *)&sp_, &b) == 0);
+			CHECK_EQ(pin_socket_to(s, (struct sockaddr *)&sl_, (struct sockaddr *)&sp_), 0);
+			/* pinned once: the exit's check finds it locked */
 			CHECK_EQ(pin_socket(s), 0);
+			CHECK_EQ(pin_socket(c), 0);
 		}
 		CHECK(carries(c, s));
 		int r = setsockopt(c, SOL_SOCKET, SO_DETACH_FILTER, &z, sizeof(z));
