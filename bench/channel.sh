@@ -19,7 +19,7 @@ ROUNDS=${ROUNDS:-6}
 
 bench_core_up
 sleep 0.3
-CTL="$BIN/sockoutctl -s $T/control.sock"
+CTL="$BIN/sockoutctl -s $BENCH_CTL_SOCK"
 cat >"$T/rev.py" <<'PY'
 import socket, statistics, sys, time
 flags = int(sys.argv[2])
