@@ -159,6 +159,11 @@ int main(int argc, char **argv)
 	start_ms = now_ms();
 	if ((r = loop_init()) < 0 || (r = daemon_signals(on_hup)) < 0)
 		die("loop: %s", strerror(-r));
+	if ((r = pin_init()) < 0)
+		die("cannot pin the sockets given to guests (%s): on this kernel "
+		    "attaching a filter to a TCP socket takes CAP_NET_ADMIN, which "
+		    "the shipped unit gives (AmbientCapabilities=); see docs/trust.md",
+		    strerror(-r));
 	relay_init();
 	if ((r = pair_init()) < 0)
 		die("loopback pair listener: %s", strerror(-r));

@@ -22,16 +22,28 @@
  * free host port (where nothing will ever reach it).  docs/trust.md says
  * so.
  *
+ * Since Linux commit 5d39580f68e6 (6.1x; Debian 12's 6.1 predates it) only
+ * CAP_NET_ADMIN may attach a filter to a TCP socket.  pin_init() finds out
+ * at start-up which kernel this is: where no privilege is needed the
+ * capability is dropped for good; where it is, it stays permitted but not
+ * effective, and is raised around the two setsockopt() calls alone, so
+ * nothing else sockoutd does runs with it.  Without it on such a kernel
+ * sockoutd does not start: a socket it cannot pin must not reach a guest.
+ *
  * The filter runs in tcp_filter(), where the packet's data starts at the
  * TCP header (ports at offsets 0 and 2) and the IP header is reached with
  * SKF_NET_OFF.  Traffic of the connection itself always matches: the
  * kernel found the socket by that very 4-tuple.
  */
 #include <errno.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "sockoutd.h"
 
@@ -136,18 +148,111 @@ static int build(struct prog *p, int family, const struct sockaddr *local,
 	return 0;
 }
 
+/* ---- CAP_NET_ADMIN, effective only while a filter is attached ---- */
+
+static bool need_cap; /* this kernel wants CAP_NET_ADMIN for TCP filters */
+
+static int caps_get(struct __user_cap_data_struct d[2])
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+
+	return syscall(SYS_capget, &h, d) < 0 ? -errno : 0;
+}
+
+static int caps_set(struct __user_cap_data_struct d[2])
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+
+	return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
+}
+
+#define NET_ADMIN_BIT (1u << CAP_NET_ADMIN) /* in d[0]: CAP_NET_ADMIN < 32 */
+
+/* Make CAP_NET_ADMIN effective (@on) or not. */
+static int net_admin(bool on)
+{
+	struct __user_cap_data_struct d[2];
+	int r;
+
+	if ((r = caps_get(d)) < 0)
+		return r;
+	if (on)
+		d[0].effective |= NET_ADMIN_BIT;
+	else
+		d[0].effective &= ~NET_ADMIN_BIT;
+	return caps_set(d);
+}
+
+/* Drop CAP_NET_ADMIN from every set: this kernel does not need it. */
+static void net_admin_drop(void)
+{
+	struct __user_cap_data_struct d[2];
+
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, CAP_NET_ADMIN, 0, 0);
+	if (caps_get(d) == 0) {
+		d[0].effective &= ~NET_ADMIN_BIT;
+		d[0].permitted &= ~NET_ADMIN_BIT;
+		d[0].inheritable &= ~NET_ADMIN_BIT;
+		caps_set(d);
+	}
+}
+
+static int attach(int fd, const struct sock_fprog *prog)
+{
+	int one = 1, r = 0, e;
+
+	if (need_cap && (r = net_admin(true)) < 0)
+		return r;
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, prog, sizeof(*prog)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof(one)) < 0)
+		r = -errno;
+	if (need_cap && (e = net_admin(false)) < 0)
+		die("cannot lower CAP_NET_ADMIN again: %s", strerror(-e));
+	return r;
+}
+
+int pin_init(void)
+{
+	static struct sock_filter all[] = { BPF_STMT(BPF_RET | BPF_K, 0xffffffffu) };
+	struct sock_fprog prog = { .len = 1, .filter = all };
+	int fd, r;
+
+	/* The probe runs without CAP_NET_ADMIN effective: whether it is
+	 * needed is the question. */
+	need_cap = false;
+	net_admin(false);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
+	r = setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ? -errno : 0;
+	close(fd);
+	if (r == 0) {
+		net_admin_drop();
+		return 0;
+	}
+	if (r != -EPERM)
+		return r;
+	need_cap = true;
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
+	r = attach(fd, &prog);
+	close(fd);
+	if (r == 0) {
+		/* nothing of ours exec()s, but nothing should inherit it */
+		prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, CAP_NET_ADMIN, 0, 0);
+		info("this kernel lets only CAP_NET_ADMIN attach a filter to a TCP socket: "
+		     "it is made effective for that alone");
+	}
+	return r;
+}
+
 int pin_socket_to(int fd, const struct sockaddr *local, const struct sockaddr *peer)
 {
 	struct prog p;
-	int one = 1;
 
 	if (build(&p, local->sa_family, local, peer) < 0)
 		return -EAFNOSUPPORT;
 	struct sock_fprog prog = { .len = (unsigned short)p.n, .filter = p.f };
-	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof(one)) < 0)
-		return -errno;
-	return 0;
+	return attach(fd, &prog);
 }
 
 int pin_socket(int fd)

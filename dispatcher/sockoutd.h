@@ -343,6 +343,10 @@ int pair_take(int *guest_fd, int *keep_fd);
 bool pair_pool_full(void);
 
 /* ---- pin.c ---- */
+/** pin_init() - at start-up: can sockets be pinned, and with CAP_NET_ADMIN
+ *  or without (then it is dropped)?  0, or -EPERM: they cannot, and no
+ *  socket may be given to a guest. */
+int pin_init(void);
 /** pin_socket() - before a TCP socket of ours goes to a guest: lock onto it
  *  a filter that drops every packet not of its present connection, so that
  *  connect(AF_UNSPEC) and a new connect() reach nothing (or find it pinned

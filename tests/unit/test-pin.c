@@ -10,7 +10,9 @@
  * socket is left alone; a TCP socket with no peer is refused.  One end
  * is pinned as the exit pins (pin_socket: addresses asked of the kernel),
  * the other as a route does (pin_socket_to); pinning again finds the
- * filter locked and leaves it.
+ * filter locked and leaves it.  pin_init() runs first, as in sockoutd:
+ * afterwards CAP_NET_ADMIN is not effective, and the pins work all the
+ * same (raised around the attach where the kernel wants it).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -155,8 +157,20 @@ static void shape(const char *what, int cfam, int lfam, const char *addr)
 	close(l2);
 }
 
+/* Is CAP_NET_ADMIN in this process's effective set? */
+static bool net_admin_effective(void)
+{
+	struct __user_cap_data_struct d[2];
+
+	return caps_get(d) == 0 && (d[0].effective & NET_ADMIN_BIT);
+}
+
 int main(void)
 {
+	/* as sockoutd starts: CAP_NET_ADMIN is never left effective, kept
+	 * (permitted) only where this kernel wants it for TCP filters */
+	CHECK_EQ(pin_init(), 0);
+	CHECK(!net_admin_effective());
 	shape("IPv4", AF_INET, AF_INET, "127.0.0.1");
 	shape("IPv6", AF_INET6, AF_INET6, "::1");
 	shape("IPv6 socket, IPv4-mapped peer", AF_INET6, AF_INET, "127.0.0.1");
