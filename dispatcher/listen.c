@@ -129,7 +129,7 @@ void glisten_close(struct glisten *l)
 }
 
 /* Send @fd, already pinned, on the guest's listener end. */
-static int deliver(struct glisten *l, int fd, const struct so_addr *local,
+static int send_pinned(struct glisten *l, int fd, const struct so_addr *local,
 		   const struct so_addr *peer)
 {
 	struct gp_reply r = { .op = GP_ACCEPT, .status = 0 };
@@ -165,7 +165,7 @@ int glisten_deliver(struct glisten *l, int fd, const struct so_addr *local,
 		     l->bound.port, strerror(-e));
 		return e == -EAGAIN ? -EIO : e;
 	}
-	return deliver(l, fd, local, peer);
+	return send_pinned(l, fd, local, peer);
 }
 
 static void host_accept_cb(struct ev *ev, uint32_t events);
@@ -196,7 +196,7 @@ static void seq_cb(struct ev *ev, uint32_t events)
 		}
 	}
 	if ((events & EPOLLOUT) && l->held_fd >= 0) {
-		int r = deliver(l, l->held_fd, &l->bound, &l->held_peer);
+		int r = send_pinned(l, l->held_fd, &l->bound, &l->held_peer);
 		if (r == -EAGAIN)
 			return;
 		if (r < 0)

@@ -9,9 +9,9 @@
  * socket dissolve its association with connect(AF_UNSPEC) and connect it
  * again, anywhere its namespace reaches: a guest could otherwise take the
  * socket of an allowed connection and reconnect it to the host's own
- * loopback, past every rule.  No socket option forbids that without
- * privilege, but a classic BPF socket filter needs none: before the
- * socket leaves, it gets a filter that accepts only packets of its own
+ * loopback, past every rule.  No socket option forbids that, but a
+ * classic BPF socket filter makes it useless: before the socket leaves,
+ * it gets a filter that accepts only packets of its own
  * connection (the peer's address, both ports), locked with
  * SO_LOCK_FILTER so the holder can neither detach nor replace it.  A
  * reconnected socket then never hears its SYN-ACK (or a reset): its

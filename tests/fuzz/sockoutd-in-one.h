@@ -16,6 +16,7 @@
 #include "../../dispatcher/helper-link.c"
 #include "../../dispatcher/listen.c"
 #include "../../dispatcher/pair.c"
+#include "../../dispatcher/pin.c"
 #include "../../dispatcher/pump.c"
 #include "../../dispatcher/quota.c"
 #include "../../dispatcher/relay.c"
