@@ -38,28 +38,12 @@
 #define SS_HDR crypto_secretstream_xchacha20poly1305_HEADERBYTES
 #define SS_AB crypto_secretstream_xchacha20poly1305_ABYTES
 #define BS_IN_MAX ((size_t)256 * 1024)
-/*
- * Guest bytes are framed in batches of up to BS_OUT_BATCH, and only into an
- * empty output queue.  The guest's bytes wait in the runtime's queue
- * (c->to_overlay, a 4 MiB window), which is full whenever the proxy is the
- * slower side, and each read the runtime makes into it after we took some
- * slides what is left to the front: taking one 64 KiB frame whenever the
- * socket had room moved about 4 MiB per 64 KiB, the helper's biggest cost
- * (perf: buf_reserve's memmove under handed_read).  One slide per 1 MiB
- * batch moves at most 3 bytes per byte, and an output queue that is only
- * filled when empty never slides at all.  A stream holds at most one batch
- * and one frame of ciphertext.
- */
-#define BS_OUT_BATCH ((size_t)1024 * 1024)
+#define BS_OUT_HIGH ((size_t)256 * 1024)
 #define BS_SETUP_MS 10000
 #define BS_LINGER_MS 30000
 /* See pad_cb(). */
 #define BS_PAD_DELAY_MS 3
 #define BS_PAD_LEN 8192
-/* See want_frame(): at most this much asked for per wake-up.  Below half
- * the initial receive buffer (tcp_rmem[1], 128 KiB), so the kernel never
- * clamps the window to honour it. */
-#define BS_LOWAT_MAX ((size_t)32 * 1024)
 
 enum { B_CONNECTING, B_METHOD, B_REPLY, B_READY, B_STREAM, B_LINGER };
 
@@ -75,7 +59,6 @@ struct im_bs {
 	bool dirty;	   /* real bytes written since the last padding */
 	uint64_t last_tx;  /* when they were */
 	int st;
-	size_t lowat;	   /* SO_RCVLOWAT now set; 0: the default (1) */
 	bool initiator, tx_ready, rx_ready, fin_sent, fin_rcvd, eof, wr_shut;
 	struct sh_conn *c; /* NULL once lingering */
 	im_bs_event cb;
@@ -131,41 +114,6 @@ static void bs_fail(struct im_bs *b, int err)
 		cb(arg, BS_EV_ERROR, err);
 }
 
-/*
- * Wake up for whole frames.  Prosody's proxy forwards 4 KiB per write, and
- * each one woke us for a read that could not decrypt anything yet: a
- * 64 KiB frame cost sixteen wake-ups, reads and epoll_waits here, and as
- * many wake-ups of us inside Prosody's sends.  SO_RCVLOWAT makes the kernel
- * hold EPOLLIN back until the rest of the frame (the header, its length
- * word, its body) is there, or the stream ended or failed (those always
- * wake, and so does a receive window about to close).  A frame is only
- * of use whole, so no byte waits longer than it would have anyway.
- */
-static void want_frame(struct im_bs *b)
-{
-	size_t have = buf_len(&b->in), need = 1;
-
-	if (b->st >= B_STREAM && !b->fin_rcvd && !b->eof) {
-		const uint8_t *p = buf_peek(&b->in);
-		if (!b->rx_ready) {
-			need = have < SS_HDR ? SS_HDR - have : 1;
-		} else if (have < 4) {
-			need = 4 - have;
-		} else {
-			size_t fl = 4 + ((size_t)p[0] << 24 | (size_t)p[1] << 16 |
-					 (size_t)p[2] << 8 | p[3]);
-			need = fl > have ? fl - have : 1;
-		}
-	}
-	if (need > BS_LOWAT_MAX)
-		need = BS_LOWAT_MAX;
-	if (need == (b->lowat ? b->lowat : 1))
-		return;
-	int v = (int)need;
-	if (setsockopt(b->ev.fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
-		b->lowat = need;
-}
-
 static void update(struct im_bs *b)
 {
 	uint32_t e = 0;
@@ -180,10 +128,8 @@ static void update(struct im_bs *b)
 		e = EPOLLIN;
 		break;
 	default:
-		if (!b->eof && !buf_len(&b->held) && buf_len(&b->in) < BS_IN_MAX) {
+		if (!b->eof && !buf_len(&b->held) && buf_len(&b->in) < BS_IN_MAX)
 			e |= EPOLLIN;
-			want_frame(b);
-		}
 		if (buf_len(&b->out))
 			e |= EPOLLOUT;
 	}
@@ -236,8 +182,8 @@ static int pump_out(struct im_bs *b)
 	bool took = false;
 
 again:
-	if (b->tx_ready && !b->fin_sent && !buf_len(&b->out)) {
-		while (buf_len(q) && buf_len(&b->out) < BS_OUT_BATCH) {
+	if (b->tx_ready && !b->fin_sent) {
+		while (buf_len(q) && buf_len(&b->out) < BS_OUT_HIGH) {
 			size_t n = buf_len(q);
 			if (n > BS_FRAME_MAX)
 				n = BS_FRAME_MAX;
@@ -246,8 +192,6 @@ again:
 			buf_consume(q, n);
 			took = true;
 		}
-	}
-	if (b->tx_ready && !b->fin_sent) {
 		if (!buf_len(q) && (!b->c || b->c->guest_shut)) {
 			if (push_frame(b, BS_K_FIN, NULL, 0) < 0)
 				return -ENOMEM;
@@ -259,20 +203,13 @@ again:
 	if (took && b->c)
 		sh_output_taken(b->c);
 	while (buf_len(&b->out)) {
-		ssize_t n = send(b->ev.fd, buf_peek(&b->out), buf_len(&b->out),
-				 MSG_NOSIGNAL);
+		ssize_t n = buf_write_fd(&b->out, b->ev.fd);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
 			return -errno;
 		}
-		/* Keep the block for the next batch (no malloc per batch)... */
-		buf_consume_keep(&b->out, (size_t)n);
 	}
-	/* ...but not while idle: thousands of quiet streams must not each
-	 * pin a batch. */
-	if (!buf_len(&b->out) && !buf_len(q))
-		buf_trim(&b->out);
 	/* Everything went out and the guest has more: go on, or nothing
 	 * would wake us (no EPOLLOUT is asked for with an empty queue). */
 	if (!buf_len(&b->out) && buf_len(q) && b->tx_ready && !b->fin_sent)
