@@ -39,8 +39,6 @@
 #define SS_AB crypto_secretstream_xchacha20poly1305_ABYTES
 #define BS_IN_MAX ((size_t)256 * 1024)
 #define BS_OUT_HIGH ((size_t)256 * 1024)
-/* See im_bs_open(). */
-#define BS_NOTSENT_LOWAT (128 * 1024)
 #define BS_SETUP_MS 10000
 #define BS_LINGER_MS 30000
 /* See pad_cb(). */
@@ -518,17 +516,6 @@ struct im_bs *im_bs_open(const char *host, uint16_t port, const char *dst_hex,
 	 * are big anyway.  Keepalives: see xmpp.c. */
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* Keep little unsent in the kernel.  Bytes that wait there for the
-	 * proxy's window are sent from whichever context processes the
-	 * window update: inside the proxy's own recv(), on the CPU of its
-	 * single thread, the bottleneck of the stream.  With at most
-	 * BS_NOTSENT_LOWAT waiting, more of them should leave from our own
-	 * send() (that is the intent; what was measured is a same-setup A/B,
-	 * 0.87 against 0.80 of the raw proxy in the mean of nine alternating
-	 * pairs, within the noise of single pairs).  It also bounds the
-	 * kernel memory a stream pins. */
-	int nsl = BS_NOTSENT_LOWAT;
-	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &nsl, sizeof(nsl));
 	net_tcp_liveness(fd, IM_KEEPIDLE_S, IM_KEEPINTVL_S, IM_KEEPCNT,
 			 IM_USER_TIMEOUT_MS);
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
