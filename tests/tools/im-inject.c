@@ -17,8 +17,9 @@
  *
  * and, as baselines for bench/im.sh (TO is our own full JID):
  *
- *   s5bench PROXYJID HOST PORT SECS   a raw SOCKS5 bytestream through the
- *                 server's proxy, both ends in this process; prints MB/s
+ *   s5bench PROXYJID HOST PORT SECS [to-initiator]   a raw SOCKS5
+ *                 bytestream through the server's proxy, both ends in this
+ *                 process, the initiator sending (or the target); prints MB/s
  *   msgbench COUNT SIZE INFLIGHT   COUNT messages of SIZE base64 bytes to
  *                 ourselves through the server, at most INFLIGHT unreceived;
  *                 prints MB/s and a small message's round-trip time in ms
@@ -299,16 +300,19 @@ static int do_s5bench(char **a)
 	static uint8_t buf[256 * 1024];
 	double t0 = mono(), t1;
 	long long rx = 0;
-	struct pollfd p[2] = { { .fd = ifd, .events = POLLOUT },
-			       { .fd = tfd, .events = POLLIN } };
+	/* A 5th argument `to-initiator': the target sends, as sockout-im's
+	 * accepting side does; by default the initiator sends. */
+	bool rev = a[4] && !strcmp(a[4], "to-initiator");
+	struct pollfd p[2] = { { .fd = rev ? tfd : ifd, .events = POLLOUT },
+			       { .fd = rev ? ifd : tfd, .events = POLLIN } };
 	while ((t1 = mono()) - t0 < secs) {
 		if (poll(p, 2, 100) < 0)
 			break;
 		if (p[0].revents & POLLOUT)
-			if (send(ifd, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno != EAGAIN)
+			if (send(p[0].fd, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno != EAGAIN)
 				break;
 		if (p[1].revents & POLLIN) {
-			ssize_t n = recv(tfd, buf, sizeof(buf), MSG_DONTWAIT);
+			ssize_t n = recv(p[1].fd, buf, sizeof(buf), MSG_DONTWAIT);
 			if (n > 0)
 				rx += n;
 			else if (n == 0)
@@ -369,7 +373,7 @@ int main(int argc, char **argv)
 	if (argc < 8) {
 		fprintf(stderr, "usage: im-inject HOST PORT JID PASSWORD CAFILE TO "
 				"junk|forged-hello|session [IDENTITY PEERKEY] | raw FILE\n"
-				"       ... s5bench PROXYJID HOST PORT SECS | msgbench COUNT SIZE INFLIGHT\n");
+				"       ... s5bench PROXYJID HOST PORT SECS [to-initiator] | msgbench COUNT SIZE INFLIGHT\n");
 		return 2;
 	}
 	if (sodium_init() < 0)
