@@ -197,16 +197,21 @@ static void net_admin_drop(void)
 	}
 }
 
+/* The capability sets with CAP_NET_ADMIN effective and without, taken
+ * once (nothing else in sockoutd changes them): a capget() less on each
+ * side of every attach. */
+static struct __user_cap_data_struct cap_hi[2], cap_lo[2];
+
 static int attach(int fd, const struct sock_fprog *prog)
 {
 	int one = 1, r = 0, e;
 
-	if (need_cap && (r = net_admin(true)) < 0)
+	if (need_cap && (r = caps_set(cap_hi)) < 0)
 		return r;
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, prog, sizeof(*prog)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof(one)) < 0)
 		r = -errno;
-	if (need_cap && (e = net_admin(false)) < 0)
+	if (need_cap && (e = caps_set(cap_lo)) < 0)
 		die("cannot lower CAP_NET_ADMIN again: %s", strerror(-e));
 	return r;
 }
@@ -231,6 +236,10 @@ int pin_init(void)
 	}
 	if (r != -EPERM)
 		return r;
+	if ((r = caps_get(cap_lo)) < 0)
+		return r;
+	memcpy(cap_hi, cap_lo, sizeof(cap_hi));
+	cap_hi[0].effective |= NET_ADMIN_BIT;
 	need_cap = true;
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return -errno;
