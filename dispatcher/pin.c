@@ -103,7 +103,7 @@ static int addr_of(const struct sockaddr *sa, const uint8_t **a,
 /*
  * The program for packets from @peer to @local's port, as short as it can
  * be: attaching costs the kernel a check and a JIT compilation that grow
- * with the length (about 7 us for one instruction, 10-14 for six, on the
+ * with the length (about 7 us for one instruction, 8-9 for six, on the
  * bench machine), and this is on the way of every connect.  The source
  * address and both ports (one 32-bit load at the TCP header) are what
  * tells this connection from any other the socket could be reconnected
