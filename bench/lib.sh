@@ -44,11 +44,11 @@ PY
 # (7003: `sockbench source' for bench/seccomp.sh's Go client, started there)
 # sockoutd runs as in production, without -v: a debug line per connection
 # would be part of what is measured; and as its shipped unit runs it (user
-# sockout, CAP_NET_BIND_SERVICE only), sockout-plain as its own (user
-# sockout-plain), as test 70 does it: the kernel does some things
-# differently for root (attaching the socket filter of pin.c costs it
-# about 10 us more than an unprivileged user).  Where users cannot read the
-# build tree they run as root, and the first line says so.  Sets
+# sockout, CAP_NET_BIND_SERVICE, CAP_NET_ADMIN permitted only), sockout-plain
+# as its own (user sockout-plain), as test 70 does it: root would skip the
+# capset() calls around pin.c's filter and get SO_SNDBUFFORCE on the
+# helper sockets, neither of which production has.  Where users cannot
+# read the build tree they run as root, and the first line says so.  Sets
 # SOCKOUTD_PID, PLAIN_PID, ECHO_PID, GUEST_SOCK.
 . "$SOCKOUT_TOP/tests/integration/unit-lib.sh"
 # bench_as_unit UNIT - AS_UNIT: the command that runs a daemon as UNIT does
