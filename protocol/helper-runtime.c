@@ -154,6 +154,23 @@ static bool write_room_back(const struct sh_conn *c)
 	return len <= SH_QUEUE_MAX / 2 && window_room(len) >= SH_QUEUE_MIN / 2;
 }
 
+/* What a read of the guest's socket may add to to_overlay: nothing until the
+ * queue is down to half its window, then up to one WRITE's worth.  Reading
+ * whenever a little room opened (what the overlay just took) would keep the
+ * queue full to its block's end, and buf_reserve() would slide the whole
+ * queue (about SH_QUEUE_MAX bytes) to the front for every such read: behind
+ * an overlay slower than the guest that was the helper's largest cost.  The
+ * same half-window rule as write_room_back() gives a WRITE. */
+static size_t read_room(const struct sh_conn *c)
+{
+	size_t len = buf_len(&c->to_overlay), room;
+
+	if (len > SH_QUEUE_MAX / 2)
+		return 0;
+	room = window_room(len);
+	return room < SO_MAX_DATA ? room : SO_MAX_DATA;
+}
+
 /* Bring c's share of the budget up to date after its queues changed (the
  * overlay consumes to_overlay itself, so recount rather than add up).  The
  * budget is memory: what the queues have allocated, not just what they
@@ -483,7 +500,7 @@ static void handed_update(struct sh_conn *c)
 	}
 	if (!c->handed || c->finished || c->gfd < 0)
 		return;
-	if (!c->guest_shut && window_room(buf_len(&c->to_overlay)))
+	if (!c->guest_shut && read_room(c))
 		e |= EPOLLIN;
 	if (buf_len(&c->to_guest))
 		e |= EPOLLOUT;
@@ -526,11 +543,9 @@ static int handed_flush(struct sh_conn *c)
 /* Read what the guest sent into to_overlay, as a WRITE would. */
 static void handed_read(struct sh_conn *c)
 {
-	size_t room = window_room(buf_len(&c->to_overlay));
+	size_t room = read_room(c);
 	ssize_t n;
 
-	if (room > SO_MAX_DATA)
-		room = SO_MAX_DATA;
 	if (!room || c->guest_shut)
 		return;
 	n = buf_read_fd(&c->to_overlay, c->gfd, room);

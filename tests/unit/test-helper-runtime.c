@@ -27,6 +27,11 @@ static void echo_pump(struct sh_conn *c)
 {
 	size_t n = buf_len(&c->to_overlay);
 
+	/* "stall": an overlay that takes nothing, like one whose peer
+	 * stopped reading */
+	if (strcmp(c->req.target, "stall") == 0)
+		return;
+
 	if (n) {
 		size_t took = sh_deliver(c, buf_peek(&c->to_overlay), n);
 		buf_consume(&c->to_overlay, took);
@@ -158,6 +163,70 @@ static void test_pipeline(void)
 	setsockopt(dfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
+/*
+ * A handed connection (HANDOFF) behind an overlay that takes nothing: the
+ * runtime reads the guest's socket into to_overlay only while that queue
+ * is at most half its window, so it stops between SH_QUEUE_MAX / 2 and
+ * that plus one read (SO_MAX_DATA).  Reading into every bit of room that
+ * opened kept the queue full to its block's end, and each read then slid
+ * the whole queue (buf_reserve()'s memmove): about 4 MiB moved per 64 KiB
+ * read behind a slow overlay.
+ */
+static void test_handed_window(void)
+{
+	struct so_hdr h;
+	struct so_connect req = { .dst = { .family = 4, .port = 80 } };
+	static uint8_t chunk[65536];
+	uint8_t enc[300], hdr[SO_HDR_LEN];
+	enum { ID = 20 };
+	uint64_t wrote = 0;
+	int sv[2], idle = 0;
+
+	strcpy(req.target, "stall");
+	size_t n = so_connect_encode(enc, &req);
+	xsend(dfd, SO_CONNECT, ID, 0, enc, n);
+	CHECK_EQ(xrecv(dfd, &h), 0);
+	CHECK(h.type == SO_REPLY && !(h.flags & SO_F_ERROR));
+	CHECK_EQ(xrecv(efd, &h), 0);
+	CHECK(h.type == SO_CONNECTED && h.id == ID);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		CHECK(0);
+		return;
+	}
+	so_hdr_encode(hdr, &(struct so_hdr){ .type = SO_HANDOFF, .id = ID });
+	CHECK_EQ(net_send_fd(dfd, hdr, sizeof(hdr), sv[1]), 0);
+	close(sv[1]);
+	CHECK_EQ(xrecv(dfd, &h), 0);
+	CHECK(h.type == SO_REPLY && h.id == ID && !(h.flags & SO_F_ERROR));
+
+	/* write until the runtime has stopped taking: 20 idle rounds of
+	 * 10 ms in a row, at most 5 s in all */
+	CHECK_EQ(net_set_nonblock(sv[0]), 0);
+	for (int round = 0; round < 500 && idle < 20; round++) {
+		ssize_t w = send(sv[0], chunk, sizeof(chunk), MSG_NOSIGNAL);
+		if (w > 0) {
+			wrote += (uint64_t)w;
+			idle = 0;
+			continue;
+		}
+		CHECK(errno == EAGAIN);
+		idle++;
+		usleep(10000);
+	}
+	CHECK_EQ(idle, 20);
+	/* what the socket itself holds: its send buffer, at most */
+	int sndbuf = 0;
+	socklen_t sl = sizeof(sndbuf);
+	getsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl);
+	fprintf(stderr, "handed, overlay stalled: %llu bytes taken (send buffer %d)\n",
+		(unsigned long long)wrote, sndbuf);
+	CHECK(wrote > SH_QUEUE_MAX / 2);
+	CHECK(wrote <= SH_QUEUE_MAX / 2 + SO_MAX_DATA + (uint64_t)sndbuf);
+	close(sv[0]);
+	xsend(dfd, SO_CLOSE, ID, 0, NULL, 0);
+	CHECK_EQ(xrecv(dfd, &h), 0);
+}
+
 static void test_session(void)
 {
 	struct so_hdr h;
@@ -261,6 +330,7 @@ static void test_session(void)
 	CHECK(strstr((char *)payload, "\"helper\":\"echo\"") != NULL);
 
 	test_pipeline();
+	test_handed_window();
 
 	/* a malformed header drops the session */
 	uint8_t junk[SO_HDR_LEN];
