@@ -14,8 +14,10 @@
 #     the machine's load moves throughput by 2x between rounds, CPU time
 #     per byte far less, so this says whether a throughput gap is the
 #     mechanism's or the machine's.
-# The machine is shared: ROUNDS rounds alternate the modes and each keeps
-# its best, so that a burst of other work does not land on one side only.
+# The machine is shared: ROUNDS rounds alternate the modes, and each
+# figure is the median of the rounds' ratios (each round's mode against
+# the same round's baseline), as bench/run's core figures are, so that a
+# burst of other work lands on one round, not on one side.
 # Run by bench/run (`make bench`), or alone after `make`:
 #   bench/seccomp.sh [N]    (N connections, default 1000; BENCH_SECS=5 per
 #                            iperf3 run; BENCH_SECCOMP_ROUNDS=3; BENCH_GO_MB,
@@ -112,31 +114,44 @@ run() { # run WHERE CMD...: host, shim or seccomp
 	*) ip netns exec "$NS_G" "$BIN/sockout-run" --"$w" -s "$GUEST_SOCK" -- "$@" ;;
 	esac
 }
-# best VAR VALUE max|min - keep the better of VAR and VALUE in VAR; a
-# failed run (not a positive number: an error message, 0) never wins.
-best() {
-	printf -v "$1" '%s' "$(python3 - "${!1}" "${2:-}" "$3" <<'PY'
-import sys
-cur, v, how = sys.argv[1:]
-try:
-    f = float(v)
-except ValueError:
-    f = 0
-if f > 0 and (not cur or (f > float(cur) if how == "max" else f < float(cur))):
-    cur = v
-print(cur)
-PY
-)"
+# The rounds' values of one kind, in round order (a failed run gives
+# its error text, which medratio counts as a failure).
+vals() { # KIND MODE
+	local r
+	for r in $(seq "$ROUNDS"); do
+		case $1 in
+		ip) gbps "$T/ip-$2-$r.json" ;;
+		us) awk '{print $2}' "$T/lat-$2-$r" ;;
+		go) tail -2 "$T/go-$2-$r" 2>/dev/null | head -1 ;;
+		# CPU seconds per GiB
+		cpu) tail -1 "$T/go-$2-$r" 2>/dev/null | awk -v mb="$GO_MB" '{ printf "%.4f", $1 * 1024 / mb }' ;;
+		esac | head -1 | grep . || echo none
+	done | paste -sd' '
 }
+# medratio "A1 A2 ..." "B1 B2 ..." - the median of the rounds' ratios
+# Ai / Bi, as bench/run's core figures; 0 (not met, whatever the target)
+# when any round's run failed (not a positive number)
+medratio() {
+	python3 - "$1" "$2" <<'PY'
+import statistics, sys
+a, b = sys.argv[1].split(), sys.argv[2].split()
+try:
+    a, b = [float(x) for x in a], [float(x) for x in b]
+    ok = len(a) == len(b) and a and min(a + b) > 0
+except ValueError:
+    ok = False
+print("%.2f" % statistics.median(x / y for x, y in zip(a, b)) if ok else "0")
+PY
+}
+# med "V1 V2 ..." - the median of the rounds' values (info)
+med() { python3 -c 'import statistics,sys
+try: print(statistics.median(float(x) for x in sys.argv[1].split()))
+except ValueError: print(0)' "$1"; }
 
-ip_host="" ip_shim="" ip_seccomp="" us_host="" us_shim="" us_seccomp="" go_host="" go_seccomp=""
-cpu_host="" cpu_seccomp=""
 for round in $(seq "$ROUNDS"); do
 	for w in host shim seccomp; do
 		run $w iperf3 -c 198.51.100.1 -p 5201 -t "$SECS" -J >"$T/ip-$w-$round.json" 2>"$T/ip-$w-$round.err"
-		best ip_$w "$(gbps "$T/ip-$w-$round.json")" max
 		run $w "$BIN/sockbench" latency 198.51.100.1 7001 "$N" >"$T/lat-$w-$round" 2>&1
-		best us_$w "$(awk '{print $2}' "$T/lat-$w-$round")" min
 	done
 	[ -n "$gobin" ] || continue
 	for w in host seccomp; do
@@ -145,18 +160,19 @@ for round in $(seq "$ROUNDS"); do
 		*) set -- ip netns exec "$NS_G" "$BIN/sockout-run" --$w -s "$GUEST_SOCK" -- ;;
 		esac
 		python3 "$T/cpu.py" "$@" "$gobin" 198.51.100.1:7003 "$GO_MB" >"$T/go-$w-$round" 2>&1
-		best go_$w "$(tail -2 "$T/go-$w-$round" | head -1)" max
-		# CPU seconds per GiB
-		best cpu_$w "$(tail -1 "$T/go-$w-$round" | awk -v mb="$GO_MB" '{ printf "%.4f", $1 * 1024 / mb }')" min
 	done
 done
 for f in "$T"/ip-*.err "$T"/go-*; do
 	[ -s "$f" ] && grep -qvi '^[0-9.]*$' "$f" && echo "$(basename "$f"): $(head -3 "$f")"
 done
 
-r_ip=$(ratio "${ip_seccomp:-0}" "${ip_host:-0}"); r_ips=$(ratio "${ip_shim:-0}" "${ip_host:-0}")
-r_cs=$(ratio "${us_seccomp:-0}" "${us_shim:-0}"); r_ch=$(ratio "${us_seccomp:-0}" "${us_host:-0}")
-echo "(best of $ROUNDS alternating rounds; iperf3 ${SECS}s, Go ${GO_MB} MiB, $N connections)"
+for k in ip us go cpu; do
+	for w in host shim seccomp; do printf -v "v_${k}_$w" '%s' "$(vals $k $w)"; done
+done
+r_ip=$(medratio "$v_ip_seccomp" "$v_ip_host"); r_ips=$(medratio "$v_ip_shim" "$v_ip_host")
+r_cs=$(medratio "$v_us_seccomp" "$v_us_shim"); r_ch=$(medratio "$v_us_seccomp" "$v_us_host")
+ip_host=$(med "$v_ip_host") us_host=$(med "$v_us_host") go_host=$(med "$v_go_host")
+echo "(each figure the median of $ROUNDS alternating rounds' ratios; iperf3 ${SECS}s, Go ${GO_MB} MiB, $N connections)"
 # each round's values, to tell a steady gap from the machine's noise
 for round in $(seq "$ROUNDS"); do
 	line="round $round: iperf3 Gbit/s"
@@ -169,23 +185,24 @@ for round in $(seq "$ROUNDS"); do
 	for w in host shim seccomp; do line="$line $w $(awk '{print $2}' "$T/lat-$w-$round")"; done
 	echo "$line"
 done
-figure "seccomp bench: host Gbit/s (iperf3 / Go), connect+byte us" "${ip_host:-0}/${go_host:-no-go}/${us_host:-0}" "" - >/dev/null
-echo "iperf3 direct: host ${ip_host:-0}  shim ${ip_shim:-0}  seccomp ${ip_seccomp:-0} Gbit/s"
+[ -n "$gobin" ] || go_host=no-go
+figure "seccomp bench: host Gbit/s (iperf3 / Go), connect+byte us" "$ip_host/$go_host/$us_host" "" - >/dev/null
+echo "iperf3 direct, Gbit/s by round: host $v_ip_host  shim $v_ip_shim  seccomp $v_ip_seccomp"
 echo "  seccomp / host ${r_ip}  target >= 0.95: $(figure "seccomp: iperf3 direct / host" "$r_ip" ">=" 0.95)"
 echo "  shim / host    ${r_ips}  $(figure "seccomp bench: iperf3 shim / host" "$r_ips" ">=" -)"
 if [ -n "$gobin" ]; then
-	r_go=$(ratio "${go_seccomp:-0}" "${go_host:-0}")
+	r_go=$(medratio "$v_go_seccomp" "$v_go_host")
 else
 	r_go=no-go
 fi
-echo "Go download direct: host ${go_host:-0}  seccomp ${go_seccomp:-0} Gbit/s"
+echo "Go download direct, Gbit/s by round: host $v_go_host  seccomp $v_go_seccomp"
 echo "  seccomp / host ${r_go}  target >= 0.95: $(figure "seccomp: Go download direct / host" "$r_go" ">=" 0.95)"
 if [ -n "$gobin" ]; then
-	r_cpu=$(ratio "${cpu_seccomp:-0}" "${cpu_host:-0}")
-	echo "Go download CPU per GiB (process tree): host ${cpu_host:-0}  seccomp ${cpu_seccomp:-0} s"
+	r_cpu=$(medratio "$v_cpu_seccomp" "$v_cpu_host")
+	echo "Go download CPU s per GiB (process tree) by round: host $v_cpu_host  seccomp $v_cpu_seccomp"
 	echo "  seccomp / host ${r_cpu}  $(figure "seccomp bench: Go CPU per GiB seccomp / host" "$r_cpu" "<=" -)"
 fi
-echo "connect + first byte: host ${us_host:-0}  shim ${us_shim:-0}  seccomp ${us_seccomp:-0} us (median)"
+echo "connect + first byte, median us by round: host $v_us_host  shim $v_us_shim  seccomp $v_us_seccomp"
 echo "  seccomp / shim ${r_cs}  target <= 1.5: $(figure "seccomp: connect+byte / shim" "$r_cs" "<=" 1.5)"
 echo "  seccomp / host ${r_ch}  $(figure "seccomp: connect+byte / host" "$r_ch" "<=" -)"
 exit 0
