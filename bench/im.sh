@@ -87,8 +87,7 @@ for i in $(seq "$ROUNDS"); do
 	rs="$rs $r" raws="$raws $next" bulks="$bulks $bulk"
 	prev=$next
 done
-med() { python3 -c 'import statistics,sys; print("%.2f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
-raw_s5=$(med $raws) bulk=$(med $bulks) r=$(med $rs)
+raw_s5=$(median $raws) bulk=$(median $bulks) r=$(median $rs)
 echo "bulk:    raw SOCKS5 via proxy65 ${raw_s5} MB/s   sockout-im bytestream ${bulk} MB/s (medians)   ratio ${r} (median of the rounds' ratios)  target >= 0.9: $(figure "im: bytestream / raw proxy65" "$r" ">=" 0.9)"
 bs_setup=$(setup_ms)
 echo "setup:   XMPP message round trip ${rtt:-0} ms   sockout-im connect (bytestream) ${bs_setup} ms   ratio $(ratio "$bs_setup" "${rtt:-0}") round trips"

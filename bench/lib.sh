@@ -13,6 +13,11 @@
 # script run alone only prints.
 
 gbps() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"]/1e9))' "$1" 2>/dev/null || echo 0; }
+# median V... - the median of the values to two decimals (0 when one is
+# not a number: a failed run is not outvoted)
+median() { python3 -c 'import statistics,sys
+try: print("%.2f" % statistics.median(float(x) for x in sys.argv[1:]))
+except (ValueError, statistics.StatisticsError): print(0)' "$@"; }
 ratio() { python3 -c "import sys; b=float(sys.argv[2]); print('%.2f' % (float(sys.argv[1])/b if b else 0))" "$1" "$2" 2>/dev/null || echo 0; }
 
 figure() {

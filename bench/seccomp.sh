@@ -143,10 +143,6 @@ except ValueError:
 print("%.2f" % statistics.median(x / y for x, y in zip(a, b)) if ok else "0")
 PY
 }
-# med "V1 V2 ..." - the median of the rounds' values (info)
-med() { python3 -c 'import statistics,sys
-try: print(statistics.median(float(x) for x in sys.argv[1].split()))
-except ValueError: print(0)' "$1"; }
 
 for round in $(seq "$ROUNDS"); do
 	for w in host shim seccomp; do
@@ -166,12 +162,15 @@ for f in "$T"/ip-*.err "$T"/go-*; do
 	[ -s "$f" ] && grep -qvi '^[0-9.]*$' "$f" && echo "$(basename "$f"): $(head -3 "$f")"
 done
 
-for k in ip us go cpu; do
+for k in ip us; do
 	for w in host shim seccomp; do printf -v "v_${k}_$w" '%s' "$(vals $k $w)"; done
+done
+for k in go cpu; do
+	for w in host seccomp; do printf -v "v_${k}_$w" '%s' "$(vals $k $w)"; done
 done
 r_ip=$(medratio "$v_ip_seccomp" "$v_ip_host"); r_ips=$(medratio "$v_ip_shim" "$v_ip_host")
 r_cs=$(medratio "$v_us_seccomp" "$v_us_shim"); r_ch=$(medratio "$v_us_seccomp" "$v_us_host")
-ip_host=$(med "$v_ip_host") us_host=$(med "$v_us_host") go_host=$(med "$v_go_host")
+ip_host=$(median $v_ip_host) us_host=$(median $v_us_host) go_host=$(median $v_go_host)
 echo "(each figure the median of $ROUNDS alternating rounds' ratios; iperf3 ${SECS}s, Go ${GO_MB} MiB, $N connections)"
 # each round's values, to tell a steady gap from the machine's noise
 for round in $(seq "$ROUNDS"); do
