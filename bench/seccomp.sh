@@ -171,19 +171,9 @@ done
 r_ip=$(medratio "$v_ip_seccomp" "$v_ip_host"); r_ips=$(medratio "$v_ip_shim" "$v_ip_host")
 r_cs=$(medratio "$v_us_seccomp" "$v_us_shim"); r_ch=$(medratio "$v_us_seccomp" "$v_us_host")
 ip_host=$(median $v_ip_host) us_host=$(median $v_us_host) go_host=$(median $v_go_host)
+# each figure's line gives the rounds' values too, to tell a steady gap
+# from the machine's noise
 echo "(each figure the median of $ROUNDS alternating rounds' ratios; iperf3 ${SECS}s, Go ${GO_MB} MiB, $N connections)"
-# each round's values, to tell a steady gap from the machine's noise
-for round in $(seq "$ROUNDS"); do
-	line="round $round: iperf3 Gbit/s"
-	for w in host shim seccomp; do line="$line $w $(gbps "$T/ip-$w-$round.json")"; done
-	line="$line; Go Gbit/s"
-	for w in host seccomp; do line="$line $w $(tail -2 "$T/go-$w-$round" 2>/dev/null | head -1)"; done
-	line="$line; Go CPU s"
-	for w in host seccomp; do line="$line $w $(tail -1 "$T/go-$w-$round" 2>/dev/null)"; done
-	line="$line; connect+byte us"
-	for w in host shim seccomp; do line="$line $w $(awk '{print $2}' "$T/lat-$w-$round")"; done
-	echo "$line"
-done
 [ -n "$gobin" ] || go_host=no-go
 figure "seccomp bench: host Gbit/s (iperf3 / Go), connect+byte us" "$ip_host/$go_host/$us_host" "" - >/dev/null
 echo "iperf3 direct, Gbit/s by round: host $v_ip_host  shim $v_ip_shim  seccomp $v_ip_seccomp"
